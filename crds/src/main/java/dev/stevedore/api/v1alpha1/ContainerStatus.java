@@ -1,0 +1,37 @@
+package dev.stevedore.api.v1alpha1;
+
+import java.util.List;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+
+/** Written by the operator (scheduling) and by the node agent (image, rootfs, spec), each under its own field manager. */
+@JsonInclude(JsonInclude.Include.NON_EMPTY)
+public record ContainerStatus(
+        @JsonPropertyDescription("The node the container was scheduled to.")
+        String nodeName,
+
+        @JsonPropertyDescription("The digest (sha256:...) the image reference resolved to on the node.")
+        String imageDigest,
+
+        @JsonPropertyDescription("The snapshotter that made the root filesystem.")
+        String snapshotter,
+
+        @JsonPropertyDescription("Key of the container's active rootfs snapshot on the node.")
+        String snapshotKey,
+
+        @JsonPropertyDescription("sha256 digest of the generated OCI runtime spec (config.json) the next Task will use.")
+        String specDigest,
+
+        @JsonPropertyDescription("The metadata.generation this status describes.")
+        Long observedGeneration,
+
+        @JsonPropertyDescription("Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages.")
+        List<Condition> conditions) {
+
+    public static final String SCHEDULED = "Scheduled";
+    public static final String IMAGE_READY = "ImageReady";
+    public static final String ROOTFS_READY = "RootfsReady";
+    public static final String READY = "Ready";
+}

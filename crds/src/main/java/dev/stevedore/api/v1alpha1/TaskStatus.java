@@ -1,0 +1,45 @@
+package dev.stevedore.api.v1alpha1;
+
+import java.util.List;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.kubernetes.api.model.Condition;
+
+/** Written by the operator (Pending, binding) and by the node agent (everything from Created on). */
+@JsonInclude(JsonInclude.Include.NON_EMPTY)
+public record TaskStatus(
+        @JsonPropertyDescription("Pending, Created, Running, Paused, Stopped or Deleted (the process exited and its "
+                + "runtime resources are released; final).")
+        Phase phase,
+
+        @JsonPropertyDescription("The node the task runs on.")
+        String nodeName,
+
+        @JsonPropertyDescription("PID of the task's process on the node.")
+        Long pid,
+
+        @JsonPropertyDescription("When the process started (RFC 3339).")
+        String startedAt,
+
+        @JsonPropertyDescription("The process's exit code; 128+N when killed by signal N.")
+        Integer exitCode,
+
+        @JsonPropertyDescription("When the process exited (RFC 3339).")
+        String exitedAt,
+
+        @JsonPropertyDescription("Why the task is in its phase: Completed, Error, Signaled, OOMKilled, StartFailed, "
+                + "ContainerBusy, ...")
+        String reason,
+
+        @JsonPropertyDescription("Details for a person, e.g. the runtime's error or the signal's name.")
+        String message,
+
+        @JsonPropertyDescription("The metadata.generation this status describes.")
+        Long observedGeneration,
+
+        @JsonPropertyDescription("Conditions of the task, e.g. NodeReachable.")
+        List<Condition> conditions) {
+
+    public enum Phase { Pending, Created, Running, Paused, Stopped, Deleted }
+}

@@ -1,0 +1,133 @@
+package dev.stevedore.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import dev.stevedore.testing.Tools;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The README's first command: hack/local-up.sh brings up a working control plane with the API installed, is safe
+ * to run again, and hack/local-down.sh leaves no process and no mount behind. Runs on its own ports and state
+ * directory, so a developer's own local-up is not disturbed.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class LocalUpIT {
+    @TempDir
+    static Path state;
+    private static Map<String, String> env;
+    private static final Path REPO = Tools.repositoryRoot();
+
+    @BeforeAll
+    static void ports() throws IOException {
+        env = Map.of(
+                "STEVEDORE_LOCAL_DIR", state.toString(),
+                "STEVEDORE_SKIP_BUILD", "1", // the reactor built everything before this module's tests
+                "STEVEDORE_APISERVER_PORT", freePort(),
+                "STEVEDORE_ETCD_PORT", freePort(),
+                "STEVEDORE_ETCD_PEER_PORT", freePort(),
+                "STEVEDORE_REGISTRY_PORT", freePort());
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        run("hack/local-down.sh");
+    }
+
+    @Test
+    @Order(1)
+    void localUpStartsAServingControlPlaneWithTheApiInstalled() throws Exception {
+        Result up = run("hack/local-up.sh");
+        assertThat(up.exitCode()).as(up.output()).isZero();
+        assertThat(up.output()).contains("export KUBECONFIG=" + state.resolve("kubeconfig"));
+
+        assertThat(kubectl("get", "--raw", "/readyz").output()).isEqualTo("ok");
+        assertThat(kubectl("api-resources", "--api-group=stevedore.dev", "-o", "name").output().lines())
+                .containsExactlyInAnyOrder("containers.stevedore.dev", "runtimenodes.stevedore.dev", "tasks.stevedore.dev");
+        assertThat(kubectl("get", "containers", "hello-world", "-o", "jsonpath={.spec.image}").output())
+                .isEqualTo("127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/stevedore/busybox:latest");
+        assertThat(state.resolve("bin/kubectl")).isExecutable();
+    }
+
+    @Test
+    @Order(2)
+    void runningItAgainWhileUpReusesWhatRuns() throws Exception {
+        String apiServerPid = Files.readString(state.resolve("control-plane/run/kube-apiserver.pid"));
+        Result again = run("hack/local-up.sh");
+        assertThat(again.exitCode()).as(again.output()).isZero();
+        assertThat(again.output()).contains("control plane already running");
+        assertThat(Files.readString(state.resolve("control-plane/run/kube-apiserver.pid"))).isEqualTo(apiServerPid);
+        assertThat(kubectl("get", "--raw", "/readyz").output()).isEqualTo("ok");
+    }
+
+    @Test
+    @Order(3)
+    void localDownLeavesNoProcessAndNoMount() throws Exception {
+        assertThat(processesUsing(state)).isNotEmpty();
+        Result down = run("hack/local-down.sh");
+        assertThat(down.exitCode()).as(down.output()).isZero();
+        assertThat(processesUsing(state)).isEmpty();
+        assertThat(Files.readAllLines(Path.of("/proc/mounts"))).noneMatch(line -> line.contains(state.toString()));
+    }
+
+    private record Result(int exitCode, String output) {
+    }
+
+    private static Result kubectl(String... args) throws Exception {
+        List<String> command = new java.util.ArrayList<>(List.of(state.resolve("bin/kubectl").toString(),
+                "--kubeconfig", state.resolve("kubeconfig").toString()));
+        command.addAll(List.of(args));
+        Result result = exec(command);
+        assertThat(result.exitCode()).as(result.output()).isZero();
+        return result;
+    }
+
+    private static Result run(String script) throws Exception {
+        return exec(List.of(REPO.resolve(script).toString()));
+    }
+
+    private static Result exec(List<String> command) throws Exception {
+        ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true);
+        builder.environment().putAll(env);
+        Process process = builder.start();
+        process.getOutputStream().close();
+        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
+        assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
+        return new Result(process.exitValue(), output);
+    }
+
+    /** PIDs whose command line mentions the state directory: what local-up started. */
+    private static List<Long> processesUsing(Path dir) throws IOException {
+        try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
+            return procs.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
+                try {
+                    return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
+                            .contains(dir.toString());
+                } catch (IOException gone) {
+                    return false;
+                }
+            }).map(p -> Long.parseLong(p.getFileName().toString())).toList();
+        }
+    }
+
+    private static String freePort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0)) {
+            return Integer.toString(socket.getLocalPort());
+        }
+    }
+}

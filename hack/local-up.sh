@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs Stevedore on this machine, end to end: installs what it needs, builds the project, starts a real control
+# plane (etcd, kube-apiserver, kube-controller-manager), a registry on loopback with a busybox image built here,
+# installs the CRDs, applies the hello-world example and prints its outcome. Everything keeps running in the
+# background; state, logs and PID files live in .local/. Safe to run again while up. Stop with hack/local-down.sh.
+#
+# Settings (environment): STEVEDORE_LOCAL_DIR (default .local), STEVEDORE_APISERVER_PORT (6443),
+# STEVEDORE_ETCD_PORT (2379), STEVEDORE_ETCD_PEER_PORT (2380), STEVEDORE_REGISTRY_PORT (5000),
+# STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+cd "$repo"
+
+apiserver_port=${STEVEDORE_APISERVER_PORT:-6443}
+registry_port=${STEVEDORE_REGISTRY_PORT:-5000}
+registry="127.0.0.1:$registry_port"
+mkdir -p "$state/run" "$state/logs" "$state/bin"
+
+log "installing prerequisites"
+hack/install-prereqs.sh
+tools=$(hack/build-tools.sh)
+ln -sfn "$tools/kubectl" "$state/bin/kubectl"
+ln -sfn "$tools/helm" "$state/bin/helm"
+kubectl() { "$tools/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
+
+if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
+  log "building Stevedore"
+  mvn -B -q -DskipTests install
+fi
+
+log "starting the control plane"
+java -cp "testing/target/classes:testing/target/lib/*" dev.stevedore.testing.LocalControlPlane \
+  --bin "$tools" --dir "$state/control-plane" --apiserver-port "$apiserver_port" \
+  --etcd-port "${STEVEDORE_ETCD_PORT:-2379}" --etcd-peer-port "${STEVEDORE_ETCD_PEER_PORT:-2380}" >/dev/null
+ln -sfn "$state/control-plane/kubeconfig" "$state/kubeconfig"
+
+if ! ours "$state/run/registry.pid" || ! curl -fsS "http://$registry/v2/" >/dev/null 2>&1; then
+  log "starting the registry on $registry"
+  stop_pidfile "$state/run/registry.pid"
+  mkdir -p "$state/registry/data"
+  cat > "$state/registry/config.yml" <<CONFIG
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $state/registry/data}
+  delete: {enabled: true}
+http: {addr: "$registry"}
+CONFIG
+  setsid /usr/bin/docker-registry serve "$state/registry/config.yml" </dev/null >>"$state/logs/registry.log" 2>&1 &
+  echo $! > "$state/run/registry.pid"
+  for _ in $(seq 100); do curl -fsS "http://$registry/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  curl -fsS "http://$registry/v2/" >/dev/null || { log "the registry did not start; see $state/logs/registry.log"; exit 1; }
+fi
+
+image="$registry/stevedore/busybox:latest"
+if ! skopeo inspect --tls-verify=false "docker://$image" >/dev/null 2>&1; then
+  log "building and pushing $image"
+  rm -rf "$state/images/busybox"
+  hack/build-busybox-image.sh "$state/images/busybox" latest
+  skopeo copy -q --dest-tls-verify=false "oci:$state/images/busybox:latest" "docker://$image"
+fi
+
+log "installing the CRDs"
+kubectl apply --server-side --field-manager=stevedore-local-up -f crds/ >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
+
+log "applying manifests/examples/hello-world.yaml"
+sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
+kubectl get containers,tasks -o wide
+
+cat > "$state/env" <<ENV
+export KUBECONFIG=$state/kubeconfig
+export PATH=$state/bin:\$PATH
+ENV
+cat <<USAGE
+
+Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
+The operator and the node agent are not part of this build yet, so the example stays as applied.
+Use it with:
+  export KUBECONFIG=$state/kubeconfig
+  export PATH=$state/bin:\$PATH        # or: . $state/env
+  kubectl get ctr,tk,rn
+Logs are in $state/logs and $state/control-plane/logs. Stop everything with hack/local-down.sh.
+USAGE

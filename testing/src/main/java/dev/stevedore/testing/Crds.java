@@ -1,0 +1,50 @@
+package dev.stevedore.testing;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+
+/** Installs CRD manifests the way {@code kubectl apply --server-side} does, and waits until they are served. */
+public final class Crds {
+    private Crds() {
+    }
+
+    /** The project's own CRDs, from crds/ of this checkout. */
+    public static List<CustomResourceDefinition> installStevedore(KubernetesClient client) {
+        return install(client, Tools.repositoryRoot().resolve("crds"));
+    }
+
+    public static List<CustomResourceDefinition> install(KubernetesClient client, Path dir) {
+        try (Stream<Path> files = Files.list(dir)) {
+            List<CustomResourceDefinition> applied = files.filter(f -> f.toString().endsWith(".yaml")).sorted()
+                    .map(file -> apply(client, file)).toList();
+            applied.forEach(crd -> client.apiextensions().v1().customResourceDefinitions().resource(crd)
+                    .waitUntilCondition(Crds::established, 60, TimeUnit.SECONDS));
+            return applied;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static CustomResourceDefinition apply(KubernetesClient client, Path file) {
+        try (InputStream in = Files.newInputStream(file)) {
+            return client.apiextensions().v1().customResourceDefinitions().load(in)
+                    .fieldManager("stevedore-tests").forceConflicts().serverSideApply();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private static boolean established(CustomResourceDefinition crd) {
+        return crd != null && crd.getStatus() != null && crd.getStatus().getConditions().stream()
+                .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus()));
+    }
+}
