@@ -2,6 +2,7 @@ package dev.stevedore.api.v1alpha1;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.crd.generator.annotation.AdditionalSelectableField;
+import io.fabric8.generator.annotation.Required;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Categories;
@@ -26,4 +27,11 @@ import io.fabric8.kubernetes.model.annotation.Version;
 public class Container extends CustomResource<ContainerSpec, ContainerStatus> implements Namespaced {
     public static final String GROUP = "stevedore.dev";
     public static final String VERSION = "v1alpha1";
+
+    /** Required: a Container without a spec would have no image, and none of the spec's rules would run. */
+    @Override
+    @Required
+    public ContainerSpec getSpec() {
+        return super.getSpec();
+    }
 }

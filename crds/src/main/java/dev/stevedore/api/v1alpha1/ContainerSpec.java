@@ -6,6 +6,7 @@ import java.util.Map;
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.crd.generator.annotation.PreserveUnknownFields;
+import io.fabric8.crd.generator.annotation.SchemaFrom;
 import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Required;
@@ -58,6 +59,9 @@ public record ContainerSpec(
         @JsonPropertyDescription("Extra OCI mounts, added after the runtime defaults.")
         List<Mount> mounts,
 
+        // Schema of an ObjectNode: any object, kept whole. Map<String, Object> alone would make every value an object
+        // whose content the API server prunes, and refuse strings and lists such as hostname or mounts.
+        @SchemaFrom(type = com.fasterxml.jackson.databind.node.ObjectNode.class)
         @PreserveUnknownFields
         @JsonPropertyDescription("A free-form part of an OCI runtime spec (config.json), merged last into the generated "
                 + "spec, for what the fields above do not cover. Objects merge key by key; anything else replaces.")
@@ -87,10 +91,12 @@ public record ContainerSpec(
 
     public enum RuntimeName { runc, crun }
 
-    // Rules sit on the enclosing type: the generator would copy a rule on a record component twice.
+    // Rules sit on the enclosing type: the generator would copy a rule on a record component twice. The reason is
+    // FieldValueInvalid, not FieldValueDuplicate: the API server drops the message of a Duplicate and says only
+    // 'Duplicate value: "object"'.
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     @ValidationRule(value = "!has(self.env) || self.env.all(e, self.env.exists_one(f, f.name == e.name))",
-            message = "env names must be unique", fieldPath = ".env", reason = "FieldValueDuplicate")
+            message = "env names must be unique", fieldPath = ".env", reason = "FieldValueInvalid")
     public record Process(
             @JsonPropertyDescription("The command and its arguments; replaces the image's Entrypoint and Cmd.")
             List<String> args,

@@ -2,6 +2,7 @@ package dev.stevedore.api.v1alpha1;
 
 import io.fabric8.crd.generator.annotation.AdditionalPrinterColumn;
 import io.fabric8.crd.generator.annotation.AdditionalSelectableField;
+import io.fabric8.generator.annotation.Required;
 import io.fabric8.kubernetes.api.model.Namespaced;
 import io.fabric8.kubernetes.client.CustomResource;
 import io.fabric8.kubernetes.model.annotation.Categories;
@@ -25,4 +26,10 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalSelectableField(jsonPath = ".spec.nodeName")
 @AdditionalSelectableField(jsonPath = ".spec.container")
 public class Task extends CustomResource<TaskSpec, TaskStatus> implements Namespaced {
+    /** Required: a Task without a spec would have no container, and none of the spec's rules would run. */
+    @Override
+    @Required
+    public TaskSpec getSpec() {
+        return super.getSpec();
+    }
 }

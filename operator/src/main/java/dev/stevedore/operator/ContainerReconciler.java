@@ -1,0 +1,159 @@
+package dev.stevedore.operator;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.Task;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+
+/**
+ * Schedules a Container onto a RuntimeNode and hands the Container to its Tasks one at a time: a Container is
+ * reconciled by one thread at a time, which makes it the natural lock for "one live Task per Container".
+ */
+@ControllerConfiguration(name = "container")
+public class ContainerReconciler implements Reconciler<Container> {
+    static final String NODE_REACHABLE = "NodeReachable";
+    private static final String BY_NODE = "byNode";
+    private static final String UNSCHEDULED = "";
+
+    private final Events events;
+    /** Nodes this process assigned, until the informer shows the assignment: spreading must not count stale. */
+    private final Map<ResourceID, String> assumed = new ConcurrentHashMap<>();
+    private IndexerResourceCache<Container> containers;
+    private InformerEventSource<Task, Container> tasks;
+    private InformerEventSource<RuntimeNode, Container> nodes;
+
+    public ContainerReconciler(Events events) {
+        this.events = events;
+    }
+
+    @Override
+    public List<EventSource<?, Container>> prepareEventSources(EventSourceContext<Container> context) {
+        containers = context.getPrimaryCache();
+        containers.addIndexer(BY_NODE, c -> List.of(c.getSpec().nodeName() == null ? UNSCHEDULED : c.getSpec().nodeName()));
+        tasks = new InformerEventSource<>(InformerEventSourceConfiguration.from(Task.class, Container.class)
+                .withSecondaryToPrimaryMapper(task -> Set.of(new ResourceID(task.getSpec().container(), task.getMetadata().getNamespace())))
+                .build(), context);
+        nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Container.class)
+                .withPrimaryToSecondaryMapper((Container c) -> c.getSpec().nodeName() == null ? Set.of()
+                        : Set.of(new ResourceID(c.getSpec().nodeName())))
+                // A node's change concerns its own Containers, and the unscheduled ones it may now fit.
+                .withSecondaryToPrimaryMapper(node -> Stream.concat(
+                                containers.byIndex(BY_NODE, node.getMetadata().getName()).stream(),
+                                containers.byIndex(BY_NODE, UNSCHEDULED).stream())
+                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
+                .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                .build(), context);
+        return List.of(tasks, nodes);
+    }
+
+    @Override
+    public UpdateControl<Container> reconcile(Container container, Context<Container> context) {
+        KubernetesClient client = context.getClient();
+        List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
+        String nodeName = container.getSpec().nodeName();
+        if (nodeName == null) {
+            Scheduler.Decision decision = Scheduler.schedule(container, nodes.list().toList(), this::load);
+            if (decision.nodeName().isEmpty()) {
+                applyStatus(client, container, null, List.of(Conditions.of(current, ContainerStatus.SCHEDULED, "False",
+                        Scheduler.UNSCHEDULABLE, decision.message(), container.getMetadata().getGeneration())),
+                        Events.WARNING, "FailedScheduling");
+                return UpdateControl.noUpdate();
+            }
+            nodeName = decision.nodeName().get();
+            assignNode(client, container, nodeName);
+        } else {
+            assumed.remove(ResourceID.fromResource(container));
+        }
+
+        Optional<RuntimeNode> node = nodes.get(new ResourceID(nodeName));
+        List<Condition> wanted = List.of(
+                Conditions.of(current, ContainerStatus.SCHEDULED, "True", "Scheduled", "assigned to node " + nodeName,
+                        container.getMetadata().getGeneration()),
+                Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()));
+        applyStatus(client, container, nodeName, wanted, Events.NORMAL, null);
+
+        TaskQueue queue = new TaskQueue(context.getSecondaryResources(Task.class));
+        if (queue.holder().isEmpty()) {
+            String boundNode = nodeName;
+            queue.next().ifPresent(task -> bind(client, container, task, boundNode));
+        }
+        return UpdateControl.noUpdate();
+    }
+
+    private void assignNode(KubernetesClient client, Container container, String nodeName) {
+        Container patch = new Container();
+        patch.setMetadata(StatusApply.identity(container));
+        patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
+        patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
+        client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
+        assumed.put(ResourceID.fromResource(container), nodeName);
+        events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
+    }
+
+    /** Binds the next Task to the Container's node and makes the Container its owner, in one optimistic write. */
+    private void bind(KubernetesClient client, Container container, Task task, String nodeName) {
+        Task patch = new Task();
+        patch.setMetadata(StatusApply.identity(task));
+        patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
+        patch.getMetadata().setOwnerReferences(Owners.withController(task, container));
+        patch.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec(null, nodeName, null, null, null, null));
+        Task bound = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
+        // Read-your-writes: the next reconcile of this Container must see the binding even before the watch does.
+        tasks.handleRecentResourceUpdate(ResourceID.fromResource(bound), bound, task);
+        events.record(task, Events.NORMAL, "Bound", "Bound to node " + nodeName + " with Container " + container.getMetadata().getName());
+    }
+
+    private void applyStatus(KubernetesClient client, Container container, String nodeName, List<Condition> wanted,
+            String eventType, String eventReason) {
+        ContainerStatus status = container.getStatus();
+        List<Condition> current = status == null ? null : status.conditions();
+        boolean nodeChanged = nodeName != null && (status == null || !nodeName.equals(status.nodeName()));
+        if (!nodeChanged && !Conditions.changes(current, wanted)) {
+            return;
+        }
+        Container apply = new Container();
+        apply.setMetadata(StatusApply.identity(container));
+        apply.setStatus(new ContainerStatus(nodeName, null, null, null, null, null, new ArrayList<>(wanted)));
+        StatusApply.status(client, apply);
+        if (eventReason != null) {
+            events.record(container, eventType, eventReason, wanted.get(0).getMessage());
+        }
+    }
+
+    /** Containers on the node: the informer's index, plus assignments it has not shown yet. */
+    private int load(String nodeName) {
+        int pending = 0;
+        for (Map.Entry<ResourceID, String> entry : assumed.entrySet()) {
+            Optional<Container> cached = containers.get(entry.getKey());
+            if (cached.isEmpty() || cached.get().getSpec().nodeName() != null) {
+                assumed.remove(entry.getKey());
+            } else if (entry.getValue().equals(nodeName)) {
+                pending++;
+            }
+        }
+        return containers.byIndex(BY_NODE, nodeName).size() + pending;
+    }
+}

@@ -1,0 +1,73 @@
+package dev.stevedore.operator;
+
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.ToIntFunction;
+
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+
+/**
+ * Picks a node for a Container, as kube-scheduler does for a Pod: filter (Ready, schedulable, matching the
+ * nodeSelector), then score (fewest Containers), ties broken by name so the choice is stable.
+ */
+final class Scheduler {
+    static final String UNSCHEDULABLE = "Unschedulable";
+
+    record Decision(Optional<String> nodeName, String message) {
+    }
+
+    private Scheduler() {
+    }
+
+    static Decision schedule(Container container, Collection<RuntimeNode> nodes, ToIntFunction<String> load) {
+        Map<String, String> selector = container.getSpec().nodeSelector() == null ? Map.of() : container.getSpec().nodeSelector();
+        int notReady = 0;
+        int cordoned = 0;
+        int mismatched = 0;
+        RuntimeNode best = null;
+        int bestLoad = Integer.MAX_VALUE;
+        for (RuntimeNode node : nodes.stream().sorted(Comparator.comparing(n -> n.getMetadata().getName())).toList()) {
+            if (!ready(node)) {
+                notReady++;
+            } else if (node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().unschedulable())) {
+                cordoned++;
+            } else if (!matches(node, selector)) {
+                mismatched++;
+            } else {
+                int nodeLoad = load.applyAsInt(node.getMetadata().getName());
+                if (nodeLoad < bestLoad) {
+                    best = node;
+                    bestLoad = nodeLoad;
+                }
+            }
+        }
+        if (best != null) {
+            return new Decision(Optional.of(best.getMetadata().getName()), "scheduled to " + best.getMetadata().getName());
+        }
+        StringBuilder message = new StringBuilder().append("0/").append(nodes.size()).append(" nodes are available");
+        appendCount(message, notReady, "not ready");
+        appendCount(message, cordoned, "unschedulable");
+        appendCount(message, mismatched, "not matching the nodeSelector");
+        return new Decision(Optional.empty(), message.append('.').toString());
+    }
+
+    static boolean ready(RuntimeNode node) {
+        return node.getStatus() != null && Conditions.isTrue(node.getStatus().conditions(), ContainerStatus.READY);
+    }
+
+    private static boolean matches(RuntimeNode node, Map<String, String> selector) {
+        Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
+        return selector.entrySet().stream().allMatch(e -> e.getValue().equals(labels.get(e.getKey())));
+    }
+
+    private static void appendCount(StringBuilder message, int count, String what) {
+        if (count > 0) {
+            message.append(message.indexOf(":") < 0 ? ": " : ", ").append(count).append(count == 1 ? " node " : " nodes ")
+                    .append(what);
+        }
+    }
+}

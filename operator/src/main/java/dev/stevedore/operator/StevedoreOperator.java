@@ -1,0 +1,107 @@
+package dev.stevedore.operator;
+
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The Stevedore operator: the cluster side of Containers, Tasks and RuntimeNodes. */
+@Command(name = "stevedore-operator", mixinStandardHelpOptions = true,
+        description = "Schedules Containers onto RuntimeNodes and binds their Tasks, one live Task per Container.")
+public final class StevedoreOperator implements Callable<Integer> {
+    static final String LEASE_NAME = "stevedore-operator";
+
+    @Option(names = "--leader-elect", negatable = true, defaultValue = "true",
+            description = "Run only while holding the Lease, so several replicas can run (default: ${DEFAULT-VALUE}).")
+    boolean leaderElect;
+
+    @Option(names = "--lease-namespace", defaultValue = "${env:POD_NAMESPACE:-stevedore-system}",
+            description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")
+    String leaseNamespace;
+
+    @Option(names = "--node-grace-period", defaultValue = "40s", converter = DurationConverter.class,
+            description = "How long a RuntimeNode may go without a heartbeat before it is not Ready (default: ${DEFAULT-VALUE}).")
+    Duration nodeGracePeriod;
+
+    /** What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null. */
+    public record Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {
+    }
+
+    /**
+     * The Lease that makes one replica the leader. A process that loses it should exit (and be restarted), as
+     * controller-runtime's do, rather than run on beside a new leader.
+     */
+    public record LeaderElection(String namespace, String identity, boolean exitWhenLost) {
+    }
+
+    /** Starts the operator's controllers on {@code client}; stop it with {@link Operator#stop()}. */
+    public static Operator start(KubernetesClient client, Settings settings) {
+        Operator operator = new Operator(o -> {
+            o.withKubernetesClient(client).withCloseClientOnStop(false);
+            LeaderElection election = settings.leaderElection();
+            if (election != null) {
+                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE_NAME, election.namespace(),
+                        LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
+                        LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE,
+                        LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
+                        election.identity(), null, election.exitWhenLost()));
+            }
+        });
+        Events events = new Events(client);
+        operator.register(new ContainerReconciler(events));
+        operator.register(new TaskReconciler(events));
+        operator.register(new RuntimeNodeReconciler(events, settings.nodeGracePeriod()));
+        operator.start();
+        return operator;
+    }
+
+    @Override
+    public Integer call() throws InterruptedException {
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        // Unique per process, as client-go does: two replicas on one host must not both think they hold the Lease.
+        String identity = System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator"))
+                + "_" + java.util.UUID.randomUUID();
+        Operator operator = start(client, new Settings(
+                leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            operator.stop();
+            client.close();
+            stopped.countDown();
+        }, "operator-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        int exit = new CommandLine(new StevedoreOperator()).execute(args);
+        if (exit != 0) {
+            System.exit(exit);
+        }
+    }
+
+    /** Durations as Kubernetes writes them: 500ms, 40s, 5m, 1h. */
+    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String value) {
+            var match = java.util.regex.Pattern.compile("(\\d+)(ms|s|m|h)").matcher(value.trim());
+            if (!match.matches()) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 40s, 5m or 1h");
+            }
+            long amount = Long.parseLong(match.group(1));
+            return switch (match.group(2)) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "s" -> Duration.ofSeconds(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                default -> Duration.ofHours(amount);
+            };
+        }
+    }
+}

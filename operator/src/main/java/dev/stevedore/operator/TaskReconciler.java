@@ -1,0 +1,165 @@
+package dev.stevedore.operator;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+
+/**
+ * Per-Task bookkeeping: the ownerReference to its Container, why an unbound Task is Pending, whether its node is
+ * reachable, and the TTL after Deleted. Binding itself is the Container's reconciler's job. Status events matter
+ * here (the node agent moves the phase), so this reconciler is not generation-aware.
+ */
+@ControllerConfiguration(name = "task", generationAwareEventProcessing = false)
+public class TaskReconciler implements Reconciler<Task> {
+    private static final String BY_CONTAINER = "byContainer";
+    private static final String BY_NODE = "byNode";
+
+    private final Events events;
+    private IndexerResourceCache<Task> tasks;
+
+    public TaskReconciler(Events events) {
+        this.events = events;
+    }
+
+    @Override
+    public List<EventSource<?, Task>> prepareEventSources(EventSourceContext<Task> context) {
+        tasks = context.getPrimaryCache();
+        tasks.addIndexer(BY_CONTAINER, t -> List.of(t.getMetadata().getNamespace() + "/" + t.getSpec().container()));
+        tasks.addIndexer(BY_NODE, t -> t.getSpec().nodeName() == null ? List.of() : List.of(t.getSpec().nodeName()));
+        var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
+                .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
+                .withSecondaryToPrimaryMapper(c -> ids(tasks.byIndex(BY_CONTAINER, c.getMetadata().getNamespace() + "/" + c.getMetadata().getName())))
+                .build(), context);
+        var nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Task.class)
+                .withPrimaryToSecondaryMapper((Task t) -> t.getSpec().nodeName() == null ? Set.of() : Set.of(new ResourceID(t.getSpec().nodeName())))
+                .withSecondaryToPrimaryMapper(n -> ids(tasks.byIndex(BY_NODE, n.getMetadata().getName())))
+                .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                .build(), context);
+        return List.of(containers, nodes);
+    }
+
+    @Override
+    public UpdateControl<Task> reconcile(Task task, Context<Task> context) {
+        KubernetesClient client = context.getClient();
+        Optional<Container> container = context.getSecondaryResource(Container.class);
+        if (container.isPresent() && !Owners.ownedBy(task, container.get())) {
+            Task patch = new Task();
+            patch.setMetadata(StatusApply.identity(task));
+            patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
+            patch.getMetadata().setOwnerReferences(Owners.withController(task, container.get()));
+            client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
+        }
+        if (TaskQueue.deleted(task)) {
+            return expireAfterTtl(client, task);
+        }
+        TaskStatus status = task.getStatus();
+        if (TaskQueue.bound(task)) {
+            List<Condition> current = status == null ? null : status.conditions();
+            Condition reachable = Nodes.reachable(current, context.getSecondaryResource(RuntimeNode.class),
+                    task.getSpec().nodeName(), task.getMetadata().getGeneration());
+            // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
+            Pending waiting = new Pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
+            boolean agentStarted = status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
+            if (agentStarted && Conditions.changes(current, List.of(reachable))) {
+                apply(client, task, null, null, List.of(reachable));
+            } else if (!agentStarted && (waiting.differsFrom(status) || Conditions.changes(current, List.of(reachable)))) {
+                apply(client, task, TaskStatus.Phase.Pending, waiting, List.of(reachable));
+            }
+            return UpdateControl.noUpdate();
+        }
+        if (!TaskQueue.waiting(task)) {
+            apply(client, task, TaskStatus.Phase.Deleted, new Pending("Cancelled", "stopped before it was started"), null);
+            events.record(task, Events.NORMAL, "Cancelled", "Stopped before it was started");
+            return UpdateControl.noUpdate();
+        }
+        Pending pending = pendingReason(task, container);
+        if (pending.differsFrom(status)) {
+            apply(client, task, TaskStatus.Phase.Pending, pending, null);
+            if ("ContainerBusy".equals(pending.reason())) {
+                events.record(task, Events.NORMAL, "ContainerBusy", pending.message());
+            }
+        }
+        return UpdateControl.noUpdate();
+    }
+
+    /** Why a Task is Pending, as status.reason and status.message. */
+    private record Pending(String reason, String message) {
+        boolean differsFrom(TaskStatus status) {
+            return status == null || status.phase() != TaskStatus.Phase.Pending || !reason.equals(status.reason())
+                    || !message.equals(status.message());
+        }
+    }
+
+    private Pending pendingReason(Task task, Optional<Container> container) {
+        String name = task.getSpec().container();
+        if (container.isEmpty()) {
+            return new Pending("ContainerNotFound", "Container " + name + " does not exist in namespace " + task.getMetadata().getNamespace());
+        }
+        if (container.get().getSpec().nodeName() == null) {
+            String why = Optional.ofNullable(container.get().getStatus())
+                    .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.SCHEDULED)).map(Condition::getMessage)
+                    .orElse("not scheduled yet");
+            return new Pending("ContainerNotScheduled", "Container " + name + " has no node: " + why);
+        }
+        TaskQueue siblings = new TaskQueue(tasks.byIndex(BY_CONTAINER, task.getMetadata().getNamespace() + "/" + name));
+        boolean first = siblings.next().map(next -> next.getMetadata().getUid().equals(task.getMetadata().getUid())).orElse(false);
+        if (siblings.holder().isPresent() || !first) {
+            return new Pending("ContainerBusy", "another Task of Container " + name
+                    + " is live or ahead in line; the Tasks of a Container run one at a time");
+        }
+        return new Pending("Binding", "binding to node " + container.get().getSpec().nodeName());
+    }
+
+    private UpdateControl<Task> expireAfterTtl(KubernetesClient client, Task task) {
+        Long ttl = task.getSpec().ttlSecondsAfterDeleted();
+        if (ttl == null) {
+            return UpdateControl.noUpdate();
+        }
+        Instant finished = Optional.ofNullable(task.getStatus().exitedAt()).map(Instant::parse)
+                .orElse(Instant.parse(task.getMetadata().getCreationTimestamp()));
+        Duration left = Duration.between(Instant.now(), finished.plusSeconds(ttl));
+        if (left.isNegative() || left.isZero()) {
+            client.resource(task).withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND).delete();
+            return UpdateControl.noUpdate();
+        }
+        return UpdateControl.<Task>noUpdate().rescheduleAfter(left.plusMillis(100));
+    }
+
+    private static void apply(KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why,
+            List<Condition> conditions) {
+        Task apply = new Task();
+        apply.setMetadata(StatusApply.identity(task));
+        String exitedAt = phase == TaskStatus.Phase.Deleted ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString() : null;
+        apply.setStatus(new TaskStatus(phase, null, null, null, null, exitedAt, why == null ? null : why.reason(),
+                why == null ? null : why.message(), phase == null ? null : task.getMetadata().getGeneration(), conditions));
+        StatusApply.status(client, apply);
+    }
+
+    private static Set<ResourceID> ids(List<Task> list) {
+        return list.stream().map(ResourceID::fromResource).collect(Collectors.toSet());
+    }
+}
