@@ -64,9 +64,21 @@ log "installing the CRDs"
 kubectl apply --server-side --field-manager=stevedore-local-up -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
+# Restarted on every run, so a rebuilt operator is what runs. -Dstevedore.state marks the process as ours.
+log "starting the operator"
+stop_pidfile "$state/run/operator.pid"
+KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
+  -cp "operator/target/classes:operator/target/lib/*" dev.stevedore.operator.StevedoreOperator --no-leader-elect \
+  </dev/null >>"$state/logs/operator.log" 2>&1 &
+echo $! > "$state/run/operator.pid"
+
 log "applying manifests/examples/hello-world.yaml"
 sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
-kubectl get containers,tasks -o wide
+# Scheduling needs a RuntimeNode; until a node agent runs here, the operator says why it cannot schedule.
+kubectl wait --for=condition=Scheduled=false --timeout=60s ctr/hello-world >/dev/null 2>&1 \
+  || kubectl wait --for=condition=Scheduled --timeout=5s ctr/hello-world >/dev/null
+kubectl get containers,tasks
+kubectl get ctr hello-world -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
 
 cat > "$state/env" <<ENV
 export KUBECONFIG=$state/kubeconfig
@@ -75,7 +87,8 @@ ENV
 cat <<USAGE
 
 Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
-The operator and the node agent are not part of this build yet, so the example stays as applied.
+The operator runs (log: $state/logs/operator.log); the node agent is not part of this build yet, so no
+RuntimeNode exists and the example waits to be scheduled.
 Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env

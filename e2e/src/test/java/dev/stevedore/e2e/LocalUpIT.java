@@ -62,6 +62,9 @@ class LocalUpIT {
         assertThat(kubectl("get", "containers", "hello-world", "-o", "jsonpath={.spec.image}").output())
                 .isEqualTo("127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/stevedore/busybox:latest");
         assertThat(state.resolve("bin/kubectl")).isExecutable();
+        // The operator runs: with no RuntimeNode yet, it says why the example cannot be scheduled.
+        assertThat(kubectl("get", "ctr", "hello-world", "-o",
+                "jsonpath={.status.conditions[?(@.type==\"Scheduled\")].reason}").output()).isEqualTo("Unschedulable");
     }
 
     @Test

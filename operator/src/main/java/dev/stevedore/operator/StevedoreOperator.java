@@ -18,9 +18,9 @@ import picocli.CommandLine.Option;
 public final class StevedoreOperator implements Callable<Integer> {
     static final String LEASE_NAME = "stevedore-operator";
 
-    @Option(names = "--leader-elect", negatable = true, defaultValue = "true",
-            description = "Run only while holding the Lease, so several replicas can run (default: ${DEFAULT-VALUE}).")
-    boolean leaderElect;
+    @Option(names = "--leader-elect", negatable = true, fallbackValue = "true",
+            description = "Run only while holding the Lease, so several replicas can run (default: true).")
+    boolean leaderElect = true;
 
     @Option(names = "--lease-namespace", defaultValue = "${env:POD_NAMESPACE:-stevedore-system}",
             description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")

@@ -28,6 +28,7 @@ public final class Crds {
                     .map(file -> apply(client, file)).toList();
             applied.forEach(crd -> client.apiextensions().v1().customResourceDefinitions().resource(crd)
                     .waitUntilCondition(Crds::established, 60, TimeUnit.SECONDS));
+            applied.forEach(crd -> awaitOpenApi(client, crd));
             return applied;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -40,6 +41,23 @@ public final class Crds {
                     .fieldManager("stevedore-tests").forceConflicts().serverSideApply();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    /** kubectl explain and client-side validation read the OpenAPI document, published a little after Established. */
+    private static void awaitOpenApi(KubernetesClient client, CustomResourceDefinition crd) {
+        String path = "apis/" + crd.getSpec().getGroup() + "/" + crd.getSpec().getVersions().get(0).getName();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!String.valueOf(client.raw("/openapi/v3")).contains("\"" + path + "\"")) {
+            if (System.nanoTime() > deadline) {
+                throw new IllegalStateException("the OpenAPI document does not list " + path + " after 60 s");
+            }
+            try {
+                Thread.sleep(100); // the server offers no watch on its OpenAPI document
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IllegalStateException(e);
+            }
         }
     }
 

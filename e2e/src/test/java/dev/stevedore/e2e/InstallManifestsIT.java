@@ -1,0 +1,41 @@
+package dev.stevedore.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.Tools;
+import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import org.junit.jupiter.api.Test;
+
+/** manifests/stevedore.yaml is the chart rendered, and the API server accepts every object in it. */
+@WithControlPlane
+class InstallManifestsIT {
+    private static final Path REPO = Tools.repositoryRoot();
+
+    @Test
+    void theCheckedInManifestIsTheRenderedChart() throws Exception {
+        Process render = new ProcessBuilder(REPO.resolve("hack/update-manifests.sh").toString(), "--stdout")
+                .directory(REPO.toFile()).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        String rendered = new String(render.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(render.waitFor()).isZero();
+        assertThat(Files.readString(REPO.resolve("manifests/stevedore.yaml")))
+                .as("manifests/stevedore.yaml is stale: run hack/update-manifests.sh").isEqualTo(rendered);
+    }
+
+    @Test
+    void everyObjectOfTheManifestIsAccepted(TestNamespace ns) throws Exception {
+        List<HasMetadata> objects = ns.client().load(Files.newInputStream(REPO.resolve("manifests/stevedore.yaml"))).items();
+        assertThat(objects).extracting(HasMetadata::getKind)
+                .contains("Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Deployment");
+        // The namespace for real (objects in a missing namespace are refused even in a dry run), then a server-side
+        // dry run of the rest: admission and validation of every object, without running anything.
+        objects.stream().filter(o -> o.getKind().equals("Namespace")).forEach(o -> ns.client().resource(o).serverSideApply());
+        objects.stream().filter(o -> !o.getKind().equals("Namespace")).forEach(o -> ns.client().resource(o).dryRun().serverSideApply());
+    }
+}
