@@ -1,0 +1,31 @@
+package dev.stevedore.agent.images;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * Images on this node, containerd's images service: pulls from OCI distribution registries into the content
+ * store (manifests, config and layers, every blob verified), imports OCI image-layout archives, and keeps a
+ * record per image name.
+ */
+public interface ImageService {
+
+    /**
+     * Pulls {@code reference} for this node's platform. {@code auths} maps registry hosts ("host[:port]") to
+     * credentials. Registries on loopback addresses are spoken to over plain HTTP, others over HTTPS unless the
+     * agent's configuration lists them as insecure.
+     */
+    Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException;
+
+    /** Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}. */
+    List<Image> importArchive(Path archive) throws ImageException;
+
+    Optional<Image> get(String name);
+
+    List<Image> list();
+
+    /** Forgets the image record; blobs go with garbage collection. */
+    void remove(String name);
+}
