@@ -1,0 +1,198 @@
+package dev.stevedore.agent.spec;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.agent.images.ImageConfig;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+
+/**
+ * Builds a container's config.json in layers, each overriding the one before:
+ * <ol>
+ * <li>{@link DefaultSpec}: containerd's defaults (namespaces, capabilities, masks, mounts, devices), the hostname
+ * and the cgroup path.</li>
+ * <li>The image config. The command is Entrypoint followed by Cmd; the environment is the default PATH, then the
+ * image's Env; the working directory is the image's WorkingDir, or /; the user is the image's User, resolved
+ * by {@link ImageUser}.</li>
+ * <li>The Container's process. {@code args}, when given, is the whole command and replaces both Entrypoint and
+ * Cmd, as containerd's {@code WithProcessArgs} and ctr run do (Docker's command would replace only Cmd): the
+ * API documents args that way, and one rule is easier to predict than a split. {@code env} replaces variables of
+ * the same name and adds the rest; {@code workingDir} and {@code user} (gid defaulting to the uid, as the API
+ * says) replace the image's.</li>
+ * <li>Resources ({@link ResourceLimits}) and the Container's mounts, appended after the defaults.</li>
+ * <li>ociSpec, merged last as a JSON Merge Patch ({@link JsonMerge}): objects merge key by key, anything else
+ * replaces, null deletes.</li>
+ * </ol>
+ * The finished spec then has to pass {@link NodePolicy}: host paths the node does not allow are refused whichever
+ * layer brought them.
+ */
+public final class DefaultSpecGenerator implements SpecGenerator {
+    /** runc's and crun's rule for container ids; also keeps the id from steering the cgroup path with / or .. */
+    private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,1023}");
+    private static final Pattern FULL_HEX_ID = Pattern.compile("[0-9a-f]{64}");
+    /** A hostname is at most one DNS label long in practice (the kernel's limit is 64 bytes). */
+    private static final int MAX_HOSTNAME = 63;
+
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private final NodePolicy policy;
+    private final CgroupsPath cgroupsPath;
+
+    /** Cgroups at {@code stevedore/<containerId>} (cgroupfs). */
+    public DefaultSpecGenerator(List<Path> allowedHostPaths) {
+        this(allowedHostPaths, CgroupsPath.stevedore());
+    }
+
+    /**
+     * @param allowedHostPaths the host directories a Container may bind mount, with everything below them
+     * @param cgroupsPath where each container's cgroup goes; depends on the runtime's cgroup manager
+     */
+    public DefaultSpecGenerator(List<Path> allowedHostPaths, CgroupsPath cgroupsPath) {
+        this.policy = new NodePolicy(allowedHostPaths);
+        this.cgroupsPath = cgroupsPath;
+    }
+
+    @Override
+    public ObjectNode generate(String containerId, ContainerSpec container, ImageConfig image, Path rootfs)
+            throws SpecRejectedException {
+        if (containerId == null || !CONTAINER_ID.matcher(containerId).matches()) {
+            throw new IllegalArgumentException("not a container id: " + containerId);
+        }
+        ContainerSpec.Process overrides = container.process();
+        ObjectNode spec = DefaultSpec.create(hostname(containerId), cgroupsPath.forContainer(containerId));
+        ObjectNode process = (ObjectNode) spec.get("process");
+
+        setArray(process, "args", args(overrides, image));
+        setArray(process, "env", env(overrides, image));
+        process.put("cwd", cwd(overrides, image));
+        ImageUser.Ids user = user(overrides, image, rootfs);
+        process.withObjectProperty("user").put("uid", user.uid()).put("gid", user.gid());
+
+        ResourceLimits.apply(container.resources(), spec.withObjectProperty("linux").withObjectProperty("resources"));
+        ArrayNode mounts = spec.withArrayProperty("mounts");
+        if (container.mounts() != null) {
+            for (ContainerSpec.Mount mount : container.mounts()) {
+                mounts.add(toOci(mount));
+            }
+        }
+
+        if (container.ociSpec() != null && !container.ociSpec().isEmpty()) {
+            JsonMerge.apply(spec, toObject(container.ociSpec()));
+        }
+        policy.check(spec);
+        return spec;
+    }
+
+    @Override
+    public String digest(ObjectNode spec) {
+        return CanonicalJson.sha256(spec);
+    }
+
+    /** Docker's short id for a full hex id; otherwise the id itself, cut to a hostname's length. */
+    static String hostname(String containerId) {
+        if (FULL_HEX_ID.matcher(containerId).matches()) {
+            return containerId.substring(0, 12);
+        }
+        return containerId.length() <= MAX_HOSTNAME ? containerId : containerId.substring(0, MAX_HOSTNAME);
+    }
+
+    private static List<String> args(ContainerSpec.Process overrides, ImageConfig image) throws SpecRejectedException {
+        if (overrides != null && overrides.args() != null && !overrides.args().isEmpty()) {
+            return overrides.args();
+        }
+        List<String> args = new ArrayList<>();
+        if (image.entrypoint() != null) {
+            args.addAll(image.entrypoint());
+        }
+        if (image.cmd() != null) {
+            args.addAll(image.cmd());
+        }
+        if (args.isEmpty()) {
+            throw new SpecRejectedException(
+                    "no command: the image has no Entrypoint or Cmd and spec.process.args is empty");
+        }
+        return args;
+    }
+
+    private static List<String> env(ContainerSpec.Process overrides, ImageConfig image) {
+        Env env = new Env().override(List.of(DefaultSpec.DEFAULT_PATH)).override(image.env());
+        if (overrides != null && overrides.env() != null) {
+            for (ContainerSpec.EnvVar variable : overrides.env()) {
+                env.set(variable.name(), variable.value());
+            }
+        }
+        return env.toList();
+    }
+
+    private static String cwd(ContainerSpec.Process overrides, ImageConfig image) throws SpecRejectedException {
+        String cwd = overrides != null && overrides.workingDir() != null && !overrides.workingDir().isEmpty()
+                ? overrides.workingDir()
+                : image.workingDir();
+        if (cwd == null || cwd.isEmpty()) {
+            return "/";
+        }
+        // The runtime spec requires an absolute cwd; runc would fail later with a less helpful message.
+        if (!cwd.startsWith("/")) {
+            throw new SpecRejectedException("working directory \"" + cwd + "\" is not an absolute path");
+        }
+        return cwd;
+    }
+
+    private static ImageUser.Ids user(ContainerSpec.Process overrides, ImageConfig image, Path rootfs)
+            throws SpecRejectedException {
+        if (overrides != null && overrides.user() != null && overrides.user().uid() != null) {
+            ContainerSpec.User user = overrides.user();
+            return new ImageUser.Ids(user.uid(), user.gid() != null ? user.gid() : user.uid());
+        }
+        return ImageUser.resolve(image.user(), rootfs);
+    }
+
+    /**
+     * A Container's mount in OCI form. The API's default type is bind; a bind mount without a bind option gets
+     * rbind, as Docker and containerd give, so that mounts below the source come along. The node's rules are
+     * checked on the finished spec.
+     */
+    private static ObjectNode toOci(ContainerSpec.Mount mount) {
+        ObjectNode oci = MAPPER.createObjectNode();
+        String type = mount.type() == null || mount.type().isEmpty() ? "bind" : mount.type();
+        String destination = mount.destination();
+        // Normalized so that the runtime and the node's checks see the same path (/data/../ is /).
+        oci.put("destination", destination != null && destination.startsWith("/")
+                ? Path.of(destination).normalize().toString()
+                : destination);
+        oci.put("type", type);
+        if (mount.source() != null) {
+            oci.put("source", mount.source());
+        }
+        ArrayNode options = oci.putArray("options");
+        if (mount.options() != null) {
+            mount.options().forEach(options::add);
+        }
+        if ("bind".equals(type) && !NodePolicy.hasBindOption(options)) {
+            options.add("rbind");
+        }
+        if (options.isEmpty()) {
+            oci.remove("options");
+        }
+        return oci;
+    }
+
+    private static ObjectNode toObject(Map<String, Object> ociSpec) throws SpecRejectedException {
+        try {
+            return MAPPER.valueToTree(ociSpec);
+        } catch (IllegalArgumentException e) {
+            throw new SpecRejectedException("ociSpec is not a JSON object: " + e.getMessage());
+        }
+    }
+
+    private static void setArray(ObjectNode node, String field, List<String> values) {
+        ArrayNode array = node.putArray(field);
+        values.forEach(array::add);
+    }
+}

@@ -1,0 +1,74 @@
+package dev.stevedore.agent.spec;
+
+import static dev.stevedore.agent.spec.Specs.SH_IMAGE;
+import static dev.stevedore.agent.spec.Specs.strings;
+import static dev.stevedore.agent.spec.Specs.withOciSpec;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
+import org.junit.jupiter.api.Test;
+
+/** spec.ociSpec, merged last: what the other fields do not cover, and overrides of what they do. */
+class OciSpecTest {
+    private final SpecGenerator generator = new DefaultSpecGenerator(List.of());
+
+    @Test
+    void nestedObjectsMergeKeyByKey() throws Exception {
+        ContainerSpec container = Specs.container(null, new ContainerSpec.Resources(new Quantity("64Mi"), null, null),
+                null, Specs.map("""
+                        {"process": {"terminal": false, "user": {"additionalGids": [10]}},
+                         "linux": {"resources": {"pids": {"limit": 5}}, "sysctl": {"net.ipv4.ping_group_range": "0 0"}}}
+                        """));
+
+        ObjectNode spec = generator.generate("c1", container, SH_IMAGE);
+
+        JsonNode resources = spec.path("linux").path("resources");
+        assertThat(resources.path("pids").path("limit").asInt()).isEqualTo(5);
+        assertThat(resources.path("memory").path("limit").asLong()).as("kept beside the patch").isEqualTo(67108864L);
+        assertThat(resources.path("devices").size()).as("kept beside the patch").isEqualTo(13);
+        assertThat(spec.path("linux").path("sysctl").path("net.ipv4.ping_group_range").asText()).isEqualTo("0 0");
+        assertThat(spec.path("linux").path("cgroupsPath").asText()).isEqualTo("stevedore/c1");
+        assertThat(spec.path("process").path("user").path("uid").asInt(-1)).isZero();
+        assertThat(spec.path("process").path("user").path("additionalGids")).isEqualTo(Specs.json("{\"g\":[10]}").get("g"));
+    }
+
+    @Test
+    void arraysAndScalarsReplace() throws Exception {
+        ObjectNode spec = generator.generate("c1", withOciSpec("""
+                {"process": {"args": ["sh", "-c", "true"], "capabilities": {"bounding": ["CAP_KILL"]}},
+                 "linux": {"maskedPaths": ["/proc/kcore"]},
+                 "hostname": "web"}
+                """), SH_IMAGE);
+
+        assertThat(strings(spec.path("process").path("args"))).containsExactly("sh", "-c", "true");
+        assertThat(strings(spec.path("process").path("capabilities").path("bounding"))).containsExactly("CAP_KILL");
+        assertThat(spec.path("process").path("capabilities").path("effective")).as("a sibling array stays").hasSize(14);
+        assertThat(strings(spec.path("linux").path("maskedPaths"))).containsExactly("/proc/kcore");
+        assertThat(spec.path("hostname").asText()).isEqualTo("web");
+    }
+
+    @Test
+    void nullDeletes() throws Exception {
+        ObjectNode spec = generator.generate("c1", withOciSpec("""
+                {"hostname": null, "process": {"rlimits": null}, "linux": {"readonlyPaths": null}}
+                """), SH_IMAGE);
+
+        assertThat(spec.has("hostname")).isFalse();
+        assertThat(spec.path("process").has("rlimits")).isFalse();
+        assertThat(spec.path("process").has("args")).isTrue();
+        assertThat(spec.path("linux").has("readonlyPaths")).isFalse();
+        assertThat(spec.path("linux").has("maskedPaths")).isTrue();
+    }
+
+    @Test
+    void theContainersOciSpecIsNotChanged() throws Exception {
+        ContainerSpec container = withOciSpec("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}");
+        generator.generate("c1", container, SH_IMAGE);
+        assertThat(container.ociSpec()).isEqualTo(Specs.map("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}"));
+    }
+}
