@@ -158,13 +158,13 @@ public final class DefaultSpecGenerator implements SpecGenerator {
      * rbind, as Docker and containerd give, so that mounts below the source come along. The node's rules are
      * checked on the finished spec.
      */
-    private static ObjectNode toOci(ContainerSpec.Mount mount) {
+    private static ObjectNode toOci(ContainerSpec.Mount mount) throws SpecRejectedException {
         ObjectNode oci = MAPPER.createObjectNode();
         String type = mount.type() == null || mount.type().isEmpty() ? "bind" : mount.type();
         String destination = mount.destination();
         // Normalized so that the runtime and the node's checks see the same path (/data/../ is /).
         oci.put("destination", destination != null && destination.startsWith("/")
-                ? Path.of(destination).normalize().toString()
+                ? NodePolicy.path(destination, "mount destination").normalize().toString()
                 : destination);
         oci.put("type", type);
         if (mount.source() != null) {

@@ -2,6 +2,7 @@ package dev.stevedore.agent.spec;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -97,7 +98,7 @@ final class NodePolicy {
         if (!destination.startsWith("/")) {
             throw new SpecRejectedException("mount destination \"" + destination + "\" must be an absolute path");
         }
-        if (Path.of(destination).normalize().getNameCount() == 0) {
+        if (path(destination, "mount destination").normalize().getNameCount() == 0) {
             throw new SpecRejectedException("mount destination " + destination + " is the container's root");
         }
         String type = mount.path("type").asText("");
@@ -114,7 +115,7 @@ final class NodePolicy {
         if (!source.startsWith("/")) {
             throw new SpecRejectedException("bind mount source \"" + source + "\" must be an absolute host path");
         }
-        Path normalized = Path.of(source).normalize();
+        Path normalized = path(source, "bind mount source").normalize();
         if (!underAllowed(normalized, false)) {
             throw new SpecRejectedException("bind mount of host path " + normalized + " is not allowed on this node");
         }
@@ -131,6 +132,15 @@ final class NodePolicy {
                     + ") is not allowed on this node");
         }
         return real;
+    }
+
+    /** A path from the Container, where a NUL byte would otherwise end in an unchecked InvalidPathException. */
+    static Path path(String path, String what) throws SpecRejectedException {
+        try {
+            return Path.of(path);
+        } catch (InvalidPathException e) {
+            throw new SpecRejectedException(what + " \"" + path.replace("\0", "\\0") + "\" is not a valid path");
+        }
     }
 
     private boolean underAllowed(Path path, boolean resolveAllowed) {

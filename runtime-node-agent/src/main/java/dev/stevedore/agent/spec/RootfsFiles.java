@@ -21,6 +21,10 @@ import java.util.Optional;
  * link is resolved against the root filesystem (an absolute target starts at its root, {@code ..} stops at its
  * root), the way chroot or securejoin would, so an image whose /etc/passwd links to /etc/shadow or ../../host
  * reads its own files, never the host's.
+ *
+ * <p>Directories are checked on the way, not held open: whoever can change the root filesystem between the check
+ * and the read could still swap one for a link. The agent reads it before the container's task starts, when only
+ * the agent writes there; openat2(RESOLVE_IN_ROOT) would close the gap if that ever changes.
  */
 final class RootfsFiles {
     /** Linux's limit on symbolic links in one lookup: a link cycle ends here. */

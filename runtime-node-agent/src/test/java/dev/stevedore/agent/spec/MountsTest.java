@@ -129,6 +129,16 @@ class MountsTest {
     }
 
     @Test
+    void aPathWithANulByteIsRejectedRatherThanThrown() {
+        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("tmpfs", "tmpfs", "/a\0b")), SH_IMAGE))
+                .isInstanceOf(SpecRejectedException.class)
+                .hasMessage("mount destination \"/a\\0b\" is not a valid path");
+        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", data + "/\0", "/b")), SH_IMAGE))
+                .isInstanceOf(SpecRejectedException.class)
+                .hasMessageContaining("bind mount source").hasMessageContaining("is not a valid path");
+    }
+
+    @Test
     void tmpfsIsAllowedButMountTypesThatReachTheHostOrUnmaskTheKernelAreNot() throws Exception {
         ObjectNode spec = generator.generate("c1",
                 withMounts(mount("tmpfs", "tmpfs", "/scratch", "size=1m", "nosuid")), SH_IMAGE);
