@@ -1,0 +1,35 @@
+package dev.stevedore.agent;
+
+import java.util.Map;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.api.config.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.config.ResolvedControllerConfiguration;
+import io.javaoperatorsdk.operator.api.config.informer.FieldSelector;
+import io.javaoperatorsdk.operator.api.config.informer.InformerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+
+/**
+ * Registers a controller that sees only this node's objects: its informer lists and watches with the field
+ * selector {@code spec.nodeName=<node>}, so the API server filters (the CRDs declare the field selectable) and the
+ * agent never holds the rest of the cluster, as kubelet does with Pods.
+ */
+final class NodeScope {
+    static final String NODE_FIELD = "spec.nodeName";
+
+    private NodeScope() {
+    }
+
+    static <P extends HasMetadata> void register(Operator operator, Reconciler<P> reconciler, String nodeName) {
+        ControllerConfiguration<P> base = operator.getConfigurationService().getConfigurationFor(reconciler);
+        InformerConfiguration<P> informer = InformerConfiguration.builder(base.getInformerConfig())
+                .withFieldSelector(new FieldSelector(new FieldSelector.Field(NODE_FIELD, nodeName)))
+                .buildForController();
+        operator.register(reconciler, new ResolvedControllerConfiguration<>(base.getName(), base.isGenerationAware(),
+                base.getAssociatedReconcilerClassName(), base.getRetry(), base.getRateLimiter(),
+                base.maxReconciliationInterval().orElse(null), base.getFinalizerName(), Map.of(), base.fieldManager(),
+                base.getConfigurationService(), informer, base.triggerReconcilerOnAllEvents(),
+                base.getWorkflowSpec().orElse(null)));
+    }
+}

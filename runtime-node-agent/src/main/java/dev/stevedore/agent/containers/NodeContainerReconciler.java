@@ -1,0 +1,119 @@
+package dev.stevedore.agent.containers;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node side of a Container: prepares image, rootfs and spec, reports them (ImageReady, RootfsReady, Ready,
+ * imageDigest, snapshotKey, specDigest), and on deletion releases them before letting the object go. Watches only
+ * this node's Containers (a field selector on spec.nodeName, applied when the controller is registered).
+ */
+@ControllerConfiguration(name = "node-container", finalizerName = NodeContainerReconciler.FINALIZER)
+public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<Container> {
+    public static final String FINALIZER = "stevedore.dev/node-agent";
+    private static final Logger LOG = LoggerFactory.getLogger(NodeContainerReconciler.class);
+    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
+            .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
+    private static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
+
+    private final RootfsPreparer preparer;
+    private final GarbageCollector gc;
+    private final Map<String, Integer> failures = new ConcurrentHashMap<>();
+
+    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc) {
+        this.preparer = preparer;
+        this.gc = gc;
+    }
+
+    @Override
+    public UpdateControl<Container> reconcile(Container container, Context<Container> context) throws IOException {
+        String uid = container.getMetadata().getUid();
+        Long generation = container.getMetadata().getGeneration();
+        List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
+        try {
+            ContainerRecord record = preparer.prepare(container,
+                    PullSecrets.read(context.getClient(), container.getMetadata().getNamespace(), container.getSpec().imagePullSecrets()));
+            failures.remove(uid);
+            apply(context, container, new ContainerStatus(null, record.imageDigest(), record.snapshotter(), record.snapshotKey(),
+                    record.specDigest(), generation, List.of(
+                            condition(current, ContainerStatus.IMAGE_READY, "True", "ImagePresent", "image " + record.imageDigest() + " is on the node", generation),
+                            condition(current, ContainerStatus.ROOTFS_READY, "True", "RootfsPrepared", "snapshot " + record.snapshotKey() + " (" + record.snapshotter() + ")", generation),
+                            condition(current, ContainerStatus.READY, "True", "Ready", "the next Task can start", generation))));
+            return UpdateControl.noUpdate();
+        } catch (RootfsPreparer.PrepareException e) {
+            int attempt = failures.merge(uid, 1, Integer::sum);
+            Duration backoff = e.transientFailure() ? backoff(attempt) : null;
+            String message = e.getMessage() + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
+            apply(context, container, new ContainerStatus(null, null, null, null, null, generation,
+                    failed(current, e.condition(), e.reason(), message, generation)));
+            LOG.info("container {}/{} not ready: {}: {}", container.getMetadata().getNamespace(), container.getMetadata().getName(), e.reason(), message);
+            return backoff == null ? UpdateControl.noUpdate() : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
+        }
+    }
+
+    @Override
+    public DeleteControl cleanup(Container container, Context<Container> context) throws IOException {
+        preparer.release(container.getMetadata().getUid());
+        failures.remove(container.getMetadata().getUid());
+        gc.collect();
+        return DeleteControl.defaultDelete();
+    }
+
+    /** The failed step False with its reason; the steps before it True; Ready False with the same reason. */
+    private static List<Condition> failed(List<Condition> current, String failedCondition, String reason, String message, Long generation) {
+        List<Condition> conditions = new ArrayList<>();
+        for (String step : List.of(ContainerStatus.IMAGE_READY, ContainerStatus.ROOTFS_READY)) {
+            if (step.equals(failedCondition)) {
+                conditions.add(condition(current, step, "False", reason, message, generation));
+                break;
+            }
+            conditions.add(condition(current, step, "True", "Done", step + " done", generation));
+        }
+        conditions.add(condition(current, ContainerStatus.READY, "False", reason, message, generation));
+        return conditions;
+    }
+
+    private static Duration backoff(int attempt) {
+        long seconds = Math.min(MAX_BACKOFF.toSeconds(), 1L << Math.min(attempt, 8));
+        return Duration.ofSeconds(seconds);
+    }
+
+    private static Condition condition(List<Condition> current, String type, String status, String reason, String message, Long generation) {
+        String transition = current == null ? null : current.stream().filter(c -> type.equals(c.getType()) && status.equals(c.getStatus()))
+                .map(Condition::getLastTransitionTime).findFirst().orElse(null);
+        return new ConditionBuilder().withType(type).withStatus(status).withReason(reason).withMessage(message)
+                .withObservedGeneration(generation)
+                .withLastTransitionTime(transition != null ? transition : java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString())
+                .build();
+    }
+
+    private static void apply(Context<Container> context, Container container, ContainerStatus status) {
+        Container apply = new Container();
+        apply.setMetadata(new ObjectMetaBuilder().withName(container.getMetadata().getName())
+                .withNamespace(container.getMetadata().getNamespace()).build());
+        apply.setStatus(status);
+        context.getClient().resource(apply).subresource("status").patch(APPLY);
+    }
+}

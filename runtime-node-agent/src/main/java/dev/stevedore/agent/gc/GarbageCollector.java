@@ -1,0 +1,138 @@
+package dev.stevedore.agent.gc;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.images.Image;
+import dev.stevedore.agent.images.ImageService;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Mark and sweep, as containerd's garbage collector: the node's Container records are the roots; they keep their
+ * images (and those images' blobs) and their rootfs snapshots (and every parent below). Everything else goes.
+ * Work that creates content (a pull, an unpack, a prepare) holds a {@link #lease()}, which a collection waits for,
+ * so nothing is swept between being written and being recorded.
+ */
+public final class GarbageCollector {
+    private static final Logger LOG = LoggerFactory.getLogger(GarbageCollector.class);
+
+    private final ContainerRecords records;
+    private final ImageService images;
+    private final ContentStore content;
+    private final Collection<Snapshotter> snapshotters;
+    private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+
+    public GarbageCollector(ContainerRecords records, ImageService images, ContentStore content,
+            Collection<Snapshotter> snapshotters) {
+        this.records = records;
+        this.images = images;
+        this.content = content;
+        this.snapshotters = snapshotters;
+    }
+
+    /** Held while creating content that a record will reference; many may be held at once. */
+    public Lock lease() {
+        return lock.readLock();
+    }
+
+    /** What one collection removed. */
+    public record Result(int images, int snapshots, int blobs) {
+    }
+
+    public Result collect() throws IOException {
+        lock.writeLock().lock();
+        try {
+            List<ContainerRecord> roots = records.list();
+            Set<String> usedImages = new HashSet<>();
+            Map<String, Set<String>> usedSnapshots = new HashMap<>();
+            for (ContainerRecord record : roots) {
+                usedImages.add(record.image());
+                Set<String> keys = usedSnapshots.computeIfAbsent(record.snapshotter(), s -> new HashSet<>());
+                keys.add(record.snapshotKey());
+                keys.addAll(record.retiredSnapshotKeys());
+            }
+            int removedImages = sweepImages(usedImages);
+            int removedSnapshots = 0;
+            for (Snapshotter snapshotter : snapshotters) {
+                removedSnapshots += sweepSnapshots(snapshotter, usedSnapshots.getOrDefault(snapshotter.name(), Set.of()));
+            }
+            int removedBlobs = sweepBlobs();
+            Result result = new Result(removedImages, removedSnapshots, removedBlobs);
+            if (removedImages + removedSnapshots + removedBlobs > 0) {
+                LOG.info("garbage collected {} images, {} snapshots, {} blobs", removedImages, removedSnapshots, removedBlobs);
+            }
+            return result;
+        } finally {
+            lock.writeLock().unlock();
+        }
+    }
+
+    private int sweepImages(Set<String> used) {
+        int removed = 0;
+        for (Image image : images.list()) {
+            if (!used.contains(image.name())) {
+                images.remove(image.name());
+                removed++;
+            }
+        }
+        return removed;
+    }
+
+    /** Marks the used snapshots and their ancestors, then removes the rest, children before parents. */
+    private static int sweepSnapshots(Snapshotter snapshotter, Set<String> used) throws IOException {
+        Map<String, Snapshotter.SnapshotInfo> all = new HashMap<>();
+        snapshotter.list().forEach(info -> all.put(info.key(), info));
+        Set<String> marked = new HashSet<>();
+        for (String key : used) {
+            for (String k = key; k != null && all.containsKey(k) && marked.add(k); k = all.get(k).parent()) {
+                // walk down to the bottom layer
+            }
+        }
+        List<String> unmarked = new ArrayList<>(all.keySet());
+        unmarked.removeAll(marked);
+        int removed = 0;
+        while (!unmarked.isEmpty()) {
+            Set<String> parents = new HashSet<>();
+            unmarked.forEach(k -> parents.add(all.get(k).parent()));
+            List<String> leaves = unmarked.stream().filter(k -> !parents.contains(k)).toList();
+            for (String leaf : leaves) {
+                snapshotter.remove(leaf);
+                removed++;
+            }
+            unmarked.removeAll(leaves);
+        }
+        return removed;
+    }
+
+    private int sweepBlobs() throws IOException {
+        Set<Digest> marked = new HashSet<>();
+        for (Image image : images.list()) {
+            marked.add(image.digest());
+            marked.add(image.manifest());
+            marked.add(image.config());
+            image.layers().forEach(layer -> marked.add(layer.digest()));
+        }
+        int removed = 0;
+        for (Digest digest : content.list().toList()) {
+            if (!marked.contains(digest)) {
+                content.delete(digest);
+                removed++;
+            }
+        }
+        return removed;
+    }
+}

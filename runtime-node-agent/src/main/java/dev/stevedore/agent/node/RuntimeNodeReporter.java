@@ -1,0 +1,126 @@
+package dev.stevedore.agent.node;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.IntSupplier;
+import java.util.function.LongSupplier;
+
+import dev.stevedore.agent.images.ImageService;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Registers this node's RuntimeNode and heartbeats its status, as kubelet does for its Node: runtimes and
+ * versions, snapshotters, disk, cached images, running tasks, and Ready=True.
+ */
+public final class RuntimeNodeReporter implements AutoCloseable {
+    public static final String FIELD_MANAGER = "stevedore-agent";
+    private static final Logger LOG = LoggerFactory.getLogger(RuntimeNodeReporter.class);
+    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
+            .withFieldManager(FIELD_MANAGER).withForce(true).build();
+
+    private final KubernetesClient client;
+    private final String nodeName;
+    private final Map<String, String> labels;
+    private final Path root;
+    private final ImageService images;
+    private final LongSupplier diskUsed;
+    private final IntSupplier runningTasks;
+    private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
+    private final List<String> snapshotters;
+    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread thread = new Thread(r, "runtimenode-heartbeat");
+        thread.setDaemon(true);
+        return thread;
+    });
+
+    public RuntimeNodeReporter(KubernetesClient client, String nodeName, Map<String, String> labels, Path root,
+            ImageService images, LongSupplier diskUsed, IntSupplier runningTasks, List<String> snapshotters) {
+        this.client = client;
+        this.nodeName = nodeName;
+        this.labels = labels;
+        this.root = root;
+        this.images = images;
+        this.diskUsed = diskUsed;
+        this.runningTasks = runningTasks;
+        this.snapshotters = snapshotters;
+        this.runtimes = detectRuntimes();
+    }
+
+    /** Registers the node now, then heartbeats every {@code interval}. */
+    public void start(Duration interval) {
+        register();
+        heartbeat();
+        timer.scheduleWithFixedDelay(this::heartbeat, interval.toMillis(), interval.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    private void register() {
+        RuntimeNode node = new RuntimeNode();
+        node.setMetadata(new ObjectMetaBuilder().withName(nodeName).withLabels(labels).build());
+        node.setSpec(new RuntimeNodeSpec(null));
+        client.resource(node).patch(APPLY);
+    }
+
+    /** One status write; a failed one is logged and the next one tries again. */
+    public void heartbeat() {
+        try {
+            RuntimeNode apply = new RuntimeNode();
+            apply.setMetadata(new ObjectMetaBuilder().withName(nodeName).build());
+            String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+            apply.setStatus(new RuntimeNodeStatus(runtimes, snapshotters, Files.getFileStore(root).getUsableSpace(),
+                    diskUsed.getAsLong(), images.list().stream().map(i -> new RuntimeNodeStatus.ImageInfo(i.name(),
+                            i.digest().toString(), i.size())).toList(),
+                    runningTasks.getAsInt(), null, null, now,
+                    List.of(new ConditionBuilder().withType("Ready").withStatus("True").withReason("AgentReady")
+                            .withMessage("the node agent is running").withLastTransitionTime(now).build())));
+            client.resource(apply).subresource("status").patch(APPLY);
+        } catch (KubernetesClientException | IOException e) {
+            LOG.warn("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());
+        }
+    }
+
+    /** runc and crun, with the version each prints; a runtime that is not installed is left out. */
+    private static List<RuntimeNodeStatus.RuntimeInfo> detectRuntimes() {
+        List<RuntimeNodeStatus.RuntimeInfo> found = new ArrayList<>();
+        for (String runtime : List.of("runc", "crun")) {
+            try {
+                Process process = new ProcessBuilder(runtime, "--version").redirectErrorStream(true).start();
+                String first = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines()
+                        .findFirst().orElse("");
+                if (process.waitFor() == 0) {
+                    found.add(new RuntimeNodeStatus.RuntimeInfo(runtime, first.replaceAll("^.*version\\s*", "").trim()));
+                }
+            } catch (IOException notInstalled) {
+                LOG.debug("{} is not installed", runtime);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        return found;
+    }
+
+    @Override
+    public void close() {
+        timer.shutdownNow();
+    }
+}
