@@ -19,6 +19,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -32,7 +33,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
  * Schedules a Container onto a RuntimeNode and hands the Container to its Tasks one at a time: a Container is
  * reconciled by one thread at a time, which makes it the natural lock for "one live Task per Container".
  */
-@ControllerConfiguration(name = "container")
+@ControllerConfiguration(name = "container", informer = @Informer(itemStore = LeanItemStore.class))
 public class ContainerReconciler implements Reconciler<Container> {
     static final String NODE_REACHABLE = "NodeReachable";
     private static final String BY_NODE = "byNode";
@@ -55,6 +56,7 @@ public class ContainerReconciler implements Reconciler<Container> {
         containers.addIndexer(BY_NODE, c -> List.of(c.getSpec().nodeName() == null ? UNSCHEDULED : c.getSpec().nodeName()));
         tasks = new InformerEventSource<>(InformerEventSourceConfiguration.from(Task.class, Container.class)
                 .withSecondaryToPrimaryMapper(task -> Set.of(new ResourceID(task.getSpec().container(), task.getMetadata().getNamespace())))
+                .withItemStore(new LeanItemStore<>())
                 .build(), context);
         nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Container.class)
                 .withPrimaryToSecondaryMapper((Container c) -> c.getSpec().nodeName() == null ? Set.of()
@@ -65,6 +67,7 @@ public class ContainerReconciler implements Reconciler<Container> {
                                 containers.byIndex(BY_NODE, UNSCHEDULED).stream())
                         .map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                .withItemStore(new LeanItemStore<>())
                 .build(), context);
         return List.of(tasks, nodes);
     }
@@ -83,7 +86,8 @@ public class ContainerReconciler implements Reconciler<Container> {
                 return UpdateControl.noUpdate();
             }
             nodeName = decision.nodeName().get();
-            assignNode(client, container, nodeName);
+            // The status below describes the generation the assignment made, not the one it replaced.
+            container = assignNode(client, container, nodeName);
         } else {
             assumed.remove(ResourceID.fromResource(container));
         }
@@ -97,20 +101,23 @@ public class ContainerReconciler implements Reconciler<Container> {
 
         TaskQueue queue = new TaskQueue(context.getSecondaryResources(Task.class));
         if (queue.holder().isEmpty()) {
-            String boundNode = nodeName;
-            queue.next().ifPresent(task -> bind(client, container, task, boundNode));
+            Optional<Task> next = queue.next();
+            if (next.isPresent()) {
+                bind(client, container, next.get(), nodeName);
+            }
         }
         return UpdateControl.noUpdate();
     }
 
-    private void assignNode(KubernetesClient client, Container container, String nodeName) {
+    private Container assignNode(KubernetesClient client, Container container, String nodeName) {
         Container patch = new Container();
         patch.setMetadata(StatusApply.identity(container));
         patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
         patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
-        client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
+        Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
         assumed.put(ResourceID.fromResource(container), nodeName);
         events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
+        return assigned;
     }
 
     /** Binds the next Task to the Container's node and makes the Container its owner, in one optimistic write. */

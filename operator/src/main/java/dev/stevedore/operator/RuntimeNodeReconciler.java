@@ -10,6 +10,7 @@ import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
@@ -18,7 +19,7 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
  * Node lifecycle, as kube-controller-manager's does for Nodes: a RuntimeNode whose agent stops heartbeating for
  * longer than the grace period gets Ready=Unknown. The agent sets Ready=True again when it comes back.
  */
-@ControllerConfiguration(name = "runtimenode", generationAwareEventProcessing = false)
+@ControllerConfiguration(name = "runtimenode", generationAwareEventProcessing = false, informer = @Informer(itemStore = LeanItemStore.class))
 public class RuntimeNodeReconciler implements Reconciler<RuntimeNode> {
     private final Events events;
     private final Duration gracePeriod;

@@ -19,6 +19,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -33,7 +34,7 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
  * reachable, and the TTL after Deleted. Binding itself is the Container's reconciler's job. Status events matter
  * here (the node agent moves the phase), so this reconciler is not generation-aware.
  */
-@ControllerConfiguration(name = "task", generationAwareEventProcessing = false)
+@ControllerConfiguration(name = "task", generationAwareEventProcessing = false, informer = @Informer(itemStore = LeanItemStore.class))
 public class TaskReconciler implements Reconciler<Task> {
     private static final String BY_CONTAINER = "byContainer";
     private static final String BY_NODE = "byNode";
@@ -53,11 +54,13 @@ public class TaskReconciler implements Reconciler<Task> {
         var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
                 .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
                 .withSecondaryToPrimaryMapper(c -> ids(tasks.byIndex(BY_CONTAINER, c.getMetadata().getNamespace() + "/" + c.getMetadata().getName())))
+                .withItemStore(new LeanItemStore<>())
                 .build(), context);
         var nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Task.class)
                 .withPrimaryToSecondaryMapper((Task t) -> t.getSpec().nodeName() == null ? Set.of() : Set.of(new ResourceID(t.getSpec().nodeName())))
                 .withSecondaryToPrimaryMapper(n -> ids(tasks.byIndex(BY_NODE, n.getMetadata().getName())))
                 .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                .withItemStore(new LeanItemStore<>())
                 .build(), context);
         return List.of(containers, nodes);
     }
