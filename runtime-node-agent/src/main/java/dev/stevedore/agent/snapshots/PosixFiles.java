@@ -63,7 +63,8 @@ final class PosixFiles {
         }
         for (Map.Entry<String, byte[]> xattr : xattrs.entrySet()) {
             if (!setXattr(path, xattr.getKey(), xattr.getValue())) {
-                LOG.warn("xattr {} not supported here, not set on {}", xattr.getKey(), path);
+                LOG.warn("xattr {} refused by the file system or for this file type, not set on {}", xattr.getKey(),
+                        path);
             }
         }
         if (mtime != null) {

@@ -93,12 +93,13 @@ abstract class SnapshotterContractTest {
     void aHostileLayerIsRejectedAndNothingOfItKept() throws IOException {
         Outside outside = new Outside(base);
         unpackTwoLayers();
-        Path hostile = layer(new LayerBuilder().file("fine", "fine").symlink("link", outside.dir.toString())
-                .file("link/pwned", "x"));
+        // etc/ is a real directory of the layers below; this one swaps it for a symlink, then writes through it.
+        Path hostile = layer(new LayerBuilder().file("fine", "fine").symlink("etc", outside.dir.toString())
+                .file("etc/sentinel", "x"));
 
         assertThatThrownBy(() -> snapshotter.unpack(chainId("hostile"), L2, hostile, LayerBuilder.OCI_GZIP))
                 .isInstanceOf(LayerRejectedException.class)
-                .hasMessage("entry escapes rootfs: link/pwned (through symlink link -> " + outside.dir + ")");
+                .hasMessage("entry escapes rootfs: etc/sentinel (through symlink etc -> " + outside.dir + ")");
 
         outside.assertUntouched();
         assertThat(snapshotter.exists(chainId("hostile"))).isFalse();
