@@ -21,19 +21,30 @@ public interface Snapshotter {
     /**
      * Unpacks one layer blob (tar, gzip or zstd, by {@code mediaType}) as the committed snapshot {@code chainId}
      * on top of {@code parentChainId} (null for the bottom layer). Nothing is visible under the chain ID until
-     * the unpack is complete.
+     * the unpack is complete, and it is durable once visible. A no-op if {@code chainId} exists already.
      *
      * @throws LayerRejectedException for a hostile or malformed layer: nothing of it is kept
+     * @throws java.nio.file.NoSuchFileException if the parent is not a committed snapshot
+     * @throws IllegalArgumentException if a chain ID is not {@code sha256:<64 lowercase hex>}
      */
     void unpack(String chainId, String parentChainId, Path layer, String mediaType) throws IOException;
 
-    /** Creates the active snapshot {@code key} on {@code parentChainId}; constant time for overlayfs. */
+    /**
+     * Creates the active snapshot {@code key} on {@code parentChainId} (null: empty) and returns its mounts;
+     * constant time for overlayfs, a full copy for native.
+     *
+     * @throws java.nio.file.FileAlreadyExistsException if a snapshot (active or committed) has this name
+     */
     List<Mount> prepare(String key, String parentChainId) throws IOException;
 
-    /** The mounts of an active snapshot that give the root filesystem. */
+    /** The mounts of an active snapshot that give the root filesystem; empty for unknown or committed names. */
     Optional<List<Mount>> mounts(String key) throws IOException;
 
-    /** Removes an active or committed snapshot; idempotent. */
+    /**
+     * Removes an active or committed snapshot; idempotent. An active snapshot must be unmounted first.
+     *
+     * @throws SnapshotInUseException if other snapshots have it as their parent (remove top-down)
+     */
     void remove(String keyOrChainId) throws IOException;
 
     /** Every snapshot, committed and active, with its parent: what garbage collection walks. */

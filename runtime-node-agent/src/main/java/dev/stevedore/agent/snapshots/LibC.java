@@ -1,0 +1,54 @@
+package dev.stevedore.agent.snapshots;
+
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Library;
+import com.sun.jna.Native;
+
+/**
+ * The few libc calls plain Java lacks. Paths and names are passed as NUL-terminated bytes encoded exactly as the
+ * JDK encodes {@link java.nio.file.Path}s ({@link PosixFiles#bytes}), so a JNA call always names the same file the
+ * Java checks looked at.
+ */
+interface LibC extends Library {
+    LibC INSTANCE = Native.load("c", LibC.class);
+
+    int AT_FDCWD = -100;
+    int AT_SYMLINK_NOFOLLOW = 0x100;
+    int O_RDONLY = 0;
+    int O_DIRECTORY = 0200000;
+    int O_NOFOLLOW = 0400000;
+    int O_CLOEXEC = 02000000;
+    int S_IFIFO = 0010000;
+    int S_IFCHR = 0020000;
+    int S_IFBLK = 0060000;
+    int EPERM = 1;
+    int ENOTSUP = 95;
+
+    int mknod(byte[] path, int mode, long dev) throws LastErrorException;
+
+    int symlink(byte[] target, byte[] linkPath) throws LastErrorException;
+
+    int lchown(byte[] path, int uid, int gid) throws LastErrorException;
+
+    int chmod(byte[] path, int mode) throws LastErrorException;
+
+    /** {@code times} is {atime sec, atime nsec, mtime sec, mtime nsec}: two struct timespec on LP64. */
+    int utimensat(int dirfd, byte[] path, long[] times, int flags) throws LastErrorException;
+
+    int lsetxattr(byte[] path, byte[] name, byte[] value, long size, int flags) throws LastErrorException;
+
+    long lgetxattr(byte[] path, byte[] name, byte[] value, long size) throws LastErrorException;
+
+    long llistxattr(byte[] path, byte[] list, long size) throws LastErrorException;
+
+    /** {@code buf} receives a struct stat; see {@link PosixFiles#lstat}. */
+    int lstat(byte[] path, byte[] buf) throws LastErrorException;
+
+    int open(byte[] path, int flags) throws LastErrorException;
+
+    int fsync(int fd) throws LastErrorException;
+
+    int syncfs(int fd) throws LastErrorException;
+
+    int close(int fd) throws LastErrorException;
+}

@@ -1,0 +1,225 @@
+package dev.stevedore.agent.snapshots;
+
+import com.sun.jna.LastErrorException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.Charset;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * File operations that need libc: device nodes, numeric lchown, mode bits incl. setuid/setgid/sticky, symlink
+ * times, any xattr namespace (trusted.*), fsync of directories. None of them follows a symlink in the last
+ * component except {@link #chmod}, which callers never use on a symlink.
+ */
+final class PosixFiles {
+    private static final Logger LOG = LoggerFactory.getLogger(PosixFiles.class);
+    /** The charset the JDK encodes paths with, so both sides name the same bytes. */
+    private static final Charset PATH_CHARSET = pathCharset();
+
+    private PosixFiles() {
+    }
+
+    static void mknod(Path path, int typeBits, int permissions, long rdev) throws IOException {
+        try {
+            LibC.INSTANCE.mknod(bytes(path), typeBits | (permissions & 07777), rdev);
+        } catch (LastErrorException e) {
+            throw failure("mknod", path, e);
+        }
+    }
+
+    /** glibc's makedev(3). */
+    static long makedev(long major, long minor) {
+        return ((major & 0xfffff000L) << 32) | ((major & 0xfffL) << 8)
+                | ((minor & 0xffffff00L) << 12) | (minor & 0xffL);
+    }
+
+    /** Creates a symlink whose target is exactly {@code target}, unnormalized (Path would drop a trailing /). */
+    static void symlink(String target, Path link) throws IOException {
+        try {
+            LibC.INSTANCE.symlink(terminated(target.getBytes(PATH_CHARSET)), bytes(link));
+        } catch (LastErrorException e) {
+            throw failure("symlink", link, e);
+        }
+    }
+
+    /**
+     * Sets owner, then mode (chown clears setuid/setgid), then xattrs (chown clears security.capability), then
+     * times ({@code mtime} null: left alone, e.g. for a directory whose children are still to come).
+     */
+    static void setMetadata(Path path, boolean symlink, int uid, int gid, int mode, Map<String, byte[]> xattrs,
+            FileTime mtime) throws IOException {
+        lchown(path, uid, gid);
+        if (!symlink) {
+            chmod(path, mode);
+        }
+        for (Map.Entry<String, byte[]> xattr : xattrs.entrySet()) {
+            if (!setXattr(path, xattr.getKey(), xattr.getValue())) {
+                LOG.warn("xattr {} refused by the file system or for this file type, not set on {}", xattr.getKey(),
+                        path);
+            }
+        }
+        if (mtime != null) {
+            setTimes(path, mtime);
+        }
+    }
+
+    static void lchown(Path path, int uid, int gid) throws IOException {
+        try {
+            LibC.INSTANCE.lchown(bytes(path), uid, gid);
+        } catch (LastErrorException e) {
+            throw failure("lchown", path, e);
+        }
+    }
+
+    /** Sets all 12 mode bits; Java's PosixFilePermission has no setuid, setgid or sticky. Never call on a symlink. */
+    static void chmod(Path path, int mode) throws IOException {
+        try {
+            LibC.INSTANCE.chmod(bytes(path), mode & 07777);
+        } catch (LastErrorException e) {
+            throw failure("chmod", path, e);
+        }
+    }
+
+    /** Sets atime and mtime of the path itself, also of a symlink. */
+    static void setTimes(Path path, FileTime mtime) throws IOException {
+        long nanos = mtime.to(TimeUnit.NANOSECONDS);
+        long sec = Math.floorDiv(nanos, 1_000_000_000L);
+        long nsec = Math.floorMod(nanos, 1_000_000_000L);
+        try {
+            LibC.INSTANCE.utimensat(LibC.AT_FDCWD, bytes(path), new long[] {sec, nsec, sec, nsec},
+                    LibC.AT_SYMLINK_NOFOLLOW);
+        } catch (LastErrorException e) {
+            throw failure("utimensat", path, e);
+        }
+    }
+
+    /**
+     * Returns false when the file system does not support the xattr (ENOTSUP) or the kernel refuses it for this
+     * file type (EPERM: user.* on a symlink or device), which other runtimes tolerate too.
+     */
+    static boolean setXattr(Path path, String name, byte[] value) throws IOException {
+        try {
+            LibC.INSTANCE.lsetxattr(bytes(path), cString(name), value, value.length, 0);
+            return true;
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ENOTSUP || e.getErrorCode() == LibC.EPERM) {
+                return false;
+            }
+            throw failure("lsetxattr " + name, path, e);
+        }
+    }
+
+    static Map<String, byte[]> xattrs(Path path) throws IOException {
+        byte[] p = bytes(path);
+        try {
+            long size = LibC.INSTANCE.llistxattr(p, null, 0);
+            Map<String, byte[]> xattrs = new LinkedHashMap<>();
+            if (size <= 0) {
+                return xattrs;
+            }
+            byte[] list = new byte[(int) size];
+            size = LibC.INSTANCE.llistxattr(p, list, list.length);
+            int start = 0;
+            for (int i = 0; i < size; i++) {
+                if (list[i] == 0) {
+                    String name = new String(list, start, i - start, StandardCharsets.UTF_8);
+                    byte[] n = Arrays.copyOfRange(list, start, i + 1);
+                    long len = LibC.INSTANCE.lgetxattr(p, n, null, 0);
+                    byte[] value = new byte[(int) len];
+                    len = LibC.INSTANCE.lgetxattr(p, n, value, value.length);
+                    xattrs.put(name, Arrays.copyOf(value, (int) len));
+                    start = i + 1;
+                }
+            }
+            return xattrs;
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ENOTSUP) {
+                return Map.of();
+            }
+            throw failure("listing xattrs of", path, e);
+        }
+    }
+
+    /** The identity and allocated size of a file, not following a symlink. */
+    record Stat(long dev, long ino, long bytesOnDisk) {
+    }
+
+    /**
+     * lstat(2). st_dev, st_ino and st_blocks sit at offsets 0, 8 and 64 of struct stat on both x86_64 and
+     * aarch64 (checked against glibc's headers); other architectures are not supported by the agent.
+     */
+    static Stat lstat(Path path) throws IOException {
+        byte[] buf = new byte[256];
+        try {
+            LibC.INSTANCE.lstat(bytes(path), buf);
+        } catch (LastErrorException e) {
+            throw failure("lstat", path, e);
+        }
+        ByteBuffer b = ByteBuffer.wrap(buf).order(ByteOrder.nativeOrder());
+        return new Stat(b.getLong(0), b.getLong(8), b.getLong(64) * 512);
+    }
+
+    /** fsync(2) of a regular file or directory, without following a symlink. */
+    static void fsync(Path path) throws IOException {
+        withFd(path, "fsync", fd -> LibC.INSTANCE.fsync(fd));
+    }
+
+    /** syncfs(2): one call makes a whole unpacked tree durable, instead of one fsync per file. */
+    static void syncfs(Path path) throws IOException {
+        withFd(path, "syncfs", fd -> LibC.INSTANCE.syncfs(fd));
+    }
+
+    private interface FdCall {
+        int call(int fd);
+    }
+
+    private static void withFd(Path path, String op, FdCall call) throws IOException {
+        int fd;
+        try {
+            fd = LibC.INSTANCE.open(bytes(path), LibC.O_RDONLY | LibC.O_NOFOLLOW | LibC.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            throw failure("open for " + op, path, e);
+        }
+        try {
+            call.call(fd);
+        } catch (LastErrorException e) {
+            throw failure(op, path, e);
+        } finally {
+            LibC.INSTANCE.close(fd);
+        }
+    }
+
+    static byte[] bytes(Path path) {
+        return terminated(path.toString().getBytes(PATH_CHARSET));
+    }
+
+    private static byte[] cString(String s) {
+        return terminated(s.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static byte[] terminated(byte[] b) {
+        return Arrays.copyOf(b, b.length + 1);
+    }
+
+    private static IOException failure(String op, Path path, LastErrorException e) {
+        return new IOException(op + " " + path + ": " + e.getMessage(), e);
+    }
+
+    private static Charset pathCharset() {
+        String name = System.getProperty("sun.jnu.encoding");
+        try {
+            return name == null ? Charset.defaultCharset() : Charset.forName(name);
+        } catch (IllegalArgumentException e) {
+            return Charset.defaultCharset();
+        }
+    }
+}

@@ -1,0 +1,14 @@
+/**
+ * Snapshots: image layers unpacked into root filesystems, in containerd's model.
+ *
+ * <p>On disk, {@code <root>/snapshots/<overlayfs|native>/} holds one directory per snapshot, named by a short
+ * numeric id, with its {@code info.json} (name, kind, parent) inside; {@code tmp/} holds snapshots being built or
+ * removed and is emptied at startup. Committed snapshots keep their tree in {@code <id>/fs}; active overlay
+ * snapshots have {@code <id>/upper} and {@code <id>/work}, active native ones a full copy in {@code <id>/fs}.
+ *
+ * <p>Layers are hostile and the agent is root: {@link dev.stevedore.agent.snapshots.LayerApplier} resolves every
+ * entry, symlink and hardlink target through {@code RootResolver} (lstat per component, symlinks expanded by hand
+ * and followed only when relative and inside the rootfs; the last component replaced, never followed), and
+ * deletions go through openat/O_NOFOLLOW ({@code SafeDelete}).
+ */
+package dev.stevedore.agent.snapshots;

@@ -1,0 +1,269 @@
+package dev.stevedore.agent.snapshots;
+
+import static dev.stevedore.agent.snapshots.Outside.unix;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.stevedore.agent.snapshots.LayerApplier.Mode;
+import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.Arrays;
+import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.archivers.tar.TarConstants;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** What a layer becomes on disk, in both modes. Runs as root: owners, devices and trusted.* need it. */
+class LayerApplierTest {
+    @TempDir
+    Path base;
+    Path rootfs;
+
+    @BeforeEach
+    void rootfs() throws IOException {
+        rootfs = Files.createDirectory(base.resolve("rootfs"));
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void keepsFilesDirectoriesModesOwnersAndTimes(Mode mode) throws IOException {
+        apply(mode, new LayerBuilder()
+                .dir("usr/", 0755, 0, 0)
+                .dir("usr/bin/", 0711, 0, 0)
+                .file("usr/bin/su", "#!su", 04755, 0, 0)
+                .file("usr/bin/wall", "#!wall", 02755, 0, 5)
+                .dir("tmp/", 01777, 0, 0)
+                .dir("shared/", 02770, 1000, 1001)
+                .file("home/user/.profile", "PS1=$", 0600, 1000, 1001)
+                .file("big-ids", "x", 0644, 3_000_000_000L, 4_000_000_000L));
+
+        assertThat(Files.readString(rootfs.resolve("usr/bin/su"))).isEqualTo("#!su");
+        assertThat(unix(rootfs.resolve("usr/bin/su"))).containsEntry("mode", 0104755).containsEntry("uid", 0);
+        assertThat(unix(rootfs.resolve("usr/bin/wall"))).containsEntry("mode", 0102755).containsEntry("gid", 5);
+        assertThat(unix(rootfs.resolve("usr/bin"))).containsEntry("mode", 040711);
+        assertThat(unix(rootfs.resolve("tmp"))).containsEntry("mode", 041777);
+        assertThat(unix(rootfs.resolve("shared"))).containsEntry("mode", 042770).containsEntry("uid", 1000)
+                .containsEntry("gid", 1001);
+        assertThat(unix(rootfs.resolve("home/user/.profile"))).containsEntry("mode", 0100600)
+                .containsEntry("uid", 1000).containsEntry("gid", 1001);
+        assertThat(unix(rootfs.resolve("home"))).as("a parent the layer left out").containsEntry("mode", 040755);
+        assertThat(unix(rootfs.resolve("big-ids"))).containsEntry("uid", (int) 3_000_000_000L)
+                .containsEntry("gid", (int) 4_000_000_000L);
+        for (String p : new String[] {"usr", "usr/bin", "usr/bin/su", "tmp", "shared", "home/user/.profile"}) {
+            assertThat(Files.getLastModifiedTime(rootfs.resolve(p))).as(p).isEqualTo(LayerBuilder.MTIME);
+        }
+    }
+
+    static Stream<Arguments> encodings() {
+        return Stream.of(
+                Arguments.of(Compression.NONE, LayerBuilder.OCI_TAR),
+                Arguments.of(Compression.GZIP, LayerBuilder.OCI_GZIP),
+                Arguments.of(Compression.ZSTD, LayerBuilder.OCI_ZSTD),
+                Arguments.of(Compression.GZIP, LayerBuilder.DOCKER_GZIP),
+                Arguments.of(Compression.ZSTD, LayerBuilder.OCI_GZIP), // mislabelled: the magic bytes win
+                Arguments.of(Compression.GZIP, null));
+    }
+
+    @ParameterizedTest
+    @MethodSource("encodings")
+    void readsEveryCompressionAndMediaType(Compression compression, String mediaType) throws IOException {
+        Path blob = new LayerBuilder().file("etc/hostname", "box").write(base.resolve("layer"), compression);
+
+        new LayerApplier(Mode.NATIVE).apply(blob, mediaType, rootfs);
+
+        assertThat(Files.readString(rootfs.resolve("etc/hostname"))).isEqualTo("box");
+    }
+
+    @Test
+    void rejectsAnUnknownMediaType() throws IOException {
+        Path blob = new LayerBuilder().file("a", "a").write(base.resolve("layer"));
+
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(blob, "application/vnd.oci.image.config.v1+json",
+                rootfs)).isInstanceOf(LayerRejectedException.class).hasMessageContaining("unsupported layer media type");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void keepsSymlinksAndHardlinks(Mode mode) throws IOException {
+        apply(mode, new LayerBuilder()
+                .file("bin/busybox", "elf", 0755, 0, 0)
+                .hardlink("bin/sh", "bin/busybox")
+                .hardlink("./bin/ls", "./bin/busybox")
+                .symlink("bin/ash", "busybox", 1000, 1000)
+                .symlink("abs", "/etc/passwd")
+                .symlink("dangling", "../../nowhere/"));
+
+        Object inode = unix(rootfs.resolve("bin/busybox")).get("ino");
+        assertThat(unix(rootfs.resolve("bin/sh"))).containsEntry("ino", inode).containsEntry("nlink", 3);
+        assertThat(unix(rootfs.resolve("bin/ls"))).containsEntry("ino", inode);
+        assertThat(Files.readSymbolicLink(rootfs.resolve("bin/ash"))).hasToString("busybox");
+        assertThat(unix(rootfs.resolve("bin/ash"))).containsEntry("uid", 1000).containsEntry("gid", 1000);
+        assertThat(Files.getLastModifiedTime(rootfs.resolve("bin/ash"), LinkOption.NOFOLLOW_LINKS))
+                .isEqualTo(LayerBuilder.MTIME);
+        assertThat(Files.readSymbolicLink(rootfs.resolve("abs"))).hasToString("/etc/passwd");
+        assertThat(Files.readSymbolicLink(rootfs.resolve("dangling"))).hasToString("../../nowhere/");
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void createsDevicesAndFifos(Mode mode) throws IOException {
+        apply(mode, new LayerBuilder()
+                .device("dev/null", TarConstants.LF_CHR, 1, 3)
+                .device("dev/tty4096", TarConstants.LF_CHR, 4, 4096)
+                .device("dev/sda", TarConstants.LF_BLK, 8, 0)
+                .fifo("run/initctl"));
+
+        assertThat(unix(rootfs.resolve("dev/null"))).containsEntry("mode", 020660).containsEntry("gid", 6)
+                .containsEntry("rdev", PosixFiles.makedev(1, 3));
+        assertThat(unix(rootfs.resolve("dev/tty4096"))).containsEntry("rdev", PosixFiles.makedev(4, 4096));
+        assertThat(unix(rootfs.resolve("dev/sda"))).containsEntry("mode", 060660)
+                .containsEntry("rdev", PosixFiles.makedev(8, 0));
+        assertThat(unix(rootfs.resolve("run/initctl"))).containsEntry("mode", 010640);
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void keepsXattrsButNotOverlayOnes(Mode mode) throws IOException {
+        apply(mode, new LayerBuilder()
+                .xattr("user.mime_type", "text/plain").xattr("trusted.note", "kept")
+                .file("file", "x")
+                .xattr("user.dir", "yes").dir("dir/")
+                .xattr("trusted.overlay.redirect", "/etc").xattr("trusted.overlay.opaque", "y").dir("fake/"));
+
+        assertThat(PosixFiles.xattrs(rootfs.resolve("file")))
+                .containsEntry("user.mime_type", bytes("text/plain")).containsEntry("trusted.note", bytes("kept"));
+        assertThat(PosixFiles.xattrs(rootfs.resolve("dir"))).containsEntry("user.dir", bytes("yes"));
+        assertThat(PosixFiles.xattrs(rootfs.resolve("fake"))).isEmpty();
+    }
+
+    /** GNU tar writes xattr values as raw bytes, which must survive byte for byte (security.capability is binary). */
+    @Test
+    void keepsBinaryXattrValuesWrittenByGnuTar() throws Exception {
+        Path source = Files.createDirectory(base.resolve("source"));
+        Path file = Files.writeString(source.resolve("ping"), "elf");
+        byte[] binary = new byte[256];
+        for (int i = 0; i < binary.length; i++) {
+            binary[i] = (byte) i; // NUL and invalid UTF-8 included
+        }
+        Files.getFileAttributeView(file, UserDefinedFileAttributeView.class)
+                .write("bin", java.nio.ByteBuffer.wrap(binary));
+        Path blob = base.resolve("layer.tar");
+        run("tar", "--format=posix", "--xattrs", "--xattrs-include=user.*", "-C", source.toString(), "-cf",
+                blob.toString(), ".");
+
+        new LayerApplier(Mode.NATIVE).apply(blob, LayerBuilder.OCI_TAR, rootfs);
+
+        assertThat(PosixFiles.xattrs(rootfs.resolve("ping")).get("user.bin")).isEqualTo(binary);
+    }
+
+    @Test
+    void readsLongNamesAndBigNumbersInGnuEncodingToo() throws IOException {
+        String longName = "d/" + "n".repeat(150) + "/" + "f".repeat(120);
+        String longTarget = "t".repeat(200);
+        byte[] tar = new LayerBuilder(TarArchiveOutputStream.LONGFILE_GNU, TarArchiveOutputStream.BIGNUMBER_STAR)
+                .file(longName, "long", 0644, 3_000_000_000L, 7)
+                .symlink("link", longTarget)
+                .tar();
+
+        new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(tar), rootfs);
+
+        assertThat(Files.readString(rootfs.resolve(longName))).isEqualTo("long");
+        assertThat(unix(rootfs.resolve(longName))).containsEntry("uid", (int) 3_000_000_000L);
+        assertThat(Files.readSymbolicLink(rootfs.resolve("link"))).hasToString(longTarget);
+    }
+
+    @Test
+    void setsDirectoryTimesAfterTheirChildren() throws IOException {
+        apply(Mode.OVERLAY, new LayerBuilder().dir("etc/").file("etc/a", "a").whiteout("etc/gone"));
+
+        assertThat(Files.getLastModifiedTime(rootfs.resolve("etc"))).isEqualTo(LayerBuilder.MTIME);
+    }
+
+    @Test
+    void nativeWhiteoutDeletesTheLowerFileOrTree() throws IOException {
+        apply(Mode.NATIVE, new LayerBuilder().file("etc/keep", "k").file("etc/gone", "g").file("var/cache/x", "x"));
+
+        apply(Mode.NATIVE, new LayerBuilder().whiteout("etc/gone").whiteout("var/cache").whiteout("never/existed"));
+
+        assertThat(rootfs.resolve("etc/keep")).exists();
+        assertThat(rootfs.resolve("etc/gone")).doesNotExist();
+        assertThat(rootfs.resolve("var")).isEmptyDirectory();
+        assertThat(rootfs.resolve("never")).doesNotExist();
+    }
+
+    @Test
+    void nativeOpaqueDirectoryKeepsOnlyThisLayersEntries() throws IOException {
+        apply(Mode.NATIVE, new LayerBuilder().file("opq/lower", "l").file("opq/sub/lower", "l")
+                .file("opq/sub2/lower", "l").file("other/lower", "l"));
+
+        apply(Mode.NATIVE, new LayerBuilder().dir("opq/").file("opq/early", "e").dir("opq/sub2/")
+                .opaque("opq").file("opq/late", "l"));
+
+        try (Stream<Path> list = Files.list(rootfs.resolve("opq"))) {
+            assertThat(list.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("early", "late", "sub2");
+        }
+        assertThat(rootfs.resolve("opq/sub2")).isEmptyDirectory();
+        assertThat(rootfs.resolve("other/lower")).exists();
+    }
+
+    @Test
+    void overlayWhiteoutIsACharDevice00AndOpaqueAnXattr() throws IOException {
+        apply(Mode.OVERLAY, new LayerBuilder().dir("etc/").whiteout("etc/gone").dir("opq/").opaque("opq")
+                .file("opq/new", "n").whiteout("deep/er/gone"));
+
+        assertThat(unix(rootfs.resolve("etc/gone"))).containsEntry("mode", 020000).containsEntry("rdev", 0L);
+        assertThat(unix(rootfs.resolve("deep/er/gone"))).containsEntry("mode", 020000);
+        assertThat(PosixFiles.xattrs(rootfs.resolve("opq"))).containsEntry("trusted.overlay.opaque", bytes("y"));
+        assertThat(rootfs.resolve("opq/.wh..wh..opq")).doesNotExist();
+        assertThat(rootfs.resolve("opq/new")).exists();
+    }
+
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void followsSymlinksThatStayInside(Mode mode) throws IOException {
+        apply(mode, new LayerBuilder().dir("usr/lib/").symlink("lib", "usr/lib").symlink("usr/lib64", "../lib")
+                .file("lib/libc.so", "c").file("usr/lib64/libm.so", "m"));
+
+        assertThat(Files.readString(rootfs.resolve("usr/lib/libc.so"))).isEqualTo("c");
+        assertThat(Files.readString(rootfs.resolve("usr/lib/libm.so"))).isEqualTo("m");
+    }
+
+    @Test
+    void rejectsACorruptOrTruncatedArchive() throws IOException {
+        byte[] tar = new LayerBuilder().file("a", "x".repeat(2000)).file("b", "b").tar();
+        byte[] corrupt = tar.clone();
+        corrupt[10] ^= 1; // inside the first header: its checksum no longer matches
+
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(corrupt), rootfs))
+                .isInstanceOf(LayerRejectedException.class).hasMessageContaining("checksum");
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(
+                new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
+                .isInstanceOf(LayerRejectedException.class).hasMessageContaining("truncated");
+    }
+
+    private void apply(Mode mode, LayerBuilder layer) throws IOException {
+        new LayerApplier(mode).apply(new ByteArrayInputStream(layer.tar()), rootfs);
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
+    }
+
+    static void run(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(String.join(" ", command) + ": " + output).isZero();
+    }
+}
