@@ -52,14 +52,14 @@ final class ImageAssembler {
             Digest manifestDigest = digest;
             byte[] manifestJson = top;
             String manifestType = topType;
-            if (Oci.INDEX_TYPES.contains(topType)) {
+            if (Oci.isOneOf(Oci.INDEX_TYPES, topType)) {
                 Oci.Descriptor chosen = choosePlatform(Oci.parse(top, Oci.Index.class), digest);
                 manifestDigest = chosen.parsedDigest();
                 Digest child = manifestDigest;
                 manifestJson = readJson(child, chosen.size(), () -> blobs.manifest(child));
                 manifestType = Oci.mediaTypeOf(manifestJson, chosen.mediaType());
             }
-            if (!Oci.MANIFEST_TYPES.contains(manifestType)) {
+            if (!Oci.isOneOf(Oci.MANIFEST_TYPES, manifestType)) {
                 throw invalid(digest + " has the unsupported media type " + manifestType);
             }
             return fromManifest(name, digest, manifestDigest, manifestJson, blobs);
@@ -67,7 +67,7 @@ final class ImageAssembler {
             throw new ImageException(DIGEST_MISMATCH, name + ": " + e.getMessage(), false, e);
         } catch (FetchException e) {
             throw e.toImageException();
-        } catch (JsonProcessingException | IllegalArgumentException | NullPointerException e) {
+        } catch (JsonProcessingException | IllegalArgumentException e) {
             throw new ImageException(INVALID_IMAGE, name + ": malformed image: " + e.getMessage(), false, e);
         } catch (IOException e) {
             // Not the registry's fault (that would be a FetchException): the node's disk.
@@ -78,13 +78,15 @@ final class ImageAssembler {
     private Image fromManifest(String name, Digest digest, Digest manifestDigest, byte[] manifestJson, Blobs blobs)
             throws IOException, ImageException {
         Oci.Manifest manifest = Oci.parse(manifestJson, Oci.Manifest.class);
-        Objects.requireNonNull(manifest.config(), "manifest without a config");
-        if (!Oci.CONFIG_TYPES.contains(manifest.config().mediaType())) {
+        if (manifest.config() == null) {
+            throw invalid(manifestDigest + " has no config");
+        }
+        if (!Oci.isOneOf(Oci.CONFIG_TYPES, manifest.config().mediaType())) {
             throw invalid("unsupported config media type " + manifest.config().mediaType());
         }
         List<Oci.Descriptor> layers = manifest.layers() == null ? List.of() : manifest.layers();
         for (Oci.Descriptor layer : layers) {
-            if (!Oci.LAYER_TYPES.contains(layer.mediaType())) {
+            if (layer == null || !Oci.isOneOf(Oci.LAYER_TYPES, layer.mediaType())) {
                 throw invalid("unsupported layer media type " + layer.mediaType());
             }
         }
@@ -106,7 +108,7 @@ final class ImageAssembler {
             Oci.Descriptor layer = layers.get(i);
             Digest layerDigest = layer.parsedDigest();
             content.ingest(layerDigest, layer.size(), () -> blobs.blob(layerDigest));
-            imageLayers.add(new Image.Layer(layerDigest, layer.mediaType(), layer.size(), Digest.parse(diffIds.get(i))));
+            imageLayers.add(new Image.Layer(layerDigest, layer.mediaType(), layer.size(), Oci.digest(diffIds.get(i))));
             size += layer.size();
         }
         return new Image(name, digest, manifestDigest, configDigest, List.copyOf(imageLayers), imageConfig(config),
@@ -115,7 +117,7 @@ final class ImageAssembler {
 
     private Oci.Descriptor choosePlatform(Oci.Index index, Digest digest) throws ImageException {
         for (Oci.Descriptor entry : index.manifests() == null ? List.<Oci.Descriptor>of() : index.manifests()) {
-            if (entry.platform() != null && Oci.MANIFEST_TYPES.contains(entry.mediaType())
+            if (entry != null && entry.platform() != null && Oci.isOneOf(Oci.MANIFEST_TYPES, entry.mediaType())
                     && platform.matches(entry.platform().os(), entry.platform().architecture())) {
                 return entry;
             }
@@ -139,12 +141,13 @@ final class ImageAssembler {
         if (c == null) {
             return new ImageConfig(List.of(), List.of(), List.of(), "", "");
         }
-        return new ImageConfig(listOrEmpty(c.entrypoint()), listOrEmpty(c.cmd()), listOrEmpty(c.env()),
+        return new ImageConfig(strings(c.entrypoint()), strings(c.cmd()), strings(c.env()),
                 c.workingDir() == null ? "" : c.workingDir(), c.user() == null ? "" : c.user());
     }
 
-    private static List<String> listOrEmpty(List<String> list) {
-        return list == null ? List.of() : List.copyOf(list);
+    /** JSON arrays may hold nulls, which List.copyOf refuses; they carry nothing, so they go. */
+    private static List<String> strings(List<String> list) {
+        return list == null ? List.of() : list.stream().filter(Objects::nonNull).toList();
     }
 
     private static ImageException invalid(String message) {

@@ -2,8 +2,8 @@ package dev.stevedore.agent.images;
 
 /**
  * Why an image could not be pulled or imported, with the reason a Container's ImageReady condition shows:
- * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable. Only
- * {@link #transientFailure()} ones are retried.
+ * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable, StorageFailure
+ * (the constants below). Only {@link #transientFailure()} ones are retried.
  */
 public class ImageException extends Exception {
     private static final long serialVersionUID = 1L;

@@ -52,7 +52,7 @@ final class Oci {
             Map<String, String> annotations) {
 
         Digest parsedDigest() {
-            return Digest.parse(digest);
+            return Oci.digest(digest);
         }
 
         String annotation(String key) {
@@ -86,6 +86,19 @@ final class Oci {
     record RootFs(String type, @JsonProperty("diff_ids") List<String> diffIds) {
     }
 
+    /** Null-safe: the immutable sets above throw on {@code contains(null)}. */
+    static boolean isOneOf(Set<String> mediaTypes, String mediaType) {
+        return mediaType != null && mediaTypes.contains(mediaType);
+    }
+
+    /** A digest from JSON, which may lack it: IllegalArgumentException, which callers report as InvalidImage. */
+    static Digest digest(String digest) {
+        if (digest == null) {
+            throw new IllegalArgumentException("a descriptor without a digest");
+        }
+        return Digest.parse(digest);
+    }
+
     static <T> T parse(byte[] json, Class<T> type) throws IOException {
         return JSON.readValue(json, type);
     }
@@ -95,15 +108,15 @@ final class Oci {
      * or described as (a document that reads as both an index and a manifest is an attack); when neither says, the
      * shape of the JSON decides.
      */
-    static String mediaTypeOf(byte[] json, String declared) throws IOException {
+    static String mediaTypeOf(byte[] json, String declared) throws IOException, ImageException {
         JsonNode tree = JSON.readTree(json);
         if (tree == null || !tree.isObject()) {
-            throw new IOException("not a JSON object");
+            throw invalid("a manifest that is not a JSON object");
         }
         String inner = tree.path("mediaType").isTextual() ? tree.get("mediaType").asText() : null;
         boolean declaredUseful = declared != null && !declared.isBlank() && !declared.startsWith("application/json");
         if (inner != null && declaredUseful && !inner.equals(declared)) {
-            throw new IOException("served as " + declared + " but declares " + inner);
+            throw invalid("a manifest served or described as " + declared + " declares " + inner);
         }
         if (inner != null) {
             return inner;
@@ -117,6 +130,10 @@ final class Oci {
         if (tree.has("config") && tree.has("layers") && !tree.has("manifests")) {
             return OCI_MANIFEST;
         }
-        throw new IOException("neither a manifest nor an index");
+        throw invalid("a document that is neither a manifest nor an index");
+    }
+
+    private static ImageException invalid(String message) {
+        return new ImageException(ImageException.INVALID_IMAGE, message, false, null);
     }
 }

@@ -15,6 +15,7 @@ import java.util.List;
 
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
 
 import dev.stevedore.agent.content.ContentStore;
@@ -137,10 +138,13 @@ final class OciLayoutImporter {
         }
         List<Image> images = new ArrayList<>();
         for (Oci.Descriptor entry : index.manifests()) {
+            if (entry == null) {
+                throw invalid(INDEX + " has a null entry");
+            }
             Digest digest;
             try {
                 digest = entry.parsedDigest();
-            } catch (IllegalArgumentException | NullPointerException e) {
+            } catch (IllegalArgumentException e) {
                 throw invalid(INDEX + " has an entry with the digest " + entry.digest());
             }
             images.add(assembler.assemble(nameOf(entry, digest), digest, entry.mediaType(), entry.size(), blobs));
@@ -172,7 +176,11 @@ final class OciLayoutImporter {
                 throw invalid("the archive entry " + entry.getName() + " leaves the layout");
             }
         }
-        if (!entry.isDirectory() && !entry.isFile()) {
+        // Not isFile(): commons-compress calls anything not a directory a file, symlinks included.
+        byte type = entry.getLinkFlag();
+        boolean regular = type == TarConstants.LF_NORMAL || type == TarConstants.LF_OLDNORM
+                || type == TarConstants.LF_CONTIG;
+        if (!entry.isDirectory() && !regular) {
             throw invalid("the archive entry " + entry.getName() + " is a link or device; a layout has none");
         }
         return name.endsWith("/") ? name.substring(0, name.length() - 1) : name;
