@@ -30,6 +30,15 @@ public record Digest(String algorithm, String hex) {
         return new Digest("sha256", java.util.HexFormat.of().formatHex(hash));
     }
 
+    /** The sha256 digest of {@code content}. */
+    public static Digest sha256Of(byte[] content) {
+        try {
+            return sha256(java.security.MessageDigest.getInstance("SHA-256").digest(content));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JDK has SHA-256", e);
+        }
+    }
+
     @Override
     public String toString() {
         return algorithm + ":" + hex;

@@ -2,11 +2,25 @@ package dev.stevedore.agent.images;
 
 /**
  * Why an image could not be pulled or imported, with the reason a Container's ImageReady condition shows:
- * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable. Only
- * {@link #transientFailure()} ones are retried.
+ * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable, StorageFailure
+ * (the constants below). Only {@link #transientFailure()} ones are retried.
  */
 public class ImageException extends Exception {
     private static final long serialVersionUID = 1L;
+
+    /** The reference names no manifest in the registry (404, MANIFEST_UNKNOWN, NAME_UNKNOWN). */
+    public static final String MANIFEST_UNKNOWN = "ManifestUnknown";
+    /** The registry refused the credentials, or there were none (401, 403). */
+    public static final String UNAUTHORIZED = "Unauthorized";
+    /** Bytes did not hash to the digest that names them, or their size differed from the descriptor's. */
+    public static final String DIGEST_MISMATCH = "DigestMismatch";
+    public static final String LAYER_REJECTED = "LayerRejected";
+    /** Not parseable, an unsupported media type, or no manifest for this node's platform. */
+    public static final String INVALID_IMAGE = "InvalidImage";
+    /** Connection refused, timeouts, 5xx, 429: worth retrying. */
+    public static final String REGISTRY_UNAVAILABLE = "RegistryUnavailable";
+    /** The node's own disk failed us (full, read-only): worth retrying once an operator freed space. */
+    public static final String STORAGE_FAILURE = "StorageFailure";
     private final String reason;
     private final boolean transientFailure;
 

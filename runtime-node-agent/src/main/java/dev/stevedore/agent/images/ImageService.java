@@ -19,9 +19,18 @@ public interface ImageService {
      */
     Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException;
 
-    /** Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}. */
+    /**
+     * Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}: one image
+     * per entry of its index.json, named by its {@code org.opencontainers.image.ref.name} annotation (containerd's
+     * {@code io.containerd.image.name} first), else {@code import/<digest>}. None is recorded unless all could be
+     * assembled.
+     */
     List<Image> importArchive(Path archive) throws ImageException;
 
+    /**
+     * By the name as recorded, or else by its normalized form: {@code busybox} finds
+     * {@code docker.io/library/busybox:latest}.
+     */
     Optional<Image> get(String name);
 
     List<Image> list();

@@ -1,0 +1,172 @@
+package dev.stevedore.agent.images;
+
+import static dev.stevedore.agent.images.ImageException.DIGEST_MISMATCH;
+import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
+import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
+
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
+import okhttp3.OkHttpClient;
+
+/**
+ * {@link ImageService} over OCI distribution registries and OCI image layouts. A record is written only once every
+ * blob of the image is verified in the content store, so a failed pull or import leaves no image behind (only
+ * verified blobs, which garbage collection reclaims if nothing uses them).
+ */
+public final class RegistryImageService implements ImageService {
+    private static final Logger LOG = LoggerFactory.getLogger(RegistryImageService.class);
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(15);
+    /** Between two reads of a response: a stalled layer download fails instead of hanging the pull. */
+    private static final Duration READ_TIMEOUT = Duration.ofSeconds(60);
+
+    private final ImageRecords records;
+    private final ImageAssembler assembler;
+    private final OciLayoutImporter importer;
+    private final Set<String> insecureRegistries;
+    private final OkHttpClient http;
+
+    /**
+     * @param content where blobs go
+     * @param recordsDir where image records are kept, across restarts
+     * @param platform the node's; an index contributes its manifest for it, other images must be for it
+     * @param insecureRegistries {@code host[:port]} of registries spoken to over plain HTTP; loopback ones always are
+     */
+    public RegistryImageService(ContentStore content, Path recordsDir, Platform platform,
+            Set<String> insecureRegistries) throws IOException {
+        this.records = new ImageRecords(recordsDir);
+        this.assembler = new ImageAssembler(content, platform);
+        this.importer = new OciLayoutImporter(content, assembler);
+        this.insecureRegistries = Set.copyOf(insecureRegistries);
+        // No call timeout: a large layer may take long; the read timeout catches a registry that stopped sending.
+        // No redirects across schemes: blob redirects to storage must not downgrade HTTPS to plain HTTP.
+        this.http = new OkHttpClient.Builder()
+                .connectTimeout(CONNECT_TIMEOUT)
+                .readTimeout(READ_TIMEOUT)
+                .followSslRedirects(false)
+                .build();
+    }
+
+    @Override
+    public Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException {
+        ImageReference ref;
+        try {
+            ref = ImageReference.parse(reference);
+        } catch (IllegalArgumentException e) {
+            throw new ImageException(INVALID_IMAGE, e.getMessage(), false, e);
+        }
+        RegistryClient client = new RegistryClient(http, ref.apiHost(), ref.repository(), authFor(ref, auths),
+                insecureRegistries);
+        RegistryClient.FetchedManifest top;
+        try {
+            top = client.manifest(ref.manifestReference());
+        } catch (FetchException e) {
+            throw e.toImageException();
+        }
+        Digest digest = resolvedDigest(ref, top);
+        Image image = assembler.assemble(ref.toString(), digest, top.mediaType(), top.bytes().length,
+                new ImageAssembler.Blobs() {
+                    @Override
+                    public InputStream manifest(Digest manifest) throws IOException {
+                        byte[] bytes = manifest.equals(digest) ? top.bytes() : client.manifest(manifest.toString()).bytes();
+                        return new ByteArrayInputStream(bytes);
+                    }
+
+                    @Override
+                    public InputStream blob(Digest blob) throws IOException {
+                        return client.blob(blob);
+                    }
+                });
+        save(List.of(image));
+        LOG.info("pulled {} as {}", image.name(), digest);
+        return image;
+    }
+
+    @Override
+    public List<Image> importArchive(Path archive) throws ImageException {
+        List<Image> images = importer.read(archive);
+        save(images);
+        LOG.info("imported {} from {}", images.stream().map(Image::name).toList(), archive);
+        return images;
+    }
+
+    @Override
+    public Optional<Image> get(String name) {
+        return records.get(name).or(() -> normalized(name).flatMap(records::get));
+    }
+
+    @Override
+    public List<Image> list() {
+        return records.list();
+    }
+
+    @Override
+    public void remove(String name) {
+        String recorded = records.get(name).isPresent() ? name : normalized(name).orElse(name);
+        try {
+            records.remove(recorded);
+        } catch (IOException e) {
+            throw new UncheckedIOException("could not remove the image record of " + name, e);
+        }
+    }
+
+    /**
+     * What a tag resolved to is the hash of the bytes the registry sent; a Docker-Content-Digest header that says
+     * otherwise means the registry or something on the way is lying. For a digest reference the content store checks
+     * the bytes against the digest asked for.
+     */
+    private static Digest resolvedDigest(ImageReference ref, RegistryClient.FetchedManifest top) throws ImageException {
+        if (ref.digest() != null) {
+            return ref.digest();
+        }
+        Digest computed = Digest.sha256Of(top.bytes());
+        if (top.digestHeader() != null && top.digestHeader().startsWith("sha256:")
+                && !top.digestHeader().equals(computed.toString())) {
+            throw new ImageException(DIGEST_MISMATCH, ref + ": the registry says " + top.digestHeader()
+                    + " but sent bytes of " + computed, false, null);
+        }
+        return computed;
+    }
+
+    private void save(List<Image> images) throws ImageException {
+        try {
+            for (Image image : images) {
+                records.put(image);
+            }
+        } catch (IOException e) {
+            throw new ImageException(STORAGE_FAILURE, "could not write the image record: " + e.getMessage(), true, e);
+        }
+    }
+
+    /** Credentials by the name the reference uses, by the API host, and by Docker Hub's legacy keys. */
+    private static RegistryAuth authFor(ImageReference ref, Map<String, RegistryAuth> auths) {
+        if (auths == null) {
+            return null;
+        }
+        List<String> keys = ref.registry().equals(ImageReference.DOCKER_HUB)
+                ? List.of(ref.registry(), ref.apiHost(), "index.docker.io", "https://index.docker.io/v1/")
+                : List.of(ref.registry());
+        return keys.stream().map(auths::get).filter(a -> a != null).findFirst().orElse(null);
+    }
+
+    private static Optional<String> normalized(String name) {
+        try {
+            return Optional.of(ImageReference.parse(name).toString());
+        } catch (IllegalArgumentException notAReference) {
+            return Optional.empty();
+        }
+    }
+}
