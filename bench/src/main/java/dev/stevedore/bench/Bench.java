@@ -1,0 +1,132 @@
+package dev.stevedore.bench;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+/** The entry point of {@code hack/bench.sh}: runs the chosen scenarios and reports what they measured. */
+@Command(name = "hack/bench.sh", mixinStandardHelpOptions = true, sortOptions = false,
+        description = {"Benchmarks Stevedore on a real control plane. Results go to stdout, logs to stderr.",
+                "Scenarios: run all when none is named; --list shows them."})
+public final class Bench implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(Bench.class);
+
+    /** Every scenario, in the order they run. Add new ones here. */
+    static final List<Scenario> SCENARIOS = List.of(new SchedulingScenario());
+
+    @Parameters(paramLabel = "SCENARIO", arity = "0..*", description = "Scenarios to run (default: all).")
+    List<String> chosen = new ArrayList<>();
+
+    @Option(names = "--json", description = "One JSON object per line per measurement instead of a table.")
+    boolean json;
+
+    @Option(names = "--list", description = "List the scenarios and exit.")
+    boolean list;
+
+    @Option(names = "--containers", defaultValue = "10000", paramLabel = "N",
+            description = "Containers to create (default: ${DEFAULT-VALUE}).")
+    int containers;
+
+    @Option(names = "--nodes", defaultValue = "10", paramLabel = "M",
+            description = "RuntimeNodes to register (default: ${DEFAULT-VALUE}).")
+    int nodes;
+
+    @Option(names = "--create-threads", defaultValue = "16", paramLabel = "T",
+            description = "Create requests in flight at once (default: ${DEFAULT-VALUE}).")
+    int createThreads;
+
+    @Option(names = "--timeout", defaultValue = "30m", converter = DurationConverter.class, paramLabel = "DURATION",
+            description = "How long a scenario may wait for what it measures before it fails (default: ${DEFAULT-VALUE}).")
+    Duration timeout;
+
+    // A fixed maximum heap, so figures compare across machines: left alone, the JVM would size it from this
+    // machine's memory and the RSS would follow. Note the Helm chart's 512Mi memory limit gives only a 128 MiB
+    // heap (a quarter of the limit); -XX:MaxRAM=512m reproduces that here.
+    @Option(names = "--operator-jvm-options", defaultValue = "-Xmx512m", split = " ", paramLabel = "OPTS",
+            description = "JVM options of the operator process, space-separated (default: ${DEFAULT-VALUE}; "
+                    + "-XX:MaxRAM=512m sizes the heap as the chart's 512Mi memory limit does).")
+    List<String> operatorJvmOptions;
+
+    @Override
+    public Integer call() {
+        if (list) {
+            SCENARIOS.forEach(s -> System.out.printf("%-12s %s%n", s.name(), s.description()));
+            return 0;
+        }
+        if (containers < 1 || nodes < 1 || createThreads < 1) {
+            throw new CommandLine.ParameterException(new CommandLine(this), "--containers, --nodes and --create-threads must be positive");
+        }
+        Map<String, Scenario> byName = new LinkedHashMap<>();
+        SCENARIOS.forEach(s -> byName.put(s.name(), s));
+        List<Scenario> toRun = new ArrayList<>();
+        for (String name : chosen) {
+            Scenario scenario = byName.get(name);
+            if (scenario == null) {
+                throw new CommandLine.ParameterException(new CommandLine(this),
+                        "no scenario '" + name + "'; there are: " + String.join(", ", byName.keySet()));
+            }
+            toRun.add(scenario);
+        }
+        if (toRun.isEmpty()) {
+            toRun.addAll(SCENARIOS);
+        }
+
+        Settings settings = new Settings(containers, nodes, createThreads, timeout, List.copyOf(operatorJvmOptions));
+        Report report = new Report(System.out, json);
+        List<String> failed = new ArrayList<>();
+        for (Scenario scenario : toRun) {
+            LOG.info("scenario {}: {}", scenario.name(), scenario.description());
+            long started = System.nanoTime();
+            try {
+                report.add(scenario.run(settings));
+                LOG.info("scenario {} done in {} s", scenario.name(), (System.nanoTime() - started) / 1_000_000_000);
+            } catch (Exception e) {
+                // One scenario failing should not cost the others' results.
+                LOG.error("scenario {} failed", scenario.name(), e);
+                failed.add(scenario.name());
+            }
+        }
+        report.finish();
+        if (!failed.isEmpty()) {
+            LOG.error("failed: {}", String.join(", ", failed));
+            return 1;
+        }
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        System.exit(new CommandLine(new Bench()).execute(args));
+    }
+
+    /** Durations as Kubernetes writes them: 500ms, 40s, 5m, 1h. */
+    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+        private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h)");
+
+        @Override
+        public Duration convert(String value) {
+            Matcher match = DURATION.matcher(value.trim());
+            if (!match.matches()) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 40s, 5m or 1h");
+            }
+            long amount = Long.parseLong(match.group(1));
+            return switch (match.group(2)) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "s" -> Duration.ofSeconds(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                default -> Duration.ofHours(amount);
+            };
+        }
+    }
+}

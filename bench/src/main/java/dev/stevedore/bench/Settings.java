@@ -1,0 +1,21 @@
+package dev.stevedore.bench;
+
+import java.time.Duration;
+import java.util.List;
+
+/**
+ * What the command line sets for every scenario; each reads the knobs that concern it.
+ *
+ * @param containers how many Containers a scenario creates
+ * @param nodes how many RuntimeNodes it registers
+ * @param createThreads how many requests create objects at once
+ * @param timeout how long a scenario waits for the system to reach the state it measures before it gives up
+ * @param operatorJvmOptions JVM options of the operator process
+ */
+public record Settings(int containers, int nodes, int createThreads, Duration timeout, List<String> operatorJvmOptions) {
+
+    /** A size for a measurement's name: 10000 is "10k", 500 is "500". */
+    public static String sizeLabel(int count) {
+        return count >= 1000 && count % 1000 == 0 ? count / 1000 + "k" : Integer.toString(count);
+    }
+}
