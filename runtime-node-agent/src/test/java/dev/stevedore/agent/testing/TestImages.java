@@ -37,6 +37,10 @@ public final class TestImages {
     public static final String MULTI = "multi";
     public static final String ADDED_FILE = "etc/stevedore-release";
     public static final String DELETED_FILE = "etc/group";
+    /** A directory of the layered image's second layer that its last layer makes opaque. */
+    public static final String OPAQUE_DIR = "opt/data";
+    public static final String HIDDEN_FILE = OPAQUE_DIR + "/lower-file";
+    public static final String OPAQUE_KEPT_FILE = OPAQUE_DIR + "/upper-file";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -142,11 +146,41 @@ public final class TestImages {
         Path added = dir.resolve("bundle-added");
         run("umoci", "unpack", "--image", image, added.toString());
         write(added.resolve("rootfs").resolve(ADDED_FILE), "stevedore test image\n");
+        write(added.resolve("rootfs").resolve(HIDDEN_FILE), "hidden by the opaque layer\n");
         run("umoci", "repack", "--image", image, added.toString());
         Path deleted = dir.resolve("bundle-deleted");
         run("umoci", "unpack", "--image", image, deleted.toString());
         delete(deleted.resolve("rootfs").resolve(DELETED_FILE));
         run("umoci", "repack", "--image", image, deleted.toString());
+        run("umoci", "raw", "add-layer", "--image", image, opaqueLayer(dir).toString());
+    }
+
+    /** umoci never writes the opaque marker, so this layer is written by hand: OPAQUE_DIR opaque, one new file. */
+    private static Path opaqueLayer(Path dir) {
+        Path tar = dir.resolve("opaque-layer.tar");
+        try (var out = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(Files.newOutputStream(tar))) {
+            for (String name : List.of("opt/", OPAQUE_DIR + "/")) {
+                var entry = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(name);
+                entry.setMode(040755);
+                out.putArchiveEntry(entry);
+                out.closeArchiveEntry();
+            }
+            writeEntry(out, OPAQUE_DIR + "/.wh..wh..opq", new byte[0]);
+            writeEntry(out, OPAQUE_KEPT_FILE, "from the opaque layer\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return tar;
+    }
+
+    private static void writeEntry(org.apache.commons.compress.archivers.tar.TarArchiveOutputStream out, String name, byte[] content)
+            throws IOException {
+        var entry = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(name);
+        entry.setMode(0100644);
+        entry.setSize(content.length);
+        out.putArchiveEntry(entry);
+        out.write(content);
+        out.closeArchiveEntry();
     }
 
     private void buildForeign(Path dir) {

@@ -1,0 +1,154 @@
+package dev.stevedore.agent;
+
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.containers.NodeContainerReconciler;
+import dev.stevedore.agent.containers.RootfsPreparer;
+import dev.stevedore.agent.content.FileContentStore;
+import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.images.Platform;
+import dev.stevedore.agent.images.RegistryImageService;
+import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.agent.snapshots.NativeSnapshotter;
+import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.agent.spec.DefaultSpecGenerator;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.javaoperatorsdk.operator.Operator;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** The node agent: makes the Containers (and Tasks) bound to this node real. */
+@Command(name = "stevedore-agent", mixinStandardHelpOptions = true,
+        description = "Pulls images, prepares root filesystems and OCI specs, and runs tasks for this node's objects.")
+public final class NodeAgent implements Callable<Integer> {
+
+    @Option(names = "--node-name", defaultValue = "${env:NODE_NAME}", description = "This node's name (default: $NODE_NAME, else the host name).")
+    String nodeName;
+
+    @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "State directory (default: ${DEFAULT-VALUE}).")
+    Path root;
+
+    @Option(names = "--heartbeat-interval", defaultValue = "10s", converter = Durations.class,
+            description = "How often the RuntimeNode's status is renewed (default: ${DEFAULT-VALUE}).")
+    Duration heartbeatInterval;
+
+    @Option(names = "--allow-host-path", description = "A host path Containers may bind-mount (repeatable; none by default).")
+    List<Path> allowedHostPaths = new ArrayList<>();
+
+    @Option(names = "--insecure-registry", description = "host[:port] of a registry spoken to over plain HTTP (repeatable); loopback ones always are.")
+    Set<String> insecureRegistries = Set.of();
+
+    @Option(names = "--node-label", description = "key=value label of the RuntimeNode, for nodeSelectors (repeatable).")
+    Map<String, String> labels = new LinkedHashMap<>();
+
+    /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
+    public record Running(Operator operator, RuntimeNodeReporter reporter) implements AutoCloseable {
+        @Override
+        public void close() {
+            reporter.close();
+            operator.stop();
+        }
+    }
+
+    /** Starts the agent's services and controllers for {@code nodeName} on {@code client}. */
+    public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
+            List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval) throws IOException {
+        Files.createDirectories(root);
+        FileContentStore content = new FileContentStore(root);
+        RegistryImageService images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries);
+        Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
+        if (overlayAvailable()) {
+            snapshotters.put("overlayfs", new OverlayfsSnapshotter(root));
+        }
+        snapshotters.put("native", new NativeSnapshotter(root));
+        ContainerRecords records = new ContainerRecords(root);
+        records.removeLeftovers();
+        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values());
+        gc.collect();
+        RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
+                new DefaultSpecGenerator(allowedHostPaths), records, gc, key -> false);
+
+        Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
+        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc), nodeName);
+        RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
+                () -> usage(content, snapshotters.values()), () -> 0, List.copyOf(snapshotters.keySet()));
+        reporter.start(heartbeatInterval);
+        operator.start();
+        return new Running(operator, reporter);
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        String node = nodeName == null || nodeName.isBlank() ? InetAddress.getLocalHost().getHostName() : nodeName;
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        Running agent = start(client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            agent.close();
+            client.close();
+            stopped.countDown();
+        }, "agent-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    public static void main(String[] args) {
+        int exit = new CommandLine(new NodeAgent()).execute(args);
+        if (exit != 0) {
+            System.exit(exit);
+        }
+    }
+
+    private static boolean overlayAvailable() {
+        try {
+            return Files.readString(Path.of("/proc/filesystems")).contains("\toverlay");
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    private static long usage(FileContentStore content, Iterable<Snapshotter> snapshotters) {
+        try {
+            long used = content.usage();
+            for (Snapshotter snapshotter : snapshotters) {
+                used += snapshotter.usage();
+            }
+            return used;
+        } catch (IOException e) {
+            return -1;
+        }
+    }
+
+    /** Durations as Kubernetes writes them: 500ms, 10s, 5m, 1h. */
+    static final class Durations implements CommandLine.ITypeConverter<Duration> {
+        @Override
+        public Duration convert(String value) {
+            var match = java.util.regex.Pattern.compile("(\\d+)(ms|s|m|h)").matcher(value.trim());
+            if (!match.matches()) {
+                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 10s, 5m or 1h");
+            }
+            long amount = Long.parseLong(match.group(1));
+            return switch (match.group(2)) {
+                case "ms" -> Duration.ofMillis(amount);
+                case "s" -> Duration.ofSeconds(amount);
+                case "m" -> Duration.ofMinutes(amount);
+                default -> Duration.ofHours(amount);
+            };
+        }
+    }
+}

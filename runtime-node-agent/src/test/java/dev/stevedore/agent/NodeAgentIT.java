@@ -1,0 +1,272 @@
+package dev.stevedore.agent;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.snapshots.Mount;
+import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The node agent in this JVM against a real control plane and a real registry on loopback: Containers of its node
+ * become Ready with the right rootfs and spec; failures say why; garbage collection takes back what no Container uses.
+ */
+@WithControlPlane
+class NodeAgentIT {
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static final ObjectMapper JSON = new ObjectMapper();
+    @TempDir
+    static Path tmp;
+    private static LocalRegistry registry;
+    private static LocalRegistry privateRegistry;
+    private static TestImages images;
+    private static Path root;
+    private static NodeAgent.Running agent;
+    private static ControlPlane controlPlane;
+    private static final String NODE = "agent-it-node";
+
+    @BeforeAll
+    static void start(ControlPlane cp) throws Exception {
+        controlPlane = cp;
+        Crds.installStevedore(cp.adminClient());
+        registry = LocalRegistry.start();
+        privateRegistry = LocalRegistry.withBasicAuth("puller", "s3cret");
+        images = TestImages.build(tmp.resolve("images"));
+        images.push(TestImages.LAYERED, registry.host() + "/test/layered:1");
+        images.push(TestImages.BASE, registry.host() + "/test/base:1", TestImages.Format.DOCKER_V2S2, null);
+        images.push(TestImages.MULTI, registry.host() + "/test/multi:1");
+        images.push(TestImages.BASE, privateRegistry.host() + "/private/base:1", TestImages.Format.OCI, "puller:s3cret");
+        root = tmp.resolve("root");
+        agent = NodeAgent.start(cp.adminClient(), NODE, root, Map.of("stevedore.dev/test", "agent"), List.of(), Set.of(),
+                Duration.ofSeconds(5));
+    }
+
+    @AfterAll
+    static void stop() {
+        agent.close();
+        registry.close();
+        privateRegistry.close();
+        controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+    }
+
+    @Test
+    void theAgentRegistersAndHeartbeatsItsRuntimeNode() {
+        RuntimeNode node = controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE)
+                .waitUntilCondition(n -> n != null && n.getStatus() != null, 30, TimeUnit.SECONDS);
+        assertThat(node.getStatus().conditions()).anySatisfy(c -> {
+            assertThat(c.getType()).isEqualTo("Ready");
+            assertThat(c.getStatus()).isEqualTo("True");
+        });
+        assertThat(node.getStatus().runtimes()).extracting(r -> r.name()).contains("runc", "crun");
+        assertThat(node.getStatus().snapshotters()).contains("overlayfs", "native");
+        assertThat(node.getStatus().diskFreeBytes()).isPositive();
+    }
+
+    @Test
+    void aContainerBecomesReadyWithTheImagesRootfsAndItsSpec(TestNamespace ns) throws Exception {
+        container(ns, "web", registry.host() + "/test/layered:1", """
+                process:
+                    args: [sh, -c, 'echo hi']
+                    env: [{name: GREETING, value: hello}]
+                    workingDir: /tmp
+                """);
+        Container ready = awaitCondition(ns, "web", ContainerStatus.READY, "True");
+
+        assertThat(ready.getStatus().imageDigest()).isEqualTo(images.digest(TestImages.LAYERED));
+        assertThat(ready.getStatus().snapshotter()).isEqualTo("overlayfs");
+        assertThat(ready.getStatus().specDigest()).startsWith("sha256:");
+        assertThat(ready.getStatus().observedGeneration()).isEqualTo(ready.getMetadata().getGeneration());
+
+        Path rootfs = mount(ready.getStatus().snapshotKey());
+        try {
+            assertThat(rootfs.resolve("bin/sh")).exists();
+            assertThat(rootfs.resolve(TestImages.ADDED_FILE)).exists();
+            assertThat(rootfs.resolve(TestImages.DELETED_FILE)).doesNotExist();
+            assertThat(rootfs.resolve(TestImages.HIDDEN_FILE)).doesNotExist();
+            assertThat(rootfs.resolve(TestImages.OPAQUE_KEPT_FILE)).hasContent("from the opaque layer");
+        } finally {
+            umount(rootfs);
+        }
+
+        JsonNode spec = JSON.readTree(specFile(ready).toFile());
+        assertThat(spec.at("/process/args")).extracting(JsonNode::asText).containsExactly("sh", "-c", "echo hi");
+        assertThat(spec.at("/process/env")).extracting(JsonNode::asText).contains("PATH=/bin", "GREETING=hello");
+        assertThat(spec.at("/process/cwd").asText()).isEqualTo("/tmp");
+        assertThat(spec.at("/root/path").asText()).isEqualTo("rootfs");
+    }
+
+    @Test
+    void aDockerV2ImageAndAMultiPlatformIndexWork(TestNamespace ns) {
+        container(ns, "docker", registry.host() + "/test/base:1", "");
+        container(ns, "multi", registry.host() + "/test/multi:1", "snapshotter: native");
+        // skopeo converts to Docker v2 schema2 on push, so the digest is the registry's, not the layout's.
+        assertThat(awaitCondition(ns, "docker", ContainerStatus.READY, "True").getStatus().imageDigest()).startsWith("sha256:");
+        Container multi = awaitCondition(ns, "multi", ContainerStatus.READY, "True");
+        assertThat(multi.getStatus().imageDigest()).isEqualTo(images.digest(TestImages.MULTI));
+        assertThat(multi.getStatus().snapshotter()).isEqualTo("native");
+    }
+
+    @Test
+    void aPrivateRegistryNeedsTheContainersPullSecret(TestNamespace ns) {
+        container(ns, "no-secret", privateRegistry.host() + "/private/base:1", "");
+        Condition denied = condition(awaitCondition(ns, "no-secret", ContainerStatus.IMAGE_READY, "False"), ContainerStatus.IMAGE_READY);
+        assertThat(denied.getReason()).isEqualTo("Unauthorized");
+
+        String dockerConfig = "{\"auths\":{\"" + privateRegistry.host() + "\":{\"auth\":\""
+                + Base64.getEncoder().encodeToString("puller:s3cret".getBytes(StandardCharsets.UTF_8)) + "\"}}}";
+        ns.client().secrets().resource(new SecretBuilder().withNewMetadata().withName("regcred").endMetadata()
+                .withType("kubernetes.io/dockerconfigjson")
+                .addToData(".dockerconfigjson", Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
+                .build()).create();
+        container(ns, "with-secret", privateRegistry.host() + "/private/base:1", "imagePullSecrets: [{name: regcred}]");
+        awaitCondition(ns, "with-secret", ContainerStatus.READY, "True");
+    }
+
+    @Test
+    void anUnknownManifestSaysSo(TestNamespace ns) {
+        container(ns, "missing", registry.host() + "/test/nothing-here:1", "");
+        Container failed = awaitCondition(ns, "missing", ContainerStatus.IMAGE_READY, "False");
+        assertThat(condition(failed, ContainerStatus.IMAGE_READY).getReason()).isEqualTo("ManifestUnknown");
+        assertThat(condition(failed, ContainerStatus.READY).getStatus()).isEqualTo("False");
+    }
+
+    @Test
+    void changingTheImageRederivesRootfsAndSpec(TestNamespace ns) throws Exception {
+        container(ns, "app", registry.host() + "/test/layered:1", "");
+        Container before = awaitCondition(ns, "app", ContainerStatus.READY, "True");
+
+        // The image and the command change: a new rootfs and a new spec, for the next Task.
+        ns.client().resources(Container.class).withName("app").edit(c -> {
+            var old = c.getSpec();
+            c.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(registry.host() + "/test/multi:1", old.imagePullSecrets(),
+                    old.runtime(), old.snapshotter(), old.nodeName(), old.nodeSelector(),
+                    new dev.stevedore.api.v1alpha1.ContainerSpec.Process(List.of("sleep", "1"), null, null, null),
+                    old.resources(), old.mounts(), old.ociSpec()));
+            return c;
+        });
+
+        Container after = awaitObject(ns, "app", c -> c.getStatus() != null
+                && images.digest(TestImages.MULTI).equals(c.getStatus().imageDigest())
+                && Long.valueOf(c.getMetadata().getGeneration()).equals(c.getStatus().observedGeneration()));
+        assertThat(after.getStatus().snapshotKey()).isNotEqualTo(before.getStatus().snapshotKey());
+        assertThat(after.getStatus().specDigest()).isNotEqualTo(before.getStatus().specDigest());
+        assertThat(snapshotKeys()).doesNotContain(before.getStatus().snapshotKey()).contains(after.getStatus().snapshotKey());
+    }
+
+    @Test
+    void twoContainersShareLayersAndGarbageCollectionRemovesThemWithTheLast(TestNamespace ns) throws Exception {
+        String image = registry.host() + "/test/gc:1";
+        images.push(TestImages.LAYERED, image);
+        container(ns, "one", image, "");
+        Container one = awaitCondition(ns, "one", ContainerStatus.READY, "True");
+        List<String> committedWithOne = committedSnapshots();
+        container(ns, "two", image, "");
+        Container two = awaitCondition(ns, "two", ContainerStatus.READY, "True");
+
+        assertThat(committedSnapshots()).isEqualTo(committedWithOne);
+        assertThat(two.getStatus().snapshotKey()).isNotEqualTo(one.getStatus().snapshotKey());
+
+        ns.client().resources(Container.class).withName("one").delete();
+        awaitGone(ns, "one");
+        assertThat(committedSnapshots()).isEqualTo(committedWithOne);
+        assertThat(snapshotKeys()).doesNotContain(one.getStatus().snapshotKey());
+
+        ns.client().resources(Container.class).withName("two").delete();
+        awaitGone(ns, "two");
+        assertThat(snapshotKeys()).doesNotContain(two.getStatus().snapshotKey());
+        assertThat(Files.list(root.resolve("containers")).map(p -> p.getFileName().toString()))
+                .doesNotContain(one.getMetadata().getUid(), two.getMetadata().getUid());
+    }
+
+    private static void container(TestNamespace ns, String name, String image, String moreSpec) {
+        String yaml = """
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Container
+                metadata: {name: %s}
+                spec:
+                  image: %s
+                  nodeName: %s
+                """.formatted(name, image, NODE) + moreSpec.indent(2);
+        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+    }
+
+    private static Container awaitCondition(TestNamespace ns, String name, String type, String status) {
+        return awaitObject(ns, name, c -> c.getStatus() != null && c.getStatus().conditions() != null
+                && c.getStatus().conditions().stream().anyMatch(x -> type.equals(x.getType()) && status.equals(x.getStatus())));
+    }
+
+    private static Container awaitObject(TestNamespace ns, String name, Predicate<Container> condition) {
+        return ns.client().resources(Container.class).withName(name)
+                .waitUntilCondition(c -> c != null && condition.test(c), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private static void awaitGone(TestNamespace ns, String name) {
+        ns.client().resources(Container.class).withName(name).waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private static Condition condition(Container container, String type) {
+        return container.getStatus().conditions().stream().filter(c -> type.equals(c.getType())).findFirst().orElseThrow();
+    }
+
+    private static Path specFile(Container container) {
+        String hex = container.getStatus().specDigest().substring("sha256:".length());
+        return root.resolve("containers").resolve(container.getMetadata().getUid()).resolve("specs").resolve(hex + ".json");
+    }
+
+    private static List<String> snapshotKeys() throws java.io.IOException {
+        return new OverlayfsSnapshotter(root).list().stream().map(Snapshotter.SnapshotInfo::key).toList();
+    }
+
+    private static List<String> committedSnapshots() throws java.io.IOException {
+        return new OverlayfsSnapshotter(root).list().stream().filter(i -> i.kind() == Snapshotter.Kind.COMMITTED)
+                .map(Snapshotter.SnapshotInfo::key).sorted().toList();
+    }
+
+    private static Path mount(String key) throws Exception {
+        Optional<List<Mount>> mounts = new OverlayfsSnapshotter(root).mounts(key);
+        Mount mount = mounts.orElseThrow().get(0);
+        Path target = Files.createTempDirectory(tmp, "rootfs");
+        List<String> command = new ArrayList<>(List.of("mount", "-t", mount.type(), mount.source(), target.toString()));
+        if (!mount.options().isEmpty()) {
+            command.addAll(List.of("-o", String.join(",", mount.options())));
+        }
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(process.waitFor()).as(out).isZero();
+        return target;
+    }
+
+    private static void umount(Path target) throws Exception {
+        assertThat(new ProcessBuilder("umount", target.toString()).start().waitFor()).isZero();
+    }
+}
