@@ -72,12 +72,22 @@ KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
   </dev/null >>"$state/logs/operator.log" 2>&1 &
 echo $! > "$state/run/operator.pid"
 
+# The node agent is this machine's node: its state under .local/agent, its RuntimeNode named after the host.
+node=${STEVEDORE_NODE_NAME:-$(hostname -s | tr '[:upper:]' '[:lower:]')}
+log "starting the node agent for node $node"
+stop_pidfile "$state/run/agent.pid"
+KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
+  -cp "runtime-node-agent/target/classes:runtime-node-agent/target/lib/*" dev.stevedore.agent.NodeAgent \
+  --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
+  </dev/null >>"$state/logs/agent.log" 2>&1 &
+echo $! > "$state/run/agent.pid"
+kubectl wait --for=create --timeout=60s "runtimenode/$node" >/dev/null
+kubectl wait --for=condition=Ready --timeout=60s "runtimenode/$node" >/dev/null
+
 log "applying manifests/examples/hello-world.yaml"
 sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
-# Scheduling needs a RuntimeNode; until a node agent runs here, the operator says why it cannot schedule.
-kubectl wait --for=condition=Scheduled=false --timeout=60s ctr/hello-world >/dev/null 2>&1 \
-  || kubectl wait --for=condition=Scheduled --timeout=5s ctr/hello-world >/dev/null
-kubectl get containers,tasks
+kubectl wait --for=condition=Ready --timeout=120s ctr/hello-world >/dev/null || true
+kubectl get runtimenodes,containers,tasks
 kubectl get ctr hello-world -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
 
 cat > "$state/env" <<ENV
@@ -87,8 +97,8 @@ ENV
 cat <<USAGE
 
 Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
-The operator runs (log: $state/logs/operator.log); the node agent is not part of this build yet, so no
-RuntimeNode exists and the example waits to be scheduled.
+The operator and the node agent run (logs: $state/logs/). The agent prepares Containers (image, rootfs, spec);
+running Tasks comes next, so the example's Task waits, bound to node $node.
 Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env

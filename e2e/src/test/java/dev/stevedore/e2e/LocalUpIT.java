@@ -62,9 +62,10 @@ class LocalUpIT {
         assertThat(kubectl("get", "containers", "hello-world", "-o", "jsonpath={.spec.image}").output())
                 .isEqualTo("127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/stevedore/busybox:latest");
         assertThat(state.resolve("bin/kubectl")).isExecutable();
-        // The operator runs: with no RuntimeNode yet, it says why the example cannot be scheduled.
+        // The operator scheduled the example onto the local node agent's RuntimeNode, and the agent prepared it.
         assertThat(kubectl("get", "ctr", "hello-world", "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Scheduled\")].reason}").output()).isEqualTo("Unschedulable");
+                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}").output()).isEqualTo("True");
+        assertThat(kubectl("get", "tk", "hello-world", "-o", "jsonpath={.spec.nodeName}").output()).isNotBlank();
     }
 
     @Test
