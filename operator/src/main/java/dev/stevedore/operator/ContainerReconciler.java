@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -78,7 +79,7 @@ public class ContainerReconciler implements Reconciler<Container> {
         List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
         String nodeName = container.getSpec().nodeName();
         if (nodeName == null) {
-            Scheduler.Decision decision = Scheduler.schedule(container, nodes.list().toList(), this::load);
+            Scheduler.Decision decision = decide(container);
             if (decision.nodeName().isEmpty()) {
                 applyStatus(client, container, null, List.of(Conditions.of(current, ContainerStatus.SCHEDULED, "False",
                         Scheduler.UNSCHEDULABLE, decision.message(), container.getMetadata().getGeneration())),
@@ -109,15 +110,31 @@ public class ContainerReconciler implements Reconciler<Container> {
         return UpdateControl.noUpdate();
     }
 
+    /**
+     * Containers reconcile in parallel; deciding one at a time, each decision counting the ones before it as
+     * assumed, keeps a burst of Containers from all picking the same least-loaded node.
+     */
+    private Scheduler.Decision decide(Container container) {
+        synchronized (assumed) {
+            Scheduler.Decision decision = Scheduler.schedule(container, nodes.list().toList(), this::load);
+            decision.nodeName().ifPresent(node -> assumed.put(ResourceID.fromResource(container), node));
+            return decision;
+        }
+    }
+
     private Container assignNode(KubernetesClient client, Container container, String nodeName) {
         Container patch = new Container();
         patch.setMetadata(StatusApply.identity(container));
         patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
         patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
-        Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
-        assumed.put(ResourceID.fromResource(container), nodeName);
-        events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
-        return assigned;
+        try {
+            Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
+            events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
+            return assigned;
+        } catch (RuntimeException e) {
+            assumed.remove(ResourceID.fromResource(container));
+            throw e;
+        }
     }
 
     /** Binds the next Task to the Container's node and makes the Container its owner, in one optimistic write. */

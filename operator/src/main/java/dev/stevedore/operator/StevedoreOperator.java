@@ -8,6 +8,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import dev.stevedore.api.Durations;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -26,7 +27,7 @@ public final class StevedoreOperator implements Callable<Integer> {
             description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")
     String leaseNamespace;
 
-    @Option(names = "--node-grace-period", defaultValue = "40s", converter = DurationConverter.class,
+    @Option(names = "--node-grace-period", defaultValue = "40s",
             description = "How long a RuntimeNode may go without a heartbeat before it is not Ready (default: ${DEFAULT-VALUE}).")
     Duration nodeGracePeriod;
 
@@ -81,27 +82,9 @@ public final class StevedoreOperator implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new StevedoreOperator()).execute(args);
+        int exit = new CommandLine(new StevedoreOperator()).registerConverter(Duration.class, Durations::parse).execute(args);
         if (exit != 0) {
             System.exit(exit);
-        }
-    }
-
-    /** Durations as Kubernetes writes them: 500ms, 40s, 5m, 1h. */
-    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
-        @Override
-        public Duration convert(String value) {
-            var match = java.util.regex.Pattern.compile("(\\d+)(ms|s|m|h)").matcher(value.trim());
-            if (!match.matches()) {
-                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 40s, 5m or 1h");
-            }
-            long amount = Long.parseLong(match.group(1));
-            return switch (match.group(2)) {
-                case "ms" -> Duration.ofMillis(amount);
-                case "s" -> Duration.ofSeconds(amount);
-                case "m" -> Duration.ofMinutes(amount);
-                default -> Duration.ofHours(amount);
-            };
         }
     }
 }

@@ -28,6 +28,7 @@ import dev.stevedore.agent.spec.DefaultSpecGenerator;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
+import dev.stevedore.api.Durations;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -43,7 +44,7 @@ public final class NodeAgent implements Callable<Integer> {
     @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "State directory (default: ${DEFAULT-VALUE}).")
     Path root;
 
-    @Option(names = "--heartbeat-interval", defaultValue = "10s", converter = Durations.class,
+    @Option(names = "--heartbeat-interval", defaultValue = "10s",
             description = "How often the RuntimeNode's status is renewed (default: ${DEFAULT-VALUE}).")
     Duration heartbeatInterval;
 
@@ -108,7 +109,7 @@ public final class NodeAgent implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new NodeAgent()).execute(args);
+        int exit = new CommandLine(new NodeAgent()).registerConverter(Duration.class, Durations::parse).execute(args);
         if (exit != 0) {
             System.exit(exit);
         }
@@ -131,24 +132,6 @@ public final class NodeAgent implements Callable<Integer> {
             return used;
         } catch (IOException e) {
             return -1;
-        }
-    }
-
-    /** Durations as Kubernetes writes them: 500ms, 10s, 5m, 1h. */
-    static final class Durations implements CommandLine.ITypeConverter<Duration> {
-        @Override
-        public Duration convert(String value) {
-            var match = java.util.regex.Pattern.compile("(\\d+)(ms|s|m|h)").matcher(value.trim());
-            if (!match.matches()) {
-                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 10s, 5m or 1h");
-            }
-            long amount = Long.parseLong(match.group(1));
-            return switch (match.group(2)) {
-                case "ms" -> Duration.ofMillis(amount);
-                case "s" -> Duration.ofSeconds(amount);
-                case "m" -> Duration.ofMinutes(amount);
-                default -> Duration.ofHours(amount);
-            };
         }
     }
 }

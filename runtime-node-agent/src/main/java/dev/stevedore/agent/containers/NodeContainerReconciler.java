@@ -11,8 +11,8 @@ import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.Conditions;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
@@ -58,9 +58,9 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
             failures.remove(uid);
             apply(context, container, new ContainerStatus(null, record.imageDigest(), record.snapshotter(), record.snapshotKey(),
                     record.specDigest(), generation, List.of(
-                            condition(current, ContainerStatus.IMAGE_READY, "True", "ImagePresent", "image " + record.imageDigest() + " is on the node", generation),
-                            condition(current, ContainerStatus.ROOTFS_READY, "True", "RootfsPrepared", "snapshot " + record.snapshotKey() + " (" + record.snapshotter() + ")", generation),
-                            condition(current, ContainerStatus.READY, "True", "Ready", "the next Task can start", generation))));
+                            Conditions.of(current, ContainerStatus.IMAGE_READY, "True", "ImagePresent", "image " + record.imageDigest() + " is on the node", generation),
+                            Conditions.of(current, ContainerStatus.ROOTFS_READY, "True", "RootfsPrepared", "snapshot " + record.snapshotKey() + " (" + record.snapshotter() + ")", generation),
+                            Conditions.of(current, ContainerStatus.READY, "True", "Ready", "the next Task can start", generation))));
             return UpdateControl.noUpdate();
         } catch (RootfsPreparer.PrepareException e) {
             int attempt = failures.merge(uid, 1, Integer::sum);
@@ -86,27 +86,18 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
         List<Condition> conditions = new ArrayList<>();
         for (String step : List.of(ContainerStatus.IMAGE_READY, ContainerStatus.ROOTFS_READY)) {
             if (step.equals(failedCondition)) {
-                conditions.add(condition(current, step, "False", reason, message, generation));
+                conditions.add(Conditions.of(current, step, "False", reason, message, generation));
                 break;
             }
-            conditions.add(condition(current, step, "True", "Done", step + " done", generation));
+            conditions.add(Conditions.of(current, step, "True", "Done", step + " done", generation));
         }
-        conditions.add(condition(current, ContainerStatus.READY, "False", reason, message, generation));
+        conditions.add(Conditions.of(current, ContainerStatus.READY, "False", reason, message, generation));
         return conditions;
     }
 
     private static Duration backoff(int attempt) {
         long seconds = Math.min(MAX_BACKOFF.toSeconds(), 1L << Math.min(attempt, 8));
         return Duration.ofSeconds(seconds);
-    }
-
-    private static Condition condition(List<Condition> current, String type, String status, String reason, String message, Long generation) {
-        String transition = current == null ? null : current.stream().filter(c -> type.equals(c.getType()) && status.equals(c.getStatus()))
-                .map(Condition::getLastTransitionTime).findFirst().orElse(null);
-        return new ConditionBuilder().withType(type).withStatus(status).withReason(reason).withMessage(message)
-                .withObservedGeneration(generation)
-                .withLastTransitionTime(transition != null ? transition : java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString())
-                .build();
     }
 
     private static void apply(Context<Container> context, Container container, ContainerStatus status) {

@@ -2,12 +2,10 @@ package dev.stevedore.agent.images;
 
 import java.io.IOException;
 import java.io.UncheckedIOException;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.Comparator;
 import java.util.List;
@@ -28,6 +26,7 @@ import com.fasterxml.jackson.databind.module.SimpleModule;
 import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
 
 import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.fs.AtomicFiles;
 
 /**
  * The image records, one JSON file per name in a directory, read once at start and kept in memory. A file is named
@@ -77,22 +76,7 @@ final class ImageRecords {
     }
 
     synchronized void put(Image image) throws IOException {
-        Path target = fileOf(image.name());
-        Path temp = Files.createTempFile(dir, target.getFileName().toString(), TEMP_SUFFIX);
-        try {
-            byte[] bytes = JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image));
-            try (FileChannel channel = FileChannel.open(temp, StandardOpenOption.WRITE)) {
-                ByteBuffer buffer = ByteBuffer.wrap(bytes);
-                while (buffer.hasRemaining()) {
-                    channel.write(buffer);
-                }
-                channel.force(true);
-            }
-            Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-            fsyncDir();
-        } finally {
-            Files.deleteIfExists(temp);
-        }
+        AtomicFiles.write(fileOf(image.name()), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image)));
         images.put(image.name(), image);
     }
 

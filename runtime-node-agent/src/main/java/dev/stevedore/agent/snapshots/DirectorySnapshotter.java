@@ -1,5 +1,6 @@
 package dev.stevedore.agent.snapshots;
 
+import dev.stevedore.agent.fs.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
@@ -214,7 +215,7 @@ abstract class DirectorySnapshotter implements Snapshotter {
                 if (record.parent() != null) {
                     committed(record.parent()); // it may have been removed meanwhile
                 }
-                DurableFiles.write(work.resolve(INFO), JSON.writeValueAsBytes(record));
+                AtomicFiles.write(work.resolve(INFO), JSON.writeValueAsBytes(record));
                 Files.move(work, dirOf(record), StandardCopyOption.ATOMIC_MOVE);
                 PosixFiles.fsync(home);
                 snapshots.put(record.name(), record);

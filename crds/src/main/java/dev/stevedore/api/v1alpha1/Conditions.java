@@ -1,4 +1,4 @@
-package dev.stevedore.operator;
+package dev.stevedore.api.v1alpha1;
 
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -10,22 +10,22 @@ import java.util.Optional;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 
-/** metav1.Condition lists, updated the Kubernetes way: lastTransitionTime moves only when the status changes. */
-final class Conditions {
+/** metav1.Condition lists of the stevedore.dev objects, updated the Kubernetes way: lastTransitionTime moves only when the status changes. */
+public final class Conditions {
     private Conditions() {
     }
 
-    static Optional<Condition> find(List<Condition> conditions, String type) {
+    public static Optional<Condition> find(List<Condition> conditions, String type) {
         return conditions == null ? Optional.empty()
                 : conditions.stream().filter(c -> type.equals(c.getType())).findFirst();
     }
 
-    static boolean isTrue(List<Condition> conditions, String type) {
+    public static boolean isTrue(List<Condition> conditions, String type) {
         return find(conditions, type).map(c -> "True".equals(c.getStatus())).orElse(false);
     }
 
     /** A condition as it should be now, keeping the transition time of {@code previous} if the status is unchanged. */
-    static Condition of(List<Condition> previous, String type, String status, String reason, String message, Long generation) {
+    public static Condition of(List<Condition> previous, String type, String status, String reason, String message, Long generation) {
         String transition = find(previous, type).filter(c -> status.equals(c.getStatus()))
                 .map(Condition::getLastTransitionTime)
                 .orElseGet(() -> Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
@@ -34,7 +34,7 @@ final class Conditions {
     }
 
     /** Whether applying {@code wanted} would change any of these conditions. */
-    static boolean changes(List<Condition> current, List<Condition> wanted) {
+    public static boolean changes(List<Condition> current, List<Condition> wanted) {
         for (Condition want : wanted) {
             Optional<Condition> have = find(current, want.getType());
             if (have.isEmpty() || !Objects.equals(have.get().getStatus(), want.getStatus())
@@ -47,7 +47,7 @@ final class Conditions {
         return false;
     }
 
-    static List<Condition> list(Condition... conditions) {
+    public static List<Condition> list(Condition... conditions) {
         return new ArrayList<>(List.of(conditions));
     }
 }
