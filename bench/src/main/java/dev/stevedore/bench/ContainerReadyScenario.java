@@ -49,7 +49,7 @@ import org.slf4j.LoggerFactory;
 final class ContainerReadyScenario implements Scenario {
     private static final Logger LOG = LoggerFactory.getLogger(ContainerReadyScenario.class);
     private static final String NAMESPACE = "bench";
-    private static final int WARM_UP = 10;
+    private static final int WARM_UP = 20;
     /** Per Container; a healthy agent needs a fraction of a second. */
     private static final Duration EACH_AT_MOST = Duration.ofMinutes(2);
 
