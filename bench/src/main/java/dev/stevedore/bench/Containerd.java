@@ -38,21 +38,27 @@ final class Containerd implements AutoCloseable {
     private static final Pattern ANSI = Pattern.compile("\u001b\\[[0-9;]*[A-Za-z]");
 
     private final Path dir;
+    private final Path log;
     private final Path socket;
     private final Process process;
     private final Thread stopOnExit;
 
-    private Containerd(Path dir, Path socket, Process process) {
+    private Containerd(Path dir, Path log, Path socket, Process process) {
         this.dir = dir;
+        this.log = log;
         this.socket = socket;
         this.process = process;
         this.stopOnExit = new Thread(this::stop, "containerd-stop");
         Runtime.getRuntime().addShutdownHook(stopOnExit);
     }
 
-    /** Starts containerd in {@code dir} (created), and returns once it says it has booted. */
-    static Containerd start(Path dir) throws IOException, InterruptedException {
+    /**
+     * Starts containerd in {@code dir} (created; deleted on close), writing its log to {@code log} (kept), and returns
+     * once it says it has booted.
+     */
+    static Containerd start(Path dir, Path log) throws IOException, InterruptedException {
         Files.createDirectories(dir);
+        Files.createDirectories(log.getParent());
         Path socket = dir.resolve("containerd.sock");
         Path config = dir.resolve("config.toml");
         // Snapshotters that cannot work here (no btrfs, zfs, devmapper pool, aufs) are left out rather than logged
@@ -78,9 +84,8 @@ final class Containerd implements AutoCloseable {
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectErrorStream(true)
                 .start();
-        Containerd containerd = new Containerd(dir, socket, process);
+        Containerd containerd = new Containerd(dir, log, socket, process);
         CompletableFuture<Void> booted = new CompletableFuture<>();
-        Path log = dir.resolve("containerd.log");
         Thread logger = new Thread(() -> copyLog(process, log, booted), "containerd-log");
         logger.setDaemon(true);
         logger.start();
@@ -121,9 +126,16 @@ final class Containerd implements AutoCloseable {
     }
 
     /**
-     * One {@code ctr images pull}: the wall time of the ctr process (from spawning it to reaping it), the unpack
-     * time ctr prints after fetching, and the CPU the ctr process used (fetching happens in ctr: it downloads from
-     * the registry and streams each blob into containerd's content store; unpacking happens in containerd).
+     * One {@code ctr --debug images pull --plain-http REF}: the wall time of the ctr process (from spawning it to
+     * reaping it), the unpack time ctr prints after fetching, and the CPU the ctr process used (fetching happens in
+     * ctr: it downloads from the registry and streams each blob into containerd's content store; unpacking happens
+     * in containerd).
+     *
+     * <p>Why {@code --debug}: without it ctr draws progress bars, refreshed every 100 ms, and once the fetch is done
+     * it waits for one more refresh before it unpacks (ctr's content.Fetch: "allow ui to update once more"), adding
+     * 0-100 ms of waiting to every pull; the refreshes also query containerd (ListStatuses, Info) while it works.
+     * With {@code --debug} it draws none and logs about 20 debug lines to stderr instead; "done: ..." is printed
+     * all the same.
      */
     record Pull(double wallMs, double unpackMs, double ctrCpuMs) {
         /** Resolving the tag, fetching manifest, config and layers into the content store, and ctr's own start. */
@@ -136,7 +148,7 @@ final class Containerd implements AutoCloseable {
         checkAlive();
         long cpuBefore = ChildCpu.millis();
         long started = System.nanoTime();
-        Commands.Result result = Commands.execute(ctr("images", "pull", "--plain-http", reference));
+        Commands.Result result = Commands.execute(ctrDebug("images", "pull", "--plain-http", reference));
         double wallMs = (System.nanoTime() - started) / 1e6;
         long ctrCpu = ChildCpu.millis() - cpuBefore;
         String output = ANSI.matcher(result.output()).replaceAll("");
@@ -188,10 +200,21 @@ final class Containerd implements AutoCloseable {
         return command;
     }
 
+    /** ctr with --debug: debug log lines on stderr, no progress bars. */
+    private List<String> ctrDebug(String... args) {
+        List<String> command = ctr(args);
+        command.add(1, "--debug");
+        return command;
+    }
+
+    /** The pull command, as it runs, for the report; REF stands for the reference. */
+    String pullCommand() {
+        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF")).replace(socket.toString(), "SOCK");
+    }
+
     void checkAlive() {
         if (!process.isAlive()) {
-            throw new IllegalStateException("containerd exited with code " + process.exitValue() + "; see "
-                    + dir.resolve("containerd.log"));
+            throw new IllegalStateException("containerd exited with code " + process.exitValue() + "; see " + log);
         }
     }
 
