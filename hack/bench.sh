@@ -4,16 +4,29 @@
 #
 #   hack/bench.sh                                  every scenario, full size
 #   hack/bench.sh scheduling --containers 500      one scenario, smaller
+#   hack/bench.sh container_ready --ready-containers 20
+#   hack/bench.sh image_pull_cold --pulls 3 --layer-mib 10
 #   hack/bench.sh --list | --help
 #
+# Scenarios (what each measures exactly is in the comment of its class in bench/src/main/java/dev/stevedore/bench/):
+#   scheduling       the operator schedules N Containers onto M RuntimeNodes: time to all Scheduled, per-Container
+#                    latency, operator memory, API requests and CPU per process.
+#   container_ready  create to Ready=True (seen by a watch) of Containers pinned to a real node agent's node, one at
+#                    a time, the image already on the node; split at the agent's finalizer; delete to gone; CPU and
+#                    API requests per Container.
+#   image_pull_cold  cold pull + unpack of busybox plus a layer of random data from a loopback registry: the node
+#                    agent (create to Ready) vs containerd (ctr images pull), alternating in the same run; split
+#                    into fetch and unpack on both sides; CPU per pull.
+#
 # Benchmarks assert nothing and mvn verify never runs them. STEVEDORE_SKIP_BUILD=1 uses the build already in
-# target/ (bench and operator).
+# target/ (bench, operator and runtime-node-agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-hack/install-prereqs.sh
+# containerd (and its ctr) is image_pull_cold's peer; the benchmark starts its own daemon, never the host's service.
+hack/install-prereqs.sh containerd
 tools=$(hack/build-tools.sh)
 if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
-  # The operator too: the benchmarks run it as a process of its own, from operator/target/.
-  mvn -B -q -DskipTests install -pl operator,bench -am >&2
+  # The operator and the node agent too: the benchmarks run them as processes of their own, from <module>/target/.
+  mvn -B -q -DskipTests install -pl operator,runtime-node-agent,bench -am >&2
 fi
 exec java -Dstevedore.tools.dir="$tools" -cp "bench/target/classes:bench/target/lib/*" dev.stevedore.bench.Bench "$@"

@@ -24,7 +24,8 @@ public final class Bench implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(Bench.class);
 
     /** Every scenario, in the order they run. Add new ones here. */
-    static final List<Scenario> SCENARIOS = List.of(new SchedulingScenario());
+    static final List<Scenario> SCENARIOS = List.of(new SchedulingScenario(), new ContainerReadyScenario(),
+            new ImagePullColdScenario());
 
     @Parameters(paramLabel = "SCENARIO", arity = "0..*", description = "Scenarios to run (default: all).")
     List<String> chosen = new ArrayList<>();
@@ -59,14 +60,32 @@ public final class Bench implements Callable<Integer> {
                     + "-XX:MaxRAM=512m sizes the heap as the chart's 512Mi memory limit does).")
     List<String> operatorJvmOptions;
 
+    @Option(names = "--ready-containers", defaultValue = "100", paramLabel = "N",
+            description = "container_ready: Containers to create, one at a time (default: ${DEFAULT-VALUE}).")
+    int readyContainers;
+
+    @Option(names = "--pulls", defaultValue = "10", paramLabel = "N",
+            description = "image_pull_cold: cold pulls on each side, Stevedore and containerd (default: ${DEFAULT-VALUE}).")
+    int pulls;
+
+    @Option(names = "--layer-mib", defaultValue = "50", paramLabel = "MIB",
+            description = "image_pull_cold: MiB of random data in the image's second layer (default: ${DEFAULT-VALUE}).")
+    int layerMiB;
+
+    // Fixed, as the operator's: left alone, the JVM would size the heap from this machine's memory.
+    @Option(names = "--agent-jvm-options", defaultValue = "-Xmx512m", split = " ", paramLabel = "OPTS",
+            description = "JVM options of the node agent process, space-separated (default: ${DEFAULT-VALUE}).")
+    List<String> agentJvmOptions;
+
     @Override
     public Integer call() {
         if (list) {
-            SCENARIOS.forEach(s -> System.out.printf("%-12s %s%n", s.name(), s.description()));
+            SCENARIOS.forEach(s -> System.out.printf("%-16s %s%n", s.name(), s.description()));
             return 0;
         }
-        if (containers < 1 || nodes < 1 || createThreads < 1) {
-            throw new CommandLine.ParameterException(new CommandLine(this), "--containers, --nodes and --create-threads must be positive");
+        if (containers < 1 || nodes < 1 || createThreads < 1 || readyContainers < 1 || pulls < 1 || layerMiB < 1) {
+            throw new CommandLine.ParameterException(new CommandLine(this),
+                    "--containers, --nodes, --create-threads, --ready-containers, --pulls and --layer-mib must be positive");
         }
         Map<String, Scenario> byName = new LinkedHashMap<>();
         SCENARIOS.forEach(s -> byName.put(s.name(), s));
@@ -83,7 +102,8 @@ public final class Bench implements Callable<Integer> {
             toRun.addAll(SCENARIOS);
         }
 
-        Settings settings = new Settings(containers, nodes, createThreads, timeout, List.copyOf(operatorJvmOptions));
+        Settings settings = new Settings(containers, nodes, createThreads, timeout, List.copyOf(operatorJvmOptions),
+                readyContainers, pulls, layerMiB, List.copyOf(agentJvmOptions));
         Report report = new Report(System.out, json);
         List<String> failed = new ArrayList<>();
         for (Scenario scenario : toRun) {

@@ -42,6 +42,20 @@ public record Measurement(String name, String unit, int n, double p50, double p9
         return new Measurement(name, unit, n, p50, p99, peer, more);
     }
 
+    /**
+     * The median and 99th percentile of {@code samples} beside the peer's median of {@code peerSamples}, with the
+     * peer's sample count and 99th percentile as extras "peer_n" and "peer_p99".
+     */
+    public static Measurement compared(String name, String unit, double[] samples, String peerName, double[] peerSamples) {
+        if (peerSamples.length == 0) {
+            throw new IllegalArgumentException(name + ": no samples of " + peerName);
+        }
+        double[] sorted = peerSamples.clone();
+        Arrays.sort(sorted);
+        return of(name, unit, samples).withPeer(peerName, percentile(sorted, 50))
+                .with("peer_n", sorted.length).with("peer_p99", Report.round(percentile(sorted, 99)));
+    }
+
     public Measurement withPeer(String peerName, double peerP50) {
         return new Measurement(name, unit, n, p50, p99, new Peer(peerName, peerP50), extra);
     }

@@ -77,7 +77,7 @@ final class SchedulingScenario implements Scenario {
                     agents.register(String.format("node-%03d", i));
                 }
                 Path log = root.resolve("bench/target/logs/" + name() + "-operator.log");
-                try (OperatorProcess operator = OperatorProcess.start(root, controlPlane.kubeconfig(),
+                try (JvmProcess operator = JvmProcess.operator(root, controlPlane.kubeconfig(),
                         settings.operatorJvmOptions(), List.of("--no-leader-elect", "--node-grace-period=" + NODE_GRACE_PERIOD), log)) {
                     warmUp(client, operator);
                     return measure(settings, prefix, admin, client, ownRequests, operator);
@@ -101,7 +101,7 @@ final class SchedulingScenario implements Scenario {
     }
 
     /** One Container scheduled before the window opens: the operator is up, its informers synced and its code loaded. */
-    private static void warmUp(KubernetesClient client, OperatorProcess operator) {
+    private static void warmUp(KubernetesClient client, JvmProcess operator) {
         long started = System.nanoTime();
         client.resource(container(WARMUP_NAMESPACE, "canary")).create();
         try {
@@ -121,7 +121,7 @@ final class SchedulingScenario implements Scenario {
     }
 
     private List<Measurement> measure(Settings settings, String prefix, KubernetesClient admin, KubernetesClient client,
-            RequestCounter ownRequests, OperatorProcess operator) throws Exception {
+            RequestCounter ownRequests, JvmProcess operator) throws Exception {
         int count = settings.containers();
         CpuUsage cpu = new CpuUsage(operator.handle());
         try (SchedulingWatch watch = new SchedulingWatch(client, NAMESPACE, count, SchedulingScenario::index);
@@ -219,7 +219,7 @@ final class SchedulingScenario implements Scenario {
      * follow the Scheduled condition the watch saw, and no event announces that it is done, so this polls the
      * counters until they stand still.
      */
-    private static Map<String, Long> settle(KubernetesClient admin, OperatorProcess operator) throws InterruptedException {
+    private static Map<String, Long> settle(KubernetesClient admin, JvmProcess operator) throws InterruptedException {
         long deadline = System.nanoTime() + SETTLE_AT_MOST.toNanos();
         Map<String, Long> last = ApiRequests.scrape(admin);
         long stillSince = System.nanoTime();

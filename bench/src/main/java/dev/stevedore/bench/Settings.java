@@ -11,8 +11,13 @@ import java.util.List;
  * @param createThreads how many requests create objects at once
  * @param timeout how long a scenario waits for the system to reach the state it measures before it gives up
  * @param operatorJvmOptions JVM options of the operator process
+ * @param readyContainers how many Containers container_ready creates, one after another
+ * @param pulls how many cold pulls image_pull_cold makes on each side
+ * @param layerMiB the size of the random layer of image_pull_cold's image, in MiB
+ * @param agentJvmOptions JVM options of the node agent process
  */
-public record Settings(int containers, int nodes, int createThreads, Duration timeout, List<String> operatorJvmOptions) {
+public record Settings(int containers, int nodes, int createThreads, Duration timeout, List<String> operatorJvmOptions,
+        int readyContainers, int pulls, int layerMiB, List<String> agentJvmOptions) {
 
     /** A size for a measurement's name: 10000 is "10k", 500 is "500". */
     public static String sizeLabel(int count) {

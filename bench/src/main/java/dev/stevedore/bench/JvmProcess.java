@@ -20,21 +20,24 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The operator as it runs in a cluster: a JVM of its own, from operator/target/ of this checkout, so that its
- * memory and CPU are its own and not the benchmark's. Stopped on {@link #close()} or when this JVM exits.
+ * A Stevedore component as it runs in a cluster: a JVM of its own, from {@code <module>/target/} of this checkout,
+ * so that its memory and CPU are its own and not the benchmark's: the operator, or a node agent. Stopped on
+ * {@link #close()} or when this JVM exits.
  */
-final class OperatorProcess implements AutoCloseable {
-    private static final Logger LOG = LoggerFactory.getLogger(OperatorProcess.class);
-    private static final String MAIN = "dev.stevedore.operator.StevedoreOperator";
+final class JvmProcess implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(JvmProcess.class);
     /** "used 128822K" of a heap or generation line of GC.heap_info; eden and survivor lines say "0% used". */
     private static final Pattern HEAP_USED = Pattern.compile("used (\\d+)([KMG])");
 
+    private final String role;
     private final Process process;
     private final Path log;
     private final Path javaHome;
-    private final Thread stopOnExit = new Thread(this::stop, "operator-stop");
+    private final Thread stopOnExit;
 
-    private OperatorProcess(Process process, Path log, Path java) {
+    private JvmProcess(String role, Process process, Path log, Path java) {
+        this.role = role;
+        this.stopOnExit = new Thread(this::stop, role + "-stop");
         this.process = process;
         this.log = log;
         this.javaHome = java.getParent();
@@ -45,19 +48,34 @@ final class OperatorProcess implements AutoCloseable {
      * Starts the operator of {@code repositoryRoot} against the cluster of {@code kubeconfig}, with {@code args},
      * writing its output to {@code log}.
      */
-    static OperatorProcess start(Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
-        Path classes = repositoryRoot.resolve("operator/target/classes");
-        Path lib = repositoryRoot.resolve("operator/target/lib");
+    static JvmProcess operator(Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
+        return start("operator", repositoryRoot.resolve("operator"), "dev.stevedore.operator.StevedoreOperator",
+                kubeconfig, jvmOptions, args, log);
+    }
+
+    /**
+     * Starts the node agent of {@code repositoryRoot} (runtime-node-agent) against the cluster of {@code kubeconfig},
+     * with {@code args} (--node-name, --root, ...), writing its output (JSON lines) to {@code log}.
+     */
+    static JvmProcess agent(Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
+        return start("agent", repositoryRoot.resolve("runtime-node-agent"), "dev.stevedore.agent.NodeAgent",
+                kubeconfig, jvmOptions, args, log);
+    }
+
+    private static JvmProcess start(String role, Path module, String main, Path kubeconfig, List<String> jvmOptions,
+            List<String> args, Path log) {
+        Path classes = module.resolve("target/classes");
+        Path lib = module.resolve("target/lib");
         if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
-            throw new IllegalStateException("no operator build in " + classes.getParent()
-                    + "; build it with mvn -B -DskipTests install -pl operator -am");
+            throw new IllegalStateException("no " + role + " build in " + classes.getParent()
+                    + "; build it with mvn -B -DskipTests install -pl " + module.getFileName() + " -am");
         }
         List<String> command = new ArrayList<>();
         // The JVM running the benchmark, so both use the same Java.
         Path java = Path.of(ProcessHandle.current().info().command().orElse("java"));
         command.add(java.toString());
         command.addAll(jvmOptions);
-        command.addAll(List.of("-cp", classes + File.pathSeparator + lib + File.separator + "*", MAIN));
+        command.addAll(List.of("-cp", classes + File.pathSeparator + lib + File.separator + "*", main));
         command.addAll(args);
         try {
             Files.createDirectories(log.getParent());
@@ -67,11 +85,19 @@ final class OperatorProcess implements AutoCloseable {
                     .redirectOutput(log.toFile());
             builder.environment().put("KUBECONFIG", kubeconfig.toString()); // fabric8 reads it
             Process process = builder.start();
-            LOG.info("operator started (pid {}), logging to {}", process.pid(), log);
-            return new OperatorProcess(process, log, java);
+            LOG.info("{} started (pid {}), logging to {}", role, process.pid(), log);
+            return new JvmProcess(role, process, log, java);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot start the operator", e);
+            throw new UncheckedIOException("cannot start the " + role, e);
         }
+    }
+
+    String role() {
+        return role;
+    }
+
+    Path log() {
+        return log;
     }
 
     long pid() {
@@ -86,10 +112,10 @@ final class OperatorProcess implements AutoCloseable {
         return process.isAlive();
     }
 
-    /** Fails with the end of the operator's log when it is no longer running. */
+    /** Fails with the end of its log when the process is no longer running. */
     void checkAlive() {
         if (!process.isAlive()) {
-            throw new IllegalStateException("the operator exited with code " + process.exitValue() + "; the end of its log:\n"
+            throw new IllegalStateException("the " + role + " exited with code " + process.exitValue() + "; the end of its log:\n"
                     + logTail(40));
         }
     }
@@ -105,7 +131,7 @@ final class OperatorProcess implements AutoCloseable {
     }
 
     /**
-     * Heap in use after a full collection: what the operator's objects need, whatever heap the JVM was given (its
+     * Heap in use after a full collection: what the process's objects need, whatever heap the JVM was given (its
      * RSS mostly follows the latter). Forces a full GC, so call it after the measured window. Empty when the JDK's
      * jcmd is not beside the java that runs the benchmark.
      */
@@ -135,7 +161,7 @@ final class OperatorProcess implements AutoCloseable {
     }
 
     /**
-     * The operator's garbage collector so far, from {@code jstat -gcutil}: "GCT" (seconds spent collecting), "FGC"
+     * The process's garbage collector so far, from {@code jstat -gcutil}: "GCT" (seconds spent collecting), "FGC"
      * (full collections) and the rest of its columns. Empty when jstat is not at hand.
      */
     Map<String, Double> gcUtil() {
@@ -197,7 +223,7 @@ final class OperatorProcess implements AutoCloseable {
         }
     }
 
-    /** SIGTERM first, so the operator's shutdown hook closes its watches as in a rolling update; then SIGKILL. */
+    /** SIGTERM first, so its shutdown hook closes its watches as in a rolling update; then SIGKILL. */
     private void stop() {
         if (!process.isAlive()) {
             return;

@@ -1,0 +1,289 @@
+package dev.stevedore.bench;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Debian's containerd as the peer of the node agent: a daemon of the benchmark's own ({@code containerd --config}),
+ * with its root, state, socket and everything else under one directory, nothing of the host's, and the CRI plugin
+ * off (this containerd serves {@code ctr}, not a kubelet). Driven with {@code ctr} in namespace {@value #NAMESPACE}.
+ * {@link #close()} stops it and deletes the directory.
+ */
+final class Containerd implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Containerd.class);
+    static final String NAMESPACE = "bench";
+    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
+    private static final String BOOTED = "containerd successfully booted";
+    /** ctr's last line of a pull: how long unpacking took, as Go prints a duration ("83.046418ms", "1.5s"). */
+    private static final Pattern UNPACK_DONE = Pattern.compile("(?m)^done: ([0-9.]+)(ns|us|µs|ms|s)\\s*$");
+    private static final Pattern ANSI = Pattern.compile("\u001b\\[[0-9;]*[A-Za-z]");
+
+    private final Path dir;
+    private final Path log;
+    private final Path socket;
+    private final Process process;
+    private final Thread stopOnExit;
+
+    private Containerd(Path dir, Path log, Path socket, Process process) {
+        this.dir = dir;
+        this.log = log;
+        this.socket = socket;
+        this.process = process;
+        this.stopOnExit = new Thread(this::stop, "containerd-stop");
+        Runtime.getRuntime().addShutdownHook(stopOnExit);
+    }
+
+    /**
+     * Starts containerd in {@code dir} (created; deleted on close), writing its log to {@code log} (kept), and returns
+     * once it says it has booted.
+     */
+    static Containerd start(Path dir, Path log) throws IOException, InterruptedException {
+        Files.createDirectories(dir);
+        Files.createDirectories(log.getParent());
+        Path socket = dir.resolve("containerd.sock");
+        Path config = dir.resolve("config.toml");
+        // Snapshotters that cannot work here (no btrfs, zfs, devmapper pool, aufs) are left out rather than logged
+        // as failing; overlayfs, native and the content store are what a pull uses.
+        Files.writeString(config, """
+                version = 2
+                root = "%1$s/root"
+                state = "%1$s/state"
+                disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", \
+                "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", \
+                "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", \
+                "io.containerd.internal.v1.tracing"]
+                [grpc]
+                  address = "%2$s"
+                [ttrpc]
+                  address = "%2$s.ttrpc"
+                [debug]
+                  level = "info"
+                [plugins."io.containerd.internal.v1.opt"]
+                  path = "%1$s/opt"
+                """.formatted(dir, socket));
+        Process process = new ProcessBuilder("containerd", "--config", config.toString())
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectErrorStream(true)
+                .start();
+        Containerd containerd = new Containerd(dir, log, socket, process);
+        CompletableFuture<Void> booted = new CompletableFuture<>();
+        Thread logger = new Thread(() -> copyLog(process, log, booted), "containerd-log");
+        logger.setDaemon(true);
+        logger.start();
+        try {
+            booted.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            containerd.close();
+            throw new IllegalStateException("containerd did not boot within " + START_TIMEOUT, e);
+        }
+        LOG.info("containerd started (pid {}), socket {}", process.pid(), socket);
+        return containerd;
+    }
+
+    /** Copies containerd's log to a file, completing {@code booted} at the line that says it is serving. */
+    private static void copyLog(Process process, Path log, CompletableFuture<Void> booted) {
+        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+                PrintWriter out = new PrintWriter(Files.newBufferedWriter(log), true)) {
+            for (String line; (line = in.readLine()) != null;) {
+                out.println(line);
+                if (line.contains(BOOTED)) {
+                    booted.complete(null);
+                }
+            }
+        } catch (IOException e) {
+            booted.completeExceptionally(e);
+        }
+        booted.completeExceptionally(new IllegalStateException("containerd exited; see " + log));
+    }
+
+    ProcessHandle handle() {
+        return process.toHandle();
+    }
+
+    /** "containerd 1.6.20~ds1", from the binary. */
+    static String version() {
+        String[] words = Commands.run("containerd", "--version").trim().split("\\s+");
+        return words.length >= 3 ? "containerd " + words[2] : String.join(" ", words);
+    }
+
+    /**
+     * One {@code ctr --debug images pull --plain-http REF}: the wall time of the ctr process (from spawning it to
+     * reaping it), the unpack time ctr prints after fetching, and the CPU the ctr process used (fetching happens in
+     * ctr: it downloads from the registry and streams each blob into containerd's content store; unpacking happens
+     * in containerd).
+     *
+     * <p>Why {@code --debug}: without it ctr draws progress bars, refreshed every 100 ms, and once the fetch is done
+     * it waits for one more refresh before it unpacks (ctr's content.Fetch: "allow ui to update once more"), adding
+     * 0-100 ms of waiting to every pull; the refreshes also query containerd (ListStatuses, Info) while it works.
+     * With {@code --debug} it draws none and logs about 20 debug lines to stderr instead; "done: ..." is printed
+     * all the same.
+     */
+    record Pull(double wallMs, double unpackMs, double ctrCpuMs) {
+        /** Resolving the tag, fetching manifest, config and layers into the content store, and ctr's own start. */
+        double fetchMs() {
+            return wallMs - unpackMs;
+        }
+    }
+
+    Pull pull(String reference) {
+        checkAlive();
+        long cpuBefore = ChildCpu.millis();
+        long started = System.nanoTime();
+        Commands.Result result = Commands.execute(ctrDebug("images", "pull", "--plain-http", reference));
+        double wallMs = (System.nanoTime() - started) / 1e6;
+        long ctrCpu = ChildCpu.millis() - cpuBefore;
+        String output = ANSI.matcher(result.output()).replaceAll("");
+        if (result.exitCode() != 0) {
+            throw new IllegalStateException("ctr images pull " + reference + " failed (" + result.exitCode() + "):\n" + output);
+        }
+        Matcher done = UNPACK_DONE.matcher(output);
+        if (!done.find()) {
+            throw new IllegalStateException("no 'done: DURATION' line in the output of ctr images pull:\n" + output);
+        }
+        return new Pull(wallMs, goDurationMillis(Double.parseDouble(done.group(1)), done.group(2)), ctrCpu);
+    }
+
+    /**
+     * The wall time of {@code ctr version} (start the binary, connect, one gRPC call, exit): the fixed cost of a ctr
+     * command, part of what {@link Pull#fetchMs()} counts.
+     */
+    double ctrVersionMs() {
+        long started = System.nanoTime();
+        Commands.run(ctr("version"));
+        return (System.nanoTime() - started) / 1e6;
+    }
+
+    /**
+     * Removes the image and waits for containerd's garbage collector to delete what only it used (blobs and
+     * snapshots), as {@code --sync} asks; returns the wall time in milliseconds.
+     */
+    double removeImage(String reference) {
+        long started = System.nanoTime();
+        Commands.run(ctr("images", "rm", "--sync", reference));
+        return (System.nanoTime() - started) / 1e6;
+    }
+
+    /** What the namespace holds: images, content blobs, snapshots (all 0 when a pull will be cold). */
+    String inventory() {
+        int images = lines(Commands.run(ctr("images", "ls", "-q")));
+        int blobs = lines(Commands.run(ctr("content", "ls", "-q")));
+        int snapshots = lines(Commands.run(ctr("snapshots", "ls"))) - 1; // less the header
+        return images + " images, " + blobs + " blobs, " + Math.max(0, snapshots) + " snapshots";
+    }
+
+    static boolean empty(String inventory) {
+        return inventory.equals("0 images, 0 blobs, 0 snapshots");
+    }
+
+    private List<String> ctr(String... args) {
+        List<String> command = new ArrayList<>(List.of("ctr", "--address", socket.toString(), "--namespace", NAMESPACE));
+        command.addAll(List.of(args));
+        return command;
+    }
+
+    /** ctr with --debug: debug log lines on stderr, no progress bars. */
+    private List<String> ctrDebug(String... args) {
+        List<String> command = ctr(args);
+        command.add(1, "--debug");
+        return command;
+    }
+
+    /** The pull command, as it runs, for the report; REF stands for the reference. */
+    String pullCommand() {
+        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF")).replace(socket.toString(), "SOCK");
+    }
+
+    void checkAlive() {
+        if (!process.isAlive()) {
+            throw new IllegalStateException("containerd exited with code " + process.exitValue() + "; see " + log);
+        }
+    }
+
+    private static int lines(String output) {
+        return (int) output.lines().filter(l -> !l.isBlank()).count();
+    }
+
+    static double goDurationMillis(double amount, String unit) {
+        return switch (unit) {
+            case "ns" -> amount / 1e6;
+            case "us", "µs" -> amount / 1e3;
+            case "ms" -> amount;
+            default -> amount * 1e3;
+        };
+    }
+
+    @Override
+    public void close() {
+        stop();
+        try {
+            Runtime.getRuntime().removeShutdownHook(stopOnExit);
+        } catch (IllegalStateException alreadyShuttingDown) {
+            // the hook is running or has run
+        }
+        try {
+            Commands.deleteTree(dir);
+        } catch (UncheckedIOException e) {
+            LOG.warn("could not delete {}: {}", dir, e.getMessage());
+        }
+    }
+
+    /** SIGTERM, which containerd handles by shutting down cleanly; SIGKILL if it has not within 10 s. */
+    private void stop() {
+        if (!process.isAlive()) {
+            return;
+        }
+        process.destroy();
+        try {
+            if (!process.waitFor(10, TimeUnit.SECONDS)) {
+                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            process.destroyForcibly();
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * CPU time of this JVM's children that have exited and been reaped (the cutime and cstime of /proc/self/stat):
+     * read before and after running one command, the difference is that command's CPU. The long-running children
+     * (control plane, registry, agent, containerd) add nothing to it until they exit.
+     */
+    static final class ChildCpu {
+        /** USER_HZ: the unit of /proc's CPU times; 100 on every Linux architecture that matters here. */
+        private static final long TICKS_PER_SECOND = 100;
+
+        private ChildCpu() {
+        }
+
+        static long millis() {
+            try {
+                String stat = Files.readString(Path.of("/proc/self/stat"));
+                // Fields after the command name (which may hold spaces), from field 3 (state) on.
+                String[] fields = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                long ticks = Long.parseLong(fields[16 - 3]) + Long.parseLong(fields[17 - 3]);
+                return ticks * 1000 / TICKS_PER_SECOND;
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        }
+    }
+}
