@@ -13,7 +13,7 @@ import java.util.zip.GZIPInputStream;
  * Opens a layer blob as an uncompressed tar stream. The media type must be a known layer type; the compression
  * is taken from the blob's magic bytes, as Docker and containerd do, so a mislabelled blob still unpacks.
  */
-final class LayerStreams {
+public final class LayerStreams {
     private static final Set<String> LAYER_MEDIA_TYPES = Set.of(
             "application/vnd.oci.image.layer.v1.tar",
             "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -31,7 +31,7 @@ final class LayerStreams {
     }
 
     /** @param mediaType the descriptor's media type, or null to go by magic bytes alone */
-    static InputStream open(Path blob, String mediaType) throws IOException {
+    public static InputStream open(Path blob, String mediaType) throws IOException {
         if (mediaType != null && !LAYER_MEDIA_TYPES.contains(mediaType)) {
             throw new LayerRejectedException("unsupported layer media type: " + mediaType);
         }

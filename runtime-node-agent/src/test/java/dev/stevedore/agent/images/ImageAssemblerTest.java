@@ -38,8 +38,8 @@ class ImageAssemblerTest {
 
     @Test
     void assemblesAWellFormedImage() throws Exception {
-        Digest layer = blob("layer bytes");
-        Digest config = blob(config("amd64", "\"" + Digest.sha256Of("diff".getBytes()) + "\""));
+        Digest layer = blob("layer bytes"); // uncompressed: its diff ID is its digest
+        Digest config = blob(config("amd64", "\"" + layer + "\""));
         Digest manifest = blob(manifest(Oci.OCI_MANIFEST, config, layer, LAYER_TYPE));
 
         Image image = assemble(manifest, Oci.OCI_MANIFEST);
@@ -47,9 +47,22 @@ class ImageAssemblerTest {
         assertThat(image.manifest()).isEqualTo(manifest);
         assertThat(image.layers()).singleElement().satisfies(l -> {
             assertThat(l.digest()).isEqualTo(layer);
-            assertThat(l.diffId()).isEqualTo(Digest.sha256Of("diff".getBytes()));
+            assertThat(l.diffId()).isEqualTo(layer);
         });
         assertThat(image.imageConfig().cmd()).containsExactly("sh");
+    }
+
+    @Test
+    void aConfigWhoseDiffIdLiesAboutTheLayerIsADigestMismatch() {
+        Digest layer = blob("layer bytes");
+        Digest config = blob(config("amd64", "\"" + Digest.sha256Of("other content".getBytes()) + "\""));
+        Digest manifest = blob(manifest(Oci.OCI_MANIFEST, config, layer, LAYER_TYPE));
+
+        assertThatThrownBy(() -> assemble(manifest, Oci.OCI_MANIFEST))
+                .isInstanceOfSatisfying(ImageException.class, e -> {
+                    assertThat(e.reason()).isEqualTo("DigestMismatch");
+                    assertThat(e).hasMessageContaining("uncompresses to " + layer);
+                });
     }
 
     @Test
