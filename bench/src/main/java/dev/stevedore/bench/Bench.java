@@ -6,11 +6,10 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import dev.stevedore.api.Durations;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -48,7 +47,7 @@ public final class Bench implements Callable<Integer> {
             description = "Create requests in flight at once (default: ${DEFAULT-VALUE}).")
     int createThreads;
 
-    @Option(names = "--timeout", defaultValue = "30m", converter = DurationConverter.class, paramLabel = "DURATION",
+    @Option(names = "--timeout", defaultValue = "30m", paramLabel = "DURATION",
             description = "How long a scenario may wait for what it measures before it fails (default: ${DEFAULT-VALUE}).")
     Duration timeout;
 
@@ -127,26 +126,6 @@ public final class Bench implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new Bench()).execute(args));
-    }
-
-    /** Durations as Kubernetes writes them: 500ms, 40s, 5m, 1h. */
-    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
-        private static final Pattern DURATION = Pattern.compile("(\\d+)(ms|s|m|h)");
-
-        @Override
-        public Duration convert(String value) {
-            Matcher match = DURATION.matcher(value.trim());
-            if (!match.matches()) {
-                throw new CommandLine.TypeConversionException("'" + value + "' is not a duration like 500ms, 40s, 5m or 1h");
-            }
-            long amount = Long.parseLong(match.group(1));
-            return switch (match.group(2)) {
-                case "ms" -> Duration.ofMillis(amount);
-                case "s" -> Duration.ofSeconds(amount);
-                case "m" -> Duration.ofMinutes(amount);
-                default -> Duration.ofHours(amount);
-            };
-        }
+        System.exit(new CommandLine(new Bench()).registerConverter(Duration.class, Durations::parse).execute(args));
     }
 }
