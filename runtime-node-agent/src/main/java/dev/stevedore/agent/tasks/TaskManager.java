@@ -257,7 +257,7 @@ public final class TaskManager implements AutoCloseable {
         ConmonRuntime runtime = ConmonRuntime.named(rec.runtime());
         String sig = signal == null ? "SIGTERM" : signal;
         long seconds = grace == null ? 10 : grace;
-        rec = rec.stopping(now(), sig, seconds);
+        rec = rec.stopping(Instant.now().toString(), sig, seconds);
         records.put(rec);
         if (rec.state() == TaskRecord.State.PAUSED) {
             runtime.resume(rec.runtimeId());
