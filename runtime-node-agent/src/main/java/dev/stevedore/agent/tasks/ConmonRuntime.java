@@ -91,7 +91,8 @@ public final class ConmonRuntime {
         try (RandomAccessFile syncFifo = new RandomAccessFile(sync.toFile(), "rw");
              RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
             startFifo.write('s');
-            ProcessBuilder builder = new ProcessBuilder(command)
+            // conmon writes its "oom" marker into its working directory: the task's persist directory.
+            ProcessBuilder builder = new ProcessBuilder(command).directory(persistDir.toFile())
                     .redirectInput(new File("/dev/null"))
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(workDir.resolve("conmon.out").toFile()))
                     .redirectErrorStream(true);
