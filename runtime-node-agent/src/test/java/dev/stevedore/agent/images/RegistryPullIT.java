@@ -116,7 +116,7 @@ class RegistryPullIT {
     void pullsEveryLayerOfALayeredImageBottomFirst() throws Exception {
         Image image = service.pull(ref("test/layered:1"), Map.of());
 
-        assertThat(image.layers()).hasSize(3);
+        assertThat(image.layers()).hasSize(4); // base, a file added, a file deleted, a directory made opaque
         assertThat(image.layers()).extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.LAYERED));
         assertThat(image.layers().get(0).digest()).hasToString(images.layerDigests(TestImages.BASE).get(0));
