@@ -26,6 +26,7 @@ import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.DefaultSpecGenerator;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
+import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskRecords;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -86,7 +87,7 @@ public final class NodeAgent implements Callable<Integer> {
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values());
         gc.collect();
         TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
-                TaskManager.DEFAULT_LOG_SIZE_MAX);
+                TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root));
         RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
                 new DefaultSpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse);
         tasks.start();

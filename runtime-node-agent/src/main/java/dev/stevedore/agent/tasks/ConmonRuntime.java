@@ -23,7 +23,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
- * An OCI runtime (runc or crun) driven the way CRI-O does: conmon runs {@code <runtime> create} and stays as the
+ * An OCI runtime (runc or crun, see {@link Runtimes}) driven the way CRI-O does: conmon runs {@code <runtime> create} and stays as the
  * task's monitor (log, exit file), the agent runs start, pause, resume, kill, delete and state itself.
  *
  * <p>conmon takes its sync and start pipes as inherited fds 3 and 4, which Java cannot pass to a child. So the
@@ -49,14 +49,13 @@ public final class ConmonRuntime {
         this.binary = binary;
     }
 
-    /** runc (default) or crun, by the Container's spec.runtime.name. */
-    public static ConmonRuntime named(String name) {
-        return "crun".equals(name) ? new ConmonRuntime("crun", Path.of("/usr/bin/crun"))
-                : new ConmonRuntime("runc", Path.of("/usr/sbin/runc"));
-    }
-
     public String name() {
         return name;
+    }
+
+    /** The executable every call runs (and conmon's {@code -r}): the runtime itself or its wrapper. */
+    public Path binary() {
+        return binary;
     }
 
     /** The runtime refused or failed; the message is the runtime's own. */

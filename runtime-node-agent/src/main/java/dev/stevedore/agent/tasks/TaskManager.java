@@ -57,6 +57,7 @@ public final class TaskManager implements AutoCloseable {
     private final ContainerRecords containers;
     private final Map<String, Snapshotter> snapshotters;
     private final long logSizeMax;
+    private final Runtimes runtimes;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Set<String> killTimers = ConcurrentHashMap.newKeySet();
     private final ExecutorService exits = Executors.newFixedThreadPool(2, daemon("task-exit"));
@@ -64,13 +65,14 @@ public final class TaskManager implements AutoCloseable {
     private ExitWatcher watcher;
 
     public TaskManager(KubernetesClient client, String nodeName, TaskRecords records, ContainerRecords containers,
-            Map<String, Snapshotter> snapshotters, long logSizeMax) {
+            Map<String, Snapshotter> snapshotters, long logSizeMax, Runtimes runtimes) {
         this.client = client;
         this.nodeName = nodeName;
         this.records = records;
         this.containers = containers;
         this.snapshotters = snapshotters;
         this.logSizeMax = logSizeMax;
+        this.runtimes = runtimes;
     }
 
     /** Re-adopts the recorded tasks, cleans up what no Task object wants any more, then watches for exits. */
@@ -162,7 +164,7 @@ public final class TaskManager implements AutoCloseable {
         if (rec.state() == TaskRecord.State.CREATING) {
             return NOT_READY_RETRY;
         }
-        ConmonRuntime runtime = ConmonRuntime.named(rec.runtime());
+        ConmonRuntime runtime = runtimes.named(rec.runtime());
         try {
             if (spec.desiredState() == TaskSpec.DesiredState.Stopped) {
                 rec = stop(rec, spec.stopSignal(), spec.stopGracePeriodSeconds());
@@ -217,7 +219,7 @@ public final class TaskManager implements AutoCloseable {
         } catch (IOException e) {
             return failStart(rec, "preparing the bundle: " + e.getMessage());
         }
-        ConmonRuntime runtime = ConmonRuntime.named(runtimeName);
+        ConmonRuntime runtime = runtimes.named(runtimeName);
         long pid;
         try {
             pid = runtime.create(uid, records.bundle(uid), records.taskDir(uid), records.exitDir(), records.socketDir(),
@@ -254,7 +256,7 @@ public final class TaskManager implements AutoCloseable {
             armKill(rec);
             return rec;
         }
-        ConmonRuntime runtime = ConmonRuntime.named(rec.runtime());
+        ConmonRuntime runtime = runtimes.named(rec.runtime());
         String sig = signal == null ? "SIGTERM" : signal;
         long seconds = grace == null ? 10 : grace;
         rec = rec.stopping(Instant.now().toString(), sig, seconds);
@@ -282,7 +284,7 @@ public final class TaskManager implements AutoCloseable {
                     if (current != null && current.live()) {
                         LOG.info("task {}/{}: grace period over, SIGKILL", current.namespace(), current.name());
                         try {
-                            ConmonRuntime.named(current.runtime()).kill(current.runtimeId(), 9);
+                            runtimes.named(current.runtime()).kill(current.runtimeId(), 9);
                         } catch (ConmonRuntime.RuntimeException e) {
                             LOG.info("SIGKILL {}: {}", current.uid(), e.getMessage());
                         }
@@ -408,7 +410,7 @@ public final class TaskManager implements AutoCloseable {
 
     /** runc delete, conmon gone, rootfs unmounted, cgroup and bundle removed. Idempotent. */
     private void release(TaskRecord rec) throws IOException {
-        ConmonRuntime runtime = ConmonRuntime.named(rec.runtime());
+        ConmonRuntime runtime = runtimes.named(rec.runtime());
         try {
             runtime.delete(rec.runtimeId(), true);
         } catch (ConmonRuntime.RuntimeException e) {
@@ -517,7 +519,7 @@ public final class TaskManager implements AutoCloseable {
         if (Files.exists(records.exitDir().resolve(rec.runtimeId()))) {
             return null; // exited while we were away: the watcher's first scan reports it
         }
-        ConmonRuntime runtime = ConmonRuntime.named(rec.runtime());
+        ConmonRuntime runtime = runtimes.named(rec.runtime());
         Optional<String> state = runtime.state(rec.runtimeId());
         LOG.info("adopting task {}/{}: recorded {}, runtime says {}", rec.namespace(), rec.name(), rec.state(), state.orElse("nothing"));
         try {
@@ -600,8 +602,8 @@ public final class TaskManager implements AutoCloseable {
             }
         }
         String ours = records.tasksDir().toAbsolutePath().normalize() + "/";
-        for (String name : List.of("runc", "crun")) {
-            ConmonRuntime runtime = ConmonRuntime.named(name);
+        for (ConmonRuntime runtime : runtimes.all()) {
+            String name = runtime.name();
             try {
                 for (Map.Entry<String, String> c : runtime.list().entrySet()) {
                     if (c.getValue().startsWith(ours) && UID.matcher(c.getKey()).matches() && records.get(c.getKey()).isEmpty()) {

@@ -51,6 +51,8 @@ class TaskLifecycleIT {
     private static NodeAgent.Running agent;
     private static ControlPlane controlPlane;
     private static String image;
+    /** The agent's runtimes as the test's own copy (the crun wrapper, where the host needs it, in the test's dir). */
+    private static Runtimes runtimes;
 
     @BeforeAll
     static void start(ControlPlane cp) throws Exception {
@@ -61,6 +63,7 @@ class TaskLifecycleIT {
         image = registry.host() + "/test/busybox:1";
         images.push(TestImages.BASE, image);
         root = tmp.resolve("root");
+        runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
         agent = startAgent();
     }
 
@@ -76,11 +79,11 @@ class TaskLifecycleIT {
             }
         } finally {
             // Leave nothing behind, whatever happened.
-            for (String rt : List.of("runc", "crun")) {
-                for (String id : ConmonRuntime.named(rt).list().keySet()) {
-                    if (ConmonRuntime.named(rt).list().get(id).startsWith(root.toString())) {
-                        ConmonRuntime.exec(List.of(rt.equals("crun") ? "/usr/bin/crun" : "/usr/sbin/runc", "delete", "--force", id));
-                        TaskManager.removeCgroups(id);
+            for (ConmonRuntime rt : runtimes.all()) {
+                for (Map.Entry<String, String> c : rt.list().entrySet()) {
+                    if (c.getValue().startsWith(root.toString())) {
+                        ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
+                        TaskManager.removeCgroups(c.getKey());
                     }
                 }
             }
@@ -183,18 +186,39 @@ class TaskLifecycleIT {
                 """);
         Task task = task(ns, "crun42-1", "crun42", "");
         Task done = awaitDeleted(ns, "crun42-1");
-        if (crunRefusesHybridCgroups()) {
-            // crun 1.8.1 refuses a hybrid host whose cgroup2 still has controllers (here: hugetlb); the runtime's
-            // message comes through as StartFailed and nothing is left behind.
-            assertThat(done.getStatus().reason()).isEqualTo("StartFailed");
-            assertThat(done.getStatus().message()).contains("hybrid");
-            assertNothingLeft(task.getMetadata().getUid());
-            org.junit.jupiter.api.Assumptions.abort("crun cannot run on this host's hybrid cgroup layout");
-        }
+        assertThat(done.getStatus().reason()).as(done.getStatus().message()).isEqualTo("Error");
         assertThat(done.getStatus().exitCode()).isEqualTo(42);
-        assertThat(done.getStatus().reason()).isEqualTo("Error");
+        assertThat(done.getStatus().pid()).isPositive();
         assertThat(Files.readString(root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log"))).contains("stdout F hi");
         assertNothingLeft(task.getMetadata().getUid());
+
+        // pause, resume and kill go through the same runtime: the freezer is the host's v1 one.
+        container(ns, "crunsleeper", """
+                process: {args: [sleep, '3600']}
+                runtime: {name: crun}
+                """);
+        Task sleeper = task(ns, "crunsleeper-1", "crunsleeper", "stopGracePeriodSeconds: 1");
+        String uid = sleeper.getMetadata().getUid();
+        long pid = awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running).getStatus().pid();
+        assertThat(ProcessHandle.of(pid)).isPresent();
+        assertThat(runtimes.named("crun").state(uid)).contains("running");
+        assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory/stevedore", uid, "cgroup.procs"))).contains(Long.toString(pid));
+        Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
+        setDesired(ns, "crunsleeper-1", "Paused");
+        awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Paused);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("FROZEN");
+        setDesired(ns, "crunsleeper-1", "Running");
+        awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("THAWED");
+        setDesired(ns, "crunsleeper-1", "Stopped");
+        Task stopped = awaitDeleted(ns, "crunsleeper-1");
+        assertThat(stopped.getStatus().reason()).isEqualTo("Signaled");
+        assertThat(stopped.getStatus().exitCode()).isEqualTo(137);
+        assertNothingLeft(uid);
+        // The host keeps its cgroup2 mount: only crun's own short-lived namespaces go without it.
+        if (Runtimes.hybridWithV2Controllers(Path.of("/sys/fs/cgroup"))) {
+            assertThat(Files.readString(Path.of("/proc/self/mounts"))).contains(" /sys/fs/cgroup/unified cgroup2 ");
+        }
     }
 
     @Test
@@ -268,18 +292,12 @@ class TaskLifecycleIT {
         assertThat(conmons()).isEmpty();
     }
 
-    private static boolean crunRefusesHybridCgroups() throws IOException {
-        Path controllers = Path.of("/sys/fs/cgroup/unified/cgroup.controllers");
-        return Files.exists(Path.of("/sys/fs/cgroup/memory")) && Files.exists(controllers)
-                && !Files.readString(controllers).isBlank();
-    }
-
     // --- helpers -------------------------------------------------------------------------------------------
 
     private static void assertNothingLeft(String uid) throws IOException {
         assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
-        assertThat(ConmonRuntime.named("runc").state(uid)).isEmpty();
-        assertThat(ConmonRuntime.named("crun").state(uid)).isEmpty();
+        assertThat(runtimes.named("runc").state(uid)).isEmpty();
+        assertThat(runtimes.named("crun").state(uid)).isEmpty();
         try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
             assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
         }
