@@ -50,6 +50,12 @@ public final class TaskManager implements AutoCloseable {
             .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
     public static final long DEFAULT_LOG_SIZE_MAX = 10L * 1024 * 1024;
     static final Duration NOT_READY_RETRY = Duration.ofSeconds(2);
+    /**
+     * Tests only: {@code -Dstevedore.test.haltAfterCreate=<namespace>/<task>} makes the agent halt (no shutdown hooks,
+     * as a SIGKILL would) right after that task's runtime create, before anything about it is written.
+     */
+    static final String HALT_AFTER_CREATE_PROPERTY = "stevedore.test.haltAfterCreate";
+    private static final String HALT_AFTER_CREATE = System.getProperty(HALT_AFTER_CREATE_PROPERTY);
 
     private final KubernetesClient client;
     private final String nodeName;
@@ -226,6 +232,11 @@ public final class TaskManager implements AutoCloseable {
                     records.persistDir(uid), records.log(uid), logSizeMax);
         } catch (ConmonRuntime.RuntimeException | IOException e) {
             return failStart(rec, e.getMessage());
+        }
+        if ((ns + "/" + rec.name()).equals(HALT_AFTER_CREATE)) {
+            // Tests only: a crash at the worst moment, created but neither recorded as such nor started.
+            LOG.warn("task {}/{} created as pid {}: halting ({})", ns, rec.name(), pid, HALT_AFTER_CREATE_PROPERTY);
+            Runtime.getRuntime().halt(137);
         }
         rec = rec.withPid(pid).withState(TaskRecord.State.CREATED);
         records.put(rec);
