@@ -94,7 +94,7 @@ public final class NodeAgent implements Callable<Integer> {
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
         NodeScope.register(operator, new NodeContainerReconciler(preparer, gc, tasks::containerInUse), nodeName);
-        NodeScope.register(operator, new NodeTaskReconciler(tasks), nodeName);
+        NodeScope.register(operator, new NodeTaskReconciler(tasks, nodeName), nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
                 () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);

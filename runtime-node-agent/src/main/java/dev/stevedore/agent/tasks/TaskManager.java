@@ -201,13 +201,14 @@ public final class TaskManager implements AutoCloseable {
         String uid = task.getMetadata().getUid();
         String ns = task.getMetadata().getNamespace();
         Container container = client.resources(Container.class).inNamespace(ns).withName(task.getSpec().container()).get();
+        // Not ready yet: no polling, the Container's event (Ready, a new specDigest) brings the Task back here.
         if (container == null || container.getStatus() == null
                 || !Conditions.isTrue(container.getStatus().conditions(), ContainerStatus.READY)) {
-            return NOT_READY_RETRY;
+            return null;
         }
         ContainerRecord crec = containers.get(container.getMetadata().getUid()).orElse(null);
         if (crec == null || !crec.specDigest().equals(container.getStatus().specDigest())) {
-            return NOT_READY_RETRY;
+            return null;
         }
         String runtimeName = container.getSpec().runtime() == null || container.getSpec().runtime().name() == null
                 ? "runc" : container.getSpec().runtime().name().name();

@@ -292,6 +292,18 @@ class TaskLifecycleIT {
         assertThat(conmons()).isEmpty();
     }
 
+    @Test
+    @Order(8)
+    void aTaskCreatedBeforeItsContainerStartsWhenTheContainerBecomesReady(TestNamespace ns) throws Exception {
+        // The agent does not poll: only the Container's event (Ready) can bring this Task to start.
+        Task task = task(ns, "late-1", "late", "");
+        container(ns, "late", "process: {args: [sh, -c, 'exit 7']}");
+        Task done = awaitDeleted(ns, "late-1");
+        assertThat(done.getStatus().exitCode()).isEqualTo(7);
+        assertThat(done.getStatus().reason()).isEqualTo("Error");
+        assertNothingLeft(task.getMetadata().getUid());
+    }
+
     // --- helpers -------------------------------------------------------------------------------------------
 
     private static void assertNothingLeft(String uid) throws IOException {
