@@ -25,6 +25,10 @@ import dev.stevedore.agent.snapshots.NativeSnapshotter;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.DefaultSpecGenerator;
+import dev.stevedore.agent.tasks.NodeTaskReconciler;
+import dev.stevedore.agent.tasks.Runtimes;
+import dev.stevedore.agent.tasks.TaskManager;
+import dev.stevedore.agent.tasks.TaskRecords;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
@@ -58,11 +62,12 @@ public final class NodeAgent implements Callable<Integer> {
     Map<String, String> labels = new LinkedHashMap<>();
 
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
-    public record Running(Operator operator, RuntimeNodeReporter reporter) implements AutoCloseable {
+    public record Running(Operator operator, RuntimeNodeReporter reporter, TaskManager tasks) implements AutoCloseable {
         @Override
         public void close() {
             reporter.close();
             operator.stop();
+            tasks.close();
         }
     }
 
@@ -81,16 +86,20 @@ public final class NodeAgent implements Callable<Integer> {
         records.removeLeftovers();
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values());
         gc.collect();
+        TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
+                TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root));
         RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
-                new DefaultSpecGenerator(allowedHostPaths), records, gc, key -> false);
+                new DefaultSpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse);
+        tasks.start();
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
-        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc), nodeName);
+        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc, tasks::containerInUse), nodeName);
+        NodeScope.register(operator, new NodeTaskReconciler(tasks, nodeName), nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
-                () -> usage(content, snapshotters.values()), () -> 0, List.copyOf(snapshotters.keySet()));
+                () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);
         operator.start();
-        return new Running(operator, reporter);
+        return new Running(operator, reporter, tasks);
     }
 
     @Override

@@ -42,9 +42,13 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
     private final GarbageCollector gc;
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
 
-    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc) {
+    private final java.util.function.Predicate<String> usedByTask;
+
+    /** @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it */
+    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc, java.util.function.Predicate<String> usedByTask) {
         this.preparer = preparer;
         this.gc = gc;
+        this.usedByTask = usedByTask;
     }
 
     @Override
@@ -75,6 +79,9 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
 
     @Override
     public DeleteControl cleanup(Container container, Context<Container> context) throws IOException {
+        if (usedByTask.test(container.getMetadata().getUid())) {
+            return DeleteControl.noFinalizerRemoval().rescheduleAfter(Duration.ofSeconds(1));
+        }
         preparer.release(container.getMetadata().getUid());
         failures.remove(container.getMetadata().getUid());
         gc.collect();

@@ -1,0 +1,92 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import dev.stevedore.api.v1alpha1.Conditions;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.Task;
+import io.javaoperatorsdk.operator.api.config.informer.FieldSelector;
+import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
+import io.javaoperatorsdk.operator.api.reconciler.Context;
+import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
+import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
+import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
+import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
+import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.javaoperatorsdk.operator.processing.event.source.EventSource;
+import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+
+/**
+ * The node side of a Task: runs it (through {@link TaskManager}) once bound to this node, follows desiredState,
+ * and on deletion stops a live task and removes its record and log before letting the object go.
+ *
+ * <p>A Task waits for its Container to be Ready without polling: this node's Containers (an informer with the field
+ * selector {@code spec.nodeName=<node>}) are a secondary source, and a Container that becomes Ready, or gets a new
+ * specDigest, triggers the Tasks that name it (an index on the primary cache, namespace/container).
+ */
+@ControllerConfiguration(name = "node-task", finalizerName = NodeTaskReconciler.FINALIZER, generationAwareEventProcessing = true)
+public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
+    public static final String FINALIZER = "stevedore.dev/node-agent";
+    static final String BY_CONTAINER = "by-container";
+    private static final String NODE_FIELD = "spec.nodeName";
+    private static final Duration WHILE_STOPPING = Duration.ofSeconds(1);
+
+    private final TaskManager tasks;
+    private final String nodeName;
+
+    public NodeTaskReconciler(TaskManager tasks, String nodeName) {
+        this.tasks = tasks;
+        this.nodeName = nodeName;
+    }
+
+    @Override
+    public List<EventSource<?, Task>> prepareEventSources(EventSourceContext<Task> context) {
+        IndexerResourceCache<Task> primaries = context.getPrimaryCache();
+        primaries.addIndexer(BY_CONTAINER, t -> List.of(containerKey(t.getMetadata().getNamespace(), t.getSpec().container())));
+        var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
+                .withFieldSelector(new FieldSelector(new FieldSelector.Field(NODE_FIELD, nodeName)))
+                .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
+                .withSecondaryToPrimaryMapper(c -> primaries.byIndex(BY_CONTAINER, containerKey(c.getMetadata().getNamespace(), c.getMetadata().getName()))
+                        .stream().map(ResourceID::fromResource).collect(Collectors.toSet()))
+                .withOnUpdateFilter(NodeTaskReconciler::startRelevantChange)
+                .build(), context);
+        return List.of(containers);
+    }
+
+    static String containerKey(String namespace, String container) {
+        return namespace + "/" + container;
+    }
+
+    /** What can let a waiting Task start: the Container's Ready condition or its specDigest changed. */
+    static boolean startRelevantChange(Container updated, Container old) {
+        return ready(updated) != ready(old) || !Objects.equals(specDigest(updated), specDigest(old));
+    }
+
+    private static boolean ready(Container c) {
+        return c.getStatus() != null && Conditions.isTrue(c.getStatus().conditions(), ContainerStatus.READY);
+    }
+
+    private static String specDigest(Container c) {
+        return c.getStatus() == null ? null : c.getStatus().specDigest();
+    }
+
+    @Override
+    public UpdateControl<Task> reconcile(Task task, Context<Task> context) throws IOException {
+        Duration again = tasks.reconcile(task);
+        return again == null ? UpdateControl.noUpdate() : UpdateControl.<Task>noUpdate().rescheduleAfter(again);
+    }
+
+    @Override
+    public DeleteControl cleanup(Task task, Context<Task> context) throws IOException {
+        return tasks.remove(task) ? DeleteControl.defaultDelete() : DeleteControl.noFinalizerRemoval().rescheduleAfter(WHILE_STOPPING);
+    }
+}

@@ -1,0 +1,86 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+
+/**
+ * The OCI runtimes this agent drives, by the name a Container asks for (runc, the default, or crun), each with the
+ * exact executable that every call goes through: the one conmon gets as {@code -r} for {@code create}, and the one
+ * the agent runs for start, kill, pause, resume, delete, state and list.
+ *
+ * <p><b>crun on a hybrid cgroup host.</b> crun 1.8 refuses a host whose cgroup v1 hierarchies sit beside a cgroup2
+ * mount ({@code /sys/fs/cgroup/unified}) that has any controller ("cgroups in hybrid mode not supported, drop all
+ * controllers from cgroupv2"); a controller cannot be taken off a cgroup2 hierarchy while v1 holds it elsewhere, so
+ * the host cannot be fixed from here. In a private mount namespace without that one mount, crun sees a plain
+ * cgroup v1 host and works like runc: it creates, freezes and removes the task's cgroups in the v1 hierarchies,
+ * which are the host's (the namespace shares every other mount, /run/crun included). So on such a host the agent
+ * writes {@code <root>/bin/crun}, a wrapper that does exactly that and execs the real crun, and uses it for every
+ * crun call; the unmount is private to that short-lived namespace and never touches the host's mounts. The task's
+ * own process runs in a mount namespace made from that one, as it would from the host's with runc.
+ */
+public final class Runtimes {
+    public static final Path RUNC = Path.of("/usr/sbin/runc");
+    public static final Path CRUN = Path.of("/usr/bin/crun");
+    static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
+    static final Path UNIFIED = CGROUP_ROOT.resolve("unified");
+
+    private final ConmonRuntime runc;
+    private final ConmonRuntime crun;
+
+    private Runtimes(Path crunExecutable) {
+        this.runc = new ConmonRuntime("runc", RUNC);
+        this.crun = new ConmonRuntime("crun", crunExecutable);
+    }
+
+    /** The runtimes as the host needs them; writes the crun wrapper under {@code <root>/bin} when the host needs it. */
+    public static Runtimes prepare(Path root) throws IOException {
+        Path wrapper = root.resolve("bin").resolve("crun");
+        if (Files.isExecutable(CRUN) && hybridWithV2Controllers(CGROUP_ROOT)) {
+            writeWrapper(wrapper);
+            return new Runtimes(wrapper);
+        }
+        Files.deleteIfExists(wrapper);
+        return new Runtimes(CRUN);
+    }
+
+    /** runc (the default) or crun, by the Container's spec.runtime.name. */
+    public ConmonRuntime named(String name) {
+        return "crun".equals(name) ? crun : runc;
+    }
+
+    public List<ConmonRuntime> all() {
+        return List.of(runc, crun);
+    }
+
+    /**
+     * True on a hybrid host: {@code cgroupRoot} is not itself cgroup2 (it holds v1 hierarchies such as memory) and
+     * the cgroup2 mount at {@code unified} lists at least one controller.
+     */
+    static boolean hybridWithV2Controllers(Path cgroupRoot) throws IOException {
+        Path controllers = cgroupRoot.resolve("unified").resolve("cgroup.controllers");
+        return !Files.exists(cgroupRoot.resolve("cgroup.controllers")) && Files.isDirectory(cgroupRoot.resolve("memory"))
+                && Files.exists(controllers) && !Files.readString(controllers).isBlank();
+    }
+
+    static String wrapperScript(Path realCrun) {
+        return """
+                #!/bin/sh
+                # Written by the Stevedore node agent (see dev.stevedore.agent.tasks.Runtimes): crun 1.8 refuses this
+                # hybrid cgroup host while its cgroup2 mount has controllers, so crun runs in a private mount namespace
+                # without /sys/fs/cgroup/unified, where it sees (and uses) the host's cgroup v1 hierarchies only.
+                exec /usr/bin/unshare --mount --propagation private /bin/sh -c 'umount %s 2>/dev/null; exec %s "$@"' crun "$@"
+                """.formatted(UNIFIED, realCrun);
+    }
+
+    private static void writeWrapper(Path wrapper) throws IOException {
+        Files.createDirectories(wrapper.getParent());
+        Path tmp = wrapper.resolveSibling(".crun.tmp");
+        Files.writeString(tmp, wrapperScript(CRUN));
+        Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.move(tmp, wrapper, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+    }
+}

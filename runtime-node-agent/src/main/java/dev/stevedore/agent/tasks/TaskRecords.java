@@ -1,0 +1,125 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.fs.AtomicFiles;
+
+/**
+ * The node's task records, under {@code <root>/tasks/<task-uid>/}: record.json (crash-safe), the bundle, conmon's
+ * files and the task's log, which stays until the Task object is removed. Exit files go to {@code <root>/task-exits}.
+ */
+public final class TaskRecords {
+    private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final Path dir;
+    private final Path exitDir;
+    private final Path socketDir;
+
+    public TaskRecords(Path root) throws IOException {
+        this.dir = root.resolve("tasks");
+        this.exitDir = root.resolve("task-exits");
+        this.socketDir = root.resolve("task-sockets");
+        Files.createDirectories(dir);
+        Files.createDirectories(exitDir);
+        Files.createDirectories(socketDir);
+    }
+
+    public Optional<TaskRecord> get(String uid) {
+        Path file = taskDir(uid).resolve("record.json");
+        try {
+            return Files.exists(file) ? Optional.of(JSON.readValue(file.toFile(), TaskRecord.class)) : Optional.empty();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    public List<TaskRecord> list() {
+        List<TaskRecord> records = new ArrayList<>();
+        try (Stream<Path> dirs = Files.list(dir)) {
+            for (Path d : dirs.toList()) {
+                String name = d.getFileName().toString();
+                if (UID.matcher(name).matches()) {
+                    get(name).ifPresent(records::add);
+                }
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return records;
+    }
+
+    public void put(TaskRecord record) throws IOException {
+        Files.createDirectories(taskDir(record.uid()));
+        AtomicFiles.write(taskDir(record.uid()).resolve("record.json"), JSON.writeValueAsBytes(record));
+    }
+
+    /** Removes the record first (a crash leaves a leftover, never a half record), then the directory with the log. */
+    public void delete(String uid) throws IOException {
+        Files.deleteIfExists(taskDir(uid).resolve("record.json"));
+        deleteTree(taskDir(uid));
+    }
+
+    /** Directories without a record: a crash before the first write, or during delete. */
+    public void removeLeftovers() throws IOException {
+        try (Stream<Path> dirs = Files.list(dir)) {
+            for (Path d : dirs.toList()) {
+                if (!Files.exists(d.resolve("record.json")) && !Files.exists(d.resolve("bundle/rootfs"))) {
+                    deleteTree(d);
+                }
+            }
+        }
+    }
+
+    public Path taskDir(String uid) {
+        if (!UID.matcher(uid).matches()) {
+            throw new IllegalArgumentException("not a UID: " + uid);
+        }
+        return dir.resolve(uid);
+    }
+
+    public Path bundle(String uid) {
+        return taskDir(uid).resolve("bundle");
+    }
+
+    public Path log(String uid) {
+        return taskDir(uid).resolve("task.log");
+    }
+
+    public Path persistDir(String uid) {
+        return taskDir(uid).resolve("conmon");
+    }
+
+    public Path exitDir() {
+        return exitDir;
+    }
+
+    public Path socketDir() {
+        return socketDir;
+    }
+
+    public Path tasksDir() {
+        return dir;
+    }
+
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
+            return;
+        }
+        try (Stream<Path> paths = Files.walk(root)) {
+            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

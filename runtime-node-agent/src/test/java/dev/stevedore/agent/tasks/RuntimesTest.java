@@ -1,0 +1,71 @@
+package dev.stevedore.agent.tasks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class RuntimesTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void aHybridHostIsOneWhoseCgroup2MountHasControllers() throws IOException {
+        Path hybrid = cgroupRoot("hybrid", true, "hugetlb\n");
+        Path drained = cgroupRoot("drained", true, "\n");
+        Path v2 = Files.createDirectories(dir.resolve("v2"));
+        Files.writeString(v2.resolve("cgroup.controllers"), "cpu memory pids\n");
+        Path v1Only = Files.createDirectories(dir.resolve("v1/memory"));
+
+        assertThat(Runtimes.hybridWithV2Controllers(hybrid)).isTrue();
+        assertThat(Runtimes.hybridWithV2Controllers(drained)).isFalse();
+        assertThat(Runtimes.hybridWithV2Controllers(v2)).isFalse();
+        assertThat(Runtimes.hybridWithV2Controllers(v1Only.getParent())).isFalse();
+    }
+
+    @Test
+    void theWrapperRunsCrunInAMountNamespaceWithoutTheCgroup2Mount() {
+        String script = Runtimes.wrapperScript(Path.of("/usr/bin/crun"));
+        assertThat(script).startsWith("#!/bin/sh\n")
+                .contains("exec /usr/bin/unshare --mount --propagation private /bin/sh -c "
+                        + "'umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/crun \"$@\"' crun \"$@\"");
+    }
+
+    @Test
+    void everyCrunCallGoesThroughTheWrapperOnAHybridHostAndStraightToCrunElsewhere() throws Exception {
+        Runtimes runtimes = Runtimes.prepare(dir.resolve("root"));
+        Path wrapper = dir.resolve("root/bin/crun");
+        assertThat(runtimes.named("runc").binary()).isEqualTo(Runtimes.RUNC);
+        assertThat(runtimes.named(null).binary()).isEqualTo(Runtimes.RUNC);
+        if (Files.isExecutable(Runtimes.CRUN) && Runtimes.hybridWithV2Controllers(Runtimes.CGROUP_ROOT)) {
+            assertThat(runtimes.named("crun").binary()).isEqualTo(wrapper);
+            assertThat(wrapper).isExecutable();
+            // The wrapper really reaches crun, and crun in there sees no cgroup2 mount (the host still has it).
+            ConmonRuntime.Result version = ConmonRuntime.exec(List.of(wrapper.toString(), "--version"));
+            assertThat(version.code()).as(version.err()).isZero();
+            assertThat(version.out()).startsWith("crun version");
+            ConmonRuntime.Result mounts = ConmonRuntime.exec(List.of("/usr/bin/unshare", "--mount", "--propagation", "private",
+                    "/bin/sh", "-c", "umount /sys/fs/cgroup/unified 2>/dev/null; cat /proc/self/mounts"));
+            assertThat(mounts.out()).doesNotContain(" /sys/fs/cgroup/unified ");
+            assertThat(Files.readString(Path.of("/proc/self/mounts"))).contains(" /sys/fs/cgroup/unified ");
+        } else {
+            assertThat(runtimes.named("crun").binary()).isEqualTo(Runtimes.CRUN);
+            assertThat(wrapper).doesNotExist();
+        }
+    }
+
+    private Path cgroupRoot(String name, boolean v1, String v2Controllers) throws IOException {
+        Path root = Files.createDirectories(dir.resolve(name));
+        if (v1) {
+            Files.createDirectories(root.resolve("memory"));
+        }
+        Files.createDirectories(root.resolve("unified"));
+        Files.writeString(root.resolve("unified/cgroup.controllers"), v2Controllers);
+        return root;
+    }
+}

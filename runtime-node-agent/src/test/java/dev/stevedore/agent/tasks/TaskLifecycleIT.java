@@ -1,0 +1,378 @@
+package dev.stevedore.agent.tasks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+
+import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Tasks on a real control plane with the real runc, crun and conmon: the agent in this JVM (the operator is not
+ * running, so the test binds Tasks itself by setting spec.nodeName).
+ */
+@WithControlPlane
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class TaskLifecycleIT {
+    private static final Duration TIMEOUT = Duration.ofSeconds(120);
+    private static final String NODE = "task-it-node";
+    @TempDir
+    static Path tmp;
+    private static LocalRegistry registry;
+    private static Path root;
+    private static NodeAgent.Running agent;
+    private static ControlPlane controlPlane;
+    private static String image;
+    /** The agent's runtimes as the test's own copy (the crun wrapper, where the host needs it, in the test's dir). */
+    private static Runtimes runtimes;
+
+    @BeforeAll
+    static void start(ControlPlane cp) throws Exception {
+        controlPlane = cp;
+        Crds.installStevedore(cp.adminClient());
+        registry = LocalRegistry.start();
+        TestImages images = TestImages.build(tmp.resolve("images"));
+        image = registry.host() + "/test/busybox:1";
+        images.push(TestImages.BASE, image);
+        root = tmp.resolve("root");
+        runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
+        agent = startAgent();
+    }
+
+    private static NodeAgent.Running startAgent() throws IOException {
+        return NodeAgent.start(controlPlane.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        try {
+            if (agent != null) {
+                agent.close();
+            }
+        } finally {
+            // Leave nothing behind, whatever happened.
+            for (ConmonRuntime rt : runtimes.all()) {
+                for (Map.Entry<String, String> c : rt.list().entrySet()) {
+                    if (c.getValue().startsWith(root.toString())) {
+                        ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
+                        TaskManager.removeCgroups(c.getKey());
+                    }
+                }
+            }
+            for (String m : Bundles.mountsUnder(root)) {
+                ConmonRuntime.exec(List.of("umount", "-l", m));
+            }
+            registry.close();
+            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+        }
+    }
+
+    @Test
+    @Order(1)
+    void aTaskThatExits42IsDeletedWithErrorAndItsOutputIsInTheLog(TestNamespace ns) throws Exception {
+        container(ns, "exit42", "process: {args: [sh, -c, 'echo hi; exit 42']}");
+        Task task = task(ns, "exit42-1", "exit42", "");
+        Task done = awaitDeleted(ns, "exit42-1");
+
+        assertThat(done.getStatus().exitCode()).isEqualTo(42);
+        assertThat(done.getStatus().reason()).isEqualTo("Error");
+        assertThat(done.getStatus().exitedAt()).isNotBlank();
+        assertThat(done.getStatus().startedAt()).isNotBlank();
+        assertThat(done.getStatus().pid()).isPositive();
+        Path log = root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log");
+        assertThat(Files.readString(log)).containsPattern("stdout F hi");
+        assertNothingLeft(task.getMetadata().getUid());
+
+        // The log is kept until the Task object goes; then the record and log go with the finalizer.
+        ns.client().resources(Task.class).withName("exit42-1").delete();
+        ns.client().resources(Task.class).withName("exit42-1").waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        assertThat(log).doesNotExist();
+    }
+
+    @Test
+    @Order(2)
+    void aMissingExecutableIsStartFailedAndLeavesNothing(TestNamespace ns) throws Exception {
+        container(ns, "missing", "process: {args: [/no/such/binary]}");
+        Task task = task(ns, "missing-1", "missing", "");
+        Task done = awaitDeleted(ns, "missing-1");
+        assertThat(done.getStatus().reason()).isEqualTo("StartFailed");
+        assertThat(done.getStatus().message()).contains("/no/such/binary");
+        assertNothingLeft(task.getMetadata().getUid());
+
+        container(ns, "badcwd", "process: {args: [sh, -c, 'true'], workingDir: /no/such/dir}");
+        Task cwd = task(ns, "badcwd-1", "badcwd", "");
+        Task cwdDone = awaitDeleted(ns, "badcwd-1");
+        // runc creates a missing cwd; whatever it does, the task ends with an exit status or StartFailed
+        assertThat(cwdDone.getStatus().reason()).isIn("StartFailed", "Completed");
+        assertNothingLeft(cwd.getMetadata().getUid());
+    }
+
+    @Test
+    @Order(3)
+    void aTaskPausesResumesAndIsKilledAfterTheGracePeriod(TestNamespace ns) throws Exception {
+        container(ns, "sleeper", "process: {args: [sleep, '3600']}");
+        Task task = task(ns, "sleeper-1", "sleeper", "stopGracePeriodSeconds: 2");
+        String uid = task.getMetadata().getUid();
+        awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Running);
+        Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
+
+        setDesired(ns, "sleeper-1", "Paused");
+        awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Paused);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("FROZEN");
+
+        setDesired(ns, "sleeper-1", "Running");
+        awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Running);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("THAWED");
+
+        long stopAt = System.nanoTime();
+        setDesired(ns, "sleeper-1", "Stopped");
+        Task done = awaitDeleted(ns, "sleeper-1");
+        // sleep as PID 1 has no SIGTERM handler, so the kernel ignores SIGTERM: SIGKILL after the grace period.
+        assertThat(Duration.ofNanos(System.nanoTime() - stopAt)).isGreaterThanOrEqualTo(Duration.ofMillis(1900));
+        assertThat(done.getStatus().reason()).isEqualTo("Signaled");
+        assertThat(done.getStatus().exitCode()).isEqualTo(137);
+        assertThat(done.getStatus().message()).contains("SIGKILL");
+        assertNothingLeft(uid);
+    }
+
+    @Test
+    @Order(4)
+    void aMemoryHogIsOomKilled(TestNamespace ns) throws Exception {
+        container(ns, "hog", """
+                process: {args: [sh, -c, 'a=xxxxxxxxxxxxxxxx; while true; do a=$a$a; done']}
+                resources: {memory: 32Mi}
+                """);
+        Task task = task(ns, "hog-1", "hog", "");
+        Task done = awaitDeleted(ns, "hog-1");
+        assertThat(done.getStatus().reason()).isEqualTo("OOMKilled");
+        assertThat(done.getStatus().exitCode()).isEqualTo(137);
+        assertNothingLeft(task.getMetadata().getUid());
+    }
+
+    @Test
+    @Order(5)
+    void crunRunsTasksLikeRunc(TestNamespace ns) throws Exception {
+        container(ns, "crun42", """
+                process: {args: [sh, -c, 'echo hi; exit 42']}
+                runtime: {name: crun}
+                """);
+        Task task = task(ns, "crun42-1", "crun42", "");
+        Task done = awaitDeleted(ns, "crun42-1");
+        assertThat(done.getStatus().reason()).as(done.getStatus().message()).isEqualTo("Error");
+        assertThat(done.getStatus().exitCode()).isEqualTo(42);
+        assertThat(done.getStatus().pid()).isPositive();
+        assertThat(Files.readString(root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log"))).contains("stdout F hi");
+        assertNothingLeft(task.getMetadata().getUid());
+
+        // pause, resume and kill go through the same runtime: the freezer is the host's v1 one.
+        container(ns, "crunsleeper", """
+                process: {args: [sleep, '3600']}
+                runtime: {name: crun}
+                """);
+        Task sleeper = task(ns, "crunsleeper-1", "crunsleeper", "stopGracePeriodSeconds: 1");
+        String uid = sleeper.getMetadata().getUid();
+        long pid = awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running).getStatus().pid();
+        assertThat(ProcessHandle.of(pid)).isPresent();
+        assertThat(runtimes.named("crun").state(uid)).contains("running");
+        assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory/stevedore", uid, "cgroup.procs"))).contains(Long.toString(pid));
+        Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
+        setDesired(ns, "crunsleeper-1", "Paused");
+        awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Paused);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("FROZEN");
+        setDesired(ns, "crunsleeper-1", "Running");
+        awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running);
+        assertThat(Files.readString(freezer).strip()).isEqualTo("THAWED");
+        setDesired(ns, "crunsleeper-1", "Stopped");
+        Task stopped = awaitDeleted(ns, "crunsleeper-1");
+        assertThat(stopped.getStatus().reason()).isEqualTo("Signaled");
+        assertThat(stopped.getStatus().exitCode()).isEqualTo(137);
+        assertNothingLeft(uid);
+        // The host keeps its cgroup2 mount: only crun's own short-lived namespaces go without it.
+        if (Runtimes.hybridWithV2Controllers(Path.of("/sys/fs/cgroup"))) {
+            assertThat(Files.readString(Path.of("/proc/self/mounts"))).contains(" /sys/fs/cgroup/unified cgroup2 ");
+        }
+    }
+
+    @Test
+    @Order(6)
+    void tasksKeepRunningAcrossAnAgentRestartAndExitsWhileItIsDownAreRecorded(TestNamespace ns) throws Exception {
+        List<String> uids = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            // Tasks 0 and 1 exit while the agent is down (they wait for a file the test creates then).
+            String args = i < 2 ? "[sh, -c, 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + (10 + i) + "']" : "[sleep, '3600']";
+            container(ns, "r" + i, "process: {args: " + args + "}");
+            uids.add(task(ns, "r" + i + "-1", "r" + i, "stopGracePeriodSeconds: 1").getMetadata().getUid());
+        }
+        List<Long> pids = new ArrayList<>();
+        for (int i = 0; i < 5; i++) {
+            pids.add(awaitPhase(ns, "r" + i + "-1", TaskStatus.Phase.Running).getStatus().pid());
+        }
+        agent.close();
+        agent = null;
+        for (int i = 0; i < 2; i++) {
+            Path rootfs = root.resolve("tasks").resolve(uids.get(i)).resolve("bundle/rootfs");
+            Files.writeString(rootfs.resolve("tmp/go"), "");
+        }
+        for (int i = 0; i < 2; i++) {
+            Path exitFile = root.resolve("task-exits").resolve(uids.get(i));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!Files.exists(exitFile) && System.nanoTime() < deadline) {
+                Thread.sleep(100);
+            }
+            assertThat(exitFile).exists();
+        }
+        agent = startAgent();
+
+        for (int i = 0; i < 2; i++) {
+            Task done = awaitDeleted(ns, "r" + i + "-1");
+            assertThat(done.getStatus().exitCode()).isEqualTo(10 + i);
+            assertThat(done.getStatus().reason()).isEqualTo("Error");
+            assertNothingLeft(uids.get(i));
+        }
+        for (int i = 2; i < 5; i++) {
+            Task running = awaitPhase(ns, "r" + i + "-1", TaskStatus.Phase.Running);
+            assertThat(running.getStatus().pid()).isEqualTo(pids.get(i)); // the same process: not started twice
+            assertThat(ProcessHandle.of(pids.get(i))).isPresent();
+        }
+        for (int i = 2; i < 5; i++) {
+            setDesired(ns, "r" + i + "-1", "Stopped");
+        }
+        for (int i = 2; i < 5; i++) {
+            Task done = awaitDeleted(ns, "r" + i + "-1");
+            assertThat(done.getStatus().reason()).isEqualTo("Signaled");
+            assertNothingLeft(uids.get(i));
+        }
+    }
+
+    @Test
+    @Order(7)
+    void manyShortTasksRunOneAfterAnotherAndLeakNothing(TestNamespace ns) throws Exception {
+        container(ns, "short", "process: {args: [sh, -c, 'exit $(( $(date +%s) % 3 ))']}");
+        int n = Integer.getInteger("stevedore.it.shortTasks", 50);
+        List<String> uids = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Task task = task(ns, "short-" + i, "short", "");
+            uids.add(task.getMetadata().getUid());
+            Task done = awaitDeleted(ns, "short-" + i);
+            assertThat(done.getStatus().reason()).isIn("Completed", "Error");
+            assertThat(done.getStatus().exitCode()).isBetween(0, 2);
+            assertThat(done.getStatus().reason()).isEqualTo(done.getStatus().exitCode() == 0 ? "Completed" : "Error");
+        }
+        for (String uid : uids) {
+            assertNothingLeft(uid);
+        }
+        assertThat(conmons()).isEmpty();
+    }
+
+    @Test
+    @Order(8)
+    void aTaskCreatedBeforeItsContainerStartsWhenTheContainerBecomesReady(TestNamespace ns) throws Exception {
+        // The agent does not poll: only the Container's event (Ready) can bring this Task to start.
+        Task task = task(ns, "late-1", "late", "");
+        container(ns, "late", "process: {args: [sh, -c, 'exit 7']}");
+        Task done = awaitDeleted(ns, "late-1");
+        assertThat(done.getStatus().exitCode()).isEqualTo(7);
+        assertThat(done.getStatus().reason()).isEqualTo("Error");
+        assertNothingLeft(task.getMetadata().getUid());
+    }
+
+    // --- helpers -------------------------------------------------------------------------------------------
+
+    private static void assertNothingLeft(String uid) throws IOException {
+        assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
+        assertThat(runtimes.named("runc").state(uid)).isEmpty();
+        assertThat(runtimes.named("crun").state(uid)).isEmpty();
+        try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
+            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
+        }
+        assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
+        assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
+        assertThat(conmons().stream().filter(c -> c.contains(uid))).isEmpty();
+    }
+
+    private static List<String> conmons() {
+        return ProcessHandle.allProcesses()
+                .filter(p -> p.info().command().map(c -> c.endsWith("/conmon")).orElse(false))
+                .map(p -> String.join(" ", p.info().arguments().orElse(new String[0])))
+                .filter(args -> args.contains(root.toString()))
+                .toList();
+    }
+
+    private static void container(TestNamespace ns, String name, String moreSpec) {
+        String yaml = """
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Container
+                metadata: {name: %s}
+                spec:
+                  image: %s
+                  nodeName: %s
+                """.formatted(name, image, NODE) + moreSpec.indent(2);
+        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+        ns.client().resources(Container.class).withName(name).waitUntilCondition(c -> c != null && c.getStatus() != null
+                && c.getStatus().conditions() != null && c.getStatus().conditions().stream()
+                .anyMatch(x -> ContainerStatus.READY.equals(x.getType()) && "True".equals(x.getStatus())), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    private static Task task(TestNamespace ns, String name, String container, String moreSpec) {
+        String yaml = """
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Task
+                metadata: {name: %s}
+                spec:
+                  container: %s
+                  nodeName: %s
+                """.formatted(name, container, NODE) + moreSpec.indent(2);
+        return ns.client().resource(Serialization.unmarshal(yaml, Task.class)).create();
+    }
+
+    private static void setDesired(TestNamespace ns, String name, String state) {
+        ns.client().resources(Task.class).withName(name).edit(t -> {
+            var s = t.getSpec();
+            t.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec(s.container(), s.nodeName(),
+                    dev.stevedore.api.v1alpha1.TaskSpec.DesiredState.valueOf(state), s.stopSignal(),
+                    s.stopGracePeriodSeconds(), s.ttlSecondsAfterDeleted()));
+            return t;
+        });
+    }
+
+    private static Task awaitDeleted(TestNamespace ns, String name) {
+        return awaitPhase(ns, name, TaskStatus.Phase.Deleted);
+    }
+
+    private static Task awaitPhase(TestNamespace ns, String name, TaskStatus.Phase phase) {
+        return await(ns, name, t -> t.getStatus() != null && t.getStatus().phase() == phase);
+    }
+
+    private static Task await(TestNamespace ns, String name, Predicate<Task> condition) {
+        return ns.client().resources(Task.class).withName(name)
+                .waitUntilCondition(t -> t != null && condition.test(t), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    }
+}
