@@ -86,9 +86,17 @@ kubectl wait --for=condition=Ready --timeout=60s "runtimenode/$node" >/dev/null
 
 log "applying manifests/examples/hello-world.yaml"
 sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
-kubectl wait --for=condition=Ready --timeout=120s ctr/hello-world >/dev/null || true
+# A Task ends Deleted when its process exits; a re-run of local-up re-creates the example to run it again.
+if [ "$(kubectl get tk hello-world -o jsonpath='{.status.phase}')" = Deleted ]; then
+  kubectl delete tk hello-world --wait >/dev/null
+  sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
+fi
+kubectl wait --for=jsonpath='{.status.phase}'=Deleted --timeout=120s tk/hello-world >/dev/null || true
 kubectl get runtimenodes,containers,tasks
-kubectl get ctr hello-world -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}: {.message}{"\n"}{end}'
+uid=$(kubectl get tk hello-world -o jsonpath='{.metadata.uid}')
+echo "hello-world: $(kubectl get tk hello-world -o jsonpath='{.status.phase} exitCode={.status.exitCode} reason={.status.reason}')"
+echo "its log ($state/agent/tasks/$uid/task.log):"
+sed 's/^/  /' "$state/agent/tasks/$uid/task.log" 2>/dev/null || true
 
 cat > "$state/env" <<ENV
 export KUBECONFIG=$state/kubeconfig
@@ -97,8 +105,7 @@ ENV
 cat <<USAGE
 
 Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
-The operator and the node agent run (logs: $state/logs/). The agent prepares Containers (image, rootfs, spec);
-running Tasks comes next, so the example's Task waits, bound to node $node.
+The operator and the node agent (node $node) run; their logs are in $state/logs/.
 Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env

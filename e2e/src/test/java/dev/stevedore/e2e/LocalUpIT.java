@@ -65,7 +65,10 @@ class LocalUpIT {
         // The operator scheduled the example onto the local node agent's RuntimeNode, and the agent prepared it.
         assertThat(kubectl("get", "ctr", "hello-world", "-o",
                 "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}").output()).isEqualTo("True");
-        assertThat(kubectl("get", "tk", "hello-world", "-o", "jsonpath={.spec.nodeName}").output()).isNotBlank();
+        // The node agent ran the example's Task under conmon and runc: it exited 0 and said hello.
+        assertThat(kubectl("get", "tk", "hello-world", "-o", "jsonpath={.status.phase} {.status.exitCode} {.status.reason}")
+                .output()).isEqualTo("Deleted 0 Completed");
+        assertThat(up.output()).contains("Hello from Stevedore");
     }
 
     @Test
