@@ -17,6 +17,7 @@ import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.containers.NodeContainerReconciler;
 import dev.stevedore.agent.containers.RootfsPreparer;
 import dev.stevedore.agent.content.FileContentStore;
+import dev.stevedore.agent.fs.RootLock;
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
@@ -32,11 +33,14 @@ import dev.stevedore.api.Durations;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The node agent: makes the Containers (and Tasks) bound to this node real. */
 @Command(name = "stevedore-agent", mixinStandardHelpOptions = true,
         description = "Pulls images, prepares root filesystems and OCI specs, and runs tasks for this node's objects.")
 public final class NodeAgent implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
 
     @Option(names = "--node-name", defaultValue = "${env:NODE_NAME}", description = "This node's name (default: $NODE_NAME, else the host name).")
     String nodeName;
@@ -70,8 +74,18 @@ public final class NodeAgent implements Callable<Integer> {
     public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
             List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval) throws IOException {
         Files.createDirectories(root);
-        FileContentStore content = new FileContentStore(root);
-        RegistryImageService images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries);
+        FileContentStore content;
+        RegistryImageService images;
+        // Temp files in content/ingest and images/ are a crash's leftovers unless an import is writing them now.
+        try (RootLock imports = RootLock.tryExclusive(root)) {
+            boolean removeLeftovers = imports != null;
+            if (!removeLeftovers) {
+                LOG.info("an image import is running in {}; its temp files are left alone", root);
+            }
+            content = new FileContentStore(root, removeLeftovers);
+            images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries,
+                    removeLeftovers);
+        }
         Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
         if (overlayAvailable()) {
             snapshotters.put("overlayfs", new OverlayfsSnapshotter(root));
@@ -79,7 +93,7 @@ public final class NodeAgent implements Callable<Integer> {
         snapshotters.put("native", new NativeSnapshotter(root));
         ContainerRecords records = new ContainerRecords(root);
         records.removeLeftovers();
-        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values());
+        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
         gc.collect();
         RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
                 new DefaultSpecGenerator(allowedHostPaths), records, gc, key -> false);
