@@ -69,17 +69,20 @@ public final class StallingProxy implements AutoCloseable {
 
     private void accept() {
         while (!server.isClosed()) {
+            Socket client;
             try {
-                Socket client = server.accept();
+                client = server.accept();
+            } catch (IOException closed) {
+                return;
+            }
+            try {
                 Socket upstream = new Socket(targetHost, targetPort);
                 sockets.add(client);
                 sockets.add(upstream);
                 pump(client, upstream, false);
                 pump(upstream, client, true);
-            } catch (IOException e) {
-                if (!server.isClosed()) {
-                    throw new UncheckedIOException(e);
-                }
+            } catch (IOException registryDown) {
+                closeQuietly(client); // as a refused connection: the client sees it fail
             }
         }
     }
