@@ -17,7 +17,10 @@ import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.containers.NodeContainerReconciler;
 import dev.stevedore.agent.containers.RootfsPreparer;
 import dev.stevedore.agent.content.FileContentStore;
+import dev.stevedore.agent.fs.RootLock;
 import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.images.Image;
+import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
@@ -36,11 +39,14 @@ import dev.stevedore.api.Durations;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /** The node agent: makes the Containers (and Tasks) bound to this node real. */
-@Command(name = "stevedore-agent", mixinStandardHelpOptions = true,
+@Command(name = "stevedore-agent", mixinStandardHelpOptions = true, subcommands = NodeAgent.Import.class,
         description = "Pulls images, prepares root filesystems and OCI specs, and runs tasks for this node's objects.")
 public final class NodeAgent implements Callable<Integer> {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
 
     @Option(names = "--node-name", defaultValue = "${env:NODE_NAME}", description = "This node's name (default: $NODE_NAME, else the host name).")
     String nodeName;
@@ -75,8 +81,18 @@ public final class NodeAgent implements Callable<Integer> {
     public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
             List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval) throws IOException {
         Files.createDirectories(root);
-        FileContentStore content = new FileContentStore(root);
-        RegistryImageService images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries);
+        FileContentStore content;
+        RegistryImageService images;
+        // Temp files in content/ingest and images/ are a crash's leftovers unless an import is writing them now.
+        try (RootLock imports = RootLock.tryExclusive(root)) {
+            boolean removeLeftovers = imports != null;
+            if (!removeLeftovers) {
+                LOG.info("an image import is running in {}; its temp files are left alone", root);
+            }
+            content = new FileContentStore(root, removeLeftovers);
+            images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries,
+                    removeLeftovers);
+        }
         Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
         if (overlayAvailable()) {
             snapshotters.put("overlayfs", new OverlayfsSnapshotter(root));
@@ -84,7 +100,7 @@ public final class NodeAgent implements Callable<Integer> {
         snapshotters.put("native", new NativeSnapshotter(root));
         ContainerRecords records = new ContainerRecords(root);
         records.removeLeftovers();
-        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values());
+        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
         gc.collect();
         TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root));
@@ -115,6 +131,61 @@ public final class NodeAgent implements Callable<Integer> {
         }, "agent-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /**
+     * {@code stevedore-agent import}: OCI image layouts (tar, tar.gz or directory) into the node's content store and
+     * image records, as {@code ctr images import}, for nodes without a registry. Safe beside the running agent: blobs
+     * and records are written crash-safely and under the shared {@link RootLock}, which keeps garbage collection
+     * away, and the agent reads records from disk. Imported images are pinned: garbage collection keeps them.
+     */
+    @Command(name = "import", mixinStandardHelpOptions = true,
+            description = "Imports OCI image layouts (tar, tar.gz or directory) into the node's images; prints name and digest of each.")
+    static final class Import implements Callable<Integer> {
+        @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "The agent's state directory (default: ${DEFAULT-VALUE}).")
+        Path root;
+
+        @CommandLine.Parameters(arity = "1..*", paramLabel = "ARCHIVE", description = "OCI image layouts: tar archives or directories.")
+        List<Path> archives;
+
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Override
+        public Integer call() throws IOException {
+            var out = spec.commandLine().getOut();
+            var err = spec.commandLine().getErr();
+            logToStderr(); // stdout is for the names and digests imported
+            Files.createDirectories(root);
+            try (RootLock held = RootLock.shared(root)) {
+                // The agent may be running: its temp files are downloads in progress, not leftovers.
+                FileContentStore content = new FileContentStore(root, false);
+                RegistryImageService images = new RegistryImageService(content, root.resolve("images"),
+                        Platform.current(), Set.of(), false);
+                for (Path archive : archives) {
+                    try {
+                        for (Image image : images.importArchive(archive)) {
+                            out.println(image.name() + " " + image.digest());
+                        }
+                    } catch (ImageException e) {
+                        err.println("stevedore-agent import: " + archive + ": " + e.reason() + ": " + e.getMessage());
+                        return 1;
+                    }
+                }
+            }
+            out.flush();
+            return 0;
+        }
+    }
+
+    /** Moves the console log (logback.xml's "json" appender) from stdout to stderr. */
+    private static void logToStderr() {
+        if (LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME) instanceof ch.qos.logback.classic.Logger rootLogger
+                && rootLogger.getAppender("json") instanceof ch.qos.logback.core.ConsoleAppender<?> console) {
+            console.stop();
+            console.setTarget("System.err");
+            console.start();
+        }
     }
 
     public static void main(String[] args) {

@@ -73,10 +73,19 @@ class NodeAgentIT {
 
     @AfterAll
     static void stop() {
-        agent.close();
-        registry.close();
-        privateRegistry.close();
-        controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+        // Each step even if start() failed half-way: a registry left running outlives the test JVM.
+        if (agent != null) {
+            agent.close();
+        }
+        if (registry != null) {
+            registry.close();
+        }
+        if (privateRegistry != null) {
+            privateRegistry.close();
+        }
+        if (controlPlane != null) {
+            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+        }
     }
 
     @Test

@@ -31,7 +31,8 @@ import org.slf4j.LoggerFactory;
  * A {@link ContentStore} in a directory, laid out as containerd's: {@code <root>/content/blobs/<algorithm>/<hex>},
  * partial downloads in {@code <root>/content/ingest/}. A blob is only ever renamed into {@code blobs/} after its size
  * and digest were checked and its bytes flushed to disk, so anything found there is trusted without re-hashing.
- * One store owns its root: temp files found at construction belong to an ingest that a crash interrupted.
+ * One store owns its root: temp files found at construction belong to an ingest that a crash interrupted. Other
+ * stores on the same root (an import beside the running agent) are constructed without removing them.
  */
 public final class FileContentStore implements ContentStore {
     private static final Logger LOG = LoggerFactory.getLogger(FileContentStore.class);
@@ -43,10 +44,21 @@ public final class FileContentStore implements ContentStore {
     private final ConcurrentMap<Digest, CompletableFuture<Path>> inFlight = new ConcurrentHashMap<>();
 
     public FileContentStore(Path root) throws IOException {
+        this(root, true);
+    }
+
+    /**
+     * @param removeLeftovers whether temp files in the ingest directory are leftovers of a crash: true for the agent,
+     *        which owns the root; false for another process beside it ({@code stevedore-agent import}), which must
+     *        not delete the agent's downloads in progress
+     */
+    public FileContentStore(Path root, boolean removeLeftovers) throws IOException {
         Path content = root.resolve("content");
         this.blobs = Files.createDirectories(content.resolve("blobs"));
         this.ingest = Files.createDirectories(content.resolve("ingest"));
-        removeLeftoverTempFiles();
+        if (removeLeftovers) {
+            removeLeftoverTempFiles();
+        }
     }
 
     @Override

@@ -1,6 +1,7 @@
 package dev.stevedore.agent.gc;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashMap;
@@ -15,6 +16,7 @@ import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.fs.RootLock;
 import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.agent.snapshots.Snapshotter;
@@ -23,7 +25,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Mark and sweep, as containerd's garbage collector: the node's Container records are the roots; they keep their
- * images (and those images' blobs) and their rootfs snapshots (and every parent below). Everything else goes.
+ * images (and those images' blobs) and their rootfs snapshots (and every parent below). Pinned images (imported
+ * ones) are roots too. Everything else goes.
  * Work that creates content (a pull, an unpack, a prepare) holds a {@link #lease()}, which a collection waits for,
  * so nothing is swept between being written and being recorded.
  */
@@ -35,13 +38,22 @@ public final class GarbageCollector {
     private final ContentStore content;
     private final Collection<Snapshotter> snapshotters;
     private final ReentrantReadWriteLock lock = new ReentrantReadWriteLock();
+    /** The agent's root, for the lock that keeps collections and imports by other processes apart; or null. */
+    private final Path root;
 
     public GarbageCollector(ContainerRecords records, ImageService images, ContentStore content,
             Collection<Snapshotter> snapshotters) {
+        this(records, images, content, snapshotters, null);
+    }
+
+    /** @param root the agent's root: a collection is skipped while {@code stevedore-agent import} writes there */
+    public GarbageCollector(ContainerRecords records, ImageService images, ContentStore content,
+            Collection<Snapshotter> snapshotters, Path root) {
         this.records = records;
         this.images = images;
         this.content = content;
         this.snapshotters = snapshotters;
+        this.root = root;
     }
 
     /** Held while creating content that a record will reference; many may be held at once. */
@@ -55,7 +67,12 @@ public final class GarbageCollector {
 
     public Result collect() throws IOException {
         lock.writeLock().lock();
-        try {
+        try (RootLock imports = root == null ? null : RootLock.tryExclusive(root)) {
+            if (root != null && imports == null) {
+                // Its blobs are not recorded yet: sweeping now would take them. The next collection catches up.
+                LOG.info("an image import is running; garbage collection skipped");
+                return new Result(0, 0, 0);
+            }
             List<ContainerRecord> roots = records.list();
             Set<String> usedImages = new HashSet<>();
             Map<String, Set<String>> usedSnapshots = new HashMap<>();
@@ -84,7 +101,7 @@ public final class GarbageCollector {
     private int sweepImages(Set<String> used) {
         int removed = 0;
         for (Image image : images.list()) {
-            if (!used.contains(image.name())) {
+            if (!used.contains(image.name()) && !images.pinned(image.name())) {
                 images.remove(image.name());
                 removed++;
             }

@@ -1,17 +1,18 @@
 package dev.stevedore.agent.images;
 
+import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ConcurrentMap;
 import java.util.stream.Stream;
 
 import org.slf4j.Logger;
@@ -29,9 +30,11 @@ import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.fs.AtomicFiles;
 
 /**
- * The image records, one JSON file per name in a directory, read once at start and kept in memory. A file is named
- * by the sha256 of the image name (names hold slashes and colons) and replaced whole: written to a temp file,
- * flushed, renamed over the old one, so a crash leaves either the old record or the new one.
+ * The image records, one JSON file per name in a directory. A file is named by the sha256 of the image name (names
+ * hold slashes and colons) and replaced whole: written to a temp file, flushed, renamed over the old one, so a crash
+ * leaves either the old record or the new one. The files are the truth and are read on every lookup (they are few and
+ * small): another process writes them too ({@code stevedore-agent import} while the agent runs), and a record kept in
+ * memory would hide its images from the agent and let garbage collection take their blobs.
  */
 final class ImageRecords {
     private static final Logger LOG = LoggerFactory.getLogger(ImageRecords.class);
@@ -45,21 +48,32 @@ final class ImageRecords {
                     .addDeserializer(Digest.class, new DigestDeserializer()));
 
     private final Path dir;
-    private final ConcurrentMap<String, Image> images = new ConcurrentHashMap<>();
 
-    /** What a file holds; the format number lets a later agent read records an older one wrote. */
-    record Stored(int format, Image image) {
+    /**
+     * What a file holds; the format number lets a later agent read records an older one wrote. A pinned image is
+     * kept by garbage collection though no Container uses it (an imported one: no registry may have it).
+     */
+    record Stored(int format, Image image, boolean pinned) {
     }
 
+    /** Removes the temp files of interrupted writes: only for the directory's owner, the agent. */
     ImageRecords(Path dir) throws IOException {
+        this(dir, true);
+    }
+
+    /**
+     * @param removeLeftovers whether temp files found are leftovers of a crash; not when another process (the
+     *        running agent) may be writing them
+     */
+    ImageRecords(Path dir, boolean removeLeftovers) throws IOException {
         this.dir = Files.createDirectories(dir);
+        if (!removeLeftovers) {
+            return;
+        }
         try (Stream<Path> files = Files.list(dir)) {
             for (Path file : files.toList()) {
-                String fileName = file.getFileName().toString();
-                if (fileName.endsWith(TEMP_SUFFIX)) {
+                if (file.getFileName().toString().endsWith(TEMP_SUFFIX)) {
                     Files.deleteIfExists(file); // a write a crash interrupted; the previous record is intact
-                } else if (fileName.endsWith(SUFFIX)) {
-                    load(file);
                 }
             }
         } catch (UncheckedIOException e) {
@@ -68,35 +82,55 @@ final class ImageRecords {
     }
 
     Optional<Image> get(String name) {
-        return Optional.ofNullable(images.get(name));
+        return read(fileOf(name)).map(Stored::image);
+    }
+
+    boolean pinned(String name) {
+        return read(fileOf(name)).map(Stored::pinned).orElse(false);
     }
 
     List<Image> list() {
-        return images.values().stream().sorted(Comparator.comparing(Image::name)).toList();
+        List<Image> images = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(SUFFIX)).toList()) {
+                read(file).ifPresent(stored -> images.add(stored.image()));
+            }
+        } catch (IOException | UncheckedIOException e) {
+            throw new UncheckedIOException("cannot list the image records in " + dir,
+                    e instanceof UncheckedIOException u ? u.getCause() : (IOException) e);
+        }
+        images.sort(Comparator.comparing(Image::name));
+        return images;
     }
 
-    synchronized void put(Image image) throws IOException {
-        AtomicFiles.write(fileOf(image.name()), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image)));
-        images.put(image.name(), image);
+    void put(Image image) throws IOException {
+        put(image, false);
+    }
+
+    synchronized void put(Image image, boolean pinned) throws IOException {
+        AtomicFiles.write(fileOf(image.name()),
+                JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image, pinned)));
     }
 
     synchronized void remove(String name) throws IOException {
         Files.deleteIfExists(fileOf(name));
         fsyncDir();
-        images.remove(name);
     }
 
-    private void load(Path file) {
+    private Optional<Stored> read(Path file) {
         try {
             Stored stored = JSON.readValue(file.toFile(), Stored.class);
             if (stored.format() != FORMAT || stored.image() == null || stored.image().name() == null
                     || !file.equals(fileOf(stored.image().name()))) {
                 LOG.warn("ignoring the image record {}: unknown format or misplaced", file.getFileName());
-                return;
+                return Optional.empty();
             }
-            images.put(stored.image().name(), stored.image());
+            return Optional.of(stored);
+        } catch (FileNotFoundException | NoSuchFileException notThere) {
+            return Optional.empty(); // none, or removed since the directory was listed
         } catch (IOException | RuntimeException e) {
             LOG.warn("ignoring the unreadable image record {}: {}", file.getFileName(), e.getMessage());
+            return Optional.empty();
         }
     }
 

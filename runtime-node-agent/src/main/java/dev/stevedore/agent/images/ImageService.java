@@ -23,9 +23,12 @@ public interface ImageService {
      * Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}: one image
      * per entry of its index.json, named by its {@code org.opencontainers.image.ref.name} annotation (containerd's
      * {@code io.containerd.image.name} first), else {@code import/<digest>}. None is recorded unless all could be
-     * assembled.
+     * assembled. Imported images are {@link #pinned}: a node without a registry could not get them back.
      */
     List<Image> importArchive(Path archive) throws ImageException;
+
+    /** Whether garbage collection keeps the image though no Container uses it: true for imported images. */
+    boolean pinned(String name);
 
     /**
      * By the name as recorded, or else by its normalized form: {@code busybox} finds

@@ -47,7 +47,16 @@ public final class RegistryImageService implements ImageService {
      */
     public RegistryImageService(ContentStore content, Path recordsDir, Platform platform,
             Set<String> insecureRegistries) throws IOException {
-        this.records = new ImageRecords(recordsDir);
+        this(content, recordsDir, platform, insecureRegistries, true);
+    }
+
+    /**
+     * @param removeLeftovers whether temp files in {@code recordsDir} are a crash's leftovers: true for the agent,
+     *        false for another process beside it ({@code stevedore-agent import}), which must not touch its writes
+     */
+    public RegistryImageService(ContentStore content, Path recordsDir, Platform platform,
+            Set<String> insecureRegistries, boolean removeLeftovers) throws IOException {
+        this.records = new ImageRecords(recordsDir, removeLeftovers);
         this.assembler = new ImageAssembler(content, platform);
         this.importer = new OciLayoutImporter(content, assembler);
         this.insecureRegistries = Set.copyOf(insecureRegistries);
@@ -90,7 +99,7 @@ public final class RegistryImageService implements ImageService {
                         return client.blob(blob);
                     }
                 });
-        save(List.of(image));
+        save(List.of(image), false);
         LOG.info("pulled {} as {}", image.name(), digest);
         return image;
     }
@@ -98,7 +107,7 @@ public final class RegistryImageService implements ImageService {
     @Override
     public List<Image> importArchive(Path archive) throws ImageException {
         List<Image> images = importer.read(archive);
-        save(images);
+        save(images, true);
         LOG.info("imported {} from {}", images.stream().map(Image::name).toList(), archive);
         return images;
     }
@@ -111,6 +120,11 @@ public final class RegistryImageService implements ImageService {
     @Override
     public List<Image> list() {
         return records.list();
+    }
+
+    @Override
+    public boolean pinned(String name) {
+        return records.pinned(name) || normalized(name).map(records::pinned).orElse(false);
     }
 
     @Override
@@ -141,10 +155,10 @@ public final class RegistryImageService implements ImageService {
         return computed;
     }
 
-    private void save(List<Image> images) throws ImageException {
+    private void save(List<Image> images, boolean pinned) throws ImageException {
         try {
             for (Image image : images) {
-                records.put(image);
+                records.put(image, pinned);
             }
         } catch (IOException e) {
             throw new ImageException(STORAGE_FAILURE, "could not write the image record: " + e.getMessage(), true, e);

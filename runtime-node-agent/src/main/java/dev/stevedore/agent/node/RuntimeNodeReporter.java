@@ -94,7 +94,8 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                     List.of(new ConditionBuilder().withType("Ready").withStatus("True").withReason("AgentReady")
                             .withMessage("the node agent is running").withLastTransitionTime(now).build())));
             client.resource(apply).subresource("status").patch(APPLY);
-        } catch (KubernetesClientException | IOException e) {
+        } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
+            // (an exception escaping would end the scheduled heartbeats for good)
             LOG.warn("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());
         }
     }

@@ -72,6 +72,45 @@ class ImageRecordsTest {
         assertThat(new ImageRecords(dir).list()).extracting(Image::name).containsExactly("b");
     }
 
+    @Test
+    void recordsWrittenByAnotherProcessAreSeenAtOnce() throws IOException {
+        ImageRecords agent = new ImageRecords(dir);
+        assertThat(agent.get("imported")).isEmpty();
+
+        // stevedore-agent import, beside the running agent, on the same directory
+        new ImageRecords(dir, false).put(image("imported"), true);
+
+        assertThat(agent.get("imported")).contains(image("imported"));
+        assertThat(agent.list()).containsExactly(image("imported"));
+        assertThat(agent.pinned("imported")).isTrue();
+    }
+
+    @Test
+    void onlyImportedImagesArePinnedAndOlderRecordsAreNot() throws IOException {
+        ImageRecords records = new ImageRecords(dir);
+        records.put(image("pulled"));
+        records.put(image("imported"), true);
+        Path old = dir.resolve(Digest.sha256Of("pulled".getBytes(java.nio.charset.StandardCharsets.UTF_8)).hex() + ".json");
+        assertThat(old).exists();
+        String withoutPin = Files.readString(old).replaceAll(",\\s*\"pinned\"\\s*:\\s*(true|false)", "");
+        Files.writeString(old, withoutPin); // as an agent before pins wrote it
+
+        assertThat(records.pinned("pulled")).isFalse();
+        assertThat(records.pinned("imported")).isTrue();
+        assertThat(records.pinned("unknown")).isFalse();
+        assertThat(new ImageRecords(dir).list()).extracting(Image::name).containsExactly("imported", "pulled");
+    }
+
+    @Test
+    void anotherProcessLeavesTempFilesAlone() throws IOException {
+        new ImageRecords(dir).put(image("busybox"));
+        Path inProgress = Files.writeString(dir.resolve(jsonFiles().get(0).getFileName() + "777.tmp"), "{\"format\":1,");
+
+        new ImageRecords(dir, false);
+
+        assertThat(inProgress).exists();
+    }
+
     private List<Path> jsonFiles() throws IOException {
         try (Stream<Path> files = Files.list(dir)) {
             return files.filter(f -> f.toString().endsWith(".json")).toList();

@@ -106,6 +106,61 @@ public final class TestImages {
         return digests;
     }
 
+    /** The config's rootfs.diff_ids of a tag's manifest, bottom first. */
+    public List<String> diffIds(String tag) {
+        List<String> diffIds = new ArrayList<>();
+        blobJson(manifest(tag).path("config").path("digest").asText()).path("rootfs").path("diff_ids")
+                .forEach(d -> diffIds.add(d.asText()));
+        return diffIds;
+    }
+
+    /**
+     * Tags {@code newTag} as {@code fromTag} plus one more layer, the tar {@code layer} as it is (umoci gzips it and
+     * never looks inside: hostile layers stay hostile). Returns the new manifest's digest.
+     */
+    public String withLayer(String fromTag, String newTag, Path layer) {
+        run("umoci", "tag", "--image", layout + ":" + fromTag, newTag);
+        run("umoci", "raw", "add-layer", "--image", layout + ":" + newTag, layer.toString());
+        return digest(newTag);
+    }
+
+    /**
+     * Tags {@code newTag} as {@code tag} with a config whose rootfs.diff_ids are {@code diffIds}: an image that lies
+     * about what its layers hold. Returns the new manifest's digest.
+     */
+    public String withDiffIds(String tag, String newTag, List<String> diffIds) {
+        try {
+            ObjectNode manifest = (ObjectNode) manifest(tag).deepCopy();
+            ObjectNode config = (ObjectNode) blobJson(manifest.path("config").path("digest").asText()).deepCopy();
+            ArrayNode ids = ((ObjectNode) config.path("rootfs")).putArray("diff_ids");
+            diffIds.forEach(ids::add);
+            byte[] configBytes = JSON.writeValueAsBytes(config);
+            ((ObjectNode) manifest.path("config")).put("digest", writeBlob(configBytes)).put("size", configBytes.length);
+            byte[] manifestBytes = JSON.writeValueAsBytes(manifest);
+            String digest = writeBlob(manifestBytes);
+            ObjectNode layoutIndex = (ObjectNode) readJson(layout.resolve("index.json"));
+            ((ArrayNode) layoutIndex.path("manifests")).addObject()
+                    .put("mediaType", "application/vnd.oci.image.manifest.v1+json")
+                    .put("digest", digest)
+                    .put("size", manifestBytes.length)
+                    .set("annotations", JSON.valueToTree(Map.of("org.opencontainers.image.ref.name", newTag)));
+            Files.write(layout.resolve("index.json"), JSON.writeValueAsBytes(layoutIndex));
+            return digest;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    private String writeBlob(byte[] bytes) throws IOException {
+        try {
+            String digest = "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+            Files.write(blobPath(digest), bytes);
+            return digest;
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
     /**
      * Pushes a tag to {@code destination} ({@code host:port/repo:tag}) over plain HTTP; an index with all its
      * manifests. {@code credentials} is {@code user:password} or null.
