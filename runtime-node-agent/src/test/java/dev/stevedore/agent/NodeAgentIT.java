@@ -196,6 +196,7 @@ class NodeAgentIT {
     void twoContainersShareLayersAndGarbageCollectionRemovesThemWithTheLast(TestNamespace ns) throws Exception {
         String image = registry.host() + "/test/gc:1";
         images.push(TestImages.LAYERED, image);
+        long usageBefore = diskUsage();
         container(ns, "one", image, "");
         Container one = awaitCondition(ns, "one", ContainerStatus.READY, "True");
         List<String> committedWithOne = committedSnapshots();
@@ -215,6 +216,27 @@ class NodeAgentIT {
         assertThat(snapshotKeys()).doesNotContain(two.getStatus().snapshotKey());
         assertThat(Files.list(root.resolve("containers")).map(p -> p.getFileName().toString()))
                 .doesNotContain(one.getMetadata().getUid(), two.getMetadata().getUid());
+        // Blobs, image record and snapshots are gone again (other tests' Containers may only have freed more).
+        org.awaitility.Awaitility.await().atMost(TIMEOUT).until(() -> diskUsage() <= usageBefore);
+    }
+
+    /** Bytes of the content store and the snapshots, read without touching the agent's state. */
+    private static long diskUsage() throws java.io.IOException {
+        long bytes = 0;
+        for (String dir : List.of("content", "snapshots")) {
+            try (var files = Files.walk(root.resolve(dir))) {
+                bytes += files.mapToLong(f -> {
+                    try {
+                        return Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? Files.size(f) : 0;
+                    } catch (java.io.IOException goneMeanwhile) {
+                        return 0;
+                    }
+                }).sum();
+            } catch (java.io.UncheckedIOException goneMeanwhile) {
+                return Long.MAX_VALUE; // a directory vanished mid-walk: measure again
+            }
+        }
+        return bytes;
     }
 
     private static void container(TestNamespace ns, String name, String image, String moreSpec) {
