@@ -100,7 +100,9 @@ final class TaskScenarios {
         }
 
         String leftovers() {
-            return conmons().size() + " conmon, " + shims().size() + " shims, " + mountsUnder(agentRoot) + " agent mounts, "
+            String agentSide = conmons().size() + " conmon, " + mountsUnder(agentRoot) + " agent mounts, agent holds "
+                    + AgentNode.inventory(agentRoot) + " (the keep Container's)";
+            return containerd == null ? agentSide : agentSide + "; " + shims().size() + " shims, "
                     + mountsUnder(containerd.dir()) + " containerd mounts, containerd holds " + containerd.taskInventory();
         }
     }
