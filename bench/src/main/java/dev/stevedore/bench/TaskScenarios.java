@@ -132,6 +132,20 @@ final class TaskScenarios {
         }
     }
 
+    /** Pss of a process in bytes, from smaps_rollup (shared pages divided among their users; 0 when gone). */
+    static long pss(long pid) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/" + pid + "/smaps_rollup"))) {
+                if (line.startsWith("Pss:")) {
+                    return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+                }
+            }
+            return 0;
+        } catch (IOException gone) {
+            return 0;
+        }
+    }
+
     interface Body {
         List<Measurement> run(Node node) throws Exception;
     }
@@ -410,6 +424,8 @@ final class TaskScenarios {
             long conmon = conmons.stream().mapToLong(p -> rss(p.pid())).sum();
             long containerd = rss(node.containerd().handle().pid());
             long shim = shims.stream().mapToLong(p -> rss(p.pid())).sum();
+            long pssStevedore = pss(node.agent().pid()) + conmons.stream().mapToLong(p -> pss(p.pid())).sum();
+            long pssContainerd = pss(node.containerd().handle().pid()) + shims.stream().mapToLong(p -> pss(p.pid())).sum();
             double mib = 1024 * 1024;
             LOG.info("agent {} MiB + {} conmon {} MiB; containerd {} MiB + {} shims {} MiB", agent / mib, conmons.size(),
                     conmon / mib, containerd / mib, shims.size(), shim / mib);
@@ -446,6 +462,10 @@ final class TaskScenarios {
                     .with("peer_shim_mib", Report.round(shim / mib))
                     .with("peer_shim_kib_each", Report.round(shim / 1024.0 / Math.max(1, shims.size())))
                     .with("peer_containerd_mib_before_tasks", Report.round(containerdBefore / mib))
+                    .with("pss_mib", Report.round(pssStevedore / mib))
+                    .with("peer_pss_mib", Report.round(pssContainerd / mib))
+                    .with("pss_note", "Pss (smaps_rollup) divides shared pages (the conmon/shim binaries' text) among "
+                            + "their users; summed VmRSS counts them once per process")
                     .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions()))
                     .with("left_after", left));
         }
