@@ -6,6 +6,8 @@
 #   hack/bench.sh scheduling --containers 500      one scenario, smaller
 #   hack/bench.sh container_ready --ready-containers 20
 #   hack/bench.sh image_pull_cold --pulls 3 --layer-mib 10
+#   hack/bench.sh task_start task_exit_to_deleted --tasks 10
+#   hack/bench.sh node_memory_tasks --memory-tasks 20
 #   hack/bench.sh --list | --help
 #
 # Scenarios (what each measures exactly is in the comment of its class in bench/src/main/java/dev/stevedore/bench/):
@@ -17,12 +19,18 @@
 #   image_pull_cold  cold pull + unpack of busybox plus a layer of random data from a loopback registry: the node
 #                    agent (create to Ready) vs containerd (ctr images pull), alternating in the same run; split
 #                    into fetch and unpack on both sides; CPU per pull.
+#   task_start       a Container and its Task (sleep 3600) created together, image cached, to phase Running seen by a
+#                    watch, --tasks times one at a time; vs containerd's ctr run -d (spawn to exit), alternating.
+#   task_exit_to_deleted  the process's exit (conmon's log stamp of the line it writes just before exiting) to phase
+#                    Deleted seen by a watch, --tasks times.
+#   node_memory_tasks  --memory-tasks sleep Tasks running: RSS of the agent plus its conmons vs containerd plus its
+#                    shims (ctr run -d); everything cleaned up and checked after.
 #
 # Benchmarks assert nothing and mvn verify never runs them. STEVEDORE_SKIP_BUILD=1 uses the build already in
 # target/ (bench, operator and runtime-node-agent).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# containerd (and its ctr) is image_pull_cold's peer; the benchmark starts its own daemon, never the host's service.
+# containerd (and its ctr) is the peer of image_pull_cold and the task scenarios; the benchmark starts its own daemon, never the host's service.
 hack/install-prereqs.sh containerd
 tools=$(hack/build-tools.sh)
 if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then

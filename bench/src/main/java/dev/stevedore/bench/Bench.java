@@ -24,7 +24,7 @@ public final class Bench implements Callable<Integer> {
 
     /** Every scenario, in the order they run. Add new ones here. */
     static final List<Scenario> SCENARIOS = List.of(new SchedulingScenario(), new ContainerReadyScenario(),
-            new ImagePullColdScenario());
+            new ImagePullColdScenario(), new TaskScenarios.Start(), new TaskScenarios.ExitToDeleted(), new TaskScenarios.Memory());
 
     @Parameters(paramLabel = "SCENARIO", arity = "0..*", description = "Scenarios to run (default: all).")
     List<String> chosen = new ArrayList<>();
@@ -76,13 +76,22 @@ public final class Bench implements Callable<Integer> {
             description = "JVM options of the node agent process, space-separated (default: ${DEFAULT-VALUE}).")
     List<String> agentJvmOptions;
 
+    @Option(names = "--tasks", defaultValue = "100", paramLabel = "N",
+            description = "task_start, task_exit_to_deleted: Tasks to measure, one at a time (default: ${DEFAULT-VALUE}).")
+    int tasks;
+
+    @Option(names = "--memory-tasks", defaultValue = "200", paramLabel = "N",
+            description = "node_memory_tasks: Tasks running at once on each side (default: ${DEFAULT-VALUE}).")
+    int memoryTasks;
+
     @Override
     public Integer call() {
         if (list) {
             SCENARIOS.forEach(s -> System.out.printf("%-16s %s%n", s.name(), s.description()));
             return 0;
         }
-        if (containers < 1 || nodes < 1 || createThreads < 1 || readyContainers < 1 || pulls < 1 || layerMiB < 1) {
+        if (containers < 1 || nodes < 1 || createThreads < 1 || readyContainers < 1 || pulls < 1 || layerMiB < 1
+                || tasks < 1 || memoryTasks < 1) {
             throw new CommandLine.ParameterException(new CommandLine(this),
                     "--containers, --nodes, --create-threads, --ready-containers, --pulls and --layer-mib must be positive");
         }
@@ -102,7 +111,7 @@ public final class Bench implements Callable<Integer> {
         }
 
         Settings settings = new Settings(containers, nodes, createThreads, timeout, List.copyOf(operatorJvmOptions),
-                readyContainers, pulls, layerMiB, List.copyOf(agentJvmOptions));
+                readyContainers, pulls, layerMiB, List.copyOf(agentJvmOptions), tasks, memoryTasks);
         Report report = new Report(System.out, json);
         List<String> failed = new ArrayList<>();
         for (Scenario scenario : toRun) {

@@ -162,6 +162,55 @@ final class Containerd implements AutoCloseable {
         return new Pull(wallMs, goDurationMillis(Double.parseDouble(done.group(1)), done.group(2)), ctrCpu);
     }
 
+    /** One {@code ctr run -d}: the wall time of the ctr process, spawn to reap, and its CPU (ms). */
+    record Run(double wallMs, long ctrCpuMs) {
+    }
+
+    /**
+     * {@code ctr run -d --snapshotter overlayfs IMAGE ID CMD...} of an image already pulled: ctr creates the
+     * container and its active snapshot, then the task (containerd starts a containerd-shim-runc-v2, which runs runc
+     * create), starts it and exits.
+     */
+    Run runTask(String image, String id, String... command) {
+        checkAlive();
+        List<String> args = new ArrayList<>(List.of("run", "-d", "--snapshotter", "overlayfs", image, id));
+        args.addAll(List.of(command));
+        long cpuBefore = ChildCpu.millis();
+        long started = System.nanoTime();
+        Commands.Result result = Commands.execute(ctr(args.toArray(String[]::new)));
+        double wallMs = (System.nanoTime() - started) / 1e6;
+        long ctrCpu = ChildCpu.millis() - cpuBefore;
+        if (result.exitCode() != 0) {
+            throw new IllegalStateException("ctr run " + id + " failed (" + result.exitCode() + "):\n" + result.output());
+        }
+        return new Run(wallMs, ctrCpu);
+    }
+
+    /** The run command, as it runs, for the report. */
+    String runCommand() {
+        return String.join(" ", ctr("run", "-d", "--snapshotter", "overlayfs", "IMAGE", "ID", "sleep", "3600"))
+                .replace(socket.toString(), "SOCK");
+    }
+
+    /** Kills the task with SIGKILL, removes it (-f) and the container with its snapshot. */
+    void removeTask(String id) {
+        Commands.execute(ctr("task", "kill", "-s", "SIGKILL", id)); // may race with its exit: rm -f makes sure
+        Commands.run(ctr("task", "rm", "-f", id));
+        Commands.run(ctr("containers", "rm", id));
+    }
+
+    /** Containers and tasks in the namespace (0 and 0 after a clean-up). */
+    String taskInventory() {
+        int containers = lines(Commands.run(ctr("containers", "ls", "-q")));
+        int tasks = lines(Commands.run(ctr("tasks", "ls"))) - 1;
+        return containers + " containers, " + Math.max(0, tasks) + " tasks";
+    }
+
+    /** Where containerd keeps everything: its shims' command lines and its mounts name it. */
+    Path dir() {
+        return dir;
+    }
+
     /**
      * The wall time of {@code ctr version} (start the binary, connect, one gRPC call, exit): the fixed cost of a ctr
      * command, part of what {@link Pull#fetchMs()} counts.

@@ -15,9 +15,12 @@ import java.util.List;
  * @param pulls how many cold pulls image_pull_cold makes on each side
  * @param layerMiB the size of the random layer of image_pull_cold's image, in MiB
  * @param agentJvmOptions JVM options of the node agent process
+ * @param tasks how many Tasks task_start and task_exit_to_deleted measure, one after another
+ * @param memoryTasks how many Tasks node_memory_tasks runs at once on each side
  */
 public record Settings(int containers, int nodes, int createThreads, Duration timeout, List<String> operatorJvmOptions,
-        int readyContainers, int pulls, int layerMiB, List<String> agentJvmOptions) {
+        int readyContainers, int pulls, int layerMiB, List<String> agentJvmOptions,
+        int tasks, int memoryTasks) {
 
     /** A size for a measurement's name: 10000 is "10k", 500 is "500". */
     public static String sizeLabel(int count) {
