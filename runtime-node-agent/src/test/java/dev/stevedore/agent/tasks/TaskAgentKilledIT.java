@@ -11,7 +11,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -75,18 +74,7 @@ class TaskAgentKilledIT {
                 agent.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
             }
         } finally {
-            // Leave nothing behind, whatever happened.
-            for (ConmonRuntime rt : runtimes.all()) {
-                for (Map.Entry<String, String> c : rt.list().entrySet()) {
-                    if (c.getValue().startsWith(root.toString())) {
-                        ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
-                        TaskManager.removeCgroups(c.getKey());
-                    }
-                }
-            }
-            for (String m : Bundles.mountsUnder(root)) {
-                ConmonRuntime.exec(List.of("umount", "-l", m));
-            }
+            LeftoverTasks.removeUnder(root, runtimes); // leave nothing behind, whatever happened
             registry.close();
             controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
         }

@@ -78,18 +78,7 @@ class TaskLifecycleIT {
                 agent.close();
             }
         } finally {
-            // Leave nothing behind, whatever happened.
-            for (ConmonRuntime rt : runtimes.all()) {
-                for (Map.Entry<String, String> c : rt.list().entrySet()) {
-                    if (c.getValue().startsWith(root.toString())) {
-                        ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
-                        TaskManager.removeCgroups(c.getKey());
-                    }
-                }
-            }
-            for (String m : Bundles.mountsUnder(root)) {
-                ConmonRuntime.exec(List.of("umount", "-l", m));
-            }
+            LeftoverTasks.removeUnder(root, runtimes); // leave nothing behind, whatever happened
             registry.close();
             controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
         }
