@@ -37,4 +37,5 @@ if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
   # The operator and the node agent too: the benchmarks run them as processes of their own, from <module>/target/.
   mvn -B -q -DskipTests install -pl operator,runtime-node-agent,bench -am >&2
 fi
-exec java -Dstevedore.tools.dir="$tools" -cp "bench/target/classes:bench/target/lib/*" dev.stevedore.bench.Bench "$@"
+# The harness's own JIT compilations would compete for the CPUs with what it measures: C1 only keeps them short.
+exec java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Dstevedore.tools.dir="$tools" -cp "bench/target/classes:bench/target/lib/*" dev.stevedore.bench.Bench "$@"

@@ -76,7 +76,7 @@ echo $! > "$state/run/operator.pid"
 node=${STEVEDORE_NODE_NAME:-$(hostname -s | tr '[:upper:]' '[:lower:]')}
 log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
-KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
+KUBECONFIG="$state/kubeconfig" setsid java @runtime-node-agent/jvm.options -Dstevedore.state="$state" \
   -cp "runtime-node-agent/target/classes:runtime-node-agent/target/lib/*" dev.stevedore.agent.NodeAgent \
   --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
   </dev/null >>"$state/logs/agent.log" 2>&1 &

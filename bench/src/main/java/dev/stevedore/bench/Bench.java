@@ -1,5 +1,8 @@
 package dev.stevedore.bench;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -10,6 +13,7 @@ import java.util.concurrent.Callable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import dev.stevedore.api.Durations;
+import dev.stevedore.testing.Tools;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -21,6 +25,8 @@ import picocli.CommandLine.Parameters;
                 "Scenarios: run all when none is named; --list shows them."})
 public final class Bench implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(Bench.class);
+    /** The node agent's JVM options as it ships them, relative to the repository root. */
+    static final String AGENT_JVM_OPTIONS = "runtime-node-agent/jvm.options";
 
     /** Every scenario, in the order they run. Add new ones here. */
     static final List<Scenario> SCENARIOS = List.of(new SchedulingScenario(), new ContainerReadyScenario(),
@@ -71,9 +77,10 @@ public final class Bench implements Callable<Integer> {
             description = "image_pull_cold: MiB of random data in the image's second layer (default: ${DEFAULT-VALUE}).")
     int layerMiB;
 
-    // Fixed, as the operator's: left alone, the JVM would size the heap from this machine's memory.
-    @Option(names = "--agent-jvm-options", defaultValue = "-Xmx512m", split = " ", paramLabel = "OPTS",
-            description = "JVM options of the node agent process, space-separated (default: ${DEFAULT-VALUE}).")
+    // The options the agent ships with; an @file is read here, so the reports name the options themselves.
+    @Option(names = "--agent-jvm-options", defaultValue = "@" + AGENT_JVM_OPTIONS, split = " ", paramLabel = "OPTS",
+            description = "JVM options of the node agent process, space-separated; @FILE reads a java argument file "
+                    + "(default: ${DEFAULT-VALUE}, what the agent ships with).")
     List<String> agentJvmOptions;
 
     @Option(names = "--tasks", defaultValue = "100", paramLabel = "N",
@@ -111,7 +118,7 @@ public final class Bench implements Callable<Integer> {
         }
 
         Settings settings = new Settings(containers, nodes, createThreads, timeout, List.copyOf(operatorJvmOptions),
-                readyContainers, pulls, layerMiB, List.copyOf(agentJvmOptions), tasks, memoryTasks);
+                readyContainers, pulls, layerMiB, expandArgumentFiles(agentJvmOptions), tasks, memoryTasks);
         Report report = new Report(System.out, json);
         List<String> failed = new ArrayList<>();
         for (Scenario scenario : toRun) {
@@ -132,6 +139,31 @@ public final class Bench implements Callable<Integer> {
             return 1;
         }
         return 0;
+    }
+
+    /**
+     * The options with each {@code @file} replaced by the options in it, as java reads an argument file: whitespace
+     * separates them, {@code #} starts a comment to the end of the line (no quoting needed for ours).
+     */
+    static List<String> expandArgumentFiles(List<String> options) {
+        List<String> expanded = new ArrayList<>();
+        for (String option : options) {
+            if (!option.startsWith("@")) {
+                expanded.add(option);
+                continue;
+            }
+            try {
+                for (String line : Files.readAllLines(Tools.repositoryRoot().resolve(option.substring(1)))) {
+                    String code = line.replaceFirst("#.*", "").strip();
+                    if (!code.isEmpty()) {
+                        expanded.addAll(List.of(code.split("\\s+")));
+                    }
+                }
+            } catch (IOException e) {
+                throw new UncheckedIOException("reading the JVM options in " + option.substring(1), e);
+            }
+        }
+        return List.copyOf(expanded);
     }
 
     public static void main(String[] args) {

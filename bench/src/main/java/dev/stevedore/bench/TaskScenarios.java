@@ -10,6 +10,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.stream.Stream;
 
 import dev.stevedore.api.v1alpha1.Container;
@@ -216,22 +217,23 @@ final class TaskScenarios {
             int count = settings.tasks();
             CpuUsage cpu = new CpuUsage(Map.of("agent", node.agent().handle(), "containerd", node.containerd().handle()));
             for (int i = 0; i < WARM_UP; i++) {
-                stevedore(node, String.format("warm-%02d", i), cpu);
+                stevedore(node, String.format("warm-%02d", i), new LinkedHashMap<>());
                 containerd(node, String.format("warm-%02d", i), cpu);
             }
             List<Double> s = new ArrayList<>();
             List<Double> c = new ArrayList<>();
             Map<String, Duration> sCpu = new LinkedHashMap<>();
             Map<String, Duration> cCpu = new LinkedHashMap<>();
+            Map<String, List<Double>> stages = new LinkedHashMap<>();
             long ctrCpu = 0;
             for (int i = 0; i < count; i++) {
                 String name = String.format("t-%05d", i);
-                double[] one;
+                double one;
                 Containerd.Run run;
                 Map<String, Duration> before;
                 if (i % 2 == 0) {
                     before = cpu.snapshot();
-                    one = stevedore(node, name, cpu);
+                    one = stevedore(node, name, stages);
                     CpuUsage.accumulate(sCpu, CpuUsage.delta(before, cpu.snapshot()));
                     before = cpu.snapshot();
                     run = containerd(node, name, cpu);
@@ -241,14 +243,14 @@ final class TaskScenarios {
                     run = containerd(node, name, cpu);
                     CpuUsage.accumulate(cCpu, CpuUsage.delta(before, cpu.snapshot()));
                     before = cpu.snapshot();
-                    one = stevedore(node, name, cpu);
+                    one = stevedore(node, name, stages);
                     CpuUsage.accumulate(sCpu, CpuUsage.delta(before, cpu.snapshot()));
                 }
-                s.add(one[0]);
+                s.add(one);
                 c.add(run.wallMs());
                 ctrCpu += run.ctrCpuMs();
                 if ((i + 1) % 25 == 0) {
-                    LOG.info("{} of {}: Stevedore {} ms, containerd {} ms", i + 1, count, Math.round(one[0]), Math.round(run.wallMs()));
+                    LOG.info("{} of {}: Stevedore {} ms, containerd {} ms", i + 1, count, Math.round(one), Math.round(run.wallMs()));
                 }
             }
             String left = node.leftovers();
@@ -261,6 +263,7 @@ final class TaskScenarios {
                     .with("peer_version", Containerd.version()).with("peer_command", node.containerd().runCommand())
                     .with("image", "busybox, cached on both").with("sequential", true).with("warm_up", WARM_UP)
                     .with("order", "alternating").with("left_after", left)
+                    .with("stages_p50_ms", medians(stages))
                     .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
             Map<String, Object> sPer = new LinkedHashMap<>();
             sCpu.forEach((k, v) -> sPer.put(k.replace('-', '_'), Report.round(v.toNanos() / 1e6 / count)));
@@ -277,18 +280,38 @@ final class TaskScenarios {
             return results;
         }
 
-        /** Returns {create to Running, create to first status} in ms; tears down after. */
-        private static double[] stevedore(Node node, String name, CpuUsage cpu) throws InterruptedException {
+        /**
+         * Returns create to Running in ms and adds, per stage seen on the way (the watches' arrival times), create to
+         * that stage to {@code stages}; tears down after.
+         */
+        private static double stevedore(Node node, String name, Map<String, List<Double>> stages) throws InterruptedException {
             TaskWatch.Tracked t = node.tasks().track(name);
-            node.containers().track(name);
+            ContainerWatch.Tracked c = node.containers().track(name);
             long created = System.nanoTime();
             node.createContainer(name, "[sleep, '3600']");
             node.createTask(name, name);
             TaskWatch.Seen running = node.awaitSeen(t.running, "Task " + name + " Running");
-            double ms = (running.nanos() - created) / 1e6;
+            Map<String, CompletableFuture<Long>> seen = new LinkedHashMap<>();
+            seen.put("container_finalizer", c.finalized);
+            seen.put("task_finalizer", t.finalized.thenApply(TaskWatch.Seen::nanos));
+            seen.put("container_ready", c.ready);
+            seen.put("task_created", t.created.thenApply(TaskWatch.Seen::nanos));
+            seen.put("task_running", t.running.thenApply(TaskWatch.Seen::nanos));
+            seen.forEach((stage, at) -> {
+                if (at.isDone() && !at.isCompletedExceptionally()) {
+                    stages.computeIfAbsent(stage, k -> new ArrayList<>()).add((at.join() - created) / 1e6);
+                }
+            });
             node.deleteTask(name);
             node.deleteContainer(name);
-            return new double[] {ms, ms};
+            return (running.nanos() - created) / 1e6;
+        }
+
+        /** The median of each stage's samples, in the order the stages were first added. */
+        private static Map<String, Object> medians(Map<String, List<Double>> stages) {
+            Map<String, Object> medians = new LinkedHashMap<>();
+            stages.forEach((stage, samples) -> medians.put(stage, Report.round(Measurement.of(stage, "ms", millis(samples)).p50())));
+            return medians;
         }
 
         private static Containerd.Run containerd(Node node, String name, CpuUsage cpu) {

@@ -14,8 +14,8 @@ import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
 
 /**
- * One watch on the Tasks of a namespace that tells when each tracked Task was first seen in phase Running, first seen
- * Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock ({@link Instant#now()}, microseconds on
+ * One watch on the Tasks of a namespace that tells when each tracked Task was first seen with the node agent's
+ * finalizer, in phase Created, in phase Running, first seen Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock ({@link Instant#now()}, microseconds on
  * Linux) on arrival of the event.
  */
 final class TaskWatch implements AutoCloseable {
@@ -24,6 +24,8 @@ final class TaskWatch implements AutoCloseable {
     }
 
     static final class Tracked {
+        final CompletableFuture<Seen> finalized = new CompletableFuture<>();
+        final CompletableFuture<Seen> created = new CompletableFuture<>();
         final CompletableFuture<Seen> running = new CompletableFuture<>();
         final CompletableFuture<Seen> deleted = new CompletableFuture<>();
         final CompletableFuture<Seen> gone = new CompletableFuture<>();
@@ -74,11 +76,17 @@ final class TaskWatch implements AutoCloseable {
             t.deleted.completeExceptionally(new IllegalStateException("Task " + task.getMetadata().getName() + " gone before Deleted"));
             return;
         }
+        List<String> finalizers = task.getMetadata().getFinalizers();
+        if (finalizers != null && finalizers.contains(ContainerWatch.AGENT_FINALIZER)) {
+            t.finalized.complete(seen);
+        }
         TaskStatus status = task.getStatus();
         if (status == null || status.phase() == null) {
             return;
         }
-        if (status.phase() == TaskStatus.Phase.Running) {
+        if (status.phase() == TaskStatus.Phase.Created) {
+            t.created.complete(seen);
+        } else if (status.phase() == TaskStatus.Phase.Running) {
             t.running.complete(seen);
         } else if (status.phase() == TaskStatus.Phase.Deleted) {
             t.deleted.complete(seen);

@@ -10,7 +10,9 @@ import java.util.List;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.Tools;
 import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.apps.DaemonSet;
 import org.junit.jupiter.api.Test;
 
 /** manifests/stevedore.yaml is the chart rendered, and the API server accepts every object in it. */
@@ -26,6 +28,18 @@ class InstallManifestsIT {
         assertThat(render.waitFor()).isZero();
         assertThat(Files.readString(REPO.resolve("manifests/stevedore.yaml")))
                 .as("manifests/stevedore.yaml is stale: run hack/update-manifests.sh").isEqualTo(rendered);
+    }
+
+    @Test
+    void theChartRunsTheAgentWithTheJvmOptionsItShipsWith(TestNamespace ns) throws Exception {
+        List<String> shipped = Files.readAllLines(REPO.resolve("runtime-node-agent/jvm.options")).stream()
+                .map(line -> line.replaceFirst("#.*", "").strip()).filter(line -> !line.isEmpty()).toList();
+        DaemonSet agent = ns.client().load(Files.newInputStream(REPO.resolve("manifests/stevedore.yaml"))).items().stream().filter(DaemonSet.class::isInstance).map(DaemonSet.class::cast).findFirst().orElseThrow();
+        String jdkJavaOptions = agent.getSpec().getTemplate().getSpec().getContainers().get(0).getEnv().stream()
+                .filter(env -> env.getName().equals("JDK_JAVA_OPTIONS")).map(EnvVar::getValue).findFirst().orElseThrow();
+        assertThat(shipped).isNotEmpty();
+        assertThat(jdkJavaOptions.split(" ")).as("the chart's agent.jvmOptions vs runtime-node-agent/jvm.options")
+                .containsExactlyElementsOf(shipped);
     }
 
     @Test

@@ -109,8 +109,9 @@ public final class NodeAgent implements Callable<Integer> {
         tasks.start();
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
-        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc, tasks::containerInUse), nodeName);
-        NodeScope.register(operator, new NodeTaskReconciler(tasks, nodeName), nodeName);
+        NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName);
+        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared), nodeName);
+        NodeScope.register(operator, taskReconciler, nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
                 () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);

@@ -4,12 +4,18 @@ import java.util.List;
 
 /**
  * What the node made of one Container (by UID): the image, the rootfs snapshot and the spec the next Task will
- * use, and older snapshots and specs kept while a Task still uses them. Garbage collection's roots.
+ * use, the Container generation they were prepared for, and older snapshots and specs kept while a Task still uses
+ * them. Garbage collection's roots.
  */
-public record ContainerRecord(String uid, String namespace, String name, String image, String imageDigest,
-        String snapshotter, String snapshotKey, String specDigest, List<String> retiredSnapshotKeys) {
+public record ContainerRecord(String uid, String namespace, String name, Long generation, String image,
+        String imageDigest, String snapshotter, String snapshotKey, String specDigest, List<String> retiredSnapshotKeys) {
 
     public ContainerRecord {
         retiredSnapshotKeys = retiredSnapshotKeys == null ? List.of() : List.copyOf(retiredSnapshotKeys);
+    }
+
+    /** Whether this is what the Container's {@code generation} asks for (a record of a newer one is too). */
+    public boolean prepares(Long containerGeneration) {
+        return generation != null && containerGeneration != null && generation >= containerGeneration;
     }
 }

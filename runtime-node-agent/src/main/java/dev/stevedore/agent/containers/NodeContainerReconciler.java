@@ -6,6 +6,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
 
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
@@ -42,13 +44,20 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
     private final GarbageCollector gc;
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
 
-    private final java.util.function.Predicate<String> usedByTask;
+    private final Predicate<String> usedByTask;
+    private final Consumer<ContainerRecord> prepared;
 
-    /** @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it */
-    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc, java.util.function.Predicate<String> usedByTask) {
+    /**
+     * @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it
+     * @param prepared told of each Container prepared, before its status is written: its next Task need not wait
+     *        for the status to come back from the API server
+     */
+    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc, Predicate<String> usedByTask,
+            Consumer<ContainerRecord> prepared) {
         this.preparer = preparer;
         this.gc = gc;
         this.usedByTask = usedByTask;
+        this.prepared = prepared;
     }
 
     @Override
@@ -60,6 +69,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
             ContainerRecord record = preparer.prepare(container,
                     PullSecrets.read(context.getClient(), container.getMetadata().getNamespace(), container.getSpec().imagePullSecrets()));
             failures.remove(uid);
+            prepared.accept(record);
             apply(context, container, new ContainerStatus(null, record.imageDigest(), record.snapshotter(), record.snapshotKey(),
                     record.specDigest(), generation, List.of(
                             Conditions.of(current, ContainerStatus.IMAGE_READY, "True", "ImagePresent", "image " + record.imageDigest() + " is on the node", generation),

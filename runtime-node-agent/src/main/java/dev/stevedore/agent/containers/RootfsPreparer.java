@@ -118,8 +118,8 @@ public final class RootfsPreparer {
             }
             records.removeSpecsExcept(uid, specDigest);
             ContainerRecord record = new ContainerRecord(uid, container.getMetadata().getNamespace(),
-                    container.getMetadata().getName(), image.name(), image.digest().toString(), snapshotterName, key,
-                    specDigest, retired);
+                    container.getMetadata().getName(), container.getMetadata().getGeneration(), image.name(),
+                    image.digest().toString(), snapshotterName, key, specDigest, retired);
             records.put(record);
             return record;
         } finally {

@@ -3,6 +3,7 @@ package dev.stevedore.agent.snapshots;
 import dev.stevedore.agent.fs.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.snapshots;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

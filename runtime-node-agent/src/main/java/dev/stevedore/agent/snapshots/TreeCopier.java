@@ -1,5 +1,7 @@
 package dev.stevedore.agent.snapshots;
 
+import dev.stevedore.agent.fs.LibC;
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.FileVisitResult;
 import java.nio.file.Files;

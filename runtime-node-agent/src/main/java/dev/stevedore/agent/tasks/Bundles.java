@@ -8,7 +8,7 @@ import java.util.List;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stevedore.agent.fs.AtomicFiles;
+import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.Mount;
 
 /**
@@ -32,10 +32,11 @@ public final class Bundles {
         spec.withObjectProperty("linux").put("cgroupsPath", cgroupsPath(taskUid));
         spec.withObjectProperty("process").put("terminal", false);
         spec.withObjectProperty("root").put("path", "rootfs");
-        AtomicFiles.write(bundle.resolve("config.json"), JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(spec));
+        // Not fsynced: after a crash before the runtime's create the task is failed and its bundle removed anyway.
+        Files.write(bundle.resolve("config.json"), JSON.writeValueAsBytes(spec));
         if (!isMountPoint(rootfs)) {
             for (Mount mount : rootfsMounts) {
-                mount(mount, rootfs);
+                PosixFiles.mount(mount.source(), rootfs, mount.type(), mount.options());
             }
         }
     }
@@ -44,34 +45,20 @@ public final class Bundles {
     public static void release(Path bundle) throws IOException {
         Path rootfs = bundle.resolve("rootfs");
         for (int i = 0; i < 8 && isMountPoint(rootfs); i++) {
-            ConmonRuntime.Result r = ConmonRuntime.exec(List.of("umount", rootfs.toString()));
-            if (r.code() != 0 && isMountPoint(rootfs)) {
-                ConmonRuntime.exec(List.of("umount", "-l", rootfs.toString()));
+            try {
+                PosixFiles.unmount(rootfs, false);
+            } catch (IOException busy) {
+                try {
+                    PosixFiles.unmount(rootfs, true);
+                } catch (IOException stillMounted) {
+                    // retried; what stays mounted is named in the exception below
+                }
             }
         }
         if (!mountsUnder(bundle).isEmpty()) {
             throw new IOException("still mounted under " + bundle + ": " + mountsUnder(bundle));
         }
         TaskRecords.deleteTree(bundle);
-    }
-
-    static void mount(Mount mount, Path target) throws IOException {
-        List<String> command = new ArrayList<>(List.of("mount"));
-        List<String> options = new ArrayList<>(mount.options());
-        if ("bind".equals(mount.type()) || options.contains("bind") || options.contains("rbind")) {
-            command.add(options.contains("rbind") ? "--rbind" : "--bind");
-            options.removeAll(List.of("bind", "rbind"));
-        } else {
-            command.addAll(List.of("-t", mount.type()));
-        }
-        if (!options.isEmpty()) {
-            command.addAll(List.of("-o", String.join(",", options)));
-        }
-        command.addAll(List.of(mount.source(), target.toString()));
-        ConmonRuntime.Result r = ConmonRuntime.exec(command);
-        if (r.code() != 0) {
-            throw new IOException("mounting the rootfs: " + r.err().strip());
-        }
     }
 
     public static boolean isMountPoint(Path path) throws IOException {

@@ -21,6 +21,7 @@ import java.util.regex.Pattern;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.fs.PosixFiles;
 
 /**
  * An OCI runtime (runc or crun, see {@link Runtimes}) driven the way CRI-O does: conmon runs {@code <runtime> create} and stays as the
@@ -181,13 +182,17 @@ public final class ConmonRuntime {
 
     /** Removes the runtime's state and cgroup; {@code force} kills a live container first. Idempotent. */
     public void delete(String id, boolean force) throws RuntimeException, IOException {
-        if (state(id).isEmpty()) {
-            return;
-        }
-        if (force) {
-            run("delete", "--force", id);
-        } else {
-            run("delete", id);
+        try {
+            if (force) {
+                run("delete", "--force", id);
+            } else {
+                run("delete", id);
+            }
+        } catch (RuntimeException e) {
+            // Asking first would cost every delete a second exec of the runtime; only a failure needs the answer.
+            if (state(id).isPresent()) {
+                throw e;
+            }
         }
     }
 
@@ -245,9 +250,6 @@ public final class ConmonRuntime {
 
     private static void mkfifo(Path path) throws IOException {
         Files.deleteIfExists(path);
-        Result r = exec(List.of("mkfifo", "-m", "600", path.toString()));
-        if (r.code != 0) {
-            throw new IOException("mkfifo " + path + ": " + r.err);
-        }
+        PosixFiles.mkfifo(path, 0600);
     }
 }

@@ -7,6 +7,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.stream.Collectors;
 
+import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -23,15 +24,18 @@ import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
+import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 
 /**
  * The node side of a Task: runs it (through {@link TaskManager}) once bound to this node, follows desiredState,
  * and on deletion stops a live task and removes its record and log before letting the object go.
  *
- * <p>A Task waits for its Container to be Ready without polling: this node's Containers (an informer with the field
- * selector {@code spec.nodeName=<node>}) are a secondary source, and a Container that becomes Ready, or gets a new
- * specDigest, triggers the Tasks that name it (an index on the primary cache, namespace/container).
+ * <p>A Task waits for its Container to be prepared without polling: the Container reconciler of this agent says when
+ * it has prepared one ({@link #containerPrepared}, before the Container's status is even written), and this node's
+ * Containers (an informer with the field selector {@code spec.nodeName=<node>}) are a secondary source whose
+ * Ready or specDigest changes trigger too; both reach the Tasks that name the Container through an index on the
+ * primary cache (namespace/container).
  */
 @ControllerConfiguration(name = "node-task", finalizerName = NodeTaskReconciler.FINALIZER, generationAwareEventProcessing = true)
 public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
@@ -42,6 +46,8 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
 
     private final TaskManager tasks;
     private final String nodeName;
+    private final SimpleInboundEventSource<Task> prepared = new SimpleInboundEventSource<>("prepared-containers");
+    private volatile IndexerResourceCache<Task> primaries;
 
     public NodeTaskReconciler(TaskManager tasks, String nodeName) {
         this.tasks = tasks;
@@ -51,6 +57,7 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
     @Override
     public List<EventSource<?, Task>> prepareEventSources(EventSourceContext<Task> context) {
         IndexerResourceCache<Task> primaries = context.getPrimaryCache();
+        this.primaries = primaries;
         primaries.addIndexer(BY_CONTAINER, t -> List.of(containerKey(t.getMetadata().getNamespace(), t.getSpec().container())));
         var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
                 .withFieldSelector(new FieldSelector(new FieldSelector.Field(NODE_FIELD, nodeName)))
@@ -59,7 +66,16 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
                         .stream().map(ResourceID::fromResource).collect(Collectors.toSet()))
                 .withOnUpdateFilter(NodeTaskReconciler::startRelevantChange)
                 .build(), context);
-        return List.of(containers);
+        return List.of(containers, prepared);
+    }
+
+    /** The Container's rootfs and spec are ready on this node: its waiting Tasks may start now. */
+    public void containerPrepared(ContainerRecord container) {
+        IndexerResourceCache<Task> cache = primaries;
+        if (cache != null) {
+            cache.byIndex(BY_CONTAINER, containerKey(container.namespace(), container.name()))
+                    .forEach(task -> prepared.propagateEvent(ResourceID.fromResource(task)));
+        }
     }
 
     static String containerKey(String namespace, String container) {
@@ -81,7 +97,7 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
 
     @Override
     public UpdateControl<Task> reconcile(Task task, Context<Task> context) throws IOException {
-        Duration again = tasks.reconcile(task);
+        Duration again = tasks.reconcile(task, context.getSecondaryResource(Container.class));
         return again == null ? UpdateControl.noUpdate() : UpdateControl.<Task>noUpdate().rescheduleAfter(again);
     }
 

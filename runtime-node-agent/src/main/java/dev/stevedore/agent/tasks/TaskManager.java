@@ -24,9 +24,7 @@ import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
-import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -131,13 +129,17 @@ public final class TaskManager implements AutoCloseable {
 
     // --- reconcile -----------------------------------------------------------------------------------------
 
-    /** Moves the task toward its spec; returns when to look again (null: on the next event). */
-    public Duration reconcile(Task task) throws IOException {
+    /**
+     * Moves the task toward its spec; returns when to look again (null: on the next event).
+     *
+     * @param container the Task's Container as this node's informer has it, if it has it
+     */
+    public Duration reconcile(Task task, Optional<Container> container) throws IOException {
         String uid = task.getMetadata().getUid();
-        return withLock(uid, () -> reconcileLocked(task));
+        return withLock(uid, () -> reconcileLocked(task, container));
     }
 
-    private Duration reconcileLocked(Task task) throws IOException {
+    private Duration reconcileLocked(Task task, Optional<Container> container) throws IOException {
         String uid = task.getMetadata().getUid();
         TaskRecord rec = records.get(uid).orElse(null);
         TaskSpec spec = task.getSpec();
@@ -157,7 +159,7 @@ public final class TaskManager implements AutoCloseable {
                         "stopped before it was started", task.getMetadata().getGeneration(), null));
                 return null;
             }
-            return startTask(task);
+            return startTask(task, container);
         }
         if (!java.util.Objects.equals(rec.generation(), task.getMetadata().getGeneration())) {
             rec = rec.withGeneration(task.getMetadata().getGeneration());
@@ -197,17 +199,18 @@ public final class TaskManager implements AutoCloseable {
         return null;
     }
 
-    private Duration startTask(Task task) throws IOException {
+    private Duration startTask(Task task, Optional<Container> cached) throws IOException {
         String uid = task.getMetadata().getUid();
         String ns = task.getMetadata().getNamespace();
-        Container container = client.resources(Container.class).inNamespace(ns).withName(task.getSpec().container()).get();
-        // Not ready yet: no polling, the Container's event (Ready, a new specDigest) brings the Task back here.
-        if (container == null || container.getStatus() == null
-                || !Conditions.isTrue(container.getStatus().conditions(), ContainerStatus.READY)) {
+        // Not prepared yet, or going away: no polling, the Container's preparation (or its next event) brings the
+        // Task back here. The local record, not the Container's Ready condition, says what is prepared: it is written
+        // before that condition and never lags behind it.
+        Container container = cached.orElse(null);
+        if (container == null || container.getMetadata().getDeletionTimestamp() != null) {
             return null;
         }
         ContainerRecord crec = containers.get(container.getMetadata().getUid()).orElse(null);
-        if (crec == null || !crec.specDigest().equals(container.getStatus().specDigest())) {
+        if (crec == null || !crec.prepares(container.getMetadata().getGeneration())) {
             return null;
         }
         String runtimeName = container.getSpec().runtime() == null || container.getSpec().runtime().name() == null
@@ -239,9 +242,9 @@ public final class TaskManager implements AutoCloseable {
             LOG.warn("task {}/{} created as pid {}: halting ({})", ns, rec.name(), pid, HALT_AFTER_CREATE_PROPERTY);
             Runtime.getRuntime().halt(137);
         }
+        // Recorded, not reported: the status goes out once, as Running, a round trip sooner.
         rec = rec.withPid(pid).withState(TaskRecord.State.CREATED);
         records.put(rec);
-        report(rec);
         try {
             runtime.start(uid);
         } catch (ConmonRuntime.RuntimeException e) {
@@ -269,8 +272,9 @@ public final class TaskManager implements AutoCloseable {
             return rec;
         }
         ConmonRuntime runtime = runtimes.named(rec.runtime());
-        String sig = signal == null ? "SIGTERM" : signal;
         long seconds = grace == null ? 10 : grace;
+        // No grace: one SIGKILL now rather than the stop signal followed at once by SIGKILL.
+        String sig = seconds == 0 ? "SIGKILL" : signal == null ? "SIGTERM" : signal;
         rec = rec.stopping(Instant.now().toString(), sig, seconds);
         records.put(rec);
         if (rec.state() == TaskRecord.State.PAUSED) {
@@ -284,7 +288,7 @@ public final class TaskManager implements AutoCloseable {
     }
 
     private void armKill(TaskRecord rec) {
-        if (!killTimers.add(rec.uid())) {
+        if ("SIGKILL".equals(rec.stopSignal()) || !killTimers.add(rec.uid())) {
             return;
         }
         Instant at = Instant.parse(rec.stopRequestedAt()).plusSeconds(rec.stopGracePeriodSeconds() == null ? 10 : rec.stopGracePeriodSeconds());

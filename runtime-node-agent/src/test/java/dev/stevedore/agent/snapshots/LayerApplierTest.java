@@ -4,6 +4,7 @@ import static dev.stevedore.agent.snapshots.Outside.unix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.LayerApplier.Mode;
 import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
 import java.io.ByteArrayInputStream;

@@ -3,6 +3,7 @@ package dev.stevedore.agent.snapshots;
 import static dev.stevedore.agent.snapshots.Outside.unix;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;

@@ -2,6 +2,7 @@ package dev.stevedore.agent.snapshots;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;

@@ -4,6 +4,7 @@ import static dev.stevedore.agent.snapshots.Outside.unix;
 import static dev.stevedore.agent.snapshots.SnapshotterContractTest.chainId;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;

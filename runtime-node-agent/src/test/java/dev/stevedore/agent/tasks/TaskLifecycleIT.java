@@ -26,6 +26,8 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -291,6 +293,20 @@ class TaskLifecycleIT {
         assertThat(done.getStatus().exitCode()).isEqualTo(7);
         assertThat(done.getStatus().reason()).isEqualTo("Error");
         assertNothingLeft(task.getMetadata().getUid());
+    }
+
+    @Test
+    @Order(9)
+    void aTaskCreatedRightAfterItsContainerChangedRunsTheNewSpec(TestNamespace ns) {
+        container(ns, "changing", "process: {args: [sh, -c, 'exit 1']}");
+        task(ns, "changing-1", "changing", "");
+        assertThat(awaitDeleted(ns, "changing-1").getStatus().exitCode()).isEqualTo(1);
+
+        // The node still has what generation 1 needed; a Task must wait for generation 2's spec, not start on that.
+        ns.client().resources(Container.class).withName("changing").patch(PatchContext.of(PatchType.JSON_MERGE),
+                "{\"spec\": {\"process\": {\"args\": [\"sh\", \"-c\", \"exit 2\"]}}}");
+        task(ns, "changing-2", "changing", "");
+        assertThat(awaitDeleted(ns, "changing-2").getStatus().exitCode()).isEqualTo(2);
     }
 
     // --- helpers -------------------------------------------------------------------------------------------

@@ -25,9 +25,13 @@ public final class AgentProcess implements AutoCloseable {
         this.log = log;
     }
 
-    /** Starts {@code stevedore-agent --node-name node --root root --heartbeat-interval 2s} with KUBECONFIG set. */
+    /**
+     * Starts {@code stevedore-agent --node-name node --root root --heartbeat-interval 2s} with KUBECONFIG set and the
+     * JVM options it ships with.
+     */
     public static AgentProcess start(String node, Path root, Path kubeconfig, Path log) {
-        ProcessBuilder builder = new ProcessBuilder(java("-Xmx384m", MAIN, "--node-name", node, "--root", root.toString(),
+        String shipped = "@" + Path.of("jvm.options").toAbsolutePath();
+        ProcessBuilder builder = new ProcessBuilder(java(List.of(shipped), MAIN, "--node-name", node, "--root", root.toString(),
                 "--heartbeat-interval", "2s"))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
@@ -52,7 +56,7 @@ public final class AgentProcess implements AutoCloseable {
             Path out = Files.createTempFile("agent-import", ".out");
             Path err = Files.createTempFile("agent-import", ".err");
             try {
-                Process process = new ProcessBuilder(java("-Xmx256m", args.toArray(String[]::new)))
+                Process process = new ProcessBuilder(java(List.of("-Xmx256m", "-XX:+UseSerialGC"), args.toArray(String[]::new)))
                         .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
                 if (!process.waitFor(120, TimeUnit.SECONDS)) {
                     process.destroyForcibly().waitFor();
@@ -113,15 +117,16 @@ public final class AgentProcess implements AutoCloseable {
     }
 
     /** The runtime class path of this module, as maven-dependency-plugin copies it at package. */
-    private static List<String> java(String heap, String... args) {
+    private static List<String> java(List<String> jvmOptions, String... args) {
         Path module = Path.of("").toAbsolutePath();
         Path classes = module.resolve("target/classes");
         Path lib = module.resolve("target/lib");
         if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
             throw new IllegalStateException(classes + " or " + lib + " is missing: run mvn package first");
         }
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                heap, "-XX:+UseSerialGC", "-cp", classes + ":" + lib + "/*"));
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-cp", classes + ":" + lib + "/*"));
         command.addAll(List.of(args));
         return command;
     }

@@ -1,4 +1,4 @@
-package dev.stevedore.agent.snapshots;
+package dev.stevedore.agent.fs;
 
 import com.sun.jna.LastErrorException;
 import com.sun.jna.Library;
@@ -9,7 +9,7 @@ import com.sun.jna.Native;
  * JDK encodes {@link java.nio.file.Path}s ({@link PosixFiles#bytes}), so a JNA call always names the same file the
  * Java checks looked at.
  */
-interface LibC extends Library {
+public interface LibC extends Library {
     LibC INSTANCE = Native.load("c", LibC.class);
 
     int AT_FDCWD = -100;
@@ -22,6 +22,13 @@ interface LibC extends Library {
     int S_IFCHR = 0020000;
     int S_IFBLK = 0060000;
     int EPERM = 1;
+    long MS_RDONLY = 1;
+    long MS_NOSUID = 2;
+    long MS_NODEV = 4;
+    long MS_NOEXEC = 8;
+    long MS_BIND = 4096;
+    long MS_REC = 16384;
+    int MNT_DETACH = 2;
     int ENOTSUP = 95;
 
     int mknod(byte[] path, int mode, long dev) throws LastErrorException;
@@ -51,4 +58,8 @@ interface LibC extends Library {
     int syncfs(int fd) throws LastErrorException;
 
     int close(int fd) throws LastErrorException;
+
+    int mount(byte[] source, byte[] target, byte[] type, long flags, byte[] data) throws LastErrorException;
+
+    int umount2(byte[] target, int flags) throws LastErrorException;
 }

@@ -1,4 +1,4 @@
-package dev.stevedore.agent.snapshots;
+package dev.stevedore.agent.fs;
 
 import com.sun.jna.LastErrorException;
 import java.io.IOException;
@@ -8,7 +8,9 @@ import java.nio.charset.Charset;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -20,7 +22,7 @@ import org.slf4j.LoggerFactory;
  * times, any xattr namespace (trusted.*), fsync of directories. None of them follows a symlink in the last
  * component except {@link #chmod}, which callers never use on a symlink.
  */
-final class PosixFiles {
+public final class PosixFiles {
     private static final Logger LOG = LoggerFactory.getLogger(PosixFiles.class);
     /** The charset the JDK encodes paths with, so both sides name the same bytes. */
     private static final Charset PATH_CHARSET = pathCharset();
@@ -28,7 +30,7 @@ final class PosixFiles {
     private PosixFiles() {
     }
 
-    static void mknod(Path path, int typeBits, int permissions, long rdev) throws IOException {
+    public static void mknod(Path path, int typeBits, int permissions, long rdev) throws IOException {
         try {
             LibC.INSTANCE.mknod(bytes(path), typeBits | (permissions & 07777), rdev);
         } catch (LastErrorException e) {
@@ -37,13 +39,13 @@ final class PosixFiles {
     }
 
     /** glibc's makedev(3). */
-    static long makedev(long major, long minor) {
+    public static long makedev(long major, long minor) {
         return ((major & 0xfffff000L) << 32) | ((major & 0xfffL) << 8)
                 | ((minor & 0xffffff00L) << 12) | (minor & 0xffL);
     }
 
     /** Creates a symlink whose target is exactly {@code target}, unnormalized (Path would drop a trailing /). */
-    static void symlink(String target, Path link) throws IOException {
+    public static void symlink(String target, Path link) throws IOException {
         try {
             LibC.INSTANCE.symlink(terminated(target.getBytes(PATH_CHARSET)), bytes(link));
         } catch (LastErrorException e) {
@@ -55,7 +57,7 @@ final class PosixFiles {
      * Sets owner, then mode (chown clears setuid/setgid), then xattrs (chown clears security.capability), then
      * times ({@code mtime} null: left alone, e.g. for a directory whose children are still to come).
      */
-    static void setMetadata(Path path, boolean symlink, int uid, int gid, int mode, Map<String, byte[]> xattrs,
+    public static void setMetadata(Path path, boolean symlink, int uid, int gid, int mode, Map<String, byte[]> xattrs,
             FileTime mtime) throws IOException {
         lchown(path, uid, gid);
         if (!symlink) {
@@ -72,7 +74,7 @@ final class PosixFiles {
         }
     }
 
-    static void lchown(Path path, int uid, int gid) throws IOException {
+    public static void lchown(Path path, int uid, int gid) throws IOException {
         try {
             LibC.INSTANCE.lchown(bytes(path), uid, gid);
         } catch (LastErrorException e) {
@@ -81,7 +83,7 @@ final class PosixFiles {
     }
 
     /** Sets all 12 mode bits; Java's PosixFilePermission has no setuid, setgid or sticky. Never call on a symlink. */
-    static void chmod(Path path, int mode) throws IOException {
+    public static void chmod(Path path, int mode) throws IOException {
         try {
             LibC.INSTANCE.chmod(bytes(path), mode & 07777);
         } catch (LastErrorException e) {
@@ -90,7 +92,7 @@ final class PosixFiles {
     }
 
     /** Sets atime and mtime of the path itself, also of a symlink. */
-    static void setTimes(Path path, FileTime mtime) throws IOException {
+    public static void setTimes(Path path, FileTime mtime) throws IOException {
         long nanos = mtime.to(TimeUnit.NANOSECONDS);
         long sec = Math.floorDiv(nanos, 1_000_000_000L);
         long nsec = Math.floorMod(nanos, 1_000_000_000L);
@@ -106,7 +108,7 @@ final class PosixFiles {
      * Returns false when the file system does not support the xattr (ENOTSUP) or the kernel refuses it for this
      * file type (EPERM: user.* on a symlink or device), which other runtimes tolerate too.
      */
-    static boolean setXattr(Path path, String name, byte[] value) throws IOException {
+    public static boolean setXattr(Path path, String name, byte[] value) throws IOException {
         try {
             LibC.INSTANCE.lsetxattr(bytes(path), cString(name), value, value.length, 0);
             return true;
@@ -118,7 +120,7 @@ final class PosixFiles {
         }
     }
 
-    static Map<String, byte[]> xattrs(Path path) throws IOException {
+    public static Map<String, byte[]> xattrs(Path path) throws IOException {
         byte[] p = bytes(path);
         try {
             long size = LibC.INSTANCE.llistxattr(p, null, 0);
@@ -150,14 +152,14 @@ final class PosixFiles {
     }
 
     /** The identity and allocated size of a file, not following a symlink. */
-    record Stat(long dev, long ino, long bytesOnDisk) {
+    public record Stat(long dev, long ino, long bytesOnDisk) {
     }
 
     /**
      * lstat(2). st_dev, st_ino and st_blocks sit at offsets 0, 8 and 64 of struct stat on both x86_64 and
      * aarch64 (checked against glibc's headers); other architectures are not supported by the agent.
      */
-    static Stat lstat(Path path) throws IOException {
+    public static Stat lstat(Path path) throws IOException {
         byte[] buf = new byte[256];
         try {
             LibC.INSTANCE.lstat(bytes(path), buf);
@@ -169,12 +171,56 @@ final class PosixFiles {
     }
 
     /** fsync(2) of a regular file or directory, without following a symlink. */
-    static void fsync(Path path) throws IOException {
+    public static void fsync(Path path) throws IOException {
         withFd(path, "fsync", fd -> LibC.INSTANCE.fsync(fd));
     }
 
+    public static void mkfifo(Path path, int permissions) throws IOException {
+        mknod(path, LibC.S_IFIFO, permissions, 0);
+    }
+
+    /**
+     * mount(2), reading {@code options} as mount(8) does: the flags it knows (ro, rw, nosuid, nodev, noexec, bind,
+     * rbind) become flags, the rest the file system's data, comma-separated. A bind mount ignores its data and read-only
+     * flag in the first call, as the kernel does.
+     */
+    public static void mount(String source, Path target, String type, List<String> options) throws IOException {
+        long flags = 0;
+        List<String> data = new ArrayList<>();
+        for (String option : options) {
+            switch (option) {
+                case "rw" -> { }
+                case "ro" -> flags |= LibC.MS_RDONLY;
+                case "nosuid" -> flags |= LibC.MS_NOSUID;
+                case "nodev" -> flags |= LibC.MS_NODEV;
+                case "noexec" -> flags |= LibC.MS_NOEXEC;
+                case "bind" -> flags |= LibC.MS_BIND;
+                case "rbind" -> flags |= LibC.MS_BIND | LibC.MS_REC;
+                default -> data.add(option);
+            }
+        }
+        if ((flags & LibC.MS_BIND) != 0 && (flags & LibC.MS_RDONLY) != 0) {
+            throw new IOException("read-only bind mounts need a remount; not supported: " + options);
+        }
+        try {
+            LibC.INSTANCE.mount(cString(source), bytes(target), cString(type), flags,
+                    data.isEmpty() ? null : cString(String.join(",", data)));
+        } catch (LastErrorException e) {
+            throw failure("mount " + type + " " + source + " on", target, e);
+        }
+    }
+
+    /** umount2(2); {@code detach} is a lazy unmount (MNT_DETACH). */
+    public static void unmount(Path target, boolean detach) throws IOException {
+        try {
+            LibC.INSTANCE.umount2(bytes(target), detach ? LibC.MNT_DETACH : 0);
+        } catch (LastErrorException e) {
+            throw failure("umount", target, e);
+        }
+    }
+
     /** syncfs(2): one call makes a whole unpacked tree durable, instead of one fsync per file. */
-    static void syncfs(Path path) throws IOException {
+    public static void syncfs(Path path) throws IOException {
         withFd(path, "syncfs", fd -> LibC.INSTANCE.syncfs(fd));
     }
 
@@ -198,7 +244,7 @@ final class PosixFiles {
         }
     }
 
-    static byte[] bytes(Path path) {
+    public static byte[] bytes(Path path) {
         return terminated(path.toString().getBytes(PATH_CHARSET));
     }
 
