@@ -15,7 +15,7 @@ import io.fabric8.kubernetes.client.WatcherException;
 
 /**
  * One watch on the Tasks of a namespace that tells when each tracked Task was first seen with the node agent's
- * finalizer, in phase Created, in phase Running, first seen Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock ({@link Instant#now()}, microseconds on
+ * finalizer, in phase Running, first seen Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock ({@link Instant#now()}, microseconds on
  * Linux) on arrival of the event.
  */
 final class TaskWatch implements AutoCloseable {
@@ -25,7 +25,6 @@ final class TaskWatch implements AutoCloseable {
 
     static final class Tracked {
         final CompletableFuture<Seen> finalized = new CompletableFuture<>();
-        final CompletableFuture<Seen> created = new CompletableFuture<>();
         final CompletableFuture<Seen> running = new CompletableFuture<>();
         final CompletableFuture<Seen> deleted = new CompletableFuture<>();
         final CompletableFuture<Seen> gone = new CompletableFuture<>();
@@ -84,9 +83,7 @@ final class TaskWatch implements AutoCloseable {
         if (status == null || status.phase() == null) {
             return;
         }
-        if (status.phase() == TaskStatus.Phase.Created) {
-            t.created.complete(seen);
-        } else if (status.phase() == TaskStatus.Phase.Running) {
+        if (status.phase() == TaskStatus.Phase.Running) {
             t.running.complete(seen);
         } else if (status.phase() == TaskStatus.Phase.Deleted) {
             t.deleted.complete(seen);
