@@ -198,8 +198,11 @@ final class TaskScenarios {
      * on the Task, the Container Ready, the Task Running.
      */
     static final class Start implements Scenario {
-        /** Unmeasured cycles on each side first: a node sees the long-running agent after its JIT has settled. */
-        private static final int WARM_UP = 30;
+        /**
+         * Unmeasured cycles on each side first: a node sees the long-running agent after its JIT compiler has done
+         * most of its work (on 2 cores its compilations still take 15-20 ms of CPU per cycle after 200 cycles).
+         */
+        private static final int WARM_UP = 100;
 
         @Override
         public String name() {

@@ -15,8 +15,8 @@ import io.fabric8.kubernetes.client.WatcherException;
 
 /**
  * One watch on the Tasks of a namespace that tells when each tracked Task was first seen with the node agent's
- * finalizer, in phase Running, first seen Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock ({@link Instant#now()}, microseconds on
- * Linux) on arrival of the event.
+ * finalizer, in phase Running, first seen Deleted, and seen gone: by {@link System#nanoTime()} and by the wall clock
+ * ({@link Instant#now()}, microseconds on Linux) on arrival of the event.
  */
 final class TaskWatch implements AutoCloseable {
     /** An event's arrival. */

@@ -22,6 +22,7 @@ public interface LibC extends Library {
     int S_IFCHR = 0020000;
     int S_IFBLK = 0060000;
     int EPERM = 1;
+    int ENOTSUP = 95;
     long MS_RDONLY = 1;
     long MS_NOSUID = 2;
     long MS_NODEV = 4;
@@ -29,7 +30,6 @@ public interface LibC extends Library {
     long MS_BIND = 4096;
     long MS_REC = 16384;
     int MNT_DETACH = 2;
-    int ENOTSUP = 95;
 
     int mknod(byte[] path, int mode, long dev) throws LastErrorException;
 

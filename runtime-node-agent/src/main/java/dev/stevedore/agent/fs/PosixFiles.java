@@ -18,9 +18,10 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * File operations that need libc: device nodes, numeric lchown, mode bits incl. setuid/setgid/sticky, symlink
- * times, any xattr namespace (trusted.*), fsync of directories. None of them follows a symlink in the last
- * component except {@link #chmod}, which callers never use on a symlink.
+ * File operations that need libc: device nodes and FIFOs, numeric lchown, mode bits incl. setuid/setgid/sticky,
+ * symlink times, any xattr namespace (trusted.*), fsync of directories, mount and unmount without running mount(8).
+ * None of them follows a symlink in the last component except {@link #chmod}, which callers never use on a symlink
+ * (and mount, whose target is a directory the agent made).
  */
 public final class PosixFiles {
     private static final Logger LOG = LoggerFactory.getLogger(PosixFiles.class);
@@ -180,12 +181,12 @@ public final class PosixFiles {
     }
 
     /**
-     * mount(2), reading {@code options} as mount(8) does: the flags it knows (ro, rw, nosuid, nodev, noexec, bind,
-     * rbind) become flags, the rest the file system's data, comma-separated. A bind mount ignores its data and read-only
-     * flag in the first call, as the kernel does.
+     * mount(2), reading type and {@code options} as mount(8) does: type "bind" is a bind mount, the flags it knows (ro,
+     * rw, nosuid, nodev, noexec, bind, rbind) become flags, the rest the file system's data, comma-separated. A read-only bind mount would take a
+     * second, remounting call that no rootfs here needs, so it is refused.
      */
     public static void mount(String source, Path target, String type, List<String> options) throws IOException {
-        long flags = 0;
+        long flags = "bind".equals(type) ? LibC.MS_BIND : 0;
         List<String> data = new ArrayList<>();
         for (String option : options) {
             switch (option) {

@@ -46,10 +46,13 @@ class PosixFilesMountIT {
         Path target = Files.createDirectories(dir.resolve("target"));
 
         PosixFiles.mount(dir.resolve("source").toString(), target, "bind", List.of("rbind", "rw"));
-
         assertThat(target.resolve("sub/file")).hasContent("content");
         PosixFiles.unmount(target, false);
         assertThat(target.resolve("sub")).doesNotExist();
+
+        // Type "bind" alone is a bind mount too, as for mount(8).
+        PosixFiles.mount(dir.resolve("source").toString(), target, "bind", List.of());
+        assertThat(target.resolve("sub/file")).hasContent("content");
     }
 
     @Test
