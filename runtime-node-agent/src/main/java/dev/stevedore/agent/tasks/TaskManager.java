@@ -17,7 +17,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.regex.Pattern;
-import java.util.stream.Stream;
 
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
@@ -62,6 +61,7 @@ public final class TaskManager implements AutoCloseable {
     private final Map<String, Snapshotter> snapshotters;
     private final long logSizeMax;
     private final Runtimes runtimes;
+    private final TaskResources resources;
     private final Map<String, ReentrantLock> locks = new ConcurrentHashMap<>();
     private final Set<String> killTimers = ConcurrentHashMap.newKeySet();
     private final ExecutorService exits = Executors.newFixedThreadPool(2, daemon("task-exit"));
@@ -77,6 +77,7 @@ public final class TaskManager implements AutoCloseable {
         this.snapshotters = snapshotters;
         this.logSizeMax = logSizeMax;
         this.runtimes = runtimes;
+        this.resources = new TaskResources(records, runtimes);
     }
 
     /** Re-adopts the recorded tasks, cleans up what no Task object wants any more, then watches for exits. */
@@ -371,7 +372,7 @@ public final class TaskManager implements AutoCloseable {
                     }
                     return null;
                 }
-                Optional<Integer> code = readExitCode(exitFile);
+                Optional<Integer> code = TaskResources.exitCode(exitFile);
                 if (code.isEmpty()) {
                     return null; // not complete yet: the next event has it
                 }
@@ -388,7 +389,7 @@ public final class TaskManager implements AutoCloseable {
     private TaskRecord recordExit(TaskRecord rec, int code, String exitedAt) throws IOException {
         String reason;
         String message;
-        boolean oom = code != 0 && oomKilled(rec);
+        boolean oom = code != 0 && resources.oomKilled(rec);
         if (code == 0) {
             reason = "Completed";
             message = "exited with code 0";
@@ -411,7 +412,7 @@ public final class TaskManager implements AutoCloseable {
     /** Releases the runtime resources (once) and writes Deleted (until it lands). */
     private TaskRecord finishExited(TaskRecord rec) throws IOException {
         if (!rec.released()) {
-            release(rec);
+            resources.release(rec);
             rec = rec.withReleased(true);
             records.put(rec);
         }
@@ -422,103 +423,6 @@ public final class TaskManager implements AutoCloseable {
             }
         }
         return rec;
-    }
-
-    /** runc delete, conmon gone, rootfs unmounted, cgroup and bundle removed. Idempotent. */
-    private void release(TaskRecord rec) throws IOException {
-        ConmonRuntime runtime = runtimes.named(rec.runtime());
-        try {
-            runtime.delete(rec.runtimeId(), true);
-        } catch (ConmonRuntime.RuntimeException e) {
-            LOG.warn("deleting {}: {}", rec.runtimeId(), e.getMessage());
-        }
-        awaitConmonExit(records.taskDir(rec.uid()).resolve("conmon.pid"));
-        Bundles.release(records.bundle(rec.uid()));
-        removeCgroups(rec.uid());
-        TaskRecords.deleteTree(records.persistDir(rec.uid()));
-        Files.deleteIfExists(records.socketDir().resolve(rec.runtimeId()));
-        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
-    }
-
-    private static void awaitConmonExit(Path pidFile) {
-        try {
-            if (!Files.exists(pidFile)) {
-                return;
-            }
-            long pid = Long.parseLong(Files.readString(pidFile).strip());
-            Optional<ProcessHandle> conmon = ProcessHandle.of(pid)
-                    .filter(h -> h.info().command().map(c -> c.endsWith("conmon")).orElse(false));
-            if (conmon.isPresent()) {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-                while (conmon.get().isAlive() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                if (conmon.get().isAlive()) {
-                    conmon.get().destroyForcibly();
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            LOG.debug("conmon pid file {}: {}", pidFile, e.toString());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
-    }
-
-    static void removeCgroups(String uid) {
-        Path root = Path.of("/sys/fs/cgroup");
-        List<Path> candidates = new java.util.ArrayList<>(List.of(root.resolve("stevedore").resolve(uid)));
-        try (Stream<Path> hierarchies = Files.list(root)) {
-            hierarchies.forEach(h -> candidates.add(h.resolve("stevedore").resolve(uid)));
-        } catch (IOException e) {
-            LOG.debug("listing cgroups", e);
-        }
-        for (Path dir : candidates) {
-            for (int attempt = 0; attempt < 50 && Files.isDirectory(dir); attempt++) {
-                try {
-                    Files.delete(dir); // rmdir: a cgroup directory's files are virtual
-                } catch (IOException e) {
-                    try {
-                        Thread.sleep(20);
-                    } catch (InterruptedException ie) {
-                        Thread.currentThread().interrupt();
-                        return;
-                    }
-                }
-            }
-        }
-    }
-
-    /** cgroup v1 memory.oom_control oom_kill (or v2 memory.events oom_kill), or conmon's oom file. */
-    private boolean oomKilled(TaskRecord rec) {
-        if (Files.exists(records.persistDir(rec.uid()).resolve("oom"))) {
-            return true;
-        }
-        String cg = Bundles.cgroupsPath(rec.uid()).substring(1);
-        for (Path file : List.of(Path.of("/sys/fs/cgroup/memory").resolve(cg).resolve("memory.oom_control"),
-                Path.of("/sys/fs/cgroup").resolve(cg).resolve("memory.events"))) {
-            try {
-                if (Files.exists(file)) {
-                    for (String line : Files.readAllLines(file)) {
-                        String[] kv = line.trim().split("\\s+");
-                        if (kv.length == 2 && kv[0].equals("oom_kill") && Long.parseLong(kv[1]) > 0) {
-                            return true;
-                        }
-                    }
-                }
-            } catch (IOException | NumberFormatException e) {
-                LOG.debug("reading {}: {}", file, e.toString());
-            }
-        }
-        return false;
-    }
-
-    private static Optional<Integer> readExitCode(Path exitFile) {
-        try {
-            String text = Files.readString(exitFile).strip();
-            return text.isEmpty() ? Optional.empty() : Optional.of(Integer.parseInt(text));
-        } catch (IOException | NumberFormatException e) {
-            return Optional.empty();
-        }
     }
 
     // --- adoption ------------------------------------------------------------------------------------------
@@ -542,7 +446,7 @@ public final class TaskManager implements AutoCloseable {
             switch (state.orElse("")) {
                 case "created" -> {
                     if (rec.pid() == null) {
-                        rec = rec.withPid(readPid(records.taskDir(uid).resolve("ctr.pid")));
+                        rec = rec.withPid(resources.containerPid(uid));
                     }
                     rec = rec.withState(TaskRecord.State.CREATED);
                     records.put(rec);
@@ -557,14 +461,14 @@ public final class TaskManager implements AutoCloseable {
                 case "running", "paused" -> {
                     TaskRecord.State s = state.get().equals("running") ? TaskRecord.State.RUNNING : TaskRecord.State.PAUSED;
                     if (rec.pid() == null) {
-                        rec = rec.withPid(readPid(records.taskDir(uid).resolve("ctr.pid")));
+                        rec = rec.withPid(resources.containerPid(uid));
                     }
                     rec = rec.startedAt() == null ? rec.started(now()).withState(s) : rec.withState(s);
                     records.put(rec);
                     report(rec);
                 }
                 case "stopped" -> {
-                    if (!conmonAlive(uid)) {
+                    if (!resources.conmonAlive(uid)) {
                         rec = rec.exited(null, now(), "Error", "the process exited while the agent was down and its exit status was lost");
                         records.put(rec);
                         finishExited(rec);
@@ -572,8 +476,8 @@ public final class TaskManager implements AutoCloseable {
                     }
                 }
                 default -> {
-                    if (conmonAlive(uid) && rec.state() == TaskRecord.State.CREATING) {
-                        awaitConmonExit(records.taskDir(uid).resolve("conmon.pid"));
+                    if (resources.conmonAlive(uid) && rec.state() == TaskRecord.State.CREATING) {
+                        resources.awaitConmonExit(uid);
                     }
                     boolean neverStarted = rec.state() == TaskRecord.State.CREATING;
                     rec = rec.exited(null, now(), neverStarted ? "StartFailed" : "Error",
@@ -608,7 +512,7 @@ public final class TaskManager implements AutoCloseable {
                 try {
                     withLock(rec.uid(), () -> {
                         LOG.info("task {}/{} ({}) has no Task object: cleaning up", rec.namespace(), rec.name(), rec.uid());
-                        release(rec);
+                        resources.release(rec);
                         records.delete(rec.uid());
                         return null;
                     });
@@ -626,26 +530,13 @@ public final class TaskManager implements AutoCloseable {
                         LOG.info("{} container {} has no record: deleting", name, c.getKey());
                         runtime.delete(c.getKey(), true);
                         Bundles.release(Path.of(c.getValue()));
-                        removeCgroups(c.getKey());
+                        TaskResources.removeCgroups(c.getKey());
                     }
                 }
             } catch (IOException | ConmonRuntime.RuntimeException e) {
                 LOG.warn("listing {} containers: {}", name, e.toString());
             }
         }
-    }
-
-    private boolean conmonAlive(String uid) {
-        try {
-            long pid = readPid(records.taskDir(uid).resolve("conmon.pid"));
-            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-        } catch (IOException | java.lang.RuntimeException e) {
-            return false;
-        }
-    }
-
-    private static Long readPid(Path file) throws IOException {
-        return Files.exists(file) ? Long.parseLong(Files.readString(file).strip()) : null;
     }
 
     // --- status --------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ final class LeftoverTasks {
             for (Map.Entry<String, String> c : rt.list().entrySet()) {
                 if (c.getValue().startsWith(root.toString())) {
                     ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
-                    TaskManager.removeCgroups(c.getKey());
+                    TaskResources.removeCgroups(c.getKey());
                 }
             }
         }

@@ -1,0 +1,152 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What a task holds on the node besides its record — the runtime's container, its conmon, the mounted bundle, its
+ * cgroups, conmon's files — and what conmon leaves behind about it: pids, the exit code, the OOM marker.
+ */
+final class TaskResources {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskResources.class);
+    private static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
+
+    private final TaskRecords records;
+    private final Runtimes runtimes;
+
+    TaskResources(TaskRecords records, Runtimes runtimes) {
+        this.records = records;
+        this.runtimes = runtimes;
+    }
+
+    /** runc delete, conmon gone, rootfs unmounted, cgroup and bundle removed. Idempotent. */
+    void release(TaskRecord rec) throws IOException {
+        ConmonRuntime runtime = runtimes.named(rec.runtime());
+        try {
+            runtime.delete(rec.runtimeId(), true);
+        } catch (ConmonRuntime.RuntimeException e) {
+            LOG.warn("deleting {}: {}", rec.runtimeId(), e.getMessage());
+        }
+        awaitConmonExit(rec.uid());
+        Bundles.release(records.bundle(rec.uid()));
+        removeCgroups(rec.uid());
+        TaskRecords.deleteTree(records.persistDir(rec.uid()));
+        Files.deleteIfExists(records.socketDir().resolve(rec.runtimeId()));
+        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
+    }
+
+    /** Waits up to 5 s for the task's conmon to exit (it does once the runtime's container is gone), then kills it. */
+    void awaitConmonExit(String uid) {
+        Path pidFile = conmonPidFile(uid);
+        try {
+            if (!Files.exists(pidFile)) {
+                return;
+            }
+            long pid = Long.parseLong(Files.readString(pidFile).strip());
+            Optional<ProcessHandle> conmon = ProcessHandle.of(pid)
+                    .filter(h -> h.info().command().map(c -> c.endsWith("conmon")).orElse(false));
+            if (conmon.isPresent()) {
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+                while (conmon.get().isAlive() && System.nanoTime() < deadline) {
+                    Thread.sleep(20);
+                }
+                if (conmon.get().isAlive()) {
+                    conmon.get().destroyForcibly();
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            LOG.debug("conmon pid file {}: {}", pidFile, e.toString());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    boolean conmonAlive(String uid) {
+        try {
+            Long pid = readPid(conmonPidFile(uid));
+            return pid != null && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+        } catch (IOException | RuntimeException e) {
+            return false;
+        }
+    }
+
+    /** The container's init process as conmon wrote it, or null before it did. */
+    Long containerPid(String uid) throws IOException {
+        return readPid(records.taskDir(uid).resolve("ctr.pid"));
+    }
+
+    /** cgroup v1 memory.oom_control oom_kill (or v2 memory.events oom_kill), or conmon's oom file. */
+    boolean oomKilled(TaskRecord rec) {
+        if (Files.exists(records.persistDir(rec.uid()).resolve("oom"))) {
+            return true;
+        }
+        String cg = Bundles.cgroupsPath(rec.uid()).substring(1);
+        for (Path file : List.of(CGROUP_ROOT.resolve("memory").resolve(cg).resolve("memory.oom_control"),
+                CGROUP_ROOT.resolve(cg).resolve("memory.events"))) {
+            try {
+                if (Files.exists(file)) {
+                    for (String line : Files.readAllLines(file)) {
+                        String[] kv = line.trim().split("\\s+");
+                        if (kv.length == 2 && kv[0].equals("oom_kill") && Long.parseLong(kv[1]) > 0) {
+                            return true;
+                        }
+                    }
+                }
+            } catch (IOException | NumberFormatException e) {
+                LOG.debug("reading {}: {}", file, e.toString());
+            }
+        }
+        return false;
+    }
+
+    /** The exit code conmon wrote, empty while the file is not complete. */
+    static Optional<Integer> exitCode(Path exitFile) {
+        try {
+            String text = Files.readString(exitFile).strip();
+            return text.isEmpty() ? Optional.empty() : Optional.of(Integer.parseInt(text));
+        } catch (IOException | NumberFormatException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** The task's cgroup in every hierarchy (v1) or the unified one (v2); retried while the kernel still empties it. */
+    static void removeCgroups(String uid) {
+        List<Path> candidates = new ArrayList<>(List.of(CGROUP_ROOT.resolve("stevedore").resolve(uid)));
+        try (Stream<Path> hierarchies = Files.list(CGROUP_ROOT)) {
+            hierarchies.forEach(h -> candidates.add(h.resolve("stevedore").resolve(uid)));
+        } catch (IOException e) {
+            LOG.debug("listing cgroups", e);
+        }
+        for (Path dir : candidates) {
+            for (int attempt = 0; attempt < 50 && Files.isDirectory(dir); attempt++) {
+                try {
+                    Files.delete(dir); // rmdir: a cgroup directory's files are virtual
+                } catch (IOException e) {
+                    try {
+                        Thread.sleep(20);
+                    } catch (InterruptedException ie) {
+                        Thread.currentThread().interrupt();
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    private Path conmonPidFile(String uid) {
+        return records.taskDir(uid).resolve("conmon.pid");
+    }
+
+    private static Long readPid(Path file) throws IOException {
+        return Files.exists(file) ? Long.parseLong(Files.readString(file).strip()) : null;
+    }
+}
