@@ -20,6 +20,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.v1alpha1.Container;
@@ -31,7 +32,6 @@ import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -240,20 +240,11 @@ class NodeAgentIT {
     }
 
     private static void container(TestNamespace ns, String name, String image, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Container
-                metadata: {name: %s}
-                spec:
-                  image: %s
-                  nodeName: %s
-                """.formatted(name, image, NODE) + moreSpec.indent(2);
-        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+        Containers.create(ns, name, image, NODE, moreSpec);
     }
 
     private static Container awaitCondition(TestNamespace ns, String name, String type, String status) {
-        return awaitObject(ns, name, c -> c.getStatus() != null && c.getStatus().conditions() != null
-                && c.getStatus().conditions().stream().anyMatch(x -> type.equals(x.getType()) && status.equals(x.getStatus())));
+        return Containers.awaitCondition(ns, name, type, status);
     }
 
     private static Container awaitObject(TestNamespace ns, String name, Predicate<Container> condition) {

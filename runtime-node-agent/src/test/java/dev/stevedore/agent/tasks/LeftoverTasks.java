@@ -1,13 +1,37 @@
 package dev.stevedore.agent.tasks;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.stream.Stream;
 
-/** What task tests remove whatever happened: runtime state, cgroups and mounts of the agent root they used. */
+/**
+ * What a task leaves on the node when something goes wrong: task tests assert a finished task left none of it, and
+ * remove whatever is left under the agent root they used, whatever happened.
+ */
 final class LeftoverTasks {
     private LeftoverTasks() {
+    }
+
+    /** No mount, runtime state, cgroup, bundle, exit file or conmon of the task {@code uid} is left. */
+    static void assertNoneLeft(Path root, Runtimes runtimes, String uid) throws IOException {
+        assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
+        for (ConmonRuntime rt : runtimes.all()) {
+            assertThat(rt.state(uid)).as(rt.name() + " state of " + uid).isEmpty();
+        }
+        try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
+            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
+        }
+        assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
+        assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
+        assertThat(ProcessHandle.allProcesses()
+                .filter(p -> p.info().command().map(c -> c.endsWith("/conmon")).orElse(false))
+                .map(p -> String.join(" ", p.info().arguments().orElse(new String[0])))
+                .filter(args -> args.contains(uid))).as("conmon of " + uid).isEmpty();
     }
 
     static void removeUnder(Path root, Runtimes runtimes) throws IOException {

@@ -13,12 +13,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
 
 import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.Task;
@@ -28,7 +28,6 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -93,7 +92,7 @@ class TaskAgentKilledIT {
         List<TaskStatus> before = new ArrayList<>();
         List<Optional<Instant>> processStarts = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            TaskStatus s = awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
+            TaskStatus s = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
             before.add(s);
             processStarts.add(ProcessHandle.of(s.pid()).orElseThrow().info().startInstant());
         }
@@ -116,7 +115,7 @@ class TaskAgentKilledIT {
         // Restarted with a crash planned for the next task's create (see below).
         agent = startAgent(ns.name() + "/halt-1");
         for (int i = 0; i < 2; i++) {
-            Task done = awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Deleted);
+            Task done = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Deleted);
             assertThat(done.getStatus().exitCode()).isEqualTo(10 + i);
             assertThat(done.getStatus().reason()).isEqualTo("Error");
             assertThat(done.getStatus().startedAt()).isEqualTo(before.get(i).startedAt());
@@ -124,7 +123,7 @@ class TaskAgentKilledIT {
         }
         for (int i = 2; i < 5; i++) {
             // The agent re-adopts every record before it handles any exit, so by now it has seen these three.
-            TaskStatus after = awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
+            TaskStatus after = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
             // The same process, never started twice.
             assertThat(after.pid()).isEqualTo(before.get(i).pid());
             assertThat(after.startedAt()).isEqualTo(before.get(i).startedAt());
@@ -132,10 +131,10 @@ class TaskAgentKilledIT {
             assertThat(runtimes.named("runc").state(uids.get(i))).contains("running");
         }
         for (int i = 2; i < 5; i++) {
-            setDesired(ns, "k" + i + "-1", TaskSpec.DesiredState.Stopped);
+            Tasks.setDesired(ns, "k" + i + "-1", TaskSpec.DesiredState.Stopped);
         }
         for (int i = 2; i < 5; i++) {
-            Task done = awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Deleted);
+            Task done = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Deleted);
             assertThat(done.getStatus().reason()).isEqualTo("Signaled");
             assertThat(done.getStatus().exitCode()).isEqualTo(137);
             assertNothingLeft(uids.get(i));
@@ -153,13 +152,13 @@ class TaskAgentKilledIT {
         assertThat(unreported.getStatus() == null ? null : unreported.getStatus().phase()).isIn(null, TaskStatus.Phase.Pending);
 
         agent = startAgent(null);
-        TaskStatus running = awaitPhase(ns, "halt-1", TaskStatus.Phase.Running).getStatus();
+        TaskStatus running = Tasks.awaitPhase(ns, "halt-1", TaskStatus.Phase.Running).getStatus();
         assertThat(running.pid()).isEqualTo(createdPid);
         Path starts = root.resolve("tasks").resolve(uid).resolve("bundle/rootfs/starts");
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(starts));
         assertThat(Files.readAllLines(starts)).as("the task's process ran once").containsExactly("x");
-        setDesired(ns, "halt-1", TaskSpec.DesiredState.Stopped);
-        Task done = awaitPhase(ns, "halt-1", TaskStatus.Phase.Deleted);
+        Tasks.setDesired(ns, "halt-1", TaskSpec.DesiredState.Stopped);
+        Task done = Tasks.awaitPhase(ns, "halt-1", TaskStatus.Phase.Deleted);
         assertThat(done.getStatus().reason()).isEqualTo("Signaled");
         assertThat(done.getStatus().pid()).isEqualTo(createdPid);
         assertNothingLeft(uid);
@@ -193,64 +192,15 @@ class TaskAgentKilledIT {
     }
 
     private static void assertNothingLeft(String uid) throws IOException {
-        assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
-        for (ConmonRuntime rt : runtimes.all()) {
-            assertThat(rt.state(uid)).isEmpty();
-        }
-        try (var hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
-            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
-        }
-        assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
-        assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
-        assertThat(ProcessHandle.allProcesses()
-                .filter(p -> p.info().command().map(c -> c.endsWith("/conmon")).orElse(false))
-                .map(p -> String.join(" ", p.info().arguments().orElse(new String[0])))
-                .filter(args -> args.contains(uid))).isEmpty();
+        LeftoverTasks.assertNoneLeft(root, runtimes, uid);
     }
 
     private static void container(TestNamespace ns, String name, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Container
-                metadata: {name: %s}
-                spec:
-                  image: %s
-                  nodeName: %s
-                """.formatted(name, image, NODE) + moreSpec.indent(2);
-        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
-        ns.client().resources(Container.class).withName(name).waitUntilCondition(c -> c != null && c.getStatus() != null
-                && c.getStatus().conditions() != null && c.getStatus().conditions().stream()
-                .anyMatch(x -> ContainerStatus.READY.equals(x.getType()) && "True".equals(x.getStatus())), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        Containers.create(ns, name, image, NODE, moreSpec);
+        Containers.awaitCondition(ns, name, ContainerStatus.READY, "True");
     }
 
     private static Task task(TestNamespace ns, String name, String container) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Task
-                metadata: {name: %s}
-                spec:
-                  container: %s
-                  nodeName: %s
-                  stopGracePeriodSeconds: 1
-                """.formatted(name, container, NODE);
-        return ns.client().resource(Serialization.unmarshal(yaml, Task.class)).create();
-    }
-
-    private static void setDesired(TestNamespace ns, String name, TaskSpec.DesiredState state) {
-        ns.client().resources(Task.class).withName(name).edit(t -> {
-            TaskSpec s = t.getSpec();
-            t.setSpec(new TaskSpec(s.container(), s.nodeName(), state, s.stopSignal(), s.stopGracePeriodSeconds(),
-                    s.ttlSecondsAfterDeleted()));
-            return t;
-        });
-    }
-
-    private static Task awaitPhase(TestNamespace ns, String name, TaskStatus.Phase phase) {
-        return awaitTask(ns, name, t -> t.getStatus() != null && t.getStatus().phase() == phase);
-    }
-
-    private static Task awaitTask(TestNamespace ns, String name, Predicate<Task> condition) {
-        return ns.client().resources(Task.class).withName(name)
-                .waitUntilCondition(t -> t != null && condition.test(t), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        return Tasks.create(ns, name, container, NODE, "stopGracePeriodSeconds: 1");
     }
 }

@@ -12,14 +12,16 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-import java.util.stream.Stream;
 
 import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.testing.ControlPlane;
@@ -28,7 +30,6 @@ import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -312,15 +313,7 @@ class TaskLifecycleIT {
     // --- helpers -------------------------------------------------------------------------------------------
 
     private static void assertNothingLeft(String uid) throws IOException {
-        assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
-        assertThat(runtimes.named("runc").state(uid)).isEmpty();
-        assertThat(runtimes.named("crun").state(uid)).isEmpty();
-        try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
-            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
-        }
-        assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
-        assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
-        assertThat(conmons().stream().filter(c -> c.contains(uid))).isEmpty();
+        LeftoverTasks.assertNoneLeft(root, runtimes, uid);
     }
 
     private static List<String> conmons() {
@@ -332,52 +325,27 @@ class TaskLifecycleIT {
     }
 
     private static void container(TestNamespace ns, String name, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Container
-                metadata: {name: %s}
-                spec:
-                  image: %s
-                  nodeName: %s
-                """.formatted(name, image, NODE) + moreSpec.indent(2);
-        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
-        ns.client().resources(Container.class).withName(name).waitUntilCondition(c -> c != null && c.getStatus() != null
-                && c.getStatus().conditions() != null && c.getStatus().conditions().stream()
-                .anyMatch(x -> ContainerStatus.READY.equals(x.getType()) && "True".equals(x.getStatus())), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        Containers.create(ns, name, image, NODE, moreSpec);
+        Containers.awaitCondition(ns, name, ContainerStatus.READY, "True");
     }
 
     private static Task task(TestNamespace ns, String name, String container, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Task
-                metadata: {name: %s}
-                spec:
-                  container: %s
-                  nodeName: %s
-                """.formatted(name, container, NODE) + moreSpec.indent(2);
-        return ns.client().resource(Serialization.unmarshal(yaml, Task.class)).create();
+        return Tasks.create(ns, name, container, NODE, moreSpec);
     }
 
     private static void setDesired(TestNamespace ns, String name, String state) {
-        ns.client().resources(Task.class).withName(name).edit(t -> {
-            var s = t.getSpec();
-            t.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec(s.container(), s.nodeName(),
-                    dev.stevedore.api.v1alpha1.TaskSpec.DesiredState.valueOf(state), s.stopSignal(),
-                    s.stopGracePeriodSeconds(), s.ttlSecondsAfterDeleted()));
-            return t;
-        });
+        Tasks.setDesired(ns, name, TaskSpec.DesiredState.valueOf(state));
     }
 
     private static Task awaitDeleted(TestNamespace ns, String name) {
-        return awaitPhase(ns, name, TaskStatus.Phase.Deleted);
+        return Tasks.awaitPhase(ns, name, TaskStatus.Phase.Deleted);
     }
 
     private static Task awaitPhase(TestNamespace ns, String name, TaskStatus.Phase phase) {
-        return await(ns, name, t -> t.getStatus() != null && t.getStatus().phase() == phase);
+        return Tasks.awaitPhase(ns, name, phase);
     }
 
     private static Task await(TestNamespace ns, String name, Predicate<Task> condition) {
-        return ns.client().resources(Task.class).withName(name)
-                .waitUntilCondition(t -> t != null && condition.test(t), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        return Tasks.await(ns, name, condition);
     }
 }
