@@ -82,7 +82,10 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
         return namespace + "/" + container;
     }
 
-    /** What can let a waiting Task start: the Container's Ready condition or its specDigest changed. */
+    /**
+     * Container updates that matter to a waiting Task: its Ready condition or specDigest changed. A safety net: the
+     * usual trigger is {@link #containerPrepared}, which comes before the Container's status is even written.
+     */
     static boolean startRelevantChange(Container updated, Container old) {
         return ready(updated) != ready(old) || !Objects.equals(specDigest(updated), specDigest(old));
     }
