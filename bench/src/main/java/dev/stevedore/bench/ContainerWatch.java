@@ -88,8 +88,7 @@ final class ContainerWatch implements AutoCloseable {
             t.gone.complete(at);
             return;
         }
-        List<String> finalizers = container.getMetadata().getFinalizers();
-        if (finalizers != null && finalizers.contains(AGENT_FINALIZER)) {
+        if (container.hasFinalizer(AGENT_FINALIZER)) {
             t.finalized.complete(at);
         }
         Condition ready = condition(container, ContainerStatus.READY);

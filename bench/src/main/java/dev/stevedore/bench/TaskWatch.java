@@ -43,7 +43,7 @@ final class TaskWatch implements AutoCloseable {
             @Override
             public void onClose(WatcherException cause) {
                 IllegalStateException closed = new IllegalStateException("the watch on Tasks closed", cause);
-                tracked.values().forEach(t -> List.of(t.running, t.deleted, t.gone).forEach(f -> f.completeExceptionally(closed)));
+                tracked.values().forEach(t -> List.of(t.finalized, t.running, t.deleted, t.gone).forEach(f -> f.completeExceptionally(closed)));
             }
         });
     }
@@ -75,8 +75,7 @@ final class TaskWatch implements AutoCloseable {
             t.deleted.completeExceptionally(new IllegalStateException("Task " + task.getMetadata().getName() + " gone before Deleted"));
             return;
         }
-        List<String> finalizers = task.getMetadata().getFinalizers();
-        if (finalizers != null && finalizers.contains(ContainerWatch.AGENT_FINALIZER)) {
+        if (task.hasFinalizer(ContainerWatch.AGENT_FINALIZER)) {
             t.finalized.complete(seen);
         }
         TaskStatus status = task.getStatus();
