@@ -26,7 +26,7 @@ import org.slf4j.LoggerFactory;
 public final class PosixFiles {
     private static final Logger LOG = LoggerFactory.getLogger(PosixFiles.class);
     /** The charset the JDK encodes paths with, so both sides name the same bytes. */
-    private static final Charset PATH_CHARSET = pathCharset();
+    public static final Charset PATH_CHARSET = pathCharset();
 
     private PosixFiles() {
     }

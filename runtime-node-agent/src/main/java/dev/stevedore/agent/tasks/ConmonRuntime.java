@@ -1,15 +1,17 @@
 package dev.stevedore.agent.tasks;
 
-import java.io.File;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.OptionalInt;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -27,13 +29,21 @@ import dev.stevedore.agent.fs.PosixFiles;
  * An OCI runtime (runc or crun, see {@link Runtimes}) driven the way CRI-O does: conmon runs {@code <runtime> create} and stays as the
  * task's monitor (log, exit file), the agent runs start, pause, resume, kill, delete and state itself.
  *
- * <p>conmon takes its sync and start pipes as inherited fds 3 and 4, which Java cannot pass to a child. So the
- * agent makes two FIFOs, opens both read-write itself (never blocks, and keeps them alive), puts the start byte
- * into the start FIFO, and runs conmon through {@code sh -c 'exec 3>SYNC 4<START; exec conmon ...'}; it then reads
- * {@code {"data": PID}} (or {@code {"data": -1, "message": ...}}) from the sync FIFO, with a timeout.
+ * <p>conmon takes its sync and start pipes as inherited fds 3 and 4, which ProcessBuilder cannot hand a child, so
+ * conmon is started with {@link Spawn}. The agent makes two FIFOs and opens both read-write itself (never blocks, and
+ * keeps them alive), puts the start byte into the start FIFO, and conmon gets them as fds 3 and 4; the agent then
+ * reads {@code {"data": PID}} (or {@code {"data": -1, "message": ...}}) from the sync FIFO, with a timeout.
+ *
+ * <p>conmon and the runtime get an environment of their own, PATH only: nothing of the agent's (credentials,
+ * proxies, locale) reaches them or, through them, a task.
  */
 public final class ConmonRuntime {
     public static final Path CONMON = Path.of("/usr/bin/conmon");
+    private static final Path DEV_NULL = Path.of("/dev/null");
+    private static final Path ROOT = Path.of("/");
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    /** The whole environment conmon and the runtime get. */
+    private static final Map<String, String> ENV = Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern RUNC_MSG = Pattern.compile("msg=\"((?:[^\"\\\\]|\\\\.)*)\"");
     private static final ExecutorService READERS = Executors.newCachedThreadPool(r -> {
@@ -80,8 +90,7 @@ public final class ConmonRuntime {
         Path start = workDir.resolve("start.fifo");
         mkfifo(sync);
         mkfifo(start);
-        List<String> command = new ArrayList<>(List.of("sh", "-c", "exec 3>\"$1\" 4<\"$2\"; shift 2; exec \"$@\"", "conmon-wrapper",
-                sync.toString(), start.toString(), CONMON.toString(), "--api-version", "1", "-c", id, "-u", id, "-n", id,
+        List<String> command = new ArrayList<>(List.of(CONMON.toString(), "--api-version", "1", "-c", id, "-u", id, "-n", id,
                 "-r", binary.toString(), "-b", bundle.toString(), "-p", workDir.resolve("ctr.pid").toString(),
                 "-P", workDir.resolve("conmon.pid").toString(), "-l", "k8s-file:" + log, "--exit-dir", exitDir.toString(),
                 "--socket-dir-path", socketDir.toString(), "-0", persistDir.toString(), "--log-level", "error"));
@@ -91,21 +100,13 @@ public final class ConmonRuntime {
         try (RandomAccessFile syncFifo = new RandomAccessFile(sync.toFile(), "rw");
              RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
             startFifo.write('s');
+            Path out = workDir.resolve("conmon.out");
+            Map<String, String> env = new LinkedHashMap<>(ENV);
+            env.putAll(Map.of("_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4"));
             // conmon writes its "oom" marker into its working directory: the task's persist directory.
-            ProcessBuilder builder = new ProcessBuilder(command).directory(persistDir.toFile())
-                    .redirectInput(new File("/dev/null"))
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(workDir.resolve("conmon.out").toFile()))
-                    .redirectErrorStream(true);
-            builder.environment().putAll(Map.of("_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4"));
-            Process process = builder.start();
-            Future<String> reply = READERS.submit(() -> readLine(syncFifo));
-            String line;
-            try {
-                line = awaitReply(process, reply, syncFifo);
-            } finally {
-                process.waitFor(10, TimeUnit.SECONDS);
-            }
-            JsonNode json = JSON.readTree(line);
+            int conmon = Spawn.start(command, env, persistDir, List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out),
+                    new Spawn.Fd.SameAs(1), new Spawn.Fd.Write(sync), new Spawn.Fd.Read(start)));
+            JsonNode json = JSON.readTree(awaitReply(conmon, syncFifo));
             long pid = json.path("data").asLong(-1);
             if (pid <= 0) {
                 throw new RuntimeException(runtimeMessage(json.path("message").asText("conmon failed to create the container")));
@@ -120,21 +121,37 @@ public final class ConmonRuntime {
         }
     }
 
-    private static String awaitReply(Process process, Future<String> reply, RandomAccessFile syncFifo)
-            throws InterruptedException, IOException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (true) {
-            try {
-                return reply.get(200, TimeUnit.MILLISECONDS);
-            } catch (TimeoutException e) {
-                boolean wrapperFailed = !process.isAlive() && process.exitValue() != 0;
-                if (wrapperFailed || System.nanoTime() > deadline) {
-                    // Wake the reader: nobody else will write (we hold a write end, so it never sees EOF).
-                    String why = wrapperFailed ? "conmon exited with status " + process.exitValue() : "timed out waiting for conmon";
-                    syncFifo.write(("{\"data\": -2, \"message\": " + JSON.writeValueAsString(why) + "}\n").getBytes(StandardCharsets.UTF_8));
+    /**
+     * conmon's reply from the sync FIFO. conmon's first process forks the monitor and exits at once (reaped here);
+     * if it fails instead, or nothing comes in time, the reader is woken with a reply that says so.
+     */
+    private static String awaitReply(int conmon, RandomAccessFile syncFifo) throws InterruptedException, IOException {
+        Future<String> reply = READERS.submit(() -> readLine(syncFifo));
+        long deadline = System.nanoTime() + TIMEOUT.toNanos();
+        OptionalInt exited = OptionalInt.empty();
+        try {
+            while (true) {
+                try {
+                    return reply.get(200, TimeUnit.MILLISECONDS);
+                } catch (TimeoutException e) {
+                    exited = exited.isPresent() ? exited : Spawn.exitStatus(conmon);
+                    boolean failed = exited.isPresent() && exited.getAsInt() != 0;
+                    boolean late = System.nanoTime() > deadline;
+                    if (failed || late) {
+                        if (late) {
+                            ProcessHandle.of(conmon).ifPresent(ProcessHandle::destroyForcibly);
+                        }
+                        // Wake the reader: nobody else will write (we hold a write end, so it never sees EOF).
+                        String why = failed ? "conmon exited with status " + Spawn.exitCode(exited.getAsInt()) : "timed out waiting for conmon";
+                        syncFifo.write(("{\"data\": -2, \"message\": " + JSON.writeValueAsString(why) + "}\n").getBytes(StandardCharsets.UTF_8));
+                    }
+                } catch (ExecutionException e) {
+                    throw new IOException("reading conmon's sync pipe", e.getCause());
                 }
-            } catch (ExecutionException e) {
-                throw new IOException("reading conmon's sync pipe", e.getCause());
+            }
+        } finally {
+            if (exited.isEmpty()) {
+                Spawn.waitFor(conmon);
             }
         }
     }
@@ -230,20 +247,17 @@ public final class ConmonRuntime {
     }
 
     static Result exec(List<String> command) throws IOException {
+        Path out = Files.createTempFile("stevedore-runtime", ".out");
         Path err = Files.createTempFile("stevedore-runtime", ".err");
         try {
-            Process p = new ProcessBuilder(command).redirectInput(new File("/dev/null"))
-                    .redirectError(err.toFile()).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            if (!p.waitFor(60, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new IOException("timed out: " + command);
-            }
-            return new Result(p.exitValue(), out, Files.readString(err));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted: " + command, e);
+            int pid = Spawn.start(command, ENV, ROOT,
+                    List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out), new Spawn.Fd.Write(err)));
+            int status = Spawn.waitFor(pid, TIMEOUT);
+            return new Result(Spawn.exitCode(status), Files.readString(out), Files.readString(err));
+        } catch (TimeoutException e) {
+            throw new IOException("timed out: " + command, e);
         } finally {
+            Files.deleteIfExists(out);
             Files.deleteIfExists(err);
         }
     }

@@ -243,9 +243,9 @@ public final class TaskManager implements AutoCloseable {
             LOG.warn("task {}/{} created as pid {}: halting ({})", ns, rec.name(), pid, HALT_AFTER_CREATE_PROPERTY);
             Runtime.getRuntime().halt(137);
         }
-        // Recorded, not reported: the status goes out once, as Running, a round trip sooner.
+        // Neither recorded nor reported: should the agent die before the start, adoption finds the runtime's
+        // "created" and starts it; the status goes out once, as Running, a round trip sooner.
         rec = rec.withPid(pid).withState(TaskRecord.State.CREATED);
-        records.put(rec);
         try {
             runtime.start(uid);
         } catch (ConmonRuntime.RuntimeException e) {
