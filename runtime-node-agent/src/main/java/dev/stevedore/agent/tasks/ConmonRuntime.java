@@ -48,6 +48,9 @@ public final class ConmonRuntime {
      */
     private static final Map<String, String> ENV = Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "LANG", "C.UTF-8");
+    /** conmon's: the runtime's, and where its sync and start pipes are. */
+    private static final Map<String, String> CONMON_ENV = Map.of("PATH", ENV.get("PATH"), "LANG", ENV.get("LANG"),
+            "_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4");
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern RUNC_MSG = Pattern.compile("msg=\"((?:[^\"\\\\]|\\\\.)*)\"");
     private static final ExecutorService READERS = Executors.newCachedThreadPool(r -> {
@@ -105,10 +108,8 @@ public final class ConmonRuntime {
              RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
             startFifo.write('s');
             Path out = workDir.resolve("conmon.out");
-            Map<String, String> env = new LinkedHashMap<>(ENV);
-            env.putAll(Map.of("_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4"));
             // conmon writes its "oom" marker into its working directory: the task's persist directory.
-            int conmon = Spawn.start(command, env, persistDir, List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out),
+            int conmon = Spawn.start(command, CONMON_ENV, persistDir, List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out),
                     new Spawn.Fd.SameAs(1), new Spawn.Fd.Write(sync), new Spawn.Fd.Read(start)));
             JsonNode json = JSON.readTree(awaitReply(conmon, syncFifo));
             long pid = json.path("data").asLong(-1);
@@ -229,7 +230,7 @@ public final class ConmonRuntime {
     /** IDs of every container this runtime knows, with their bundles. */
     public Map<String, String> list() throws IOException {
         Result r = exec(List.of(binary.toString(), "list", "--format", "json"));
-        Map<String, String> ids = new java.util.LinkedHashMap<>();
+        Map<String, String> ids = new LinkedHashMap<>();
         if (r.code == 0 && !r.out.isBlank() && !r.out.strip().equals("null")) {
             for (JsonNode c : JSON.readTree(r.out)) {
                 ids.put(c.path("id").asText(), c.path("bundle").asText());
