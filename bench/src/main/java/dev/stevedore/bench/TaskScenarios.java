@@ -297,6 +297,10 @@ final class TaskScenarios {
             node.createContainer(name, "[sleep, '3600']");
             node.createTask(name, name);
             TaskWatch.Seen running = node.awaitSeen(t.running, "Task " + name + " Running");
+            // The agent writes its finalizers after acting; waiting for them keeps the teardown on the usual path,
+            // and over before the next cycle.
+            node.awaitSeen(t.finalized, "Task " + name + " finalizer");
+            ContainerWatch.await(c.finalized, EACH_AT_MOST, "Container " + name + " finalizer", node.agent()::checkAlive);
             Map<String, CompletableFuture<Long>> seen = new LinkedHashMap<>();
             seen.put("container_finalizer", c.finalized);
             seen.put("task_finalizer", t.finalized.thenApply(TaskWatch.Seen::nanos));

@@ -23,6 +23,7 @@ import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
+import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.agent.snapshots.NativeSnapshotter;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
@@ -109,8 +110,12 @@ public final class NodeAgent implements Callable<Integer> {
         tasks.start();
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
-        NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName);
-        NodeScope.register(operator, new NodeContainerReconciler(preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared), nodeName);
+        AgentFinalizer finalizer = new AgentFinalizer(client);
+        NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName, finalizer);
+        NodeContainerReconciler containerReconciler = new NodeContainerReconciler(preparer, gc, tasks::containerInUse,
+                taskReconciler::containerPrepared, finalizer);
+        containerReconciler.releaseGone(client, nodeName, records);
+        NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
                 () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));

@@ -4,24 +4,30 @@ import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.HashSet;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Predicate;
 
 import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Conditions;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
-import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
 import org.slf4j.Logger;
@@ -31,21 +37,31 @@ import org.slf4j.LoggerFactory;
  * The node side of a Container: prepares image, rootfs and spec, reports them (ImageReady, RootfsReady, Ready,
  * imageDigest, snapshotKey, specDigest), and on deletion releases them before letting the object go. Watches only
  * this node's Containers (a field selector on spec.nodeName, applied when the controller is registered).
+ *
+ * <p>It sees every event, the delete event too, and has the {@link AgentFinalizer} added beside preparing, not
+ * before it: a Container deleted before the finalizer is on it is released all the same, once no task holds its
+ * rootfs.
  */
-@ControllerConfiguration(name = "node-container", finalizerName = NodeContainerReconciler.FINALIZER)
-public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<Container> {
-    public static final String FINALIZER = "stevedore.dev/node-agent";
+@ControllerConfiguration(name = "node-container", triggerReconcilerOnAllEvents = true)
+public class NodeContainerReconciler implements Reconciler<Container> {
     private static final Logger LOG = LoggerFactory.getLogger(NodeContainerReconciler.class);
     private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
             .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
     private static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
+    private static final Duration WHILE_IN_USE = Duration.ofSeconds(1);
 
     private final RootfsPreparer preparer;
     private final GarbageCollector gc;
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
+    private final ScheduledExecutorService later = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "container-release");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final Predicate<String> usedByTask;
     private final Consumer<ContainerRecord> prepared;
+    private final AgentFinalizer finalizer;
 
     /**
      * @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it
@@ -53,7 +69,8 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
      *        for the status to come back from the API server
      */
     public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc, Predicate<String> usedByTask,
-            Consumer<ContainerRecord> prepared) {
+            Consumer<ContainerRecord> prepared, AgentFinalizer finalizer) {
+        this.finalizer = finalizer;
         this.preparer = preparer;
         this.gc = gc;
         this.usedByTask = usedByTask;
@@ -62,6 +79,14 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
 
     @Override
     public UpdateControl<Container> reconcile(Container container, Context<Container> context) throws IOException {
+        if (context.isPrimaryResourceDeleted() || container.isMarkedForDeletion()) {
+            return delete(container, context);
+        }
+        finalizer.addSoon(container);
+        return prepare(container, context);
+    }
+
+    private UpdateControl<Container> prepare(Container container, Context<Container> context) throws IOException {
         String uid = container.getMetadata().getUid();
         Long generation = container.getMetadata().getGeneration();
         List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
@@ -87,15 +112,59 @@ public class NodeContainerReconciler implements Reconciler<Container>, Cleaner<C
         }
     }
 
-    @Override
-    public DeleteControl cleanup(Container container, Context<Container> context) throws IOException {
-        if (usedByTask.test(container.getMetadata().getUid())) {
-            return DeleteControl.noFinalizerRemoval().rescheduleAfter(Duration.ofSeconds(1));
+    /** Releases the Container's rootfs and spec once no task holds them, then lets the object go. */
+    private UpdateControl<Container> delete(Container container, Context<Container> context) throws IOException {
+        String uid = container.getMetadata().getUid();
+        if (context.isPrimaryResourceDeleted()) {
+            // Gone without waiting: no event comes back for it, so the release waits here for its tasks.
+            releaseOnceUnused(uid);
+            return UpdateControl.noUpdate();
         }
-        preparer.release(container.getMetadata().getUid());
-        failures.remove(container.getMetadata().getUid());
+        if (usedByTask.test(uid)) {
+            return UpdateControl.<Container>noUpdate().rescheduleAfter(WHILE_IN_USE);
+        }
+        release(uid);
+        finalizer.remove(container);
+        return UpdateControl.noUpdate();
+    }
+
+    /**
+     * For a restarted agent: recorded Containers whose objects went while it was away, without waiting for it, are
+     * released, each once no task holds its rootfs.
+     */
+    public void releaseGone(KubernetesClient client, String nodeName, ContainerRecords records) throws IOException {
+        Set<String> present = new HashSet<>();
+        try {
+            client.resources(Container.class).inAnyNamespace().withField("spec.nodeName", nodeName).list().getItems()
+                    .forEach(c -> present.add(c.getMetadata().getUid()));
+        } catch (KubernetesClientException e) {
+            LOG.warn("listing this node's Containers, released ones are left for later: {}", e.getMessage());
+            return;
+        }
+        for (ContainerRecord record : records.list()) {
+            if (!present.contains(record.uid())) {
+                LOG.info("container {}/{} ({}) has no Container object: releasing it", record.namespace(), record.name(), record.uid());
+                releaseOnceUnused(record.uid());
+            }
+        }
+    }
+
+    private void releaseOnceUnused(String uid) {
+        try {
+            if (usedByTask.test(uid)) {
+                later.schedule(() -> releaseOnceUnused(uid), WHILE_IN_USE.toMillis(), TimeUnit.MILLISECONDS);
+            } else {
+                release(uid);
+            }
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("releasing container {}: {}", uid, e.toString());
+        }
+    }
+
+    private void release(String uid) throws IOException {
+        preparer.release(uid);
+        failures.remove(uid);
         gc.collect();
-        return DeleteControl.defaultDelete();
     }
 
     /** The failed step False with its reason; the steps before it True; Ready False with the same reason. */

@@ -8,16 +8,15 @@ import java.util.Set;
 import java.util.stream.Collectors;
 
 import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import io.javaoperatorsdk.operator.api.config.informer.FieldSelector;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
-import io.javaoperatorsdk.operator.api.reconciler.Cleaner;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
-import io.javaoperatorsdk.operator.api.reconciler.DeleteControl;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
@@ -36,22 +35,26 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
  * Containers (an informer with the field selector {@code spec.nodeName=<node>}) are a secondary source whose
  * Ready or specDigest changes trigger too; both reach the Tasks that name the Container through an index on the
  * primary cache (namespace/container).
+ *
+ * <p>It sees every event, the delete event too, and has the {@link AgentFinalizer} added beside the start, not before
+ * it: a Task deleted before the finalizer is on it is stopped all the same.
  */
-@ControllerConfiguration(name = "node-task", finalizerName = NodeTaskReconciler.FINALIZER, generationAwareEventProcessing = true)
-public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
-    public static final String FINALIZER = "stevedore.dev/node-agent";
+@ControllerConfiguration(name = "node-task", generationAwareEventProcessing = true, triggerReconcilerOnAllEvents = true)
+public class NodeTaskReconciler implements Reconciler<Task> {
     static final String BY_CONTAINER = "by-container";
     private static final String NODE_FIELD = "spec.nodeName";
     private static final Duration WHILE_STOPPING = Duration.ofSeconds(1);
 
     private final TaskManager tasks;
     private final String nodeName;
+    private final AgentFinalizer finalizer;
     private final SimpleInboundEventSource<Task> prepared = new SimpleInboundEventSource<>("prepared-containers");
     private volatile IndexerResourceCache<Task> primaries;
 
-    public NodeTaskReconciler(TaskManager tasks, String nodeName) {
+    public NodeTaskReconciler(TaskManager tasks, String nodeName, AgentFinalizer finalizer) {
         this.tasks = tasks;
         this.nodeName = nodeName;
+        this.finalizer = finalizer;
     }
 
     @Override
@@ -100,12 +103,26 @@ public class NodeTaskReconciler implements Reconciler<Task>, Cleaner<Task> {
 
     @Override
     public UpdateControl<Task> reconcile(Task task, Context<Task> context) throws IOException {
+        if (context.isPrimaryResourceDeleted() || task.isMarkedForDeletion()) {
+            return delete(task, context);
+        }
+        finalizer.addSoon(task);
         Duration again = tasks.reconcile(task, context.getSecondaryResource(Container.class));
         return again == null ? UpdateControl.noUpdate() : UpdateControl.<Task>noUpdate().rescheduleAfter(again);
     }
 
-    @Override
-    public DeleteControl cleanup(Task task, Context<Task> context) throws IOException {
-        return tasks.remove(task) ? DeleteControl.defaultDelete() : DeleteControl.noFinalizerRemoval().rescheduleAfter(WHILE_STOPPING);
+    /** Stops a live task; once it has exited and is released, its record goes, and then the finalizer. */
+    private UpdateControl<Task> delete(Task task, Context<Task> context) throws IOException {
+        boolean removed = tasks.remove(task);
+        if (context.isPrimaryResourceDeleted()) {
+            // Gone without waiting (deleted before the finalizer was on it, or the finalizer removed by hand): the
+            // stop is under way and the exit finishes the clean-up, finding no Task left to tell.
+            return UpdateControl.noUpdate();
+        }
+        if (!removed) {
+            return UpdateControl.<Task>noUpdate().rescheduleAfter(WHILE_STOPPING);
+        }
+        finalizer.remove(task);
+        return UpdateControl.noUpdate();
     }
 }

@@ -342,9 +342,7 @@ public final class TaskManager implements AutoCloseable {
             if (!rec.released()) {
                 return false;
             }
-            records.delete(uid);
-            Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
-            locks.remove(uid);
+            forget(rec);
             return true;
         });
     }
@@ -409,7 +407,10 @@ public final class TaskManager implements AutoCloseable {
         return rec;
     }
 
-    /** Releases the runtime resources (once) and writes Deleted (until it lands). */
+    /**
+     * Releases the runtime resources (once) and writes Deleted (until it lands). When the Task object has gone
+     * meanwhile (deleted before the agent's finalizer was on it), nobody is left to tell: the record goes too.
+     */
     private TaskRecord finishExited(TaskRecord rec) throws IOException {
         if (!rec.released()) {
             resources.release(rec);
@@ -417,12 +418,26 @@ public final class TaskManager implements AutoCloseable {
             records.put(rec);
         }
         if (!rec.reported()) {
-            if (report(rec)) {
-                rec = rec.withReported(true);
-                records.put(rec);
+            switch (report(rec)) {
+                case WRITTEN -> {
+                    rec = rec.withReported(true);
+                    records.put(rec);
+                }
+                case TASK_GONE -> {
+                    LOG.info("task {}/{} ({}) has no Task object any more: its record goes", rec.namespace(), rec.name(), rec.uid());
+                    forget(rec);
+                    rec = rec.withReported(true);
+                }
+                case NOT_WRITTEN -> { }
             }
         }
         return rec;
+    }
+
+    private void forget(TaskRecord rec) throws IOException {
+        records.delete(rec.uid());
+        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
+        locks.remove(rec.uid());
     }
 
     // --- adoption ------------------------------------------------------------------------------------------
@@ -570,17 +585,23 @@ public final class TaskManager implements AutoCloseable {
                 phase == TaskStatus.Phase.Deleted ? rec.exitedAt() : null, reason, message, rec.generation(), null);
     }
 
-    /** Writes the record's status; false when the API server did not take it (the Task may be gone). */
-    private boolean report(TaskRecord rec) {
+    private enum Report { WRITTEN, NOT_WRITTEN, TASK_GONE }
+
+    /** Writes the record's status to the Task object with the record's UID. */
+    private Report report(TaskRecord rec) {
         Task apply = new Task();
         apply.setMetadata(new ObjectMetaBuilder().withName(rec.name()).withNamespace(rec.namespace()).withUid(rec.uid()).build());
         apply.setStatus(statusOf(rec));
         try {
             client.resource(apply).subresource("status").patch(APPLY);
-            return true;
+            return Report.WRITTEN;
         } catch (KubernetesClientException e) {
+            // 404: no object of that name; 409: one with another UID (the UID is the apply's precondition).
+            if (e.getCode() == 404 || e.getCode() == 409) {
+                return Report.TASK_GONE;
+            }
             LOG.info("status of task {}/{} not written: {}", rec.namespace(), rec.name(), e.getMessage());
-            return false;
+            return Report.NOT_WRITTEN;
         }
     }
 

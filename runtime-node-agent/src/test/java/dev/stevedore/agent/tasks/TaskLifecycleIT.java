@@ -14,6 +14,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
@@ -28,8 +29,11 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.dsl.Resource;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -310,7 +314,53 @@ class TaskLifecycleIT {
         assertThat(awaitDeleted(ns, "changing-2").getStatus().exitCode()).isEqualTo(2);
     }
 
+    @Test
+    @Order(10)
+    void objectsGoneWithoutTheAgentsFinalizerAreStillStoppedAndReleased(TestNamespace ns) throws Exception {
+        // The agent writes its finalizer after acting, so an object can go without waiting for it: deleted at once
+        // after its creation, or with the finalizer removed by hand, as here. What it had must go all the same.
+        container(ns, "vanishing", "process: {args: [sleep, '3600']}");
+        Task task = task(ns, "vanishing-1", "vanishing", "stopGracePeriodSeconds: 1");
+        String uid = task.getMetadata().getUid();
+        long pid = await(ns, "vanishing-1", t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Running
+                && t.hasFinalizer(AgentFinalizer.NAME)).getStatus().pid();
+        String containerUid = ns.client().resources(Container.class).withName("vanishing").get().getMetadata().getUid();
+        Containers.await(ns, "vanishing", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
+
+        dropFinalizerAndDelete(ns.client().resources(Task.class).withName("vanishing-1"));
+        // Its rootfs is still mounted for the task: the Container's release waits for the task's.
+        dropFinalizerAndDelete(ns.client().resources(Container.class).withName("vanishing"));
+
+        Awaitility.await().atMost(TIMEOUT).until(() -> ProcessHandle.of(pid).isEmpty()
+                && !Files.exists(root.resolve("tasks").resolve(uid)) && !Files.exists(root.resolve("containers").resolve(containerUid)));
+        assertNothingLeft(uid);
+    }
+
+    @Test
+    @Order(11)
+    void aContainerThatWentWhileTheAgentWasDownIsReleasedWhenItStarts(TestNamespace ns) throws Exception {
+        container(ns, "left", "process: {args: [sh, -c, 'exit 0']}");
+        Containers.await(ns, "left", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
+        String uid = ns.client().resources(Container.class).withName("left").get().getMetadata().getUid();
+        agent.close();
+        agent = null;
+        dropFinalizerAndDelete(ns.client().resources(Container.class).withName("left"));
+        assertThat(root.resolve("containers").resolve(uid)).exists();
+
+        agent = startAgent();
+        assertThat(root.resolve("containers").resolve(uid)).doesNotExist();
+    }
+
     // --- helpers -------------------------------------------------------------------------------------------
+
+    private static <R extends HasMetadata> void dropFinalizerAndDelete(Resource<R> resource) {
+        resource.edit(r -> {
+            r.removeFinalizer(AgentFinalizer.NAME);
+            return r;
+        });
+        resource.delete();
+        resource.waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+    }
 
     private static void assertNothingLeft(String uid) throws IOException {
         LeftoverTasks.assertNoneLeft(root, runtimes, uid);
