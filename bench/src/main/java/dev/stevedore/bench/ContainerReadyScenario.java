@@ -139,7 +139,7 @@ final class ContainerReadyScenario implements Scenario {
                 .with("sequential", true).with("warm_up", WARM_UP)
                 .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
         results.add(Measurement.of(prefix + "create_to_finalizer", "ms", toFinalizer)
-                .with("what", "create sent until the watch shows the agent's finalizer (written after preparing)"));
+                .with("what", "create sent until the watch shows the agent's finalizer (added beside preparing, not before)"));
         results.add(Measurement.of(prefix + "delete_to_gone", "ms", toGone)
                 .with("what", "delete sent until the watch reports it deleted: release, GC, finalizer removed"));
 
@@ -165,7 +165,7 @@ final class ContainerReadyScenario implements Scenario {
         long created = System.nanoTime();
         client.resource(AgentNode.container(NAMESPACE, name, image)).create();
         long ready = ContainerWatch.await(tracked.ready, EACH_AT_MOST, "Container " + name + " Ready", agent::checkAlive);
-        // The agent writes its finalizer after preparing; waiting for it keeps the delete on the usual path.
+        // The agent adds its finalizer beside preparing, not before; waiting for it keeps the delete on the usual path.
         long finalized = ContainerWatch.await(tracked.finalized, EACH_AT_MOST, "Container " + name + " finalizer", agent::checkAlive);
         return new Cycle(name, created, finalized, ready, 0, 0);
     }

@@ -297,7 +297,7 @@ final class TaskScenarios {
             node.createContainer(name, "[sleep, '3600']");
             node.createTask(name, name);
             TaskWatch.Seen running = node.awaitSeen(t.running, "Task " + name + " Running");
-            // The agent writes its finalizers after acting; waiting for them keeps the teardown on the usual path,
+            // The agent adds its finalizers beside its work; waiting for them keeps the teardown on the usual path,
             // and over before the next cycle.
             node.awaitSeen(t.finalized, "Task " + name + " finalizer");
             ContainerWatch.await(c.finalized, EACH_AT_MOST, "Container " + name + " finalizer", node.agent()::checkAlive);

@@ -317,8 +317,9 @@ class TaskLifecycleIT {
     @Test
     @Order(10)
     void objectsGoneWithoutTheAgentsFinalizerAreStillStoppedAndReleased(TestNamespace ns) throws Exception {
-        // The agent writes its finalizer after acting, so an object can go without waiting for it: deleted at once
-        // after its creation, or with the finalizer removed by hand, as here. What it had must go all the same.
+        // The agent adds its finalizer beside its work, not before it, so an object can go without waiting for it:
+        // deleted at once after its creation, or with the finalizer removed by hand, as here. What it had must go
+        // all the same.
         container(ns, "vanishing", "process: {args: [sleep, '3600']}");
         Task task = task(ns, "vanishing-1", "vanishing", "stopGracePeriodSeconds: 1");
         String uid = task.getMetadata().getUid();
