@@ -69,11 +69,14 @@ public final class NodeAgent implements Callable<Integer> {
     Map<String, String> labels = new LinkedHashMap<>();
 
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
-    public record Running(Operator operator, RuntimeNodeReporter reporter, TaskManager tasks) implements AutoCloseable {
+    public record Running(Operator operator, RuntimeNodeReporter reporter, NodeContainerReconciler containers,
+            AgentFinalizer finalizer, TaskManager tasks) implements AutoCloseable {
         @Override
         public void close() {
             reporter.close();
             operator.stop();
+            containers.close();
+            finalizer.close();
             tasks.close();
         }
     }
@@ -121,7 +124,7 @@ public final class NodeAgent implements Callable<Integer> {
                 () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);
         operator.start();
-        return new Running(operator, reporter, tasks);
+        return new Running(operator, reporter, containerReconciler, finalizer, tasks);
     }
 
     @Override

@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * rootfs.
  */
 @ControllerConfiguration(name = "node-container", triggerReconcilerOnAllEvents = true)
-public class NodeContainerReconciler implements Reconciler<Container> {
+public class NodeContainerReconciler implements Reconciler<Container>, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NodeContainerReconciler.class);
     private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
             .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
@@ -147,6 +147,12 @@ public class NodeContainerReconciler implements Reconciler<Container> {
                 releaseOnceUnused(record.uid());
             }
         }
+    }
+
+    /** Stops the releases waiting for tasks; a restarted agent's {@link #releaseGone} takes them up. */
+    @Override
+    public void close() {
+        later.shutdownNow();
     }
 
     private void releaseOnceUnused(String uid) {

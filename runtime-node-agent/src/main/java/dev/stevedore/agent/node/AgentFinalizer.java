@@ -32,7 +32,7 @@ import org.slf4j.LoggerFactory;
  * tests as null), so neither overwrites another writer's finalizer nor needs the object's resourceVersion, which
  * the agent's own status writes keep changing.
  */
-public final class AgentFinalizer {
+public final class AgentFinalizer implements AutoCloseable {
     public static final String NAME = "stevedore.dev/node-agent";
     private static final Logger LOG = LoggerFactory.getLogger(AgentFinalizer.class);
     private static final int ATTEMPTS = 5;
@@ -69,6 +69,12 @@ public final class AgentFinalizer {
                 adding.remove(uid);
             }
         });
+    }
+
+    /** Stops adding; what the agent stops with waits for its next start (its events come again). */
+    @Override
+    public void close() {
+        writer.shutdownNow();
     }
 
     /** Removes it, now; a vanished object is no error. */
