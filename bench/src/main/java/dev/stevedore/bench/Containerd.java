@@ -1,55 +1,34 @@
 package dev.stevedore.bench;
 
-import java.io.BufferedReader;
-import java.io.File;
 import java.io.IOException;
-import java.io.InputStreamReader;
-import java.io.PrintWriter;
 import java.io.UncheckedIOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import dev.stevedore.testing.ContainerdDaemon;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Debian's containerd as the peer of the node agent: a daemon of the benchmark's own ({@code containerd --config}),
- * with its root, state, socket and everything else under one directory, nothing of the host's, and the CRI plugin
- * off (this containerd serves {@code ctr}, not a kubelet). Driven with {@code ctr} in namespace {@value #NAMESPACE}.
- * {@link #close()} stops it and deletes the directory.
+ * Debian's containerd as the peer of the node agent ({@link ContainerdDaemon}: a daemon of the benchmark's own,
+ * nothing of the host's), driven with {@code ctr} in namespace {@value #NAMESPACE}, with the timings the
+ * benchmarks report. {@link #close()} stops it and deletes its directory.
  */
 final class Containerd implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Containerd.class);
     static final String NAMESPACE = "bench";
-    private static final Duration START_TIMEOUT = Duration.ofSeconds(60);
-    private static final String BOOTED = "containerd successfully booted";
     /** ctr's last line of a pull: how long unpacking took, as Go prints a duration ("83.046418ms", "1.5s"). */
     private static final Pattern UNPACK_DONE = Pattern.compile("(?m)^done: ([0-9.]+)(ns|us|µs|ms|s)\\s*$");
     private static final Pattern ANSI = Pattern.compile("\u001b\\[[0-9;]*[A-Za-z]");
 
-    private final Path dir;
-    private final Path log;
-    private final Path socket;
-    private final Process process;
-    private final Thread stopOnExit;
+    private final ContainerdDaemon daemon;
 
-    private Containerd(Path dir, Path log, Path socket, Process process) {
-        this.dir = dir;
-        this.log = log;
-        this.socket = socket;
-        this.process = process;
-        this.stopOnExit = new Thread(this::stop, "containerd-stop");
-        Runtime.getRuntime().addShutdownHook(stopOnExit);
+    private Containerd(ContainerdDaemon daemon) {
+        this.daemon = daemon;
     }
 
     /**
@@ -57,66 +36,13 @@ final class Containerd implements AutoCloseable {
      * once it says it has booted.
      */
     static Containerd start(Path dir, Path log) throws IOException, InterruptedException {
-        Files.createDirectories(dir);
-        Files.createDirectories(log.getParent());
-        Path socket = dir.resolve("containerd.sock");
-        Path config = dir.resolve("config.toml");
-        // Snapshotters that cannot work here (no btrfs, zfs, devmapper pool, aufs) are left out rather than logged
-        // as failing; overlayfs, native and the content store are what a pull uses.
-        Files.writeString(config, """
-                version = 2
-                root = "%1$s/root"
-                state = "%1$s/state"
-                disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.aufs", \
-                "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.devmapper", \
-                "io.containerd.snapshotter.v1.zfs", "io.containerd.tracing.processor.v1.otlp", \
-                "io.containerd.internal.v1.tracing"]
-                [grpc]
-                  address = "%2$s"
-                [ttrpc]
-                  address = "%2$s.ttrpc"
-                [debug]
-                  level = "info"
-                [plugins."io.containerd.internal.v1.opt"]
-                  path = "%1$s/opt"
-                """.formatted(dir, socket));
-        Process process = new ProcessBuilder("containerd", "--config", config.toString())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectErrorStream(true)
-                .start();
-        Containerd containerd = new Containerd(dir, log, socket, process);
-        CompletableFuture<Void> booted = new CompletableFuture<>();
-        Thread logger = new Thread(() -> copyLog(process, log, booted), "containerd-log");
-        logger.setDaemon(true);
-        logger.start();
-        try {
-            booted.get(START_TIMEOUT.toSeconds(), TimeUnit.SECONDS);
-        } catch (TimeoutException | ExecutionException e) {
-            containerd.close();
-            throw new IllegalStateException("containerd did not boot within " + START_TIMEOUT, e);
-        }
-        LOG.info("containerd started (pid {}), socket {}", process.pid(), socket);
-        return containerd;
-    }
-
-    /** Copies containerd's log to a file, completing {@code booted} at the line that says it is serving. */
-    private static void copyLog(Process process, Path log, CompletableFuture<Void> booted) {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
-                PrintWriter out = new PrintWriter(Files.newBufferedWriter(log), true)) {
-            for (String line; (line = in.readLine()) != null;) {
-                out.println(line);
-                if (line.contains(BOOTED)) {
-                    booted.complete(null);
-                }
-            }
-        } catch (IOException e) {
-            booted.completeExceptionally(e);
-        }
-        booted.completeExceptionally(new IllegalStateException("containerd exited; see " + log));
+        ContainerdDaemon daemon = ContainerdDaemon.start(dir, log);
+        LOG.info("containerd started (pid {}), socket {}", daemon.handle().pid(), daemon.socket());
+        return new Containerd(daemon);
     }
 
     ProcessHandle handle() {
-        return process.toHandle();
+        return daemon.handle();
     }
 
     /** "containerd 1.6.20~ds1", from the binary. */
@@ -189,7 +115,7 @@ final class Containerd implements AutoCloseable {
     /** The run command, as it runs, for the report. */
     String runCommand() {
         return String.join(" ", ctr("run", "-d", "--snapshotter", "overlayfs", "IMAGE", "ID", "sleep", "3600"))
-                .replace(socket.toString(), "SOCK");
+                .replace(daemon.socket().toString(), "SOCK");
     }
 
     /** Kills the task with SIGKILL, removes it (-f) and the container with its snapshot. */
@@ -208,7 +134,7 @@ final class Containerd implements AutoCloseable {
 
     /** Where containerd keeps everything: its shims' command lines and its mounts name it. */
     Path dir() {
-        return dir;
+        return daemon.dir();
     }
 
     /**
@@ -244,9 +170,7 @@ final class Containerd implements AutoCloseable {
     }
 
     private List<String> ctr(String... args) {
-        List<String> command = new ArrayList<>(List.of("ctr", "--address", socket.toString(), "--namespace", NAMESPACE));
-        command.addAll(List.of(args));
-        return command;
+        return daemon.ctr(NAMESPACE, args);
     }
 
     /** ctr with --debug: debug log lines on stderr, no progress bars. */
@@ -258,13 +182,11 @@ final class Containerd implements AutoCloseable {
 
     /** The pull command, as it runs, for the report; REF stands for the reference. */
     String pullCommand() {
-        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF")).replace(socket.toString(), "SOCK");
+        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF")).replace(daemon.socket().toString(), "SOCK");
     }
 
     void checkAlive() {
-        if (!process.isAlive()) {
-            throw new IllegalStateException("containerd exited with code " + process.exitValue() + "; see " + log);
-        }
+        daemon.checkAlive();
     }
 
     private static int lines(String output) {
@@ -282,25 +204,11 @@ final class Containerd implements AutoCloseable {
 
     @Override
     public void close() {
-        stop();
         try {
-            Runtime.getRuntime().removeShutdownHook(stopOnExit);
-        } catch (IllegalStateException alreadyShuttingDown) {
-            // the hook is running or has run
-        }
-        try {
-            Commands.deleteTree(dir);
+            daemon.close();
         } catch (UncheckedIOException e) {
-            LOG.warn("could not delete {}: {}", dir, e.getMessage());
+            LOG.warn("could not delete {}: {}", daemon.dir(), e.getMessage());
         }
-    }
-
-    /** SIGTERM, which containerd handles by shutting down cleanly; SIGKILL if it has not within 10 s. */
-    private void stop() {
-        if (!process.isAlive()) {
-            return;
-        }
-        Commands.stop(process);
     }
 
     /**

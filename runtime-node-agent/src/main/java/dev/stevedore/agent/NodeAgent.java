@@ -28,7 +28,7 @@ import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.agent.snapshots.NativeSnapshotter;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
-import dev.stevedore.agent.spec.DefaultSpecGenerator;
+import dev.stevedore.agent.spec.SpecGenerator;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
 import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
@@ -109,7 +109,7 @@ public final class NodeAgent implements Callable<Integer> {
         TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root));
         RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
-                new DefaultSpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse);
+                new SpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse, root.resolve("tmpmounts"));
         tasks.start();
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));

@@ -6,7 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** Finds the control-plane binaries that {@code hack/build-tools.sh} builds. */
+/** Finds what the tests need from outside the JVM: the control-plane binaries that {@code hack/build-tools.sh} builds. */
 public final class Tools {
     private Tools() {
     }
@@ -20,7 +20,12 @@ public final class Tools {
         if (configured.isBlank()) {
             configured = System.getenv().getOrDefault("STEVEDORE_TOOLS_DIR", "");
         }
-        return configured.isBlank() ? build() : Path.of(configured);
+        return configured.isBlank() ? Path.of(runScript("hack/build-tools.sh")) : Path.of(configured);
+    }
+
+    /** The OCI runtime-spec schema directory that {@code hack/runtime-spec-schema.sh} prints. */
+    public static Path runtimeSpecSchemaDir() {
+        return Path.of(runScript("hack/runtime-spec-schema.sh"));
     }
 
     /** The checkout this code runs in: the nearest directory above the working directory with hack/build-tools.sh. */
@@ -34,8 +39,9 @@ public final class Tools {
                 + "; set -Dstevedore.tools.dir to the control-plane binaries");
     }
 
-    private static Path build() {
-        Path script = repositoryRoot().resolve("hack/build-tools.sh");
+    /** Runs a script of the checkout and returns the last line it prints; its stderr goes to ours. */
+    private static String runScript(String relativePath) {
+        Path script = repositoryRoot().resolve(relativePath);
         try {
             Process process = new ProcessBuilder(script.toString())
                     .redirectError(ProcessBuilder.Redirect.INHERIT)
@@ -44,12 +50,12 @@ public final class Tools {
             if (process.waitFor() != 0) {
                 throw new IllegalStateException(script + " failed with exit code " + process.exitValue());
             }
-            return Path.of(out.substring(out.lastIndexOf('\n') + 1));
+            return out.substring(out.lastIndexOf('\n') + 1);
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IllegalStateException("interrupted while building the control-plane tools", e);
+            throw new IllegalStateException("interrupted while running " + script, e);
         }
     }
 }

@@ -83,10 +83,7 @@ public record ContainerSpec(
     public record Runtime(
             @Default("runc")
             @JsonPropertyDescription("runc or crun; never a path.")
-            RuntimeName name,
-
-            @JsonPropertyDescription("Runtime-specific options, passed to the runtime by the node agent.")
-            Map<String, String> options) {
+            RuntimeName name) {
     }
 
     public enum RuntimeName { runc, crun }
@@ -109,7 +106,8 @@ public record ContainerSpec(
             @JsonPropertyDescription("Absolute working directory; replaces the image's WorkingDir.")
             String workingDir,
 
-            @JsonPropertyDescription("The user and group the process runs as; replaces the image's User.")
+            @JsonPropertyDescription("The user and group the process runs as; replaces the image's User. The "
+                    + "supplementary groups are the uid's groups in the image's /etc/group.")
             User user) {
     }
 
@@ -131,7 +129,8 @@ public record ContainerSpec(
             Long uid,
 
             @io.fabric8.generator.annotation.Min(0)
-            @JsonPropertyDescription("Numeric group id; the user's uid when absent.")
+            @JsonPropertyDescription("Numeric group id; when absent, the uid's primary group in the image's "
+                    + "/etc/passwd, or 0 (as runAsUser without runAsGroup in a Pod).")
             Long gid) {
     }
 

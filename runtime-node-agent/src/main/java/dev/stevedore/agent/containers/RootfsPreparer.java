@@ -10,6 +10,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.Lock;
+import java.util.function.Predicate;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.content.ContentStore;
@@ -19,6 +20,8 @@ import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.agent.images.RegistryAuth;
+import dev.stevedore.agent.snapshots.LayerRejectedException;
+import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.SpecGenerator;
 import dev.stevedore.agent.spec.SpecRejectedException;
@@ -27,8 +30,9 @@ import dev.stevedore.api.v1alpha1.ContainerSpec;
 
 /**
  * Turns a Container into what a Task needs on this node: the image in the content store, its layers unpacked
- * into shared committed snapshots, an active snapshot for the rootfs, and the generated spec. Each step is
- * skipped when its result exists, so preparing an unchanged Container again costs a few stat calls.
+ * into shared committed snapshots, an active snapshot for the rootfs, and the spec generated from the prepared
+ * rootfs (whose /etc/passwd and /etc/group resolve the user, as containerd reads them). Each step but the spec is
+ * skipped when its result exists.
  */
 public final class RootfsPreparer {
     private final ImageService images;
@@ -37,12 +41,19 @@ public final class RootfsPreparer {
     private final SpecGenerator specs;
     private final ContainerRecords records;
     private final GarbageCollector gc;
-    private final java.util.function.Predicate<String> snapshotInUse;
+    private final Predicate<String> snapshotInUse;
+    private final Path tempMounts;
 
-    /** @param snapshotInUse whether a running Task uses an active snapshot: a Container's old rootfs outlives a change until then */
+    /**
+     * @param snapshotInUse whether a running Task uses an active snapshot: a Container's old rootfs outlives a change until then
+     * @param tempMounts where root filesystems are mounted read-only while their spec is generated; a crash's
+     *        leftovers there are removed now
+     */
     public RootfsPreparer(ImageService images, ContentStore content, Map<String, Snapshotter> snapshotters,
-            SpecGenerator specs, ContainerRecords records, GarbageCollector gc,
-            java.util.function.Predicate<String> snapshotInUse) {
+            SpecGenerator specs, ContainerRecords records, GarbageCollector gc, Predicate<String> snapshotInUse,
+            Path tempMounts) throws IOException {
+        ReadOnlyRootfs.removeLeftovers(tempMounts);
+        this.tempMounts = tempMounts;
         this.snapshotInUse = snapshotInUse;
         this.images = images;
         this.content = content;
@@ -94,12 +105,13 @@ public final class RootfsPreparer {
             List<String> chain = ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());
             unpackLayers(snapshotter, image, chain);
             String key = "ctr-" + uid + "-" + shortHash(image.manifest() + " " + snapshotterName);
-            if (snapshotter.mounts(key).isEmpty()) {
-                snapshotter.prepare(key, chain.isEmpty() ? null : chain.get(chain.size() - 1));
+            List<Mount> mounts = snapshotter.mounts(key).orElse(null);
+            if (mounts == null) {
+                mounts = snapshotter.prepare(key, chain.isEmpty() ? null : chain.get(chain.size() - 1));
             }
             ObjectNode generated;
-            try {
-                generated = specs.generate(uid, spec, image.imageConfig());
+            try (ReadOnlyRootfs rootfs = ReadOnlyRootfs.mount(mounts, tempMounts)) {
+                generated = specs.generate(uid, spec, image.imageConfig(), rootfs.path());
             } catch (SpecRejectedException e) {
                 throw new PrepareException("Ready", "SpecRejected", e.getMessage(), false, e);
             }
@@ -119,7 +131,7 @@ public final class RootfsPreparer {
             records.removeSpecsExcept(uid, specDigest);
             ContainerRecord record = new ContainerRecord(uid, container.getMetadata().getNamespace(),
                     container.getMetadata().getName(), container.getMetadata().getGeneration(), image.name(),
-                    image.digest().toString(), snapshotterName, key, specDigest, retired);
+                    image.digest().toString(), snapshotterName, key, specDigest, runtime(spec), retired);
             records.put(record);
             return record;
         } finally {
@@ -137,7 +149,7 @@ public final class RootfsPreparer {
             Path blob = content.path(digest).orElseThrow(() -> new IOException("layer " + digest + " is not in the content store"));
             try {
                 snapshotter.unpack(chain.get(i), i == 0 ? null : chain.get(i - 1), blob, layer.mediaType());
-            } catch (dev.stevedore.agent.snapshots.LayerRejectedException e) {
+            } catch (LayerRejectedException e) {
                 throw new PrepareException("RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);
             }
         }
@@ -155,6 +167,11 @@ public final class RootfsPreparer {
             }
         }
         records.delete(uid);
+    }
+
+    private static String runtime(ContainerSpec spec) {
+        return spec.runtime() == null || spec.runtime().name() == null
+                ? ContainerRecord.DEFAULT_RUNTIME : spec.runtime().name().name();
     }
 
     private static String shortHash(String text) {

@@ -1,38 +1,44 @@
 package dev.stevedore.agent.spec;
 
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * An environment as {@code NAME=value} strings, overridden layer by layer as containerd's
- * {@code replaceOrAppendEnvValues} does: a name already there is replaced in place (so PATH stays first), a new
- * name is appended, and an entry without '=' removes the name (how an image unsets a variable).
+ * A process environment as {@code NAME=value} strings, built as containerd's {@code replaceOrAppendEnvValues}
+ * builds it: the defaults (the image's Env) are kept as they are, in order; an override of a name already there
+ * replaces it in place (so PATH stays first), a new name is appended.
  */
 final class Env {
-    private final Map<String, String> entries = new LinkedHashMap<>();
+    private final List<String> entries;
+    private final Map<String, Integer> indexByName = new HashMap<>();
 
-    Env override(List<String> layer) {
-        if (layer != null) {
-            for (String entry : layer) {
-                int equals = entry.indexOf('=');
-                if (equals < 0) {
-                    entries.remove(entry);
-                } else if (equals > 0) { // "=x" names nothing; the kernel would pass it on, a shell would not
-                    entries.put(entry.substring(0, equals), entry);
-                }
-            }
+    Env(List<String> defaults) {
+        entries = new ArrayList<>(defaults);
+        for (int i = 0; i < entries.size(); i++) {
+            indexByName.put(name(entries.get(i)), i);
+        }
+    }
+
+    Env set(String name, String value) {
+        String entry = name + "=" + (value == null ? "" : value);
+        Integer index = indexByName.get(name);
+        if (index != null) {
+            entries.set(index, entry);
+        } else {
+            indexByName.put(name, entries.size());
+            entries.add(entry);
         }
         return this;
     }
 
-    Env set(String name, String value) {
-        entries.put(name, name + "=" + (value == null ? "" : value));
-        return this;
+    List<String> toList() {
+        return List.copyOf(entries);
     }
 
-    List<String> toList() {
-        return new ArrayList<>(entries.values());
+    private static String name(String entry) {
+        int equals = entry.indexOf('=');
+        return equals < 0 ? entry : entry.substring(0, equals);
     }
 }

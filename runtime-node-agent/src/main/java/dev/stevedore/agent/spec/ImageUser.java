@@ -1,21 +1,28 @@
 package dev.stevedore.agent.spec;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Optional;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
 /**
- * The uid and gid of an image config's User, resolved as containerd's {@code oci.WithUser} does. The forms are
- * {@code user}, {@code uid}, {@code user:group}, {@code uid:gid}, {@code uid:group} and {@code user:gid}:
+ * The user a container's process runs as, resolved against its root filesystem as containerd resolves it:
+ * {@code oci.WithUser} (or {@code WithUserID} for a Container's numeric override), then {@code WithAdditionalGIDs}.
+ * The forms of an image's User are {@code user}, {@code uid}, {@code user:group}, {@code uid:gid},
+ * {@code uid:group} and {@code user:gid}:
  * <ul>
- * <li>numbers are taken as they are, without looking at the image;</li>
- * <li>a user name comes from the image's /etc/passwd, a group name from its /etc/group: when it is not there
- * (or the root filesystem is not given) the spec is rejected rather than run as some other user;</li>
- * <li>without a group, the gid is the user's primary group from /etc/passwd; for a numeric uid that /etc/passwd
- * does not list, it is 0, as in containerd and Docker;</li>
- * <li>an empty User is root, 0:0.</li>
+ * <li>a user name comes from the image's /etc/passwd, a group name from its /etc/group; a name that is not there
+ * rejects the spec rather than run as some other user;</li>
+ * <li>without a group, the gid is the user's primary group from /etc/passwd; for a uid that /etc/passwd does not
+ * list, it is 0, as in containerd and Docker;</li>
+ * <li>an empty User is root;</li>
+ * <li>the supplementary groups are the groups of /etc/group that list the user's name as a member (not the group
+ * that bears the user's own name), with the primary gid first, as containerd's {@code ensureAdditionalGids} puts
+ * it (since the fix of CVE-2023-25173). A uid without a name in /etc/passwd has only its primary group.</li>
  * </ul>
+ * HOME is not set here: runc and crun set it from the same /etc/passwd when the environment lacks it.
  * Files are read through {@link RootfsFiles}, so links never lead outside the root filesystem.
  */
 final class ImageUser {
@@ -24,23 +31,48 @@ final class ImageUser {
     private static final long MAX_ID = 0xFFFF_FFFFL; // uid_t and gid_t are 32-bit unsigned
     private static final Pattern NUMBER = Pattern.compile("[0-9]{1,10}");
 
-    record Ids(long uid, long gid) {
+    /** The spec's {@code process.user}. */
+    record Ids(long uid, long gid, List<Long> additionalGids) {
+        Ids {
+            additionalGids = List.copyOf(additionalGids);
+        }
     }
 
-    private ImageUser() {
+    private record Passwd(String name, long uid, long gid) {
     }
 
-    /**
-     * @param rootfs the container's root filesystem, or null: then only numeric users resolve
-     */
+    private record Group(String name, long gid, List<String> members) {
+    }
+
+    private final Path rootfs;
+
+    private ImageUser(Path rootfs) {
+        this.rootfs = rootfs;
+    }
+
+    /** An image config's User (null or empty: root). */
     static Ids resolve(String user, Path rootfs) throws SpecRejectedException {
+        return new ImageUser(rootfs).resolveImageUser(user);
+    }
+
+    /** A Container's numeric override; without a gid, the primary group /etc/passwd gives the uid, or 0. */
+    static Ids resolve(long uid, Long gid, Path rootfs) throws SpecRejectedException {
+        ImageUser image = new ImageUser(rootfs);
+        String description = "spec.process.user.uid " + uid;
+        checkId(uid, description);
+        Optional<Passwd> entry = image.findPasswd(e -> e.uid() == uid);
+        long primary = gid != null ? checkId(gid, "spec.process.user.gid " + gid) : entry.map(Passwd::gid).orElse(0L);
+        return image.withSupplementaryGroups(uid, primary, entry.map(Passwd::name));
+    }
+
+    private Ids resolveImageUser(String user) throws SpecRejectedException {
         if (user == null || user.isEmpty()) {
-            return new Ids(0, 0);
+            return withSupplementaryGroups(0, 0, Optional.of("root"));
         }
         int colon = user.indexOf(':');
         String userPart = colon < 0 ? user : user.substring(0, colon);
         String groupPart = colon < 0 ? null : user.substring(colon + 1);
-        if (userPart.isEmpty() || (groupPart != null && groupPart.isEmpty())) {
+        if (userPart.isEmpty() || (groupPart != null && groupPart.isEmpty()) || (groupPart != null && groupPart.contains(":"))) {
             throw new SpecRejectedException("the image's User \"" + user + "\" is not user[:group]");
         }
 
@@ -48,12 +80,11 @@ final class ImageUser {
         long uid;
         if (isNumber(userPart)) {
             uid = id(userPart, user);
-            // Only needed for the primary group; a uid the image does not list is still a valid uid.
-            entry = groupPart == null ? findPasswd(rootfs, e -> e.uid() == uid) : Optional.empty();
+            entry = findPasswd(e -> e.uid() == uid);
         } else {
-            entry = findPasswd(rootfs, e -> e.name().equals(userPart));
+            entry = findPasswd(e -> e.name().equals(userPart));
             if (entry.isEmpty()) {
-                throw new SpecRejectedException(unresolved(user, "user " + userPart, "/etc/passwd", rootfs));
+                throw new SpecRejectedException(unresolved(user, "user " + userPart, "/etc/passwd"));
             }
             uid = entry.get().uid();
         }
@@ -64,26 +95,31 @@ final class ImageUser {
         } else if (isNumber(groupPart)) {
             gid = id(groupPart, user);
         } else {
-            gid = findGroup(rootfs, groupPart).orElseThrow(() -> new SpecRejectedException(
-                    unresolved(user, "group " + groupPart, "/etc/group", rootfs)));
+            gid = findGroups(g -> g.name().equals(groupPart)).stream().findFirst().map(Group::gid)
+                    .orElseThrow(() -> new SpecRejectedException(unresolved(user, "group " + groupPart, "/etc/group")));
         }
-        return new Ids(uid, gid);
+        // containerd looks the name up again by uid: for "0:0" it is root's name, whatever the image's User said.
+        Optional<String> name = findPasswd(e -> e.uid() == uid).map(Passwd::name);
+        return withSupplementaryGroups(uid, gid, name);
     }
 
-    private record Passwd(String name, long uid, long gid) {
+    private Ids withSupplementaryGroups(long uid, long gid, Optional<String> userName) throws SpecRejectedException {
+        List<Long> gids = new ArrayList<>();
+        gids.add(gid);
+        if (userName.isPresent()) {
+            String name = userName.get();
+            for (Group group : findGroups(g -> !g.name().equals(name) && g.members().contains(name))) {
+                if (!gids.contains(group.gid())) {
+                    gids.add(group.gid());
+                }
+            }
+        }
+        return new Ids(uid, gid, gids);
     }
 
-    private static Optional<Passwd> findPasswd(Path rootfs, Predicate<Passwd> match) throws SpecRejectedException {
-        if (rootfs == null) {
-            return Optional.empty();
-        }
-        Optional<String> content = RootfsFiles.read(rootfs, "/etc/passwd", MAX_FILE_BYTES);
-        if (content.isEmpty()) {
-            return Optional.empty();
-        }
+    private Optional<Passwd> findPasswd(Predicate<Passwd> match) throws SpecRejectedException {
         // name:password:uid:gid:gecos:home:shell
-        for (String line : content.get().split("\n")) {
-            String[] fields = line.split(":", -1);
+        for (String[] fields : lines("/etc/passwd")) {
             if (fields.length < 4 || !isNumber(fields[2]) || !isNumber(fields[3])) {
                 continue; // comments, NIS "+" lines, damaged lines: skipped, as libc does
             }
@@ -100,23 +136,33 @@ final class ImageUser {
         return Optional.empty();
     }
 
-    private static Optional<Long> findGroup(Path rootfs, String name) throws SpecRejectedException {
-        if (rootfs == null) {
-            return Optional.empty();
-        }
-        Optional<String> content = RootfsFiles.read(rootfs, "/etc/group", MAX_FILE_BYTES);
-        if (content.isEmpty()) {
-            return Optional.empty();
-        }
-        // name:password:gid:members
-        for (String line : content.get().split("\n")) {
-            String[] fields = line.split(":", -1);
-            if (fields.length >= 3 && fields[0].equals(name) && isNumber(fields[2])
-                    && Long.parseLong(fields[2]) <= MAX_ID) {
-                return Optional.of(Long.parseLong(fields[2]));
+    /** The matching groups of /etc/group, in the file's order. */
+    private List<Group> findGroups(Predicate<Group> match) throws SpecRejectedException {
+        List<Group> groups = new ArrayList<>();
+        // name:password:gid:member,member
+        for (String[] fields : lines("/etc/group")) {
+            if (fields.length < 3 || !isNumber(fields[2]) || Long.parseLong(fields[2]) > MAX_ID) {
+                continue;
+            }
+            List<String> members = fields.length < 4 || fields[3].isEmpty() ? List.of() : List.of(fields[3].split(","));
+            Group group = new Group(fields[0], Long.parseLong(fields[2]), members);
+            if (match.test(group)) {
+                groups.add(group);
             }
         }
-        return Optional.empty();
+        return groups;
+    }
+
+    private List<String[]> lines(String file) throws SpecRejectedException {
+        Optional<String> content = RootfsFiles.read(rootfs, file, MAX_FILE_BYTES);
+        if (content.isEmpty()) {
+            return List.of();
+        }
+        List<String[]> lines = new ArrayList<>();
+        for (String line : content.get().split("\n")) {
+            lines.add(line.strip().split(":", -1));
+        }
+        return lines;
     }
 
     private static boolean isNumber(String s) {
@@ -124,17 +170,17 @@ final class ImageUser {
     }
 
     private static long id(String number, String user) throws SpecRejectedException {
-        long id = Long.parseLong(number);
-        if (id > MAX_ID) {
-            throw new SpecRejectedException("the image's User \"" + user + "\" has an id above " + MAX_ID);
+        return checkId(Long.parseLong(number), "the image's User \"" + user + "\"");
+    }
+
+    private static long checkId(long id, String what) throws SpecRejectedException {
+        if (id < 0 || id > MAX_ID) {
+            throw new SpecRejectedException(what + " is not an id from 0 to " + MAX_ID);
         }
         return id;
     }
 
-    private static String unresolved(String user, String what, String file, Path rootfs) {
-        return rootfs == null
-                ? "the image's User \"" + user + "\" names a " + what + ", which needs the image's " + file
-                        + " and the root filesystem is not available"
-                : "the image's User \"" + user + "\" names a " + what + " that is not in the image's " + file;
+    private static String unresolved(String user, String what, String file) {
+        return "the image's User \"" + user + "\" names a " + what + " that is not in the image's " + file;
     }
 }

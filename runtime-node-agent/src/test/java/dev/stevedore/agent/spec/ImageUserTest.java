@@ -33,33 +33,57 @@ class ImageUserTest {
                 root:x:0:
                 nogroup:x:65534:
                 staff:x:50:app
+                app:x:1001:app
+                video:x:44:nobody,app
                 """);
     }
 
-    @Test
-    void numbersNeedNoLookup() throws Exception {
-        assertThat(ImageUser.resolve("", null)).isEqualTo(new ImageUser.Ids(0, 0));
-        assertThat(ImageUser.resolve(null, null)).isEqualTo(new ImageUser.Ids(0, 0));
-        assertThat(ImageUser.resolve("1234:5678", null)).isEqualTo(new ImageUser.Ids(1234, 5678));
-        assertThat(ImageUser.resolve("4294967295:0", null)).isEqualTo(new ImageUser.Ids(4294967295L, 0));
-        assertThat(ImageUser.resolve("1234", null)).as("no passwd to ask: gid 0").isEqualTo(new ImageUser.Ids(1234, 0));
+    /** The ids with the primary gid as the only supplementary group. */
+    private static ImageUser.Ids ids(long uid, long gid, long... more) {
+        List<Long> gids = new java.util.ArrayList<>(List.of(gid));
+        for (long g : more) {
+            gids.add(g);
+        }
+        return new ImageUser.Ids(uid, gid, gids);
     }
 
     @Test
-    void namesComeFromTheImagesPasswdAndGroup() throws Exception {
-        assertThat(ImageUser.resolve("nobody", rootfs)).isEqualTo(new ImageUser.Ids(65534, 65534));
-        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(new ImageUser.Ids(1000, 1001));
-        assertThat(ImageUser.resolve("app:staff", rootfs)).isEqualTo(new ImageUser.Ids(1000, 50));
-        assertThat(ImageUser.resolve("app:7", rootfs)).isEqualTo(new ImageUser.Ids(1000, 7));
-        assertThat(ImageUser.resolve("1000", rootfs)).as("primary group of a listed uid").isEqualTo(new ImageUser.Ids(1000, 1001));
-        assertThat(ImageUser.resolve("4242", rootfs)).as("an unlisted uid is still a uid").isEqualTo(new ImageUser.Ids(4242, 0));
-        assertThat(ImageUser.resolve("4242:nogroup", rootfs)).isEqualTo(new ImageUser.Ids(4242, 65534));
+    void withoutPasswdAndGroupNumbersAreTakenAsTheyAre() throws Exception {
+        Path empty = Files.createDirectories(dir.resolve("empty"));
+        assertThat(ImageUser.resolve("", empty)).isEqualTo(ids(0, 0));
+        assertThat(ImageUser.resolve(null, empty)).isEqualTo(ids(0, 0));
+        assertThat(ImageUser.resolve("1234:5678", empty)).isEqualTo(ids(1234, 5678));
+        assertThat(ImageUser.resolve("4294967295:0", empty)).isEqualTo(ids(4294967295L, 0));
+        assertThat(ImageUser.resolve("1234", empty)).as("no passwd to ask: gid 0").isEqualTo(ids(1234, 0));
+    }
+
+    @Test
+    void namesComeFromTheImagesPasswdAndGroupWithTheUsersSupplementaryGroups() throws Exception {
+        assertThat(ImageUser.resolve("nobody", rootfs)).isEqualTo(ids(65534, 65534, 44));
+        // app is listed in staff, video and its own group app: containerd leaves the group of the same name out.
+        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
+        assertThat(ImageUser.resolve("app:staff", rootfs)).as("primary first, not repeated").isEqualTo(ids(1000, 50, 44));
+        assertThat(ImageUser.resolve("app:7", rootfs)).isEqualTo(ids(1000, 7, 50, 44));
+        assertThat(ImageUser.resolve("1000", rootfs)).as("primary group of a listed uid").isEqualTo(ids(1000, 1001, 50, 44));
+        assertThat(ImageUser.resolve("1000:1000", rootfs)).isEqualTo(ids(1000, 1000, 50, 44));
+        assertThat(ImageUser.resolve("4242", rootfs)).as("an unlisted uid is still a uid").isEqualTo(ids(4242, 0));
+        assertThat(ImageUser.resolve("4242:nogroup", rootfs)).isEqualTo(ids(4242, 65534));
+        assertThat(ImageUser.resolve("", rootfs)).as("root is in no other group").isEqualTo(ids(0, 0));
+    }
+
+    @Test
+    void aContainersNumericUserIsResolvedLikeKubeletsRunAsUser() throws Exception {
+        assertThat(ImageUser.resolve(1000, null, rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
+        assertThat(ImageUser.resolve(1000, 9L, rootfs)).isEqualTo(ids(1000, 9, 50, 44));
+        assertThat(ImageUser.resolve(4242, null, rootfs)).isEqualTo(ids(4242, 0));
+        assertThatThrownBy(() -> ImageUser.resolve(-1, null, rootfs)).isInstanceOf(SpecRejectedException.class)
+                .hasMessageContaining("spec.process.user.uid -1");
     }
 
     @Test
     void theGeneratorResolvesTheImageUserInTheRootfs() throws Exception {
         ImageConfig image = new ImageConfig(null, List.of("sh"), null, null, "nobody");
-        JsonNode user = new DefaultSpecGenerator(List.of()).generate("c1", Specs.container(), image, rootfs)
+        JsonNode user = Specs.generate(new SpecGenerator(List.of()), "c1", Specs.container(), image, rootfs)
                 .path("process").path("user");
         assertThat(user.path("uid").asLong()).isEqualTo(65534);
         assertThat(user.path("gid").asLong()).isEqualTo(65534);
@@ -67,22 +91,16 @@ class ImageUserTest {
 
     @Test
     void whatCannotBeResolvedIsRejected() {
-        assertThatThrownBy(() -> ImageUser.resolve("nobody", null))
-                .isInstanceOf(SpecRejectedException.class)
-                .hasMessageContaining("names a user nobody").hasMessageContaining("root filesystem is not available");
         assertThatThrownBy(() -> ImageUser.resolve("postgres", rootfs))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("the image's User \"postgres\" names a user postgres that is not in the image's /etc/passwd");
         assertThatThrownBy(() -> ImageUser.resolve("app:wheel", rootfs))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("the image's User \"app:wheel\" names a group wheel that is not in the image's /etc/group");
-        for (String malformed : List.of(":", "app:", ":1", "4294967296")) {
+        for (String malformed : List.of(":", "app:", ":1", "4294967296", "1:2:3")) {
             assertThatThrownBy(() -> ImageUser.resolve(malformed, rootfs)).as(malformed)
                     .isInstanceOf(SpecRejectedException.class);
         }
-        ImageConfig image = new ImageConfig(null, List.of("sh"), null, null, "nobody");
-        assertThatThrownBy(() -> new DefaultSpecGenerator(List.of()).generate("c1", Specs.container(), image))
-                .isInstanceOf(SpecRejectedException.class).hasMessageContaining("names a user nobody");
     }
 
     @Test
@@ -114,11 +132,11 @@ class ImageUserTest {
         Files.move(rootfs.resolve("etc/passwd"), lib.resolve("passwd"));
         // Absolute, as images have them: it means the rootfs's /usr/lib, not the host's.
         Files.createSymbolicLink(rootfs.resolve("etc/passwd"), Path.of("/usr/lib/passwd"));
-        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(new ImageUser.Ids(1000, 1001));
+        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
 
         Files.delete(rootfs.resolve("etc/passwd"));
         Files.createSymbolicLink(rootfs.resolve("etc/passwd"), Path.of("../usr/./lib/../lib/passwd"));
-        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(new ImageUser.Ids(1000, 1001));
+        assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
     }
 
     @Test

@@ -1,6 +1,7 @@
 package dev.stevedore.agent.spec;
 
-import static dev.stevedore.agent.spec.DefaultSpecGeneratorTest.mountAt;
+import static dev.stevedore.agent.spec.SpecGeneratorTest.mountAt;
+import static dev.stevedore.agent.spec.Specs.EMPTY_ROOTFS;
 import static dev.stevedore.agent.spec.Specs.SH_IMAGE;
 import static dev.stevedore.agent.spec.Specs.strings;
 import static dev.stevedore.agent.spec.Specs.withMounts;
@@ -34,13 +35,13 @@ class MountsTest {
         Files.createDirectories(host.resolve("data2"));
         Files.createDirectories(host.resolve("secret"));
         // A trailing .. in the configuration is normalized too.
-        generator = new DefaultSpecGenerator(List.of(Path.of(data + "/app/..")));
+        generator = new SpecGenerator(List.of(Path.of(data + "/app/..")));
     }
 
     @Test
     void aBindMountUnderAnAllowedHostPathIsAppendedAfterTheDefaults() throws Exception {
-        ObjectNode spec = generator.generate("c1",
-                withMounts(mount("bind", data.resolve("app").toString(), "/app", "ro")), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1",
+                withMounts(mount("bind", data.resolve("app").toString(), "/app", "ro")), SH_IMAGE, EMPTY_ROOTFS);
 
         JsonNode mounts = spec.path("mounts");
         JsonNode last = mounts.get(mounts.size() - 1);
@@ -53,9 +54,9 @@ class MountsTest {
 
     @Test
     void theAllowedPathItselfAndABindByOptionAreAllowed() throws Exception {
-        ObjectNode spec = generator.generate("c1", withMounts(
+        ObjectNode spec = Specs.generate(generator, "c1", withMounts(
                 mount(null, data.toString(), "/data"),
-                mount("none", data.toString() + "/", "/data-too", "rbind", "rw")), SH_IMAGE);
+                mount("none", data.toString() + "/", "/data-too", "rbind", "rw")), SH_IMAGE, EMPTY_ROOTFS);
         assertThat(mountAt(spec, "/data").path("type").asText()).as("the API's default type").isEqualTo("bind");
         assertThat(mountAt(spec, "/data-too").path("source").asText()).isEqualTo(data.toString());
         assertThat(strings(mountAt(spec, "/data-too").path("options"))).containsExactly("rbind", "rw");
@@ -63,10 +64,10 @@ class MountsTest {
 
     @Test
     void aBindMountOfAnotherHostPathIsRefused() {
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", "/etc", "/etc", "ro")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", "/etc", "/etc", "ro")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path /etc is not allowed on this node");
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", "/", "/host")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", "/", "/host")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path / is not allowed on this node");
     }
@@ -74,7 +75,7 @@ class MountsTest {
     @Test
     void aSiblingWithTheSamePrefixIsNotUnderTheAllowedPath() {
         String data2 = host.resolve("data2").toString();
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", data2, "/d")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", data2, "/d")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path " + data2 + " is not allowed on this node");
     }
@@ -82,7 +83,7 @@ class MountsTest {
     @Test
     void dotDotDoesNotClimbOutOfTheAllowedPath() {
         String sneaky = data + "/app/../../secret";
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", sneaky, "/s")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", sneaky, "/s")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path " + host.resolve("secret") + " is not allowed on this node");
     }
@@ -91,7 +92,7 @@ class MountsTest {
     void aLinkUnderTheAllowedPathToElsewhereIsRefused() throws Exception {
         Files.createSymbolicLink(data.resolve("etc"), Path.of("/etc"));
         String link = data.resolve("etc").toString();
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", link, "/e")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", link, "/e")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path " + link + " (a link to /etc) is not allowed on this node");
     }
@@ -99,18 +100,18 @@ class MountsTest {
     @Test
     void aLinkThatStaysUnderTheAllowedPathIsMountedByItsTarget() throws Exception {
         Files.createSymbolicLink(data.resolve("current"), Path.of("app"));
-        ObjectNode spec = generator.generate("c1",
-                withMounts(mount("bind", data.resolve("current").toString(), "/app")), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1",
+                withMounts(mount("bind", data.resolve("current").toString(), "/app")), SH_IMAGE, EMPTY_ROOTFS);
         assertThat(mountAt(spec, "/app").path("source").asText()).isEqualTo(data.resolve("app").toString());
     }
 
     @Test
     void aMissingOrRelativeSourceIsRefused() {
         String missing = data.resolve("missing").toString();
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", missing, "/m")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", missing, "/m")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount source " + missing + " does not exist on this node");
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", "rootfs/../..", "/m")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", "rootfs/../..", "/m")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("must be an absolute host path");
     }
@@ -118,11 +119,11 @@ class MountsTest {
     @Test
     void theDestinationMustBeAbsoluteAndNotTheRoot() {
         String source = data.toString();
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", source, "data")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", source, "data")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("mount destination \"data\" must be an absolute path");
         for (String root : List.of("/", "/data/..", "//")) {
-            assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", source, root)), SH_IMAGE))
+            assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", source, root)), SH_IMAGE, EMPTY_ROOTFS))
                     .as(root).isInstanceOf(SpecRejectedException.class)
                     .hasMessage("mount destination / is the container's root");
         }
@@ -130,22 +131,22 @@ class MountsTest {
 
     @Test
     void aPathWithANulByteIsRejectedRatherThanThrown() {
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("tmpfs", "tmpfs", "/a\0b")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("tmpfs", "tmpfs", "/a\0b")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("mount destination \"/a\\0b\" is not a valid path");
-        assertThatThrownBy(() -> generator.generate("c1", withMounts(mount("bind", data + "/\0", "/b")), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount("bind", data + "/\0", "/b")), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("bind mount source").hasMessageContaining("is not a valid path");
     }
 
     @Test
     void tmpfsIsAllowedButMountTypesThatReachTheHostOrUnmaskTheKernelAreNot() throws Exception {
-        ObjectNode spec = generator.generate("c1",
-                withMounts(mount("tmpfs", "tmpfs", "/scratch", "size=1m", "nosuid")), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1",
+                withMounts(mount("tmpfs", "tmpfs", "/scratch", "size=1m", "nosuid")), SH_IMAGE, EMPTY_ROOTFS);
         assertThat(mountAt(spec, "/scratch").path("type").asText()).isEqualTo("tmpfs");
 
         for (String type : List.of("proc", "sysfs", "ext4", "overlay")) {
-            assertThatThrownBy(() -> generator.generate("c1", withMounts(mount(type, "/dev/sda1", "/x")), SH_IMAGE))
+            assertThatThrownBy(() -> Specs.generate(generator, "c1", withMounts(mount(type, "/dev/sda1", "/x")), SH_IMAGE, EMPTY_ROOTFS))
                     .as(type).isInstanceOf(SpecRejectedException.class)
                     .hasMessageStartingWith("mount type \"" + type + "\" at /x is not allowed on this node");
         }
@@ -154,36 +155,36 @@ class MountsTest {
     @Test
     void ociSpecCannotBringWhatSpecMountsCannot() throws Exception {
         // mounts is an array: ociSpec replaces it whole, so the check runs on the merged spec.
-        assertThatThrownBy(() -> generator.generate("c1", withOciSpec(
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withOciSpec(
                 "{\"mounts\":[{\"destination\":\"/host\",\"type\":\"bind\",\"source\":\"/\",\"options\":[\"rbind\"]}]}"),
-                SH_IMAGE))
+                SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("bind mount of host path / is not allowed on this node");
-        assertThatThrownBy(() -> generator.generate("c1", withOciSpec(
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withOciSpec(
                 "{\"mounts\":[{\"destination\":\"/sys\",\"type\":\"sysfs\",\"source\":\"sysfs\",\"options\":[\"rw\"]}]}"),
-                SH_IMAGE))
+                SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageStartingWith("mount type \"sysfs\" at /sys is not allowed");
-        assertThatThrownBy(() -> generator.generate("c1", withOciSpec(
-                "{\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}}"), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withOciSpec(
+                "{\"hooks\":{\"prestart\":[{\"path\":\"/bin/sh\"}]}}"), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageStartingWith("hooks are not allowed on this node");
-        assertThatThrownBy(() -> generator.generate("c1", withOciSpec(
-                "{\"linux\":{\"namespaces\":[{\"type\":\"network\",\"path\":\"/proc/1/ns/net\"}]}}"), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withOciSpec(
+                "{\"linux\":{\"namespaces\":[{\"type\":\"network\",\"path\":\"/proc/1/ns/net\"}]}}"), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("joining the network namespace at /proc/1/ns/net is not allowed on this node");
-        assertThatThrownBy(() -> generator.generate("c1", withOciSpec("{\"root\":{\"path\":\"/\"}}"), SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", withOciSpec("{\"root\":{\"path\":\"/\"}}"), SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageStartingWith("root.path must stay rootfs");
     }
 
     @Test
     void ociSpecMayKeepOrDropTheDefaultMountsAndAddAllowedOnes() throws Exception {
-        ObjectNode defaults = generator.generate("c1", Specs.container(), SH_IMAGE);
+        ObjectNode defaults = Specs.generate(generator, "c1", Specs.container(), SH_IMAGE, EMPTY_ROOTFS);
         String mounts = defaults.path("mounts").toString().replaceFirst("]$",
                 ",{\"destination\":\"/d\",\"type\":\"bind\",\"source\":\"" + data + "\",\"options\":[\"rbind\",\"ro\"]}]");
 
-        ObjectNode spec = generator.generate("c1", withOciSpec("{\"mounts\":" + mounts + "}"), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1", withOciSpec("{\"mounts\":" + mounts + "}"), SH_IMAGE, EMPTY_ROOTFS);
 
         assertThat(spec.path("mounts")).hasSize(8);
         assertThat(mountAt(spec, "/d").path("source").asText()).isEqualTo(data.toString());

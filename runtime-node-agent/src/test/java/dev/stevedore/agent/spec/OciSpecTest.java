@@ -1,5 +1,6 @@
 package dev.stevedore.agent.spec;
 
+import static dev.stevedore.agent.spec.Specs.EMPTY_ROOTFS;
 import static dev.stevedore.agent.spec.Specs.SH_IMAGE;
 import static dev.stevedore.agent.spec.Specs.strings;
 import static dev.stevedore.agent.spec.Specs.withOciSpec;
@@ -15,7 +16,7 @@ import org.junit.jupiter.api.Test;
 
 /** spec.ociSpec, merged last: what the other fields do not cover, and overrides of what they do. */
 class OciSpecTest {
-    private final SpecGenerator generator = new DefaultSpecGenerator(List.of());
+    private final SpecGenerator generator = new SpecGenerator(List.of());
 
     @Test
     void nestedObjectsMergeKeyByKey() throws Exception {
@@ -25,25 +26,25 @@ class OciSpecTest {
                          "linux": {"resources": {"pids": {"limit": 5}}, "sysctl": {"net.ipv4.ping_group_range": "0 0"}}}
                         """));
 
-        ObjectNode spec = generator.generate("c1", container, SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1", container, SH_IMAGE, EMPTY_ROOTFS);
 
         JsonNode resources = spec.path("linux").path("resources");
         assertThat(resources.path("pids").path("limit").asInt()).isEqualTo(5);
         assertThat(resources.path("memory").path("limit").asLong()).as("kept beside the patch").isEqualTo(67108864L);
-        assertThat(resources.path("devices").size()).as("kept beside the patch").isEqualTo(13);
+        assertThat(resources.path("devices").size()).as("kept beside the patch").isEqualTo(10);
         assertThat(spec.path("linux").path("sysctl").path("net.ipv4.ping_group_range").asText()).isEqualTo("0 0");
-        assertThat(spec.path("linux").path("cgroupsPath").asText()).isEqualTo("stevedore/c1");
+        assertThat(spec.path("hostname").asText()).as("kept beside the patch").isEqualTo("c1");
         assertThat(spec.path("process").path("user").path("uid").asInt(-1)).isZero();
         assertThat(spec.path("process").path("user").path("additionalGids")).isEqualTo(Specs.json("{\"g\":[10]}").get("g"));
     }
 
     @Test
     void arraysAndScalarsReplace() throws Exception {
-        ObjectNode spec = generator.generate("c1", withOciSpec("""
+        ObjectNode spec = Specs.generate(generator, "c1", withOciSpec("""
                 {"process": {"args": ["sh", "-c", "true"], "capabilities": {"bounding": ["CAP_KILL"]}},
                  "linux": {"maskedPaths": ["/proc/kcore"]},
                  "hostname": "web"}
-                """), SH_IMAGE);
+                """), SH_IMAGE, EMPTY_ROOTFS);
 
         assertThat(strings(spec.path("process").path("args"))).containsExactly("sh", "-c", "true");
         assertThat(strings(spec.path("process").path("capabilities").path("bounding"))).containsExactly("CAP_KILL");
@@ -54,9 +55,9 @@ class OciSpecTest {
 
     @Test
     void nullDeletes() throws Exception {
-        ObjectNode spec = generator.generate("c1", withOciSpec("""
+        ObjectNode spec = Specs.generate(generator, "c1", withOciSpec("""
                 {"hostname": null, "process": {"rlimits": null}, "linux": {"readonlyPaths": null}}
-                """), SH_IMAGE);
+                """), SH_IMAGE, EMPTY_ROOTFS);
 
         assertThat(spec.has("hostname")).isFalse();
         assertThat(spec.path("process").has("rlimits")).isFalse();
@@ -68,7 +69,7 @@ class OciSpecTest {
     @Test
     void theContainersOciSpecIsNotChanged() throws Exception {
         ContainerSpec container = withOciSpec("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}");
-        generator.generate("c1", container, SH_IMAGE);
+        Specs.generate(generator, "c1", container, SH_IMAGE, EMPTY_ROOTFS);
         assertThat(container.ociSpec()).isEqualTo(Specs.map("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}"));
     }
 }

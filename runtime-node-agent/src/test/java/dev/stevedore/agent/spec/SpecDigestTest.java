@@ -1,5 +1,6 @@
 package dev.stevedore.agent.spec;
 
+import static dev.stevedore.agent.spec.Specs.EMPTY_ROOTFS;
 import static dev.stevedore.agent.spec.Specs.SH_IMAGE;
 import static dev.stevedore.agent.spec.Specs.json;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -14,7 +15,7 @@ import dev.stevedore.api.v1alpha1.ContainerSpec;
 import org.junit.jupiter.api.Test;
 
 class SpecDigestTest {
-    private final SpecGenerator generator = new DefaultSpecGenerator(List.of());
+    private final SpecGenerator generator = new SpecGenerator(List.of());
 
     @Test
     void theDigestIsTheSha256OfTheCanonicalJson() throws Exception {
@@ -39,14 +40,14 @@ class SpecDigestTest {
     void theSameContainerGivesTheSameDigestEveryTime() throws Exception {
         ContainerSpec container = Specs.container(new ContainerSpec.Process(List.of("sh"),
                 List.of(new ContainerSpec.EnvVar("A", "1")), null, null));
-        String first = generator.digest(generator.generate("c1", container, SH_IMAGE));
-        String second = generator.digest(new DefaultSpecGenerator(List.of()).generate("c1", container, SH_IMAGE));
+        String first = generator.digest(Specs.generate(generator, "c1", container, SH_IMAGE, EMPTY_ROOTFS));
+        String second = generator.digest(Specs.generate(new SpecGenerator(List.of()), "c1", container, SH_IMAGE, EMPTY_ROOTFS));
         assertThat(first).isEqualTo(second);
     }
 
     @Test
     void anyChangeChangesTheDigest() throws Exception {
-        ObjectNode spec = generator.generate("c1", Specs.container(), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1", Specs.container(), SH_IMAGE, EMPTY_ROOTFS);
         String before = generator.digest(spec);
 
         ObjectNode changed = spec.deepCopy();
@@ -59,6 +60,6 @@ class SpecDigestTest {
         masked.insert(0, masked.remove(masked.size() - 1));
         assertThat(generator.digest(reordered)).as("array order is content").isNotEqualTo(before);
 
-        assertThat(generator.digest(generator.generate("c2", Specs.container(), SH_IMAGE))).isNotEqualTo(before);
+        assertThat(generator.digest(Specs.generate(generator, "c2", Specs.container(), SH_IMAGE, EMPTY_ROOTFS))).isNotEqualTo(before);
     }
 }

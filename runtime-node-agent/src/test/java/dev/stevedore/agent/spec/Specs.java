@@ -1,5 +1,9 @@
 package dev.stevedore.agent.spec;
 
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -9,14 +13,35 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.images.ImageConfig;
+import dev.stevedore.agent.testing.RuntimeSpecSchema;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 
 /** Containers, images and JSON for the spec tests, with only the fields a test cares about. */
 final class Specs {
     static final ObjectMapper MAPPER = new ObjectMapper();
     static final ImageConfig SH_IMAGE = new ImageConfig(null, List.of("sh"), null, null, null);
+    /** A root filesystem without /etc/passwd or /etc/group, as a one-binary image has. */
+    static final Path EMPTY_ROOTFS = emptyDirectory();
 
     private Specs() {
+    }
+
+    private static Path emptyDirectory() {
+        try {
+            Path dir = Files.createTempDirectory("empty-rootfs");
+            dir.toFile().deleteOnExit();
+            return dir;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** {@link SpecGenerator#generate}, and the result checked against the runtime-spec schema. */
+    static ObjectNode generate(SpecGenerator generator, String containerId, ContainerSpec container, ImageConfig image,
+            Path rootfs) throws SpecRejectedException {
+        ObjectNode spec = generator.generate(containerId, container, image, rootfs);
+        RuntimeSpecSchema.assertValid(spec);
+        return spec;
     }
 
     static ContainerSpec container() {

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.spec;
 
+import static dev.stevedore.agent.spec.Specs.EMPTY_ROOTFS;
 import static dev.stevedore.agent.spec.Specs.SH_IMAGE;
 import static dev.stevedore.agent.spec.Specs.container;
 import static dev.stevedore.agent.spec.Specs.strings;
@@ -16,18 +17,20 @@ import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import org.junit.jupiter.api.Test;
 
-class DefaultSpecGeneratorTest {
-    private final SpecGenerator generator = new DefaultSpecGenerator(List.of());
+class SpecGeneratorTest {
+    private final SpecGenerator generator = new SpecGenerator(List.of());
 
     @Test
     void defaultsAreContainerdsForALinuxContainer() throws Exception {
-        ObjectNode spec = generator.generate("c1", container(), SH_IMAGE);
+        ObjectNode spec = Specs.generate(generator, "c1", container(), SH_IMAGE, EMPTY_ROOTFS);
 
         assertThat(spec.path("ociVersion").asText()).isEqualTo("1.0.2");
         JsonNode process = spec.path("process");
         assertThat(process.path("terminal").asBoolean(true)).isFalse();
         assertThat(process.path("user").path("uid").asLong(-1)).isZero();
         assertThat(process.path("user").path("gid").asLong(-1)).isZero();
+        assertThat(process.path("user").path("additionalGids").toString()).as("the primary gid, as containerd puts it")
+                .isEqualTo("[0]");
         assertThat(process.path("cwd").asText()).isEqualTo("/");
         assertThat(strings(process.path("env")))
                 .containsExactly("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
@@ -45,14 +48,14 @@ class DefaultSpecGeneratorTest {
         assertThat(process.path("rlimits").get(0)).isEqualTo(Specs.json(
                 "{\"type\":\"RLIMIT_NOFILE\",\"hard\":1024,\"soft\":1024}"));
 
-        assertThat(spec.path("root")).isEqualTo(Specs.json("{\"path\":\"rootfs\",\"readonly\":false}"));
+        assertThat(spec.path("root")).isEqualTo(Specs.json("{\"path\":\"rootfs\"}"));
         assertThat(spec.path("hostname").asText()).isEqualTo("c1");
         List<String> destinations = new ArrayList<>();
         spec.path("mounts").forEach(m -> destinations.add(m.path("destination").asText()));
         assertThat(destinations).containsExactly(
-                "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/sys/fs/cgroup");
+                "/proc", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys", "/run");
         assertThat(mountAt(spec, "/sys").path("options").toString()).contains("\"ro\"");
-        assertThat(mountAt(spec, "/sys/fs/cgroup").path("options").toString()).contains("\"ro\"");
+        assertThat(mountAt(spec, "/run").path("type").asText()).isEqualTo("tmpfs");
         assertThat(mountAt(spec, "/dev").path("type").asText()).isEqualTo("tmpfs");
 
         JsonNode linux = spec.path("linux");
@@ -65,37 +68,27 @@ class DefaultSpecGeneratorTest {
                 "/sys/firmware", "/proc/scsi");
         assertThat(strings(linux.path("readonlyPaths")))
                 .containsExactly("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
-        assertThat(linux.path("cgroupsPath").asText()).isEqualTo("stevedore/c1");
+        assertThat(linux.has("cgroupsPath")).as("the task's bundle sets it").isFalse();
         JsonNode devices = linux.path("resources").path("devices");
         assertThat(devices.get(0)).isEqualTo(Specs.json("{\"allow\":false,\"access\":\"rwm\"}"));
         assertThat(devices).contains(Specs.json("{\"allow\":true,\"type\":\"c\",\"major\":1,\"minor\":3,\"access\":\"rwm\"}"));
-        assertThat(devices).hasSize(13);
-    }
-
-    @Test
-    void theCgroupsPathIsTheNodesChoice() throws Exception {
-        SpecGenerator systemd = new DefaultSpecGenerator(List.of(), CgroupsPath.systemd("system.slice", "stevedore"));
-        assertThat(systemd.generate("c1", container(), SH_IMAGE).path("linux").path("cgroupsPath").asText())
-                .isEqualTo("system.slice:stevedore:c1");
-        SpecGenerator absolute = new DefaultSpecGenerator(List.of(), CgroupsPath.cgroupfs("/kubepods/stevedore"));
-        assertThat(absolute.generate("c1", container(), SH_IMAGE).path("linux").path("cgroupsPath").asText())
-                .isEqualTo("/kubepods/stevedore/c1");
+        assertThat(devices).as("containerd's WithDefaultUnixDevices, nothing more").hasSize(10);
     }
 
     @Test
     void theHostnameIsTheShortenedId() throws Exception {
         String hexId = "0123456789abcdef".repeat(4);
-        assertThat(generator.generate(hexId, container(), SH_IMAGE).path("hostname").asText())
+        assertThat(Specs.generate(generator, hexId, container(), SH_IMAGE, EMPTY_ROOTFS).path("hostname").asText())
                 .isEqualTo("0123456789ab");
         String longId = "x".repeat(100);
-        assertThat(generator.generate(longId, container(), SH_IMAGE).path("hostname").asText())
+        assertThat(Specs.generate(generator, longId, container(), SH_IMAGE, EMPTY_ROOTFS).path("hostname").asText())
                 .isEqualTo("x".repeat(63));
     }
 
     @Test
     void anIdThatIsNotARuntimeIdIsAProgrammingError() {
         for (String id : List.of("", "a/b", "..", ".hidden", "a b")) {
-            assertThatThrownBy(() -> generator.generate(id, container(), SH_IMAGE))
+            assertThatThrownBy(() -> Specs.generate(generator, id, container(), SH_IMAGE, EMPTY_ROOTFS))
                     .as(id).isInstanceOf(IllegalArgumentException.class);
         }
     }
@@ -105,7 +98,7 @@ class DefaultSpecGeneratorTest {
         ImageConfig nginx = new ImageConfig(List.of("/docker-entrypoint.sh"), List.of("nginx", "-g", "daemon off;"),
                 List.of("PATH=/opt/nginx/bin:/usr/bin:/bin", "NGINX_VERSION=1.27.0"), "/srv", "101:102");
 
-        JsonNode process = generator.generate("c1", container(), nginx).path("process");
+        JsonNode process = Specs.generate(generator, "c1", container(), nginx, EMPTY_ROOTFS).path("process");
 
         assertThat(strings(process.path("args"))).containsExactly("/docker-entrypoint.sh", "nginx", "-g", "daemon off;");
         assertThat(strings(process.path("env")))
@@ -118,9 +111,9 @@ class DefaultSpecGeneratorTest {
     @Test
     void anEntrypointAloneOrACmdAloneIsTheCommand() throws Exception {
         ImageConfig entrypointOnly = new ImageConfig(List.of("/bin/app", "--serve"), null, null, null, null);
-        assertThat(strings(generator.generate("c1", container(), entrypointOnly).path("process").path("args")))
+        assertThat(strings(Specs.generate(generator, "c1", container(), entrypointOnly, EMPTY_ROOTFS).path("process").path("args")))
                 .containsExactly("/bin/app", "--serve");
-        assertThat(strings(generator.generate("c1", container(), SH_IMAGE).path("process").path("args")))
+        assertThat(strings(Specs.generate(generator, "c1", container(), SH_IMAGE, EMPTY_ROOTFS).path("process").path("args")))
                 .containsExactly("sh");
     }
 
@@ -128,7 +121,7 @@ class DefaultSpecGeneratorTest {
     void withoutAnyCommandTheSpecIsRejected() {
         ImageConfig none = new ImageConfig(List.of(), null, null, null, null);
         ContainerSpec emptyArgs = container(new ContainerSpec.Process(List.of(), null, null, null));
-        assertThatThrownBy(() -> generator.generate("c1", emptyArgs, none))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", emptyArgs, none, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("no command: the image has no Entrypoint or Cmd and spec.process.args is empty");
     }
@@ -142,33 +135,37 @@ class DefaultSpecGeneratorTest {
                         new ContainerSpec.EnvVar("PATH", "/only")),
                 "/work", new ContainerSpec.User(1000L, null));
 
-        // No rootfs: the image's user name could not be resolved, but the Container's user replaces it.
-        JsonNode result = generator.generate("c1", container(process), image).path("process");
+        // The image's user name is not in this rootfs, but the Container's user replaces it.
+        JsonNode result = Specs.generate(generator, "c1", container(process), image, EMPTY_ROOTFS).path("process");
 
         assertThat(strings(result.path("args"))).as("args replace Entrypoint and Cmd").containsExactly("/bin/echo", "hi");
         assertThat(strings(result.path("env"))).as("same name replaced in place, new names appended")
-                .containsExactly("PATH=/only", "FOO=container", "KEEP=1", "NEW=");
+                .containsExactly("FOO=container", "KEEP=1", "NEW=", "PATH=/only");
         assertThat(result.path("cwd").asText()).isEqualTo("/work");
         assertThat(result.path("user").path("uid").asLong()).isEqualTo(1000);
-        assertThat(result.path("user").path("gid").asLong()).as("gid defaults to the uid").isEqualTo(1000);
+        assertThat(result.path("user").path("gid").asLong()).as("no /etc/passwd: gid 0, as containerd gives").isZero();
 
         ContainerSpec.Process withGid = new ContainerSpec.Process(null, null, null, new ContainerSpec.User(5L, 6L));
-        JsonNode user = generator.generate("c1", container(withGid), image).path("process").path("user");
+        JsonNode user = Specs.generate(generator, "c1", container(withGid), image, EMPTY_ROOTFS).path("process").path("user");
         assertThat(user.path("uid").asLong()).isEqualTo(5);
         assertThat(user.path("gid").asLong()).isEqualTo(6);
     }
 
     @Test
-    void anImageEnvEntryWithoutValueUnsetsTheVariable() throws Exception {
-        ImageConfig image = new ImageConfig(null, List.of("sh"), List.of("A=1", "PATH"), null, null);
-        assertThat(strings(generator.generate("c1", container(), image).path("process").path("env")))
-                .containsExactly("A=1");
+    void theImagesEnvIsTakenAsItIsAndOnlyAnImageWithoutEnvGetsTheDefaultPath() throws Exception {
+        // containerd's rule: the default PATH stands in for a missing Env, not for a missing PATH.
+        ImageConfig noPath = new ImageConfig(null, List.of("sh"), List.of("A=1", "B"), null, null);
+        assertThat(strings(Specs.generate(generator, "c1", container(), noPath, EMPTY_ROOTFS).path("process").path("env")))
+                .containsExactly("A=1", "B");
+        ImageConfig noEnv = new ImageConfig(null, List.of("sh"), List.of(), null, null);
+        assertThat(strings(Specs.generate(generator, "c1", container(), noEnv, EMPTY_ROOTFS).path("process").path("env")))
+                .containsExactly("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     }
 
     @Test
     void aRelativeWorkingDirectoryIsRejected() {
         ImageConfig image = new ImageConfig(null, List.of("sh"), null, "app", null);
-        assertThatThrownBy(() -> generator.generate("c1", container(), image))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", container(), image, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("working directory \"app\" is not an absolute path");
     }
@@ -178,7 +175,7 @@ class DefaultSpecGeneratorTest {
         ContainerSpec.Resources resources = new ContainerSpec.Resources(
                 new Quantity("64Mi"), new Quantity("500m"), 100L);
 
-        JsonNode limits = generator.generate("c1", container(null, resources, null, null), SH_IMAGE)
+        JsonNode limits = Specs.generate(generator, "c1", container(null, resources, null, null), SH_IMAGE, EMPTY_ROOTFS)
                 .path("linux").path("resources");
 
         assertThat(limits.path("memory").path("limit").asLong()).isEqualTo(67108864L);
@@ -191,14 +188,14 @@ class DefaultSpecGeneratorTest {
 
     @Test
     void cpuAndMemoryRoundUpAndTinyQuotasRiseToTheKernelsMinimum() throws Exception {
-        JsonNode limits = generator.generate("c1", container(null, new ContainerSpec.Resources(
-                new Quantity("1G"), new Quantity("1.5"), null), null, null), SH_IMAGE).path("linux").path("resources");
+        JsonNode limits = Specs.generate(generator, "c1", container(null, new ContainerSpec.Resources(
+                new Quantity("1G"), new Quantity("1.5"), null), null, null), SH_IMAGE, EMPTY_ROOTFS).path("linux").path("resources");
         assertThat(limits.path("memory").path("limit").asLong()).isEqualTo(1_000_000_000L);
         assertThat(limits.path("cpu").path("quota").asLong()).isEqualTo(150000L);
         assertThat(limits.has("pids")).isFalse();
 
-        JsonNode tiny = generator.generate("c1", container(null, new ContainerSpec.Resources(
-                new Quantity("1500m"), new Quantity("1m"), null), null, null), SH_IMAGE).path("linux").path("resources");
+        JsonNode tiny = Specs.generate(generator, "c1", container(null, new ContainerSpec.Resources(
+                new Quantity("1500m"), new Quantity("1m"), null), null, null), SH_IMAGE, EMPTY_ROOTFS).path("linux").path("resources");
         assertThat(tiny.path("memory").path("limit").asLong()).as("1.5 bytes, rounded up").isEqualTo(2L);
         assertThat(tiny.path("cpu").path("quota").asLong()).isEqualTo(1000L);
     }
@@ -206,16 +203,16 @@ class DefaultSpecGeneratorTest {
     @Test
     void nonPositiveResourcesAreRejected() {
         ContainerSpec zeroMemory = container(null, new ContainerSpec.Resources(new Quantity("0"), null, null), null, null);
-        assertThatThrownBy(() -> generator.generate("c1", zeroMemory, SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", zeroMemory, SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class).hasMessageContaining("resources.memory must be positive");
         ContainerSpec zeroPids = container(null, new ContainerSpec.Resources(null, null, 0L), null, null);
-        assertThatThrownBy(() -> generator.generate("c1", zeroPids, SH_IMAGE))
+        assertThatThrownBy(() -> Specs.generate(generator, "c1", zeroPids, SH_IMAGE, EMPTY_ROOTFS))
                 .isInstanceOf(SpecRejectedException.class).hasMessageContaining("resources.pids");
     }
 
     @Test
     void withoutResourcesOnlyTheDeviceRulesAreSet() throws Exception {
-        JsonNode resources = generator.generate("c1", container(), SH_IMAGE).path("linux").path("resources");
+        JsonNode resources = Specs.generate(generator, "c1", container(), SH_IMAGE, EMPTY_ROOTFS).path("linux").path("resources");
         assertThat(resources.size()).isEqualTo(1);
         assertThat(resources.has("devices")).isTrue();
     }

@@ -2,7 +2,6 @@ package dev.stevedore.agent.spec;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.File;
 import java.io.IOException;
@@ -33,7 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * accept the spec, not only that it looks right. Needs root and the Debian packages runc, crun and busybox-static
  * (hack/install-prereqs.sh).
  */
-class DefaultSpecGeneratorIT {
+class SpecGeneratorIT {
     private static final Path BUSYBOX = Path.of("/bin/busybox");
     private static final ImageConfig IMAGE = new ImageConfig(null, List.of("sh"), null, null, null);
     private static final ContainerSpec.Resources LIMITS =
@@ -49,7 +48,9 @@ class DefaultSpecGeneratorIT {
 
     @BeforeAll
     static void requirements() throws IOException {
-        assumeTrue(isRoot(), "runc and crun run containers as root here");
+        if (!isRoot()) {
+            fail("runc and crun run containers as root here: run the tests as root");
+        }
         for (Path tool : List.of(BUSYBOX, Path.of("/usr/sbin/runc"), Path.of("/usr/bin/crun"))) {
             if (!Files.isExecutable(tool) && !onPath(tool.getFileName().toString())) {
                 fail(tool.getFileName() + " is missing: run hack/install-prereqs.sh");
@@ -94,22 +95,23 @@ class DefaultSpecGeneratorIT {
     void theRuntimeAppliesTheImageUserTheLimitsAndTheBindMount() throws Exception {
         Files.createDirectories(rootfs.resolve("etc"));
         Files.writeString(rootfs.resolve("etc/passwd"), "root:x:0:0::/:/bin/sh\napp:x:1234:2345::/:/bin/sh\n");
+        Files.writeString(rootfs.resolve("etc/group"), "app:x:2345:\nwheel:x:10:root,app\n");
         Path shared = Files.createDirectories(dir.resolve("host/shared"));
         Files.writeString(shared.resolve("greeting"), "hello from the host\n");
         String script = String.join("; ",
-                "busybox id -u", "busybox id -g",
+                "busybox id -u", "busybox id -g", "busybox id -G",
                 "busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || busybox cat /sys/fs/cgroup/memory.max",
                 "busybox cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || busybox cat /sys/fs/cgroup/pids.max",
                 "busybox cat /shared/greeting");
         ContainerSpec container = Specs.container(new ContainerSpec.Process(List.of("sh", "-c", script), null, null, null),
                 LIMITS, List.of(new ContainerSpec.Mount("bind", shared.toString(), "/shared", List.of("ro"))), null);
         ImageConfig image = new ImageConfig(null, List.of("sh"), null, null, "app");
-        SpecGenerator generator = new DefaultSpecGenerator(List.of(dir.resolve("host")), CgroupsPath.cgroupfs(cgroupParent));
+        SpecGenerator generator = new SpecGenerator(List.of(dir.resolve("host")));
 
         Result result = run(Runtime.RUNC, "it-user-" + randomHex(), generator, container, image);
 
         assertThat(result.stdout()).as(result.stderr())
-                .isEqualTo("1234\n2345\n67108864\n64\nhello from the host\n");
+                .isEqualTo("1234\n2345\n2345 10\n67108864\n64\nhello from the host\n");
         assertThat(result.exitCode()).as(result.stderr()).isZero();
     }
 
@@ -119,12 +121,18 @@ class DefaultSpecGeneratorIT {
     }
 
     private Result run(Runtime runtime, String id, ContainerSpec container) throws Exception {
-        return run(runtime, id, new DefaultSpecGenerator(List.of(), CgroupsPath.cgroupfs(cgroupParent)), container, IMAGE);
+        return run(runtime, id, new SpecGenerator(List.of()), container, IMAGE);
     }
 
     private Result run(Runtime runtime, String id, SpecGenerator generator, ContainerSpec container, ImageConfig image)
             throws Exception {
-        ObjectNode spec = generator.generate(id, container, image, rootfs);
+        ObjectNode spec = Specs.generate(generator, id, container, image, rootfs);
+        // As the task's bundle does: a cgroup of its own. And, for this test to read its limits from inside, the
+        // cgroup hierarchy read-only (containerd's spec has no such mount, nor does the agent's).
+        spec.withObjectProperty("linux").put("cgroupsPath", cgroupParent + "/" + id);
+        spec.withArrayProperty("mounts").add(Specs.json("""
+                {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+                 "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}"""));
         Files.writeString(bundle.resolve("config.json"),
                 Specs.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(spec));
         Path state = Files.createDirectories(dir.resolve("state"));
