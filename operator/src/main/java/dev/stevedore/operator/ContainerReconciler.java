@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -124,7 +125,7 @@ public class ContainerReconciler implements Reconciler<Container> {
 
     private Container assignNode(KubernetesClient client, Container container, String nodeName) {
         Container patch = new Container();
-        patch.setMetadata(StatusApply.identity(container));
+        patch.setMetadata(FieldManager.identity(container));
         patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
         patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
         try {
@@ -140,7 +141,7 @@ public class ContainerReconciler implements Reconciler<Container> {
     /** Binds the next Task to the Container's node and makes the Container its owner, in one optimistic write. */
     private void bind(KubernetesClient client, Container container, Task task, String nodeName) {
         Task patch = new Task();
-        patch.setMetadata(StatusApply.identity(task));
+        patch.setMetadata(FieldManager.identity(task));
         patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
         patch.getMetadata().setOwnerReferences(Owners.withController(task, container));
         patch.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec(null, nodeName, null, null, null, null));
@@ -159,9 +160,9 @@ public class ContainerReconciler implements Reconciler<Container> {
             return;
         }
         Container apply = new Container();
-        apply.setMetadata(StatusApply.identity(container));
+        apply.setMetadata(FieldManager.identity(container));
         apply.setStatus(new ContainerStatus(nodeName, null, null, null, null, null, new ArrayList<>(wanted)));
-        StatusApply.status(client, apply);
+        FieldManager.OPERATOR.applyStatus(client, apply);
         if (eventReason != null) {
             events.record(container, eventType, eventReason, wanted.get(0).getMessage());
         }

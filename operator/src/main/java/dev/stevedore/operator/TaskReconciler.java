@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -72,7 +73,7 @@ public class TaskReconciler implements Reconciler<Task> {
         Optional<Container> container = context.getSecondaryResource(Container.class);
         if (container.isPresent() && !Owners.ownedBy(task, container.get())) {
             Task patch = new Task();
-            patch.setMetadata(StatusApply.identity(task));
+            patch.setMetadata(FieldManager.identity(task));
             patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
             patch.getMetadata().setOwnerReferences(Owners.withController(task, container.get()));
             client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
@@ -156,11 +157,11 @@ public class TaskReconciler implements Reconciler<Task> {
     private static void apply(KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why,
             List<Condition> conditions) {
         Task apply = new Task();
-        apply.setMetadata(StatusApply.identity(task));
+        apply.setMetadata(FieldManager.identity(task));
         String exitedAt = phase == TaskStatus.Phase.Deleted ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString() : null;
         apply.setStatus(new TaskStatus(phase, null, null, null, null, exitedAt, why == null ? null : why.reason(),
                 why == null ? null : why.message(), phase == null ? null : task.getMetadata().getGeneration(), conditions));
-        StatusApply.status(client, apply);
+        FieldManager.OPERATOR.applyStatus(client, apply);
     }
 
     private static Set<ResourceID> ids(List<Task> list) {
