@@ -167,6 +167,6 @@ public final class Bench implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        System.exit(new CommandLine(new Bench()).registerConverter(Duration.class, Durations::parse).execute(args));
+        System.exit(new CommandLine(new Bench()).registerConverter(Duration.class, Durations::parsePositive).execute(args));
     }
 }

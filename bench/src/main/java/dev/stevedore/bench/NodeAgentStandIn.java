@@ -4,6 +4,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
@@ -11,18 +12,12 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 
 /**
  * Registers RuntimeNodes as node agents would (a Ready heartbeat, server-side applied under the agent's field
  * manager), so scheduling can be measured without agents. As the operator's NodeSide test helper does.
  */
 final class NodeAgentStandIn {
-    static final String FIELD_MANAGER = "stevedore-agent";
-    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
-            .withFieldManager(FIELD_MANAGER).withForce(true).build();
-
     private final KubernetesClient client;
 
     NodeAgentStandIn(KubernetesClient client) {
@@ -42,7 +37,7 @@ final class NodeAgentStandIn {
         apply.setStatus(new RuntimeNodeStatus(List.of(new RuntimeNodeStatus.RuntimeInfo("runc", "1.1.5")),
                 List.of("overlayfs", "native"), null, null, null, 0, "127.0.0.1", 10250, now,
                 List.of(ready(now))));
-        return client.resource(apply).subresource("status").patch(APPLY);
+        return FieldManager.AGENT.applyStatus(client, apply);
     }
 
     private static Condition ready(String now) {

@@ -9,6 +9,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -76,6 +77,7 @@ public class ContainerReconciler implements Reconciler<Container> {
     @Override
     public UpdateControl<Container> reconcile(Container container, Context<Container> context) {
         KubernetesClient client = context.getClient();
+        List<Task> ownTasks = adoptOrphans(client, container, context.getSecondaryResources(Task.class));
         List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
         String nodeName = container.getSpec().nodeName();
         if (nodeName == null) {
@@ -100,7 +102,7 @@ public class ContainerReconciler implements Reconciler<Container> {
                 Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()));
         applyStatus(client, container, nodeName, wanted, Events.NORMAL, null);
 
-        TaskQueue queue = new TaskQueue(context.getSecondaryResources(Task.class));
+        TaskQueue queue = new TaskQueue(ownTasks);
         if (queue.holder().isEmpty()) {
             Optional<Task> next = queue.next();
             if (next.isPresent()) {
@@ -124,7 +126,7 @@ public class ContainerReconciler implements Reconciler<Container> {
 
     private Container assignNode(KubernetesClient client, Container container, String nodeName) {
         Container patch = new Container();
-        patch.setMetadata(StatusApply.identity(container));
+        patch.setMetadata(FieldManager.identity(container));
         patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
         patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
         try {
@@ -137,12 +139,29 @@ public class ContainerReconciler implements Reconciler<Container> {
         }
     }
 
-    /** Binds the next Task to the Container's node and makes the Container its owner, in one optimistic write. */
+    /**
+     * Its Tasks, the orphans among them adopted first, whether or not the Container can be scheduled: deleting it
+     * then deletes them all, queued ones too, and a bound Task always has its owner.
+     */
+    private List<Task> adoptOrphans(KubernetesClient client, Container container, Set<Task> ofContainer) {
+        List<Task> adopted = new ArrayList<>();
+        for (Task task : ofContainer) {
+            if (Owners.orphan(task)) {
+                Task owned = Owners.adopt(client, task, container);
+                tasks.handleRecentResourceUpdate(ResourceID.fromResource(owned), owned, task);
+                adopted.add(owned);
+            } else {
+                adopted.add(task);
+            }
+        }
+        return adopted;
+    }
+
+    /** Binds the next Task (adopted already) to the Container's node, in an optimistic write. */
     private void bind(KubernetesClient client, Container container, Task task, String nodeName) {
         Task patch = new Task();
-        patch.setMetadata(StatusApply.identity(task));
+        patch.setMetadata(FieldManager.identity(task));
         patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
-        patch.getMetadata().setOwnerReferences(Owners.withController(task, container));
         patch.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec(null, nodeName, null, null, null, null));
         Task bound = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
         // Read-your-writes: the next reconcile of this Container must see the binding even before the watch does.
@@ -159,9 +178,9 @@ public class ContainerReconciler implements Reconciler<Container> {
             return;
         }
         Container apply = new Container();
-        apply.setMetadata(StatusApply.identity(container));
+        apply.setMetadata(FieldManager.identity(container));
         apply.setStatus(new ContainerStatus(nodeName, null, null, null, null, null, new ArrayList<>(wanted)));
-        StatusApply.status(client, apply);
+        FieldManager.OPERATOR.applyStatus(client, apply);
         if (eventReason != null) {
             events.record(container, eventType, eventReason, wanted.get(0).getMessage());
         }

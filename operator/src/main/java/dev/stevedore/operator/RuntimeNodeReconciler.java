@@ -5,6 +5,7 @@ import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -44,9 +45,9 @@ public class RuntimeNodeReconciler implements Reconciler<RuntimeNode> {
                 "the node agent stopped posting heartbeats; last one at " + lastSeen, node.getMetadata().getGeneration());
         if (!"Unknown".equals(Conditions.find(current, ContainerStatus.READY).map(Condition::getStatus).orElse(null))) {
             RuntimeNode apply = new RuntimeNode();
-            apply.setMetadata(StatusApply.identity(node));
+            apply.setMetadata(FieldManager.identity(node));
             apply.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, List.of(unknown)));
-            StatusApply.status(context.getClient(), apply);
+            FieldManager.OPERATOR.applyStatus(context.getClient(), apply);
             events.record(node, Events.WARNING, "NodeNotReady", unknown.getMessage());
         }
         return UpdateControl.noUpdate();

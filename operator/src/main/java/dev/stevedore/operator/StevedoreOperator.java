@@ -27,8 +27,9 @@ public final class StevedoreOperator implements Callable<Integer> {
             description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")
     String leaseNamespace;
 
-    @Option(names = "--node-grace-period", defaultValue = "40s",
-            description = "How long a RuntimeNode may go without a heartbeat before it is not Ready (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--node-grace-period", defaultValue = "40s", paramLabel = "DURATION",
+            description = "How long a RuntimeNode may go without a heartbeat before it is not Ready, as a Go duration "
+                    + "such as 40s or 1m30s (default: ${DEFAULT-VALUE}).")
     Duration nodeGracePeriod;
 
     /** What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null. */
@@ -82,7 +83,7 @@ public final class StevedoreOperator implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new StevedoreOperator()).registerConverter(Duration.class, Durations::parse).execute(args);
+        int exit = new CommandLine(new StevedoreOperator()).registerConverter(Duration.class, Durations::parsePositive).execute(args);
         if (exit != 0) {
             System.exit(exit);
         }

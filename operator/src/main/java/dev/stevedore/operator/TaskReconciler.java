@@ -8,6 +8,7 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -16,8 +17,6 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
@@ -31,8 +30,8 @@ import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
 
 /**
- * Per-Task bookkeeping: the ownerReference to its Container, why an unbound Task is Pending, whether its node is
- * reachable, and the TTL after Deleted. Binding itself is the Container's reconciler's job. Status events matter
+ * Per-Task bookkeeping: why an unbound Task is Pending, whether its node is reachable, and the TTL after Deleted.
+ * Adopting a Task (its ownerReference) and binding it are the Container's reconciler's job. Status events matter
  * here (the node agent moves the phase), so this reconciler is not generation-aware.
  */
 @ControllerConfiguration(name = "task", generationAwareEventProcessing = false, informer = @Informer(itemStore = LeanItemStore.class))
@@ -70,13 +69,6 @@ public class TaskReconciler implements Reconciler<Task> {
     public UpdateControl<Task> reconcile(Task task, Context<Task> context) {
         KubernetesClient client = context.getClient();
         Optional<Container> container = context.getSecondaryResource(Container.class);
-        if (container.isPresent() && !Owners.ownedBy(task, container.get())) {
-            Task patch = new Task();
-            patch.setMetadata(StatusApply.identity(task));
-            patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
-            patch.getMetadata().setOwnerReferences(Owners.withController(task, container.get()));
-            client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
-        }
         if (TaskQueue.deleted(task)) {
             return expireAfterTtl(client, task);
         }
@@ -156,11 +148,11 @@ public class TaskReconciler implements Reconciler<Task> {
     private static void apply(KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why,
             List<Condition> conditions) {
         Task apply = new Task();
-        apply.setMetadata(StatusApply.identity(task));
+        apply.setMetadata(FieldManager.identity(task));
         String exitedAt = phase == TaskStatus.Phase.Deleted ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString() : null;
         apply.setStatus(new TaskStatus(phase, null, null, null, null, exitedAt, why == null ? null : why.reason(),
                 why == null ? null : why.message(), phase == null ? null : task.getMetadata().getGeneration(), conditions));
-        StatusApply.status(client, apply);
+        FieldManager.OPERATOR.applyStatus(client, apply);
     }
 
     private static Set<ResourceID> ids(List<Task> list) {

@@ -5,6 +5,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.List;
 import java.util.Map;
 
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -16,15 +17,9 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 
 /** Writes what a node agent would, under the agent's field manager, so operator tests need no agent. */
 final class NodeSide {
-    static final String FIELD_MANAGER = "stevedore-agent";
-    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
-            .withFieldManager(FIELD_MANAGER).withForce(true).build();
-
     private final KubernetesClient client;
 
     NodeSide(KubernetesClient client) {
@@ -45,7 +40,7 @@ final class NodeSide {
         apply.setStatus(new RuntimeNodeStatus(List.of(new RuntimeNodeStatus.RuntimeInfo("runc", "1.1.5")),
                 List.of("overlayfs", "native"), null, null, null, 0, "127.0.0.1", 10250,
                 at.truncatedTo(ChronoUnit.SECONDS).toString(), List.of(condition("Ready", ready, "AgentReady"))));
-        return client.resource(apply).subresource("status").patch(APPLY);
+        return FieldManager.AGENT.applyStatus(client, apply);
     }
 
     void containerReady(String namespace, String name) {
@@ -53,7 +48,7 @@ final class NodeSide {
         apply.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
         apply.setStatus(new ContainerStatus(null, "sha256:" + "0".repeat(64), "overlayfs", name, null, null,
                 List.of(condition(ContainerStatus.READY, "True", "RootfsPrepared"))));
-        client.resource(apply).subresource("status").patch(APPLY);
+        FieldManager.AGENT.applyStatus(client, apply);
     }
 
     void taskPhase(String namespace, String name, TaskStatus.Phase phase, Integer exitCode) {
@@ -62,7 +57,7 @@ final class NodeSide {
         String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
         apply.setStatus(new TaskStatus(phase, "node", 42L, now, exitCode, phase == TaskStatus.Phase.Deleted ? now : null,
                 exitCode == null ? null : exitCode == 0 ? "Completed" : "Error", null, null, null));
-        client.resource(apply).subresource("status").patch(APPLY);
+        FieldManager.AGENT.applyStatus(client, apply);
     }
 
     private static Condition condition(String type, String status, String reason) {

@@ -217,6 +217,7 @@ class OperatorIT {
         awaitObject(ns, Task.class, "mine", t -> t.getSpec().nodeName() != null);
         awaitObject(ns, Task.class, "theirs", t -> t.getSpec().nodeName() != null);
 
+        // The field's name as users type it, not SelectableFields.NODE_NAME: renaming that must fail here.
         assertThat(ns.client().resources(Task.class).withField("spec.nodeName", node.getMetadata().getName()).list().getItems())
                 .extracting(t -> t.getMetadata().getName()).containsExactly("mine");
         assertThat(ns.client().resources(Container.class).withField("spec.nodeName", "elsewhere").list().getItems())

@@ -55,8 +55,9 @@ public final class NodeAgent implements Callable<Integer> {
     @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "State directory (default: ${DEFAULT-VALUE}).")
     Path root;
 
-    @Option(names = "--heartbeat-interval", defaultValue = "10s",
-            description = "How often the RuntimeNode's status is renewed (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--heartbeat-interval", defaultValue = "10s", paramLabel = "DURATION",
+            description = "How often the RuntimeNode's status is renewed, as a Go duration such as 10s or 1m30s "
+                    + "(default: ${DEFAULT-VALUE}).")
     Duration heartbeatInterval;
 
     @Option(names = "--allow-host-path", description = "A host path Containers may bind-mount (repeatable; none by default).")
@@ -198,7 +199,7 @@ public final class NodeAgent implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new NodeAgent()).registerConverter(Duration.class, Durations::parse).execute(args);
+        int exit = new CommandLine(new NodeAgent()).registerConverter(Duration.class, Durations::parsePositive).execute(args);
         if (exit != 0) {
             System.exit(exit);
         }

@@ -2,6 +2,7 @@ package dev.stevedore.agent;
 
 import java.util.Map;
 
+import dev.stevedore.api.v1alpha1.SelectableFields;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.ControllerConfiguration;
@@ -16,15 +17,13 @@ import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
  * agent never holds the rest of the cluster, as kubelet does with Pods.
  */
 final class NodeScope {
-    static final String NODE_FIELD = "spec.nodeName";
-
     private NodeScope() {
     }
 
     static <P extends HasMetadata> void register(Operator operator, Reconciler<P> reconciler, String nodeName) {
         ControllerConfiguration<P> base = operator.getConfigurationService().getConfigurationFor(reconciler);
         InformerConfiguration<P> informer = InformerConfiguration.builder(base.getInformerConfig())
-                .withFieldSelector(new FieldSelector(new FieldSelector.Field(NODE_FIELD, nodeName)))
+                .withFieldSelector(new FieldSelector(new FieldSelector.Field(SelectableFields.NODE_NAME, nodeName)))
                 .buildForController();
         operator.register(reconciler, new ResolvedControllerConfiguration<>(base.getName(), base.isGenerationAware(),
                 base.getAssociatedReconcilerClassName(), base.getRetry(), base.getRateLimiter(),

@@ -23,7 +23,7 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "READY", jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
         type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "AGE", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
-@AdditionalSelectableField(jsonPath = ".spec.nodeName")
+@AdditionalSelectableField(jsonPath = "." + SelectableFields.NODE_NAME)
 public class Container extends CustomResource<ContainerSpec, ContainerStatus> implements Namespaced {
     public static final String GROUP = "stevedore.dev";
     public static final String VERSION = "v1alpha1";

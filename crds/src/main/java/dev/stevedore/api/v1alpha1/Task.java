@@ -23,8 +23,8 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "PHASE", jsonPath = ".status.phase", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "EXIT", jsonPath = ".status.exitCode", type = AdditionalPrinterColumn.Type.INTEGER)
 @AdditionalPrinterColumn(name = "AGE", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
-@AdditionalSelectableField(jsonPath = ".spec.nodeName")
-@AdditionalSelectableField(jsonPath = ".spec.container")
+@AdditionalSelectableField(jsonPath = "." + SelectableFields.NODE_NAME)
+@AdditionalSelectableField(jsonPath = "." + SelectableFields.CONTAINER)
 public class Task extends CustomResource<TaskSpec, TaskStatus> implements Namespaced {
     /** Required: a Task without a spec would have no container, and none of the spec's rules would run. */
     @Override

@@ -13,6 +13,7 @@ import java.util.stream.Stream;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.fs.AtomicFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 
 /**
  * The node's Container records and generated specs, under {@code <root>/containers/<uid>/}: record.json and
@@ -78,7 +79,7 @@ public final class ContainerRecords {
     /** Removes what the node keeps of a Container: its record (first, so a crash leaves a leftover, not a record) and specs. */
     public void delete(String uid) throws IOException {
         Files.deleteIfExists(recordFile(uid));
-        deleteTree(containerDir(uid));
+        SafeDelete.deleteTree(containerDir(uid));
     }
 
     /** Directories a crash left without a record. */
@@ -86,7 +87,7 @@ public final class ContainerRecords {
         try (Stream<Path> dirs = Files.list(dir)) {
             for (Path d : dirs.toList()) {
                 if (!Files.exists(d.resolve("record.json"))) {
-                    deleteTree(d);
+                    SafeDelete.deleteTree(d);
                 }
             }
         }
@@ -101,16 +102,5 @@ public final class ContainerRecords {
             throw new IllegalArgumentException("not a UID: " + uid);
         }
         return dir.resolve(uid);
-    }
-
-    private static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(java.util.Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

@@ -16,16 +16,14 @@ import java.util.function.Predicate;
 
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.node.AgentFinalizer;
-import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Conditions;
+import dev.stevedore.api.v1alpha1.SelectableFields;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -45,8 +43,6 @@ import org.slf4j.LoggerFactory;
 @ControllerConfiguration(name = "node-container", triggerReconcilerOnAllEvents = true)
 public class NodeContainerReconciler implements Reconciler<Container>, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(NodeContainerReconciler.class);
-    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
-            .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
     private static final Duration MAX_BACKOFF = Duration.ofMinutes(5);
     private static final Duration WHILE_IN_USE = Duration.ofSeconds(1);
 
@@ -135,7 +131,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     public void releaseGone(KubernetesClient client, String nodeName, ContainerRecords records) throws IOException {
         Set<String> present = new HashSet<>();
         try {
-            client.resources(Container.class).inAnyNamespace().withField("spec.nodeName", nodeName).list().getItems()
+            client.resources(Container.class).inAnyNamespace().withField(SelectableFields.NODE_NAME, nodeName).list().getItems()
                     .forEach(c -> present.add(c.getMetadata().getUid()));
         } catch (KubernetesClientException e) {
             LOG.warn("listing this node's Containers, released ones are left for later: {}", e.getMessage());
@@ -194,9 +190,8 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
 
     private static void apply(Context<Container> context, Container container, ContainerStatus status) {
         Container apply = new Container();
-        apply.setMetadata(new ObjectMetaBuilder().withName(container.getMetadata().getName())
-                .withNamespace(container.getMetadata().getNamespace()).build());
+        apply.setMetadata(FieldManager.identity(container));
         apply.setStatus(status);
-        context.getClient().resource(apply).subresource("status").patch(APPLY);
+        FieldManager.AGENT.applyStatus(context.getClient(), apply);
     }
 }

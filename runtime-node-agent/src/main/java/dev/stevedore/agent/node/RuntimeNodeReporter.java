@@ -17,6 +17,7 @@ import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 
 import dev.stevedore.agent.images.ImageService;
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
@@ -24,8 +25,6 @@ import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,10 +33,10 @@ import org.slf4j.LoggerFactory;
  * versions, snapshotters, disk, cached images, running tasks, and Ready=True.
  */
 public final class RuntimeNodeReporter implements AutoCloseable {
-    public static final String FIELD_MANAGER = "stevedore-agent";
+    /** @deprecated the tasks package still names this; it is {@link FieldManager#AGENT}, use that instead. */
+    @Deprecated(forRemoval = true)
+    public static final String FIELD_MANAGER = FieldManager.AGENT.name();
     private static final Logger LOG = LoggerFactory.getLogger(RuntimeNodeReporter.class);
-    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
-            .withFieldManager(FIELD_MANAGER).withForce(true).build();
 
     private final KubernetesClient client;
     private final String nodeName;
@@ -78,7 +77,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         RuntimeNode node = new RuntimeNode();
         node.setMetadata(new ObjectMetaBuilder().withName(nodeName).withLabels(labels).build());
         node.setSpec(new RuntimeNodeSpec(null));
-        client.resource(node).patch(APPLY);
+        FieldManager.AGENT.apply(client, node);
     }
 
     /** One status write; a failed one is logged and the next one tries again. */
@@ -93,7 +92,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                     runningTasks.getAsInt(), null, null, now,
                     List.of(new ConditionBuilder().withType("Ready").withStatus("True").withReason("AgentReady")
                             .withMessage("the node agent is running").withLastTransitionTime(now).build())));
-            client.resource(apply).subresource("status").patch(APPLY);
+            FieldManager.AGENT.applyStatus(client, apply);
         } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
             // (an exception escaping would end the scheduled heartbeats for good)
             LOG.warn("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());

@@ -13,9 +13,8 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
-import java.util.Comparator;
-import java.util.stream.Stream;
 
+import dev.stevedore.agent.fs.SafeDelete;
 import org.bouncycastle.crypto.generators.OpenBSDBCrypt;
 
 /**
@@ -88,7 +87,11 @@ public final class LocalRegistry implements AutoCloseable {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
-        deleteRecursively(dir);
+        try {
+            SafeDelete.deleteTree(dir);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     private static LocalRegistry start(String authSection) {
@@ -122,7 +125,7 @@ public final class LocalRegistry implements AutoCloseable {
                     failure = e;
                 }
             }
-            deleteRecursively(dir);
+            SafeDelete.deleteTree(dir);
             throw failure;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -195,19 +198,6 @@ public final class LocalRegistry implements AutoCloseable {
             return Files.readString(dir.resolve("registry.log"), StandardCharsets.UTF_8);
         } catch (IOException e) {
             return "(no log)";
-        }
-    }
-
-    static void deleteRecursively(Path dir) {
-        if (!Files.exists(dir)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(dir)) {
-            for (Path path : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(path);
-            }
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
         }
     }
 }
