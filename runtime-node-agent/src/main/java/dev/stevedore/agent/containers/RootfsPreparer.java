@@ -148,7 +148,8 @@ public final class RootfsPreparer {
             Digest digest = layer.digest();
             Path blob = content.path(digest).orElseThrow(() -> new IOException("layer " + digest + " is not in the content store"));
             try {
-                snapshotter.unpack(chain.get(i), i == 0 ? null : chain.get(i - 1), blob, layer.mediaType());
+                snapshotter.unpack(chain.get(i), i == 0 ? null : chain.get(i - 1), blob, layer.mediaType(),
+                        layer.diffId().toString());
             } catch (LayerRejectedException e) {
                 throw new PrepareException("RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);
             }

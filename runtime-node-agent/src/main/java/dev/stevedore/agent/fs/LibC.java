@@ -5,9 +5,9 @@ import com.sun.jna.Library;
 import com.sun.jna.Native;
 
 /**
- * The few libc calls plain Java lacks. Paths and names are passed as NUL-terminated bytes encoded exactly as the
- * JDK encodes {@link java.nio.file.Path}s ({@link PosixFiles#bytes}), so a JNA call always names the same file the
- * Java checks looked at.
+ * The few libc calls plain Java lacks. Paths and names are passed as NUL-terminated bytes, exactly the bytes the
+ * JDK holds for a {@link java.nio.file.Path} ({@link PosixFiles#bytes}), whatever the locale, so a JNA call always
+ * names the same file the Java checks looked at.
  */
 public interface LibC extends Library {
     LibC INSTANCE = Native.load("c", LibC.class);
@@ -22,6 +22,8 @@ public interface LibC extends Library {
     int S_IFCHR = 0020000;
     int S_IFBLK = 0060000;
     int EPERM = 1;
+    int ERANGE = 34;
+    int ENODATA = 61;
     int ENOTSUP = 95;
     long MS_RDONLY = 1;
     long MS_NOSUID = 2;

@@ -1,6 +1,7 @@
 package dev.stevedore.agent.fs;
 
 import com.sun.jna.LastErrorException;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -45,10 +46,13 @@ public final class PosixFiles {
                 | ((minor & 0xffffff00L) << 12) | (minor & 0xffL);
     }
 
-    /** Creates a symlink whose target is exactly {@code target}, unnormalized (Path would drop a trailing /). */
+    /**
+     * Creates a symlink whose target is exactly {@code target}, unnormalized (Path would drop a trailing /), in
+     * UTF-8 as layers spell it, whatever the locale.
+     */
     public static void symlink(String target, Path link) throws IOException {
         try {
-            LibC.INSTANCE.symlink(terminated(target.getBytes(PATH_CHARSET)), bytes(link));
+            LibC.INSTANCE.symlink(cString(target), bytes(link));
         } catch (LastErrorException e) {
             throw failure("symlink", link, e);
         }
@@ -118,6 +122,25 @@ public final class PosixFiles {
                 return false;
             }
             throw failure("lsetxattr " + name, path, e);
+        }
+    }
+
+    /** The value of one xattr of the path itself, or null if it has none of that name. */
+    public static byte[] xattr(Path path, String name) throws IOException {
+        byte[] p = bytes(path);
+        byte[] n = cString(name);
+        try {
+            byte[] value = new byte[256];
+            long len = LibC.INSTANCE.lgetxattr(p, n, value, value.length);
+            return Arrays.copyOf(value, (int) len);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ENODATA || e.getErrorCode() == LibC.ENOTSUP) {
+                return null;
+            }
+            if (e.getErrorCode() == LibC.ERANGE) {
+                return xattrs(path).get(name); // over 256 bytes: rare enough to ask twice
+            }
+            throw failure("lgetxattr " + name, path, e);
         }
     }
 
@@ -245,8 +268,32 @@ public final class PosixFiles {
         }
     }
 
+    /**
+     * The path's bytes as the JDK holds them, NUL-terminated. toString() decodes them with the locale's charset,
+     * which loses bytes it cannot decode (any non-ASCII byte under LANG=C); the file URI spells each byte, so it
+     * is the exact way when the string shows more than ASCII.
+     */
     public static byte[] bytes(Path path) {
-        return terminated(path.toString().getBytes(PATH_CHARSET));
+        String s = path.toString();
+        if (s.chars().allMatch(c -> c < 0x80)) {
+            return terminated(s.getBytes(StandardCharsets.US_ASCII)); // ASCII decodes from ASCII bytes only
+        }
+        String raw = path.toAbsolutePath().toUri().getRawPath();
+        if (raw.length() > 1 && raw.endsWith("/")) {
+            raw = raw.substring(0, raw.length() - 1); // toUri adds it for a directory
+        }
+        ByteArrayOutputStream bytes = new ByteArrayOutputStream(raw.length() + 1);
+        for (int i = 0; i < raw.length(); i++) {
+            char c = raw.charAt(i);
+            if (c == '%') {
+                bytes.write(Integer.parseInt(raw, i + 1, i + 3, 16));
+                i += 2;
+            } else {
+                bytes.write(c);
+            }
+        }
+        bytes.write(0);
+        return bytes.toByteArray();
     }
 
     private static byte[] cString(String s) {

@@ -6,12 +6,8 @@ import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
 import java.io.IOException;
 import java.io.InputStream;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.DigestInputStream;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -21,7 +17,6 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.content.DigestMismatchException;
-import dev.stevedore.agent.snapshots.LayerStreams;
 
 /**
  * Walks from the digest a name resolved to (a manifest, or an index whose entry for this node's platform is taken)
@@ -112,39 +107,15 @@ final class ImageAssembler {
         for (int i = 0; i < layers.size(); i++) {
             Oci.Descriptor layer = layers.get(i);
             Digest layerDigest = layer.parsedDigest();
-            Path blob = content.ingest(layerDigest, layer.size(), () -> blobs.blob(layerDigest));
+            content.ingest(layerDigest, layer.size(), () -> blobs.blob(layerDigest));
+            // The uncompressed layer is checked against its diff ID when it is unpacked (Snapshotter.unpack),
+            // which decompresses it anyway, as containerd does.
             Digest diffId = Oci.digest(diffIds.get(i));
-            verifyDiffId(blob, layer.mediaType(), diffId, layerDigest);
             imageLayers.add(new Image.Layer(layerDigest, layer.mediaType(), layer.size(), diffId));
             size += layer.size();
         }
         return new Image(name, digest, manifestDigest, configDigest, List.copyOf(imageLayers), imageConfig(config),
                 size);
-    }
-
-    /**
-     * Snapshots are shared by chain ID, which is made of diff IDs: a config whose diff_ids lie about a layer's
-     * content would plant that content under another image's chain ID. So a layer's uncompressed bytes must hash to
-     * its diff ID before the image is recorded, as containerd checks when it applies a layer.
-     */
-    private static void verifyDiffId(Path blob, String mediaType, Digest diffId, Digest layer) throws IOException, ImageException {
-        MessageDigest sha256 = sha256();
-        try (InputStream tar = new DigestInputStream(LayerStreams.open(blob, mediaType), sha256)) {
-            tar.transferTo(OutputStream.nullOutputStream());
-        }
-        Digest actual = Digest.sha256(sha256.digest());
-        if (!actual.equals(diffId)) {
-            throw new ImageException(DIGEST_MISMATCH, "layer " + layer + " uncompresses to " + actual
-                    + ", but the config's diff_ids say " + diffId, false, null);
-        }
-    }
-
-    private static MessageDigest sha256() {
-        try {
-            return MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("every JDK has SHA-256", e);
-        }
     }
 
     private Oci.Descriptor choosePlatform(Oci.Index index, Digest digest) throws ImageException {

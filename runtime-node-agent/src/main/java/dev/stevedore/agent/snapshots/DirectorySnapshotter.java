@@ -54,8 +54,12 @@ abstract class DirectorySnapshotter implements Snapshotter {
         load();
     }
 
-    /** Fills {@code fs}, which does not exist yet, with the parent's tree ({@code parentFs}, or null) plus the layer. */
-    abstract void populateCommitted(Path fs, Path parentFs, Path layer, String mediaType) throws IOException;
+    /**
+     * Fills {@code fs}, which does not exist yet, with the layer over the committed trees below ({@code lowers},
+     * top first; empty for the bottom layer), checking that the layer is its diff ID.
+     */
+    abstract void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId)
+            throws IOException;
 
     /** Creates the directories of an active snapshot inside {@code dir}. */
     abstract void populateActive(Path dir, Path parentFs) throws IOException;
@@ -76,23 +80,27 @@ abstract class DirectorySnapshotter implements Snapshotter {
     }
 
     @Override
-    public void unpack(String chainId, String parentChainId, Path layer, String mediaType) throws IOException {
+    public void unpack(String chainId, String parentChainId, Path layer, String mediaType, String diffId)
+            throws IOException {
         requireChainId(chainId);
-        Path parentDir;
+        if (diffId == null || !CHAIN_ID.matcher(diffId).matches()) {
+            throw new IllegalArgumentException("not a diff ID (sha256:<64 hex>): " + diffId);
+        }
+        List<Path> lowers;
         long id;
         synchronized (this) {
             if (exists(chainId)) {
                 return; // the same chain ID is the same content
             }
             requireFree(chainId);
-            parentDir = parentChainId == null ? null : dirOf(committed(parentChainId));
+            lowers = committedTrees(parentChainId);
             id = nextId++;
         }
         Path work = tmp.resolve(Long.toString(id));
         boolean done = false;
         try {
             Files.createDirectory(work);
-            populateCommitted(fsOf(work), parentDir == null ? null : fsOf(parentDir), layer, mediaType);
+            populateCommitted(fsOf(work), lowers, layer, mediaType, diffId);
             PosixFiles.syncfs(work); // the files are durable before the snapshot becomes visible
             commit(work, new SnapshotRecord(id, chainId, Kind.COMMITTED, parentChainId));
             done = true;
@@ -133,18 +141,14 @@ abstract class DirectorySnapshotter implements Snapshotter {
     @Override
     public Optional<List<Mount>> mounts(String key) throws IOException {
         Path dir;
-        List<Path> lowers = new ArrayList<>();
+        List<Path> lowers;
         synchronized (this) {
             SnapshotRecord record = snapshots.get(key);
             if (record == null || record.kind() != Kind.ACTIVE) {
                 return Optional.empty();
             }
             dir = dirOf(record);
-            for (String p = record.parent(); p != null; ) {
-                SnapshotRecord lower = committed(p); // cannot be missing: parents are removed last
-                lowers.add(fsOf(dirOf(lower)));
-                p = lower.parent();
-            }
+            lowers = committedTrees(record.parent());
         }
         return Optional.of(activeMounts(dir, lowers));
     }
@@ -268,6 +272,17 @@ abstract class DirectorySnapshotter implements Snapshotter {
             throw new NoSuchFileException(chainId, null, "no committed snapshot");
         }
         return record;
+    }
+
+    /** The trees of {@code chainId} (null: none) and the committed snapshots below it, top first. */
+    private List<Path> committedTrees(String chainId) throws NoSuchFileException {
+        List<Path> trees = new ArrayList<>();
+        for (String c = chainId; c != null; ) {
+            SnapshotRecord record = committed(c); // below the first, cannot be missing: parents are removed last
+            trees.add(fsOf(dirOf(record)));
+            c = record.parent();
+        }
+        return trees;
     }
 
     private void requireFree(String name) throws FileAlreadyExistsException {

@@ -2,17 +2,20 @@ package dev.stevedore.agent.snapshots;
 
 import dev.stevedore.agent.fs.LibC;
 import dev.stevedore.agent.fs.PosixFiles;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.nio.file.attribute.FileTime;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -28,6 +31,10 @@ import java.util.stream.Stream;
  * {@link Mode#OVERLAY} writes them the way overlayfs reads them (a 0/0 char device; {@code
  * trusted.overlay.opaque=y}) into a directory that holds only this layer; {@link Mode#NATIVE} applies them to a
  * full copy of the parent by deleting.
+ *
+ * <p>An overlay layer is applied over the committed layers below it, which it reads and never writes: a symlink
+ * in a parent path may be theirs, and directories the layer only implies keep their attributes (see {@link
+ * RootResolver}).
  *
  * <p>On {@link LayerRejectedException} (or any failure) the directory is left half-written: the caller deletes it.
  */
@@ -46,16 +53,87 @@ public final class LayerApplier {
         this.mode = mode;
     }
 
-    /** Applies a layer blob; the compression is detected, {@code mediaType} (or null) must be a layer type. */
-    public void apply(Path blob, String mediaType, Path target) throws IOException {
-        try (InputStream tar = LayerStreams.open(blob, mediaType)) {
-            apply(tar, target);
+    /**
+     * Applies a layer blob, decompressing it once: its diff ID, the sha256 of all of the uncompressed stream, is
+     * checked on the way, as containerd's diff apply does, and a mismatch rejects the layer (after writing it: the
+     * caller's commit comes later). The compression is detected; {@code mediaType} (or null) must be a layer type.
+     *
+     * @param lowers the committed trees below, top first, for {@link Mode#OVERLAY}; empty for {@link Mode#NATIVE}
+     */
+    public void apply(Path blob, String mediaType, String diffId, Path target, List<Path> lowers)
+            throws IOException {
+        Sha256InputStream tar = new Sha256InputStream(LayerStreams.open(blob, mediaType));
+        try (tar) {
+            apply(tar, target, lowers);
+            tar.transferTo(OutputStream.nullOutputStream()); // the end-of-archive blocks and any padding after
+        }
+        String actual = tar.digest();
+        if (!actual.equals(diffId)) {
+            throw new LayerRejectedException("the layer uncompresses to " + actual + ", not to its diff ID " + diffId);
         }
     }
 
-    /** Applies an uncompressed tar stream to the existing directory {@code target}. */
+    /** Applies an uncompressed tar stream to the existing directory {@code target}, with no layers below. */
     public void apply(InputStream tar, Path target) throws IOException {
-        new Application(new RootResolver(target)).run(new TarReader(tar));
+        apply(tar, target, List.of());
+    }
+
+    private void apply(InputStream tar, Path target, List<Path> lowers) throws IOException {
+        if (mode == Mode.NATIVE && !lowers.isEmpty()) {
+            throw new IllegalArgumentException("a native layer is applied to a copy of the layers below");
+        }
+        new Application(target, lowers).run(new TarReader(tar));
+    }
+
+    /**
+     * Hashes every byte read through it, skipped ones too: {@link java.security.DigestInputStream} lets skip()
+     * pass by, and the tar reader skips padding.
+     */
+    private static final class Sha256InputStream extends FilterInputStream {
+        private final MessageDigest sha256;
+
+        Sha256InputStream(InputStream in) {
+            super(in);
+            try {
+                sha256 = MessageDigest.getInstance("SHA-256");
+            } catch (NoSuchAlgorithmException e) {
+                throw new IllegalStateException("every JDK has SHA-256", e);
+            }
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = in.read();
+            if (b >= 0) {
+                sha256.update((byte) b);
+            }
+            return b;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            if (n > 0) {
+                sha256.update(b, off, n);
+            }
+            return n;
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            byte[] buffer = new byte[(int) Math.min(n, 8192)];
+            int read = read(buffer, 0, (int) Math.min(n, buffer.length));
+            return Math.max(read, 0);
+        }
+
+        @Override
+        public boolean markSupported() {
+            return false;
+        }
+
+        String digest() {
+            return "sha256:" + HexFormat.of().formatHex(sha256.digest());
+        }
     }
 
     /** The state of one application of one layer. */
@@ -63,18 +141,21 @@ public final class LayerApplier {
         private final RootResolver resolver;
         /** Paths this layer wrote, and their ancestors: what a native opaque directory keeps. */
         private final Set<Path> unpacked = new HashSet<>();
-        /** Directory mtimes, set last, since creating children changes them. */
-        private final Map<List<String>, FileTime> directoryTimes = new LinkedHashMap<>();
+        /**
+         * Directory mtimes, set last, since creating children changes them: an entry's, else the one the
+         * directory had before this layer (so a directory the layer only implies stays as the layers below made it).
+         */
+        private final Map<Path, FileTime> directoryTimes = new LinkedHashMap<>();
 
-        Application(RootResolver resolver) {
-            this.resolver = resolver;
+        Application(Path target, List<Path> lowers) {
+            this.resolver = new RootResolver(target, mode == Mode.OVERLAY, lowers, directoryTimes::putIfAbsent);
         }
 
         void run(TarReader reader) throws IOException {
             for (TarEntry entry = reader.next(); entry != null; entry = reader.next()) {
                 apply(entry, reader);
             }
-            for (Map.Entry<List<String>, FileTime> time : directoryTimes.entrySet()) {
+            for (Map.Entry<Path, FileTime> time : directoryTimes.entrySet()) {
                 // Looked up again without following symlinks: a later entry may have replaced a parent.
                 Path dir = resolver.existingDirectory(time.getKey());
                 if (dir != null) {
@@ -99,7 +180,7 @@ public final class LayerApplier {
                 return;
             }
             Path parent = resolver.directory(entry.name(), parentComponents, RootResolver.Missing.CREATE);
-            Path path = parent.resolve(base);
+            Path path = parent.resolve(RootResolver.fileName(base));
             Path linkTarget = entry.type() == TarEntry.Type.HARDLINK
                     ? resolver.hardlinkTarget(entry.name(), entry.linkName()) : null;
             if (path.equals(linkTarget)) {
@@ -109,10 +190,14 @@ public final class LayerApplier {
             boolean mergeDirectory = entry.type() == TarEntry.Type.DIRECTORY && existing != null
                     && existing.isDirectory();
             if (!mergeDirectory) {
+                boolean whitedOut = existing != null && resolver.isWhiteout(path, existing);
                 if (existing != null) {
                     SafeDelete.deleteTree(path); // replaced, never written through (it may be a symlink)
                 }
                 create(entry, path, linkTarget, reader);
+                if (whitedOut && entry.type() == TarEntry.Type.DIRECTORY) {
+                    RootResolver.setOpaque(path); // as overlayfs makes a directory created where one was deleted
+                }
             }
             if (entry.type() != TarEntry.Type.HARDLINK) {
                 setMetadata(path, entry);
@@ -162,16 +247,14 @@ public final class LayerApplier {
             }
             if (base.equals(OPAQUE)) {
                 if (mode == Mode.OVERLAY) {
-                    if (!PosixFiles.setXattr(dir, "trusted.overlay.opaque", "y".getBytes(StandardCharsets.US_ASCII))) {
-                        throw new IOException("file system has no trusted xattrs for overlay opaque dirs: " + dir);
-                    }
+                    RootResolver.setOpaque(dir);
                     markUnpacked(dir);
                 } else {
                     deleteLowerContents(dir);
                 }
                 return;
             }
-            Path hidden = dir.resolve(name);
+            Path hidden = dir.resolve(RootResolver.fileName(name));
             SafeDelete.deleteTree(hidden);
             if (mode == Mode.OVERLAY) {
                 PosixFiles.mknod(hidden, LibC.S_IFCHR, 0, PosixFiles.makedev(0, 0));
@@ -202,9 +285,8 @@ public final class LayerApplier {
             PosixFiles.setMetadata(path, entry.type() == TarEntry.Type.SYMLINK, entry.uid(), entry.gid(),
                     entry.mode(), xattrs, directory ? null : entry.mtime());
             if (directory) {
-                List<String> key = resolver.componentsOf(path);
-                directoryTimes.remove(key); // re-insert: a later entry for the same directory wins
-                directoryTimes.put(key, entry.mtime());
+                directoryTimes.remove(path); // re-insert: a later entry for the same directory wins
+                directoryTimes.put(path, entry.mtime());
             }
         }
 

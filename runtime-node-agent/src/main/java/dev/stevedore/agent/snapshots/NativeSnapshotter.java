@@ -24,9 +24,10 @@ public final class NativeSnapshotter extends DirectorySnapshotter {
     }
 
     @Override
-    void populateCommitted(Path fs, Path parentFs, Path layer, String mediaType) throws IOException {
-        copyOrCreate(parentFs, fs);
-        applier.apply(layer, mediaType, fs);
+    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId)
+            throws IOException {
+        copyOrCreate(lowers.isEmpty() ? null : lowers.get(0), fs); // the parent's tree holds those below it
+        applier.apply(layer, mediaType, diffId, fs, List.of());
     }
 
     @Override

@@ -31,10 +31,11 @@ public final class OverlayfsSnapshotter extends DirectorySnapshotter {
     }
 
     @Override
-    void populateCommitted(Path fs, Path parentFs, Path layer, String mediaType) throws IOException {
+    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId)
+            throws IOException {
         Files.createDirectory(fs);
         PosixFiles.chmod(fs, 0755);
-        applier.apply(layer, mediaType, fs); // the parent is not copied: the mount stacks it
+        applier.apply(layer, mediaType, diffId, fs, lowers); // the lowers are read, not copied: the mount stacks them
     }
 
     @Override

@@ -20,14 +20,18 @@ public interface Snapshotter {
 
     /**
      * Unpacks one layer blob (tar, gzip or zstd, by {@code mediaType}) as the committed snapshot {@code chainId}
-     * on top of {@code parentChainId} (null for the bottom layer). Nothing is visible under the chain ID until
-     * the unpack is complete, and it is durable once visible. A no-op if {@code chainId} exists already.
+     * on top of {@code parentChainId} (null for the bottom layer). The blob is decompressed once, and its
+     * uncompressed stream must hash to {@code diffId}, since snapshots are shared by chain IDs made of diff IDs.
+     * Nothing is visible under the chain ID until the unpack is complete, and it is durable once visible. A no-op
+     * if {@code chainId} exists already.
      *
-     * @throws LayerRejectedException for a hostile or malformed layer: nothing of it is kept
+     * @throws LayerRejectedException for a hostile or malformed layer, or one that is not its diff ID: nothing
+     *     of it is kept
      * @throws java.nio.file.NoSuchFileException if the parent is not a committed snapshot
-     * @throws IllegalArgumentException if a chain ID is not {@code sha256:<64 lowercase hex>}
+     * @throws IllegalArgumentException if a chain ID or the diff ID is not {@code sha256:<64 lowercase hex>}
      */
-    void unpack(String chainId, String parentChainId, Path layer, String mediaType) throws IOException;
+    void unpack(String chainId, String parentChainId, Path layer, String mediaType, String diffId)
+            throws IOException;
 
     /**
      * Creates the active snapshot {@code key} on {@code parentChainId} (null: empty) and returns its mounts;

@@ -120,10 +120,12 @@ final class TarReader {
             }
         });
         boolean device = type == TarEntry.Type.CHAR_DEVICE || type == TarEntry.Type.BLOCK_DEVICE;
-        // Only regular files have content; a size on any other entry is skipped, never read as content.
-        remaining = size;
-        padding = (BLOCK - size % BLOCK) % BLOCK;
-        return new TarEntry(name, type, type == TarEntry.Type.FILE ? size : 0, mode(), (int) uid, (int) gid, mtime,
+        // Only regular files have data. As Go's archive/tar reads them (isHeaderOnlyType), and so the image tools
+        // built on it, any other entry's size is ignored: the next header follows right after this one.
+        long dataSize = type == TarEntry.Type.FILE ? size : 0;
+        remaining = dataSize;
+        padding = (BLOCK - dataSize % BLOCK) % BLOCK;
+        return new TarEntry(name, type, dataSize, mode(), (int) uid, (int) gid, mtime,
                 link, device ? number(329, 8, "devmajor") : 0, device ? number(337, 8, "devminor") : 0, xattrs);
     }
 

@@ -8,14 +8,19 @@ import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.LayerApplier.Mode;
 import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
 import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.UserDefinedFileAttributeView;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.junit.jupiter.api.BeforeEach;
@@ -80,19 +85,21 @@ class LayerApplierTest {
     @ParameterizedTest
     @MethodSource("encodings")
     void readsEveryCompressionAndMediaType(Compression compression, String mediaType) throws IOException {
-        Path blob = new LayerBuilder().file("etc/hostname", "box").write(base.resolve("layer"), compression);
+        LayerBuilder layer = new LayerBuilder().file("etc/hostname", "box");
+        Path blob = layer.write(base.resolve("layer"), compression);
 
-        new LayerApplier(Mode.NATIVE).apply(blob, mediaType, rootfs);
+        new LayerApplier(Mode.NATIVE).apply(blob, mediaType, layer.diffId(), rootfs, List.of());
 
         assertThat(Files.readString(rootfs.resolve("etc/hostname"))).isEqualTo("box");
     }
 
     @Test
     void rejectsAnUnknownMediaType() throws IOException {
-        Path blob = new LayerBuilder().file("a", "a").write(base.resolve("layer"));
+        LayerBuilder layer = new LayerBuilder().file("a", "a");
+        Path blob = layer.write(base.resolve("layer"));
 
         assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(blob, "application/vnd.oci.image.config.v1+json",
-                rootfs)).isInstanceOf(LayerRejectedException.class).hasMessageContaining("unsupported layer media type");
+                layer.diffId(), rootfs, List.of())).isInstanceOf(LayerRejectedException.class).hasMessageContaining("unsupported layer media type");
     }
 
     @ParameterizedTest
@@ -164,7 +171,8 @@ class LayerApplierTest {
         run("tar", "--format=posix", "--xattrs", "--xattrs-include=user.*", "-C", source.toString(), "-cf",
                 blob.toString(), ".");
 
-        new LayerApplier(Mode.NATIVE).apply(blob, LayerBuilder.OCI_TAR, rootfs);
+        new LayerApplier(Mode.NATIVE).apply(blob, LayerBuilder.OCI_TAR, LayerBuilder.diffIdOf(Files.readAllBytes(blob)),
+                rootfs, List.of());
 
         assertThat(PosixFiles.xattrs(rootfs.resolve("ping")).get("user.bin")).isEqualTo(binary);
     }
@@ -252,6 +260,108 @@ class LayerApplierTest {
         assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(
                 new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
                 .isInstanceOf(LayerRejectedException.class).hasMessageContaining("truncated");
+    }
+
+    /**
+     * Go's archive/tar, which image scanners and builders use, reads no data for links, symlinks, devices,
+     * directories and fifos whatever their size field says; the next header follows right away. A layer must not
+     * unpack into something other than what they see.
+     */
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void headerOnlyEntriesHaveNoDataWhateverTheirSizeSays(Mode mode) throws IOException {
+        byte[] tar = concat(header("claims-data/", TarConstants.LF_DIR, 512),
+                header("link", TarConstants.LF_SYMLINK, 1024),
+                new LayerBuilder().file("after", "what Go reads").tar());
+
+        apply(mode, tar);
+
+        assertThat(Files.isDirectory(rootfs.resolve("claims-data"), LinkOption.NOFOLLOW_LINKS)).isTrue();
+        assertThat(Files.readSymbolicLink(rootfs.resolve("link"))).hasToString("after");
+        assertThat(rootfs.resolve("after")).hasContent("what Go reads");
+    }
+
+    /**
+     * The agent may run under LANG=C, where the JDK encodes file names as ASCII and a {@link Path} cannot hold
+     * "é": names (ustar fields and PAX path records alike, UTF-8 in layers) must unpack byte for byte anyway.
+     */
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void unpacksUtf8NamesUnderTheCLocale(Mode mode) throws Exception {
+        Path layer = new LayerBuilder().file("café", "ustar name").symlink("lien", "café").hardlink("dur", "café")
+                .nonAsciiNamesInPax().file("naïve/über.txt", "PAX path").write(base.resolve("layer.tar"));
+
+        List<String> output = runJava(Map.of("LANG", "C", "LC_ALL", "C"), ApplyLayerMain.class.getName(),
+                mode.name(), layer.toString(), rootfs.toString());
+
+        assertThat(output).as("the child JVM's file name encoding").first().isEqualTo("ANSI_X3.4-1968");
+        assertThat(rawNames(rootfs)).containsExactlyInAnyOrder("caf%C3%A9", "lien", "dur", "na%C3%AFve");
+        Path cafe = child(rootfs, "caf%C3%A9");
+        assertThat(cafe).hasContent("ustar name");
+        assertThat(unix(child(rootfs, "dur")).get("ino")).isEqualTo(unix(cafe).get("ino"));
+        assertThat(rawPath(Files.readSymbolicLink(child(rootfs, "lien")))).endsWith("/caf%C3%A9");
+        Path naive = child(rootfs, "na%C3%AFve");
+        assertThat(rawNames(naive)).containsExactly("%C3%BCber.txt");
+        assertThat(child(naive, "%C3%BCber.txt")).hasContent("PAX path");
+    }
+
+    /** The names in a directory as the JDK's file URIs spell their bytes, whatever the locale. */
+    private static List<String> rawNames(Path dir) throws IOException {
+        try (Stream<Path> list = Files.list(dir)) {
+            return list.map(p -> rawPath(p).substring(rawPath(dir).length() + 1)).toList();
+        }
+    }
+
+    private static Path child(Path dir, String rawName) throws IOException {
+        try (Stream<Path> list = Files.list(dir)) {
+            return list.filter(p -> rawPath(p).endsWith("/" + rawName)).findFirst().orElseThrow();
+        }
+    }
+
+    private static String rawPath(Path path) {
+        String raw = path.toAbsolutePath().toUri().getRawPath();
+        return raw.endsWith("/") ? raw.substring(0, raw.length() - 1) : raw;
+    }
+
+    /** Runs a main class of this classpath in a new JVM with extra environment; returns its output lines. */
+    private static List<String> runJava(Map<String, String> environment, String mainClass, String... args)
+            throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
+                .toString(), "-cp", System.getProperty("java.class.path"), mainClass));
+        command.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
+        builder.environment().keySet().removeIf(k -> k.startsWith("LC_") || k.equals("LANG") || k.startsWith("JAVA_TOOL"));
+        builder.environment().putAll(environment);
+        Process p = builder.start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor()).as(mainClass + ": " + output).isZero();
+        return output.lines().toList();
+    }
+
+    /** A ustar header as commons-compress writes it, with a size field that says what we want it to say. */
+    private static byte[] header(String name, byte type, long size) {
+        TarArchiveEntry entry = new TarArchiveEntry(name, type);
+        entry.setMode(type == TarConstants.LF_DIR ? 0755 : 0777);
+        entry.setModTime(LayerBuilder.MTIME.toMillis());
+        if (type == TarConstants.LF_SYMLINK) {
+            entry.setLinkName("after");
+        }
+        entry.setSize(size);
+        byte[] header = new byte[512];
+        entry.writeEntryHeader(header);
+        return header;
+    }
+
+    private static byte[] concat(byte[]... parts) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (byte[] part : parts) {
+            out.writeBytes(part);
+        }
+        return out.toByteArray();
+    }
+
+    private void apply(Mode mode, byte[] tar) throws IOException {
+        new LayerApplier(mode).apply(new ByteArrayInputStream(tar), rootfs);
     }
 
     private void apply(Mode mode, LayerBuilder layer) throws IOException {

@@ -9,7 +9,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.time.Instant;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.zip.GZIPOutputStream;
@@ -28,7 +31,9 @@ final class LayerBuilder {
     enum Compression { NONE, GZIP, ZSTD }
 
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-    private final TarArchiveOutputStream tar = new TarArchiveOutputStream(bytes);
+    /** UTF-8 whatever the test JVM's locale, as image tools write names. */
+    private final TarArchiveOutputStream tar = new TarArchiveOutputStream(bytes, "UTF-8");
+    private boolean finished;
     private final Map<String, String> nextXattrs = new LinkedHashMap<>();
 
     LayerBuilder() {
@@ -102,13 +107,36 @@ final class LayerBuilder {
         return this;
     }
 
+    /** Names that are not ASCII go into PAX {@code path} records from here on (besides the ustar field). */
+    LayerBuilder nonAsciiNamesInPax() {
+        tar.setAddPaxHeadersForNonAsciiNames(true);
+        return this;
+    }
+
+    /** The uncompressed layer, ending in the end-of-archive blocks and commons-compress' record padding. */
     byte[] tar() {
         try {
-            tar.finish();
+            if (!finished) {
+                tar.finish();
+                finished = true;
+            }
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return bytes.toByteArray();
+    }
+
+    /** sha256 of {@link #tar()}: the layer's diff ID. */
+    String diffId() {
+        return diffIdOf(tar());
+    }
+
+    static String diffIdOf(byte[] tar) {
+        try {
+            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(tar));
+        } catch (NoSuchAlgorithmException e) {
+            throw new AssertionError(e);
+        }
     }
 
     Path write(Path file) throws IOException {
@@ -116,8 +144,12 @@ final class LayerBuilder {
     }
 
     Path write(Path file, Compression compression) throws IOException {
+        return write(tar(), file, compression);
+    }
+
+    static Path write(byte[] tar, Path file, Compression compression) throws IOException {
         try (OutputStream out = compress(Files.newOutputStream(file), compression)) {
-            out.write(tar());
+            out.write(tar);
         }
         return file;
     }

@@ -4,6 +4,7 @@ import static dev.stevedore.agent.snapshots.Outside.unix;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.fs.PosixFiles;
+import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -20,14 +21,14 @@ class NativeSnapshotterTest extends SnapshotterContractTest {
 
     @Test
     void prepareCopiesTheParentKeepingEverything() throws IOException {
-        snapshotter.unpack(L1, null, layer(new LayerBuilder()
+        unpack(L1, null, new LayerBuilder()
                 .xattr("trusted.t", "1").xattr("user.u", "2").file("bin/busybox", "elf", 04755, 0, 0)
                 .hardlink("bin/sh", "bin/busybox")
                 .symlink("bin/ls", "busybox", 7, 8)
                 .dir("tmp/", 01777, 0, 0)
                 .device("dev/null", TarConstants.LF_CHR, 1, 3)
                 .fifo("run/fifo")
-                .file("home/u/f", "f", 0600, 1000, 1000)), LayerBuilder.OCI_GZIP);
+                .file("home/u/f", "f", 0600, 1000, 1000));
 
         List<Mount> mounts = snapshotter.prepare("ctr", L1);
 
@@ -57,10 +58,10 @@ class NativeSnapshotterTest extends SnapshotterContractTest {
 
     @Test
     void committedSnapshotsAreWholeTreesWithWhiteoutsApplied() throws IOException {
-        snapshotter.unpack(L1, null, layer(new LayerBuilder().file("etc/gone", "g").file("etc/keep", "k")
-                .file("opq/lower", "l")), LayerBuilder.OCI_GZIP);
-        snapshotter.unpack(L2, L1, layer(new LayerBuilder().whiteout("etc/gone").dir("opq/").opaque("opq")
-                .file("opq/upper", "u")), LayerBuilder.OCI_ZSTD);
+        unpack(L1, null, new LayerBuilder().file("etc/gone", "g").file("etc/keep", "k").file("opq/lower", "l"));
+        LayerBuilder upper = new LayerBuilder().whiteout("etc/gone").dir("opq/").opaque("opq").file("opq/upper", "u");
+        snapshotter.unpack(L2, L1, upper.write(base.resolve("upper.tar.zst"), Compression.ZSTD),
+                LayerBuilder.OCI_ZSTD, upper.diffId());
 
         Path fs = committedFs(L2);
         assertThat(fs.resolve("etc/keep")).exists();

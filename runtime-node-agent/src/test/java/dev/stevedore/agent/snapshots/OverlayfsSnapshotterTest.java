@@ -21,8 +21,8 @@ class OverlayfsSnapshotterTest extends SnapshotterContractTest {
         for (int i = 0; i < 2000; i++) {
             big.file("usr/share/f" + i, "content " + i);
         }
-        snapshotter.unpack(L1, null, layer(big), LayerBuilder.OCI_GZIP);
-        snapshotter.unpack(L2, L1, layer(new LayerBuilder().file("etc/hostname", "h")), LayerBuilder.OCI_GZIP);
+        unpack(L1, null, big);
+        unpack(L2, L1, new LayerBuilder().file("etc/hostname", "h"));
         long usage = snapshotter.usage();
 
         List<Mount> mounts = snapshotter.prepare("ctr", L2);
@@ -61,7 +61,8 @@ class OverlayfsSnapshotterTest extends SnapshotterContractTest {
         String parent = null;
         for (int i = 0; i < 4; i++) {
             String chainId = chainId("deep " + i);
-            longRoot.unpack(chainId, parent, layer(new LayerBuilder().file("f" + i, "x")), LayerBuilder.OCI_GZIP);
+            LayerBuilder layer = new LayerBuilder().file("f" + i, "x");
+            longRoot.unpack(chainId, parent, layer(layer), LayerBuilder.OCI_GZIP, layer.diffId());
             parent = chainId;
         }
         String top = parent;

@@ -33,21 +33,19 @@ class SnapshotMountIT {
     void theMountedRootfsIsTheImageWithWhiteoutsApplied(String kind) throws Exception {
         Snapshotter snapshotter = kind.equals("native") ? new NativeSnapshotter(base.resolve("state"))
                 : new OverlayfsSnapshotter(base.resolve("state"));
-        snapshotter.unpack(L1, null, layer("1", Compression.GZIP, new LayerBuilder()
+        unpack(snapshotter, L1, null, "1", Compression.GZIP, new LayerBuilder()
                 .dir("etc/").file("etc/passwd", "root").file("etc/deleteme", "x")
                 .dir("opq/").file("opq/lower", "l").file("opq/sub/lower", "l")
                 .file("var/cache/apt", "a").file("var/log", "l")
                 .xattr("user.cap", "ping").file("bin/busybox", "elf", 04755, 0, 0)
                 .hardlink("bin/sh", "bin/busybox").symlink("bin/ls", "busybox")
                 .device("dev/null", TarConstants.LF_CHR, 1, 3).fifo("run/fifo")
-                .dir("home/user/", 0700, 1000, 1000).file("home/user/.profile", "p", 0600, 1000, 1000)),
-                LayerBuilder.OCI_GZIP);
-        snapshotter.unpack(L2, L1, layer("2", Compression.ZSTD, new LayerBuilder()
+                .dir("home/user/", 0700, 1000, 1000).file("home/user/.profile", "p", 0600, 1000, 1000));
+        unpack(snapshotter, L2, L1, "2", Compression.ZSTD, new LayerBuilder()
                 .whiteout("etc/deleteme").file("etc/passwd", "root2")
                 .dir("opq/").opaque("opq").file("opq/upper2", "u")
-                .whiteout("var/cache")), LayerBuilder.OCI_ZSTD);
-        snapshotter.unpack(L3, L2, layer("3", Compression.NONE, new LayerBuilder().file("opq/upper3", "u")),
-                LayerBuilder.OCI_TAR);
+                .whiteout("var/cache"));
+        unpack(snapshotter, L3, L2, "3", Compression.NONE, new LayerBuilder().file("opq/upper3", "u"));
 
         Path rootfs = Files.createDirectory(base.resolve("rootfs"));
         mount(snapshotter.prepare("ctr", L3), rootfs);
@@ -86,8 +84,16 @@ class SnapshotMountIT {
         }
     }
 
-    private Path layer(String name, Compression compression, LayerBuilder layer) throws IOException {
-        return layer.write(base.resolve("layer" + name), compression);
+    /** Unpacks the layer, compressed as given (the media type says so too), under its true diff ID. */
+    private void unpack(Snapshotter snapshotter, String chainId, String parent, String name, Compression compression,
+            LayerBuilder layer) throws IOException {
+        String mediaType = switch (compression) {
+            case NONE -> LayerBuilder.OCI_TAR;
+            case GZIP -> LayerBuilder.OCI_GZIP;
+            case ZSTD -> LayerBuilder.OCI_ZSTD;
+        };
+        snapshotter.unpack(chainId, parent, layer.write(base.resolve("layer" + name), compression), mediaType,
+                layer.diffId());
     }
 
     static void mount(List<Mount> mounts, Path target) throws Exception {

@@ -1,8 +1,10 @@
 package dev.stevedore.agent.snapshots;
 
+import static dev.stevedore.agent.snapshots.Outside.unix;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.LayerBuilder.Compression;
 import dev.stevedore.agent.snapshots.Snapshotter.Kind;
 import dev.stevedore.agent.snapshots.Snapshotter.SnapshotInfo;
@@ -19,6 +21,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -33,6 +36,7 @@ abstract class SnapshotterContractTest {
     Path root;
     Path home;
     Snapshotter snapshotter;
+    Path mountedView;
 
     abstract Snapshotter open(Path root) throws IOException;
 
@@ -59,7 +63,7 @@ abstract class SnapshotterContractTest {
         unpackTwoLayers();
         List<String> before = snapshotDirs();
 
-        snapshotter.unpack(L1, null, layer(new LayerBuilder().file("different", "content")), LayerBuilder.OCI_GZIP);
+        unpack(L1, null, new LayerBuilder().file("different", "content"));
 
         assertThat(snapshotDirs()).isEqualTo(before);
         assertThat(snapshotter.list()).hasSize(2);
@@ -67,9 +71,9 @@ abstract class SnapshotterContractTest {
 
     @Test
     void unpackNeedsACommittedParent() throws IOException {
-        Path layer = layer(new LayerBuilder().file("a", "a"));
+        LayerBuilder layer = new LayerBuilder().file("a", "a");
 
-        assertThatThrownBy(() -> snapshotter.unpack(L2, L1, layer, LayerBuilder.OCI_GZIP))
+        assertThatThrownBy(() -> unpack(L2, L1, layer))
                 .isInstanceOf(NoSuchFileException.class).hasMessageContaining(L1);
         assertThat(snapshotter.exists(L2)).isFalse();
         assertNothingLeft();
@@ -77,14 +81,17 @@ abstract class SnapshotterContractTest {
 
     @Test
     void acceptsOnlySha256ChainIds() throws IOException {
-        Path layer = layer(new LayerBuilder().file("a", "a"));
+        LayerBuilder layer = new LayerBuilder().file("a", "a");
+        Path blob = layer(layer);
         String hex = L1.substring("sha256:".length());
         for (String bad : new String[] {"../../etc", hex, "sha256:" + hex.toUpperCase(), "sha512:" + hex + hex,
                 "sha256:" + hex + "/../x", "sha256:../" + hex.substring(3)}) {
-            assertThatThrownBy(() -> snapshotter.unpack(bad, null, layer, LayerBuilder.OCI_GZIP)).as(bad)
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a chain ID");
-            assertThatThrownBy(() -> snapshotter.unpack(L1, bad, layer, LayerBuilder.OCI_GZIP)).as(bad)
-                    .isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> snapshotter.unpack(bad, null, blob, LayerBuilder.OCI_GZIP, layer.diffId()))
+                    .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a chain ID");
+            assertThatThrownBy(() -> snapshotter.unpack(L1, bad, blob, LayerBuilder.OCI_GZIP, layer.diffId()))
+                    .as(bad).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, bad)).as(bad)
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a diff ID");
         }
         assertNothingLeft();
     }
@@ -94,12 +101,11 @@ abstract class SnapshotterContractTest {
         Outside outside = new Outside(base);
         unpackTwoLayers();
         // etc/ is a real directory of the layers below; this one swaps it for a symlink, then writes through it.
-        Path hostile = layer(new LayerBuilder().file("fine", "fine").symlink("etc", outside.dir.toString())
-                .file("etc/sentinel", "x"));
+        LayerBuilder hostile = new LayerBuilder().file("fine", "fine").file("../outside/sentinel", "x");
 
-        assertThatThrownBy(() -> snapshotter.unpack(chainId("hostile"), L2, hostile, LayerBuilder.OCI_GZIP))
+        assertThatThrownBy(() -> unpack(chainId("hostile"), L2, hostile))
                 .isInstanceOf(LayerRejectedException.class)
-                .hasMessage("entry escapes rootfs: etc/sentinel (through symlink etc -> " + outside.dir + ")");
+                .hasMessage("entry escapes rootfs: ../outside/sentinel");
 
         outside.assertUntouched();
         assertThat(snapshotter.exists(chainId("hostile"))).isFalse();
@@ -116,7 +122,7 @@ abstract class SnapshotterContractTest {
         byte[] tar = big.tar();
         Path truncated = Files.write(base.resolve("truncated.tar"), Arrays.copyOf(tar, tar.length / 2));
 
-        assertThatThrownBy(() -> snapshotter.unpack(L1, null, truncated, LayerBuilder.OCI_TAR))
+        assertThatThrownBy(() -> snapshotter.unpack(L1, null, truncated, LayerBuilder.OCI_TAR, big.diffId()))
                 .isInstanceOf(LayerRejectedException.class).hasMessageContaining("truncated");
 
         assertThat(snapshotter.exists(L1)).isFalse();
@@ -136,7 +142,8 @@ abstract class SnapshotterContractTest {
         assertThat(reopened.mounts("ctr")).contains(mounts);
         assertThat(home.resolve("tmp")).isEmptyDirectory();
         assertThat(home.resolve("99")).doesNotExist();
-        reopened.unpack(chainId("next"), L2, layer(new LayerBuilder().file("n", "n")), LayerBuilder.OCI_GZIP);
+        LayerBuilder next = new LayerBuilder().file("n", "n");
+        reopened.unpack(chainId("next"), L2, layer(next), LayerBuilder.OCI_GZIP, next.diffId());
         assertThat(reopened.exists(chainId("next"))).isTrue();
     }
 
@@ -182,8 +189,7 @@ abstract class SnapshotterContractTest {
     void usageCountsBytesOnDiskOnce() throws IOException {
         long empty = snapshotter.usage();
         String mib = "x".repeat(1 << 20);
-        snapshotter.unpack(L1, null, layer(new LayerBuilder().file("big", mib).hardlink("same", "big")),
-                LayerBuilder.OCI_GZIP);
+        unpack(L1, null, new LayerBuilder().file("big", mib).hardlink("same", "big"));
 
         long one = snapshotter.usage();
         assertThat(one - empty).isBetween(1L << 20, (1L << 20) + (1 << 16));
@@ -192,9 +198,100 @@ abstract class SnapshotterContractTest {
         assertThat(snapshotter.usage()).isEqualTo(empty);
     }
 
+    /**
+     * A layer that adds {@code tmp/x} without listing {@code tmp/} must not change what the layers below made of
+     * {@code /tmp}: containerd creates a missing parent (0755) only when the merged view lacks it.
+     */
+    @Test
+    void directoriesALayerOnlyImpliesKeepWhatTheLowerLayersGaveThem() throws Exception {
+        unpack(L1, null, new LayerBuilder().dir("tmp/", 01777, 0, 0)
+                .xattr("user.origin", "lower").dir("srv/", 0750, 1000, 1001).file("srv/old", "o"));
+        unpack(L2, L1, new LayerBuilder().file("tmp/x", "x").file("srv/new", "n").file("fresh/f", "f"));
+
+        Path view = mergedView(L2);
+
+        assertThat(unix(view.resolve("tmp"))).containsEntry("mode", 041777).containsEntry("uid", 0)
+                .containsEntry("lastModifiedTime", LayerBuilder.MTIME);
+        assertThat(unix(view.resolve("srv"))).containsEntry("mode", 040750).containsEntry("uid", 1000)
+                .containsEntry("gid", 1001).containsEntry("lastModifiedTime", LayerBuilder.MTIME);
+        assertThat(PosixFiles.xattrs(view.resolve("srv"))).containsEntry("user.origin", bytes("lower"));
+        assertThat(SnapshotMountIT.names(view.resolve("srv"))).containsExactly("new", "old");
+        assertThat(unix(view.resolve("fresh"))).as("a parent no layer has").containsEntry("mode", 040755);
+    }
+
+    /**
+     * Merged /usr: {@code bin} links to {@code /usr/bin} in a lower layer. An upper layer's {@code bin/foo} is
+     * resolved inside the root, as containerd's fs.RootPath does (and as the container sees it), and lands in
+     * {@code usr/bin}; {@code ..} above the root stays at the root.
+     */
+    @Test
+    void symlinksInParentsResolveInsideTheRootAcrossLayers() throws Exception {
+        unpack(L1, null, new LayerBuilder().dir("usr/bin/").dir("usr/lib/").symlink("bin", "/usr/bin")
+                .symlink("lib", "usr/lib").symlink("usr/lib64", "../../../usr/lib").symlink("sbin", "/usr/sbin"));
+        unpack(L2, L1, new LayerBuilder().file("bin/foo", "foo").file("lib/libx.so", "x")
+                .file("usr/lib64/liby.so", "y").file("sbin/init", "i"));
+
+        Path view = mergedView(L2);
+
+        assertThat(Files.readString(view.resolve("usr/bin/foo"))).isEqualTo("foo");
+        assertThat(Files.readString(view.resolve("usr/lib/libx.so"))).isEqualTo("x");
+        assertThat(Files.readString(view.resolve("usr/lib/liby.so"))).isEqualTo("y");
+        assertThat(Files.readString(view.resolve("usr/sbin/init"))).isEqualTo("i");
+        assertThat(Files.readSymbolicLink(view.resolve("bin"))).hasToString("/usr/bin");
+        assertThat(Files.readSymbolicLink(view.resolve("lib"))).hasToString("usr/lib");
+        assertThat(Files.readSymbolicLink(view.resolve("sbin"))).hasToString("/usr/sbin");
+    }
+
+    @Test
+    void aLayerThatDoesNotHashToItsDiffIdIsRejectedAndNothingOfItKept() throws IOException {
+        LayerBuilder layer = new LayerBuilder().file("a", "a");
+
+        assertThatThrownBy(() -> snapshotter.unpack(L1, null, layer(layer), LayerBuilder.OCI_GZIP,
+                chainId("another layer"))).isInstanceOf(LayerRejectedException.class)
+                .hasMessage("the layer uncompresses to " + layer.diffId() + ", not to its diff ID "
+                        + chainId("another layer"));
+
+        assertThat(snapshotter.exists(L1)).isFalse();
+        assertNothingLeft();
+    }
+
+    /** The diff ID is the hash of all of the uncompressed stream: what follows the end-of-archive blocks too. */
+    @Test
+    void theDiffIdCoversTheWholeUncompressedStream() throws IOException {
+        byte[] tar = new LayerBuilder().file("a", "a".repeat(700)).dir("d/").tar();
+        byte[] padded = Arrays.copyOf(tar, tar.length + 4096); // more zero blocks, as some tar writers add
+        Path blob = LayerBuilder.write(padded, base.resolve("padded.tar.gz"), Compression.GZIP);
+
+        assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP,
+                LayerBuilder.diffIdOf(tar))).isInstanceOf(LayerRejectedException.class);
+        snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, LayerBuilder.diffIdOf(padded));
+
+        assertThat(snapshotter.exists(L1)).isTrue();
+    }
+
     void unpackTwoLayers() throws IOException {
-        snapshotter.unpack(L1, null, layer(new LayerBuilder().file("etc/passwd", "root")), LayerBuilder.OCI_GZIP);
-        snapshotter.unpack(L2, L1, layer(new LayerBuilder().file("etc/group", "root")), LayerBuilder.OCI_GZIP);
+        unpack(L1, null, new LayerBuilder().file("etc/passwd", "root"));
+        unpack(L2, L1, new LayerBuilder().file("etc/group", "root"));
+    }
+
+    /** Unpacks the layer, gzipped, under its true diff ID. */
+    void unpack(String chainId, String parentChainId, LayerBuilder layer) throws IOException {
+        snapshotter.unpack(chainId, parentChainId, layer(layer), LayerBuilder.OCI_GZIP, layer.diffId());
+    }
+
+    /** The root filesystem a container on {@code chainId} gets, mounted until the test ends. */
+    Path mergedView(String chainId) throws Exception {
+        Path view = Files.createDirectory(base.resolve("view"));
+        SnapshotMountIT.mount(snapshotter.prepare("view", chainId), view);
+        mountedView = view;
+        return view;
+    }
+
+    @AfterEach
+    void unmountView() throws Exception {
+        if (mountedView != null) {
+            SnapshotMountIT.run("umount", mountedView.toString());
+        }
     }
 
     Path layer(LayerBuilder layer) throws IOException {
@@ -211,6 +308,10 @@ abstract class SnapshotterContractTest {
         try (Stream<Path> list = Files.list(home)) {
             return list.map(p -> p.getFileName().toString()).filter(n -> !n.equals("tmp")).sorted().toList();
         }
+    }
+
+    static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.UTF_8);
     }
 
     static String chainId(String seed) {
