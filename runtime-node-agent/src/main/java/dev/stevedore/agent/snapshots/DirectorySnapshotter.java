@@ -4,6 +4,7 @@ import dev.stevedore.agent.fs.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.fs.PosixFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;

@@ -2,6 +2,7 @@ package dev.stevedore.agent.snapshots;
 
 import dev.stevedore.agent.fs.LibC;
 import dev.stevedore.agent.fs.PosixFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;

@@ -9,7 +9,7 @@
  * <p>Layers are hostile and the agent is root: {@link dev.stevedore.agent.snapshots.LayerApplier} resolves every
  * entry, symlink and hardlink target through {@code RootResolver} (lstat per component, symlinks expanded by hand
  * with the rootfs as {@code /}, as containerd's fs.RootPath does, also through the layers below an overlay layer;
- * the last component replaced, never followed), and deletions go through openat/O_NOFOLLOW ({@code SafeDelete}).
+ * the last component replaced, never followed), and deletions go through openat/O_NOFOLLOW ({@code fs.SafeDelete}).
  * A layer is decompressed once, and its diff ID checked while it is applied. Names are UTF-8 bytes whatever the
  * JVM's locale.
  */

@@ -75,7 +75,7 @@ final class DefaultSpec {
 
     private static ObjectNode process() {
         ObjectNode process = JSON.objectNode();
-        process.put("terminal", false);
+        // No terminal key: false, as containerd writes it (Go leaves false out), and as a task runs under conmon.
         ObjectNode user = process.putObject("user");
         user.put("uid", 0);
         user.put("gid", 0);

@@ -19,8 +19,9 @@ import java.util.regex.Pattern;
  * list, it is 0, as in containerd and Docker;</li>
  * <li>an empty User is root;</li>
  * <li>the supplementary groups are the groups of /etc/group that list the user's name as a member (not the group
- * that bears the user's own name), with the primary gid first, as containerd's {@code ensureAdditionalGids} puts
- * it (since the fix of CVE-2023-25173). A uid without a name in /etc/passwd has only its primary group.</li>
+ * that bears the user's own name), in the file's order, with the primary gid put first unless it is among them, as
+ * containerd's {@code ensureAdditionalGids} does (since the fix of CVE-2023-25173). A uid without a name in
+ * /etc/passwd has only its primary group.</li>
  * </ul>
  * HOME is not set here: runc and crun set it from the same /etc/passwd when the environment lacks it.
  * Files are read through {@link RootfsFiles}, so links never lead outside the root filesystem.
@@ -103,16 +104,15 @@ final class ImageUser {
         return withSupplementaryGroups(uid, gid, name);
     }
 
+    /** The groups listing the user, in /etc/group's order; the primary gid first unless among them already. */
     private Ids withSupplementaryGroups(long uid, long gid, Optional<String> userName) throws SpecRejectedException {
         List<Long> gids = new ArrayList<>();
-        gids.add(gid);
         if (userName.isPresent()) {
             String name = userName.get();
-            for (Group group : findGroups(g -> !g.name().equals(name) && g.members().contains(name))) {
-                if (!gids.contains(group.gid())) {
-                    gids.add(group.gid());
-                }
-            }
+            findGroups(g -> !g.name().equals(name) && g.members().contains(name)).forEach(g -> gids.add(g.gid()));
+        }
+        if (!gids.contains(gid)) {
+            gids.add(0, gid);
         }
         return new Ids(uid, gid, gids);
     }

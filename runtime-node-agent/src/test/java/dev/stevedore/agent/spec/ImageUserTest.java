@@ -62,7 +62,9 @@ class ImageUserTest {
         assertThat(ImageUser.resolve("nobody", rootfs)).isEqualTo(ids(65534, 65534, 44));
         // app is listed in staff, video and its own group app: containerd leaves the group of the same name out.
         assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
-        assertThat(ImageUser.resolve("app:staff", rootfs)).as("primary first, not repeated").isEqualTo(ids(1000, 50, 44));
+        assertThat(ImageUser.resolve("app:staff", rootfs)).as("a primary gid among them stays in its place")
+                .isEqualTo(new ImageUser.Ids(1000, 50, List.of(50L, 44L)));
+        assertThat(ImageUser.resolve("app:video", rootfs)).isEqualTo(new ImageUser.Ids(1000, 44, List.of(50L, 44L)));
         assertThat(ImageUser.resolve("app:7", rootfs)).isEqualTo(ids(1000, 7, 50, 44));
         assertThat(ImageUser.resolve("1000", rootfs)).as("primary group of a listed uid").isEqualTo(ids(1000, 1001, 50, 44));
         assertThat(ImageUser.resolve("1000:1000", rootfs)).isEqualTo(ids(1000, 1000, 50, 44));
