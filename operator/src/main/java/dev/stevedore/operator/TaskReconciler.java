@@ -78,7 +78,7 @@ public class TaskReconciler implements Reconciler<Task> {
             Condition reachable = Nodes.reachable(current, context.getSecondaryResource(RuntimeNode.class),
                     task.getSpec().nodeName(), task.getMetadata().getGeneration());
             // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
-            Pending waiting = new Pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
+            Pending waiting = whileBound(task, container);
             boolean agentStarted = status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
             if (agentStarted && Conditions.changes(current, List.of(reachable))) {
                 apply(client, task, null, null, List.of(reachable));
@@ -108,6 +108,18 @@ public class TaskReconciler implements Reconciler<Task> {
             return status == null || status.phase() != TaskStatus.Phase.Pending || !reason.equals(status.reason())
                     || !message.equals(status.message());
         }
+    }
+
+    /** A bound Task waits for its node agent, which waits for the Container to be Ready: why it is not, if it says. */
+    private static Pending whileBound(Task task, Optional<Container> container) {
+        Optional<Condition> notReady = container.map(Container::getStatus)
+                .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.READY))
+                .filter(ready -> "False".equals(ready.getStatus()));
+        if (notReady.isPresent()) {
+            return new Pending("ContainerNotReady", "Container " + task.getSpec().container() + " is not ready on node "
+                    + task.getSpec().nodeName() + ": " + notReady.get().getReason() + ": " + notReady.get().getMessage());
+        }
+        return new Pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
     }
 
     private Pending pendingReason(Task task, Optional<Container> container) {

@@ -27,11 +27,17 @@ public record ContainerStatus(
         @JsonPropertyDescription("The metadata.generation this status describes.")
         Long observedGeneration,
 
-        @JsonPropertyDescription("Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages.")
+        @JsonPropertyDescription("Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages; Stalled when "
+                + "the node gave up on this generation (a missing image, a rejected layer or spec) until the Container changes.")
         List<Condition> conditions) {
 
     public static final String SCHEDULED = "Scheduled";
     public static final String IMAGE_READY = "ImageReady";
     public static final String ROOTFS_READY = "RootfsReady";
     public static final String READY = "Ready";
+    /**
+     * True while the node will not try this generation again: its failure is the Container's own (an image that
+     * does not exist, a rejected layer or spec), not the network's. The kstatus convention: such an object is Failed.
+     */
+    public static final String STALLED = "Stalled";
 }

@@ -28,8 +28,8 @@ public record TaskStatus(
         @JsonPropertyDescription("When the process exited (RFC 3339).")
         String exitedAt,
 
-        @JsonPropertyDescription("Why the task is in its phase: Completed, Error, Signaled, OOMKilled, StartFailed, "
-                + "ContainerBusy, ...")
+        @JsonPropertyDescription("Why the task is in its phase: Completed, Error, Signaled, OOMKilled, StartFailed (also "
+                + "when its Container cannot run on the node), ContainerBusy, ContainerNotReady, ...")
         String reason,
 
         @JsonPropertyDescription("Details for a person, e.g. the runtime's error or the signal's name.")

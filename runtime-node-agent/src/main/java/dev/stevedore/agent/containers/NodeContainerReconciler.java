@@ -102,7 +102,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
             String message = e.getMessage() + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
             apply(context, container, new ContainerStatus(null, null, null, null, null, generation,
-                    failed(current, e.condition(), e.reason(), message, generation)));
+                    failed(current, e.condition(), e.reason(), message, generation, backoff == null)));
             LOG.info("container {}/{} not ready: {}: {}", container.getMetadata().getNamespace(), container.getMetadata().getName(), e.reason(), message);
             return backoff == null ? UpdateControl.noUpdate() : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
         }
@@ -169,8 +169,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         gc.collect();
     }
 
-    /** The failed step False with its reason; the steps before it True; Ready False with the same reason. */
-    private static List<Condition> failed(List<Condition> current, String failedCondition, String reason, String message, Long generation) {
+    /**
+     * The failed step False with its reason; the steps before it True; Ready False with the same reason; and, when the
+     * node will not retry, Stalled True with it (left out otherwise, so the apply removes an earlier one).
+     */
+    private static List<Condition> failed(List<Condition> current, String failedCondition, String reason, String message,
+            Long generation, boolean stalled) {
         List<Condition> conditions = new ArrayList<>();
         for (String step : List.of(ContainerStatus.IMAGE_READY, ContainerStatus.ROOTFS_READY)) {
             if (step.equals(failedCondition)) {
@@ -180,6 +184,9 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             conditions.add(Conditions.of(current, step, "True", "Done", step + " done", generation));
         }
         conditions.add(Conditions.of(current, ContainerStatus.READY, "False", reason, message, generation));
+        if (stalled) {
+            conditions.add(Conditions.of(current, ContainerStatus.STALLED, "True", reason, message, generation));
+        }
         return conditions;
     }
 
