@@ -243,6 +243,8 @@ final class TaskDecisions {
      * The record meets what the runtime reports. A container the runtime holds as created was never started (the
      * agent died between create and start): it is started now, once. One the runtime does not know was never
      * created, or ended with its exit status lost.
+     *
+     * @param found what the node shows of a live task (null for an exited one: there is nothing to look at)
      */
     List<TaskAction> adopt(TaskRecord rec, Found found, Instant now) {
         if (rec.state() == TaskRecord.State.EXITED) {

@@ -25,6 +25,7 @@ import dev.stevedore.agent.tasks.TaskDecisions.ExitFile;
 import dev.stevedore.agent.tasks.TaskDecisions.Found;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskSpec.DesiredState;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
@@ -49,9 +50,8 @@ class TaskDecisionsTest {
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Task
                 metadata: {name: t, namespace: ns, uid: %s, generation: %d}
-                spec: {container: box, nodeName: %s}
-                """.formatted(UID, generation, NODE), Task.class);
-        t.setSpec(new dev.stevedore.api.v1alpha1.TaskSpec("box", NODE, desired, signal, grace, null));
+                """.formatted(UID, generation), Task.class);
+        t.setSpec(new TaskSpec("box", NODE, desired, signal, grace, null));
         t.setStatus(status);
         return t;
     }

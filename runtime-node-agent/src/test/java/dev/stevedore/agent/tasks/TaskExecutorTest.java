@@ -200,7 +200,7 @@ class TaskExecutorTest {
     void aStopSignalsOnceAndTheGracePeriodEndsOnce() throws Exception {
         TaskRecord rec = running();
         Task stop = task(TaskSpec.DesiredState.Stopped, decisions.statusOf(rec));
-        TaskRecord stopping = rec.stopping(NOW.minusSeconds(10), "SIGTERM", 3); // its grace period is over already
+        TaskRecord stopping = rec.stopping(NOW.minusSeconds(2), "SIGTERM", 3); // its grace period ends in a second
         executor.execute(REF, rec, List.of(new TaskAction.Save(stopping), new TaskAction.Signal("SIGTERM"),
                 new TaskAction.KillAt(stopping.killAt())));
         executor.execute(REF, stopping, decisions.reconcile(stop, stopping, Optional.empty(), Optional.empty(), NOW));
