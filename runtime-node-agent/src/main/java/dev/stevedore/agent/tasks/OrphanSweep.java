@@ -26,16 +26,18 @@ final class OrphanSweep {
     private final String nodeName;
     private final TaskRecords records;
     private final Runtimes runtimes;
-    private final TaskResources resources;
+    private final TaskDecisions decisions;
+    private final TaskExecutor executor;
     private final TaskLocks locks;
 
-    OrphanSweep(KubernetesClient client, String nodeName, TaskRecords records, Runtimes runtimes, TaskResources resources,
-            TaskLocks locks) {
+    OrphanSweep(KubernetesClient client, String nodeName, TaskRecords records, Runtimes runtimes, TaskDecisions decisions,
+            TaskExecutor executor, TaskLocks locks) {
         this.client = client;
         this.nodeName = nodeName;
         this.records = records;
         this.runtimes = runtimes;
-        this.resources = resources;
+        this.decisions = decisions;
+        this.executor = executor;
         this.locks = locks;
     }
 
@@ -74,8 +76,7 @@ final class OrphanSweep {
         try {
             locks.with(rec.uid(), () -> {
                 LOG.info("task {}/{} ({}) has no Task object: cleaning up", rec.namespace(), rec.name(), rec.uid());
-                resources.release(rec);
-                records.delete(rec.uid());
+                executor.execute(TaskRef.of(rec), rec, decisions.orphaned());
                 locks.forget(rec.uid());
                 return null;
             });

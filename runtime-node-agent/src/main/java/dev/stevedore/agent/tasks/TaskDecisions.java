@@ -46,6 +46,9 @@ final class TaskDecisions {
     // --- reconcile: the Task object changed (or asked to be looked at again) ---------------------------------
 
     /**
+     * Moves the task toward what its Task object asks: start, pause, resume or stop it, and report what it is.
+     *
+     * @param rec the node's record of the task, null if it has none
      * @param container the Task's Container as this node's informer has it, if it has it
      * @param containerRecord what this node prepared for that Container, if anything
      */
@@ -173,6 +176,11 @@ final class TaskDecisions {
         plan.addAll(finish(rec));
         plan.add(new TaskAction.Forget());
         return plan;
+    }
+
+    /** A record whose Task object went while the agent was down: whatever it holds goes, and so does the record. */
+    List<TaskAction> orphaned() {
+        return List.of(new TaskAction.Release(), new TaskAction.Forget());
     }
 
     // --- exits ----------------------------------------------------------------------------------------------

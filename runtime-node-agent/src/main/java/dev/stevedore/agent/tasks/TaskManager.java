@@ -59,7 +59,7 @@ public final class TaskManager implements AutoCloseable {
         this.executor = new TaskExecutor(records, containers, snapshotters, runtimes, resources, new TaskStatusWriter(client),
                 decisions, logSizeMax, clock, this::graceOver);
         this.adoption = new TaskAdoption(records, runtimes, resources, decisions, executor, clock);
-        this.sweep = new OrphanSweep(client, nodeName, records, runtimes, resources, locks);
+        this.sweep = new OrphanSweep(client, nodeName, records, runtimes, decisions, executor, locks);
     }
 
     /** Re-adopts the recorded tasks, cleans up what no Task object wants any more, then watches for exits. */

@@ -74,7 +74,8 @@ public record TaskRecord(
 
     /** When the grace period of a requested stop ends. */
     public Instant killAt() {
-        return stopRequestedAt.plusSeconds(stopGracePeriodSeconds == null ? 10 : stopGracePeriodSeconds);
+        long grace = stopGracePeriodSeconds == null ? TaskDecisions.DEFAULT_GRACE_SECONDS : stopGracePeriodSeconds;
+        return stopRequestedAt.plusSeconds(grace);
     }
 
     /** The runtime created the container; its init process waits for start. */

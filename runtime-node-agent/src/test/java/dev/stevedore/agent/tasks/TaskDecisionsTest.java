@@ -333,6 +333,11 @@ class TaskDecisionsTest {
     }
 
     @Test
+    void aRecordWhoseTaskObjectWentWhileTheAgentWasDownIsReleasedAndForgotten() {
+        assertThat(decide.orphaned()).containsExactly(new Release(), new Forget());
+    }
+
+    @Test
     void aTaskBeingCreatedIsWaitedFor() {
         assertThat(decide.remove(task(DesiredState.Running, null), creating(), NOW)).isEmpty();
     }
