@@ -69,6 +69,11 @@ public final class NodeAgent implements Callable<Integer> {
     @Option(names = "--node-label", description = "key=value label of the RuntimeNode, for nodeSelectors (repeatable).")
     Map<String, String> labels = new LinkedHashMap<>();
 
+    @Option(names = "--runtime-binary", paramLabel = "NAME=PATH",
+            description = "The executable of the OCI runtime runc or crun, e.g. runc=/opt/bin/runc "
+                    + "(repeatable; default: /usr/sbin/runc and /usr/bin/crun).")
+    Map<String, Path> runtimeBinaries = new LinkedHashMap<>();
+
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
     public record Running(Operator operator, RuntimeNodeReporter reporter, NodeContainerReconciler containers,
             AgentFinalizer finalizer, TaskManager tasks) implements AutoCloseable {
@@ -82,9 +87,20 @@ public final class NodeAgent implements Callable<Integer> {
         }
     }
 
-    /** Starts the agent's services and controllers for {@code nodeName} on {@code client}. */
+    /** Starts the agent's services and controllers for {@code nodeName} on {@code client}, with the installed runtimes. */
     public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
             List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval) throws IOException {
+        return start(client, nodeName, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval, Map.of());
+    }
+
+    /**
+     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
+     *
+     * @param runtimeBinaries executables of the OCI runtimes by name, where not the installed ones
+     */
+    public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
+            List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval,
+            Map<String, Path> runtimeBinaries) throws IOException {
         Files.createDirectories(root);
         FileContentStore content;
         RegistryImageService images;
@@ -108,7 +124,7 @@ public final class NodeAgent implements Callable<Integer> {
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
         gc.collect();
         TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
-                TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root));
+                TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root, runtimeBinaries));
         RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
                 new SpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse, root.resolve("tmpmounts"));
         tasks.start();
@@ -132,7 +148,8 @@ public final class NodeAgent implements Callable<Integer> {
     public Integer call() throws Exception {
         String node = nodeName == null || nodeName.isBlank() ? InetAddress.getLocalHost().getHostName() : nodeName;
         KubernetesClient client = new KubernetesClientBuilder().build();
-        Running agent = start(client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval);
+        Running agent = start(client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval,
+                runtimeBinaries);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             agent.close();

@@ -37,7 +37,7 @@ import dev.stevedore.agent.fs.PosixFiles;
  * <p>conmon and the runtime get an environment of their own, PATH and the locale: nothing of the agent's
  * (credentials, proxies) reaches them or, through them, a task.
  */
-public final class ConmonRuntime {
+public final class ConmonRuntime implements OciRuntime {
     public static final Path CONMON = Path.of("/usr/bin/conmon");
     private static final Path DEV_NULL = Path.of("/dev/null");
     private static final Path ROOT = Path.of("/");
@@ -67,6 +67,7 @@ public final class ConmonRuntime {
         this.binary = binary;
     }
 
+    @Override
     public String name() {
         return name;
     }
@@ -76,21 +77,13 @@ public final class ConmonRuntime {
         return binary;
     }
 
-    /** The runtime refused or failed; the message is the runtime's own. */
-    public static final class RuntimeException extends Exception {
-        private static final long serialVersionUID = 1L;
-
-        public RuntimeException(String message) {
-            super(message);
-        }
-    }
-
     /**
      * Runs conmon, which runs {@code create}; returns the container's pid once it is created (not started).
-     * conmon's own pid is in {@code conmonPidFile}.
+     * conmon writes its own pid to {@code <workDir>/conmon.pid} and the container's to {@code <workDir>/ctr.pid}.
      */
+    @Override
     public long create(String id, Path bundle, Path workDir, Path exitDir, Path socketDir, Path persistDir, Path log,
-            long logSizeMax) throws RuntimeException, IOException {
+            long logSizeMax) throws RuntimeCommandException, IOException {
         Files.createDirectories(workDir);
         Files.createDirectories(persistDir);
         Path sync = workDir.resolve("sync.fifo");
@@ -114,7 +107,7 @@ public final class ConmonRuntime {
             JsonNode json = JSON.readTree(awaitReply(conmon, syncFifo));
             long pid = json.path("data").asLong(-1);
             if (pid <= 0) {
-                throw new RuntimeException(runtimeMessage(json.path("message").asText("conmon failed to create the container")));
+                throw new RuntimeCommandException(runtimeMessage(json.path("message").asText("conmon failed to create the container")));
             }
             return pid;
         } catch (InterruptedException e) {
@@ -185,32 +178,35 @@ public final class ConmonRuntime {
         return (last != null ? last : raw).strip();
     }
 
-    public void start(String id) throws RuntimeException, IOException {
+    @Override
+    public void start(String id) throws RuntimeCommandException, IOException {
         run("start", id);
     }
 
-    public void pause(String id) throws RuntimeException, IOException {
+    @Override
+    public void pause(String id) throws RuntimeCommandException, IOException {
         run("pause", id);
     }
 
-    public void resume(String id) throws RuntimeException, IOException {
+    @Override
+    public void resume(String id) throws RuntimeCommandException, IOException {
         run("resume", id);
     }
 
-    /** Sends a signal by number to the task's init process. */
-    public void kill(String id, int signal) throws RuntimeException, IOException {
+    @Override
+    public void kill(String id, int signal) throws RuntimeCommandException, IOException {
         run("kill", id, Integer.toString(signal));
     }
 
-    /** Removes the runtime's state and cgroup; {@code force} kills a live container first. Idempotent. */
-    public void delete(String id, boolean force) throws RuntimeException, IOException {
+    @Override
+    public void delete(String id, boolean force) throws RuntimeCommandException, IOException {
         try {
             if (force) {
                 run("delete", "--force", id);
             } else {
                 run("delete", id);
             }
-        } catch (RuntimeException e) {
+        } catch (RuntimeCommandException e) {
             // Asking first would cost every delete a second exec of the runtime; only a failure needs the answer.
             if (state(id).isPresent()) {
                 throw e;
@@ -218,7 +214,7 @@ public final class ConmonRuntime {
         }
     }
 
-    /** The runtime's status of the container (created, running, paused, stopped), empty when it has none. */
+    @Override
     public Optional<String> state(String id) throws IOException {
         Result r = exec(List.of(binary.toString(), "state", id));
         if (r.code != 0) {
@@ -227,7 +223,7 @@ public final class ConmonRuntime {
         return Optional.of(JSON.readTree(r.out).path("status").asText());
     }
 
-    /** IDs of every container this runtime knows, with their bundles. */
+    @Override
     public Map<String, String> list() throws IOException {
         Result r = exec(List.of(binary.toString(), "list", "--format", "json"));
         Map<String, String> ids = new LinkedHashMap<>();
@@ -239,12 +235,12 @@ public final class ConmonRuntime {
         return ids;
     }
 
-    private void run(String... args) throws RuntimeException, IOException {
+    private void run(String... args) throws RuntimeCommandException, IOException {
         List<String> command = new ArrayList<>(List.of(binary.toString()));
         command.addAll(List.of(args));
         Result r = exec(command);
         if (r.code != 0) {
-            throw new RuntimeException(name + " " + args[0] + ": " + runtimeMessage(r.err.isBlank() ? r.out : r.err));
+            throw new RuntimeCommandException(name + " " + args[0] + ": " + runtimeMessage(r.err.isBlank() ? r.out : r.err));
         }
     }
 

@@ -6,6 +6,7 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The OCI runtimes this agent drives, by the name a Container asks for (runc, the default, or crun), each with the
@@ -28,31 +29,47 @@ public final class Runtimes {
     static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     static final Path UNIFIED = CGROUP_ROOT.resolve("unified");
 
-    private final ConmonRuntime runc;
-    private final ConmonRuntime crun;
+    private final OciRuntime runc;
+    private final OciRuntime crun;
 
-    private Runtimes(Path crunExecutable) {
-        this.runc = new ConmonRuntime("runc", RUNC);
-        this.crun = new ConmonRuntime("crun", crunExecutable);
+    Runtimes(OciRuntime runc, OciRuntime crun) {
+        this.runc = runc;
+        this.crun = crun;
     }
 
     /** The runtimes as the host needs them; writes the crun wrapper under {@code <root>/bin} when the host needs it. */
     public static Runtimes prepare(Path root) throws IOException {
-        Path wrapper = root.resolve("bin").resolve("crun");
-        if (Files.isExecutable(CRUN) && hybridWithV2Controllers(CGROUP_ROOT)) {
-            writeWrapper(wrapper);
-            return new Runtimes(wrapper);
+        return prepare(root, Map.of());
+    }
+
+    /**
+     * As {@link #prepare(Path)}, with the executables of {@code binaries} (by runtime name) instead of the
+     * installed ones, as containerd's runtime BinaryName: used exactly as given, without the crun wrapper.
+     */
+    public static Runtimes prepare(Path root, Map<String, Path> binaries) throws IOException {
+        for (String name : binaries.keySet()) {
+            if (!name.equals("runc") && !name.equals("crun")) {
+                throw new IllegalArgumentException("no runtime named " + name + ": runc or crun");
+            }
         }
-        Files.deleteIfExists(wrapper);
-        return new Runtimes(CRUN);
+        Path wrapper = root.resolve("bin").resolve("crun");
+        Path crun = CRUN;
+        if (!binaries.containsKey("crun") && Files.isExecutable(CRUN) && hybridWithV2Controllers(CGROUP_ROOT)) {
+            writeWrapper(wrapper);
+            crun = wrapper;
+        } else {
+            Files.deleteIfExists(wrapper);
+        }
+        return new Runtimes(new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC)),
+                new ConmonRuntime("crun", binaries.getOrDefault("crun", crun)));
     }
 
     /** runc (the default) or crun, by the Container's spec.runtime.name. */
-    public ConmonRuntime named(String name) {
+    public OciRuntime named(String name) {
         return "crun".equals(name) ? crun : runc;
     }
 
-    public List<ConmonRuntime> all() {
+    public List<OciRuntime> all() {
         return List.of(runc, crun);
     }
 

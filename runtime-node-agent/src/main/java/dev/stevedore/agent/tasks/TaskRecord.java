@@ -1,13 +1,19 @@
 package dev.stevedore.agent.tasks;
 
+import java.time.Instant;
+
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
 
 /**
  * What the node keeps of a task it started, written before each step so a restarted agent knows where it was:
  * identity (Task UID, namespace, name), the Container and snapshot it uses, the runtime and its id, the lifecycle
- * state, and once exited the exit status. {@code released} says the runtime resources are gone; {@code reported}
- * that the final status reached the API server.
+ * state, a requested stop and once exited the exit status. {@code released} says the runtime resources are gone;
+ * {@code reported} that the final status reached the API server.
+ *
+ * <p>The JSON is the one agents before the Instant timestamps wrote (RFC 3339 strings, see {@link TaskRecords}), so
+ * the records of tasks running across an agent upgrade are read as they are. Changes go through the transitions
+ * below, which say what happened rather than which field changed.
  */
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @JsonIgnoreProperties(ignoreUnknown = true)
@@ -23,12 +29,12 @@ public record TaskRecord(
         String bundle,
         State state,
         Long pid,
-        String startedAt,
-        String stopRequestedAt,
+        Instant startedAt,
+        Instant stopRequestedAt,
         String stopSignal,
         Long stopGracePeriodSeconds,
         Integer exitCode,
-        String exitedAt,
+        Instant exitedAt,
         String reason,
         String message,
         Long generation,
@@ -46,6 +52,13 @@ public record TaskRecord(
         EXITED
     }
 
+    /** A new task about to be created: the first record, written before anything else. */
+    public static TaskRecord creating(String uid, String namespace, String name, String containerUid, String snapshotter,
+            String snapshotKey, String runtime, String bundle, Long generation) {
+        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, uid, bundle,
+                State.CREATING, null, null, null, null, null, null, null, null, null, generation, false, false);
+    }
+
     public boolean live() {
         return state != State.EXITED;
     }
@@ -55,50 +68,100 @@ public record TaskRecord(
         return !released;
     }
 
-    public TaskRecord withState(State s) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, s,
-                pid, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason, message,
-                generation, released, reported);
+    public boolean stopRequested() {
+        return stopRequestedAt != null;
     }
 
-    public TaskRecord withPid(Long p) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, state,
-                p, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason, message,
-                generation, released, reported);
+    /** When the grace period of a requested stop ends. */
+    public Instant killAt() {
+        long grace = stopGracePeriodSeconds == null ? TaskDecisions.DEFAULT_GRACE_SECONDS : stopGracePeriodSeconds;
+        return stopRequestedAt.plusSeconds(grace);
     }
 
-    public TaskRecord started(String at) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle,
-                State.RUNNING, pid, at, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason,
-                message, generation, released, reported);
+    /** The runtime created the container; its init process waits for start. */
+    public TaskRecord created(Long containerPid) {
+        return edit(b -> { b.state = State.CREATED; b.pid = containerPid; });
     }
 
-    public TaskRecord stopping(String at, String signal, Long grace) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, state,
-                pid, startedAt, at, signal, grace, exitCode, exitedAt, reason, message, generation, released, reported);
+    public TaskRecord started(Instant at) {
+        return edit(b -> { b.state = State.RUNNING; b.startedAt = at; });
     }
 
-    public TaskRecord exited(Integer code, String at, String why, String text) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle,
-                State.EXITED, pid, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, code, at, why, text,
-                generation, released, reported);
+    /** The runtime says the task is running or paused (adoption): the record follows, keeping an earlier start time. */
+    public TaskRecord found(State s, Long containerPid, Instant now) {
+        return edit(b -> {
+            b.state = s;
+            b.pid = pid != null ? pid : containerPid;
+            b.startedAt = startedAt != null ? startedAt : now;
+        });
+    }
+
+    public TaskRecord paused() {
+        return edit(b -> b.state = State.PAUSED);
+    }
+
+    public TaskRecord resumed() {
+        return edit(b -> b.state = State.RUNNING);
+    }
+
+    public TaskRecord stopping(Instant at, String signal, long gracePeriodSeconds) {
+        return edit(b -> { b.stopRequestedAt = at; b.stopSignal = signal; b.stopGracePeriodSeconds = gracePeriodSeconds; });
+    }
+
+    public TaskRecord exited(Integer code, Instant at, String why, String text) {
+        return edit(b -> { b.state = State.EXITED; b.exitCode = code; b.exitedAt = at; b.reason = why; b.message = text; });
     }
 
     public TaskRecord withGeneration(Long g) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, state,
-                pid, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason, message,
-                g, released, reported);
+        return edit(b -> b.generation = g);
     }
 
-    public TaskRecord withReleased(boolean r) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, state,
-                pid, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason, message,
-                generation, r, reported);
+    public TaskRecord releasedNow() {
+        return edit(b -> b.released = true);
     }
 
-    public TaskRecord withReported(boolean r) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle, state,
-                pid, startedAt, stopRequestedAt, stopSignal, stopGracePeriodSeconds, exitCode, exitedAt, reason, message,
-                generation, released, r);
+    public TaskRecord reportedNow() {
+        return edit(b -> b.reported = true);
+    }
+
+    private TaskRecord edit(java.util.function.Consumer<Changes> change) {
+        Changes b = new Changes(this);
+        change.accept(b);
+        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle,
+                b.state, b.pid, b.startedAt, b.stopRequestedAt, b.stopSignal, b.stopGracePeriodSeconds, b.exitCode,
+                b.exitedAt, b.reason, b.message, b.generation, b.released, b.reported);
+    }
+
+    /** The lifecycle part of a record, which transitions change; the identity part never changes. */
+    private static final class Changes {
+        State state;
+        Long pid;
+        Instant startedAt;
+        Instant stopRequestedAt;
+        String stopSignal;
+        Long stopGracePeriodSeconds;
+        Integer exitCode;
+        Instant exitedAt;
+        String reason;
+        String message;
+        Long generation;
+        boolean released;
+        boolean reported;
+
+        Changes(TaskRecord r) {
+            state = r.state;
+            pid = r.pid;
+            startedAt = r.startedAt;
+            stopRequestedAt = r.stopRequestedAt;
+            stopSignal = r.stopSignal;
+            stopGracePeriodSeconds = r.stopGracePeriodSeconds;
+            exitCode = r.exitCode;
+            exitedAt = r.exitedAt;
+            reason = r.reason;
+            message = r.message;
+            generation = r.generation;
+            released = r.released;
+            reported = r.reported;
+        }
     }
 }

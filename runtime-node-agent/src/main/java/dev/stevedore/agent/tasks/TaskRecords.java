@@ -12,6 +12,8 @@ import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import dev.stevedore.agent.fs.AtomicFiles;
 
 /**
@@ -20,7 +22,9 @@ import dev.stevedore.agent.fs.AtomicFiles;
  */
 public final class TaskRecords {
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Instants as RFC 3339 strings, as records always had them: a record survives an agent upgrade either way. */
+    private static final ObjectMapper JSON = new ObjectMapper().registerModule(new JavaTimeModule())
+            .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
 
     private final Path dir;
     private final Path exitDir;

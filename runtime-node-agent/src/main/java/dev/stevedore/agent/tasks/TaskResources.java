@@ -30,10 +30,10 @@ final class TaskResources {
 
     /** runc delete, conmon gone, rootfs unmounted, cgroup and bundle removed. Idempotent. */
     void release(TaskRecord rec) throws IOException {
-        ConmonRuntime runtime = runtimes.named(rec.runtime());
+        OciRuntime runtime = runtimes.named(rec.runtime());
         try {
             runtime.delete(rec.runtimeId(), true);
-        } catch (ConmonRuntime.RuntimeException e) {
+        } catch (RuntimeCommandException e) {
             LOG.warn("deleting {}: {}", rec.runtimeId(), e.getMessage());
         }
         awaitConmonExit(rec.uid());

@@ -20,7 +20,7 @@ final class LeftoverTasks {
     /** No mount, runtime state, cgroup, bundle, exit file or conmon of the task {@code uid} is left. */
     static void assertNoneLeft(Path root, Runtimes runtimes, String uid) throws IOException {
         assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
-        for (ConmonRuntime rt : runtimes.all()) {
+        for (OciRuntime rt : runtimes.all()) {
             assertThat(rt.state(uid)).as(rt.name() + " state of " + uid).isEmpty();
         }
         try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
@@ -35,10 +35,14 @@ final class LeftoverTasks {
     }
 
     static void removeUnder(Path root, Runtimes runtimes) throws IOException {
-        for (ConmonRuntime rt : runtimes.all()) {
+        for (OciRuntime rt : runtimes.all()) {
             for (Map.Entry<String, String> c : rt.list().entrySet()) {
                 if (c.getValue().startsWith(root.toString())) {
-                    ConmonRuntime.exec(List.of(rt.binary().toString(), "delete", "--force", c.getKey()));
+                    try {
+                        rt.delete(c.getKey(), true);
+                    } catch (RuntimeCommandException e) {
+                        // left for the next test run's clean-up; nothing more to do here
+                    }
                     TaskResources.removeCgroups(c.getKey());
                 }
             }

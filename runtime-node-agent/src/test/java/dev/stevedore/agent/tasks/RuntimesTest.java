@@ -1,11 +1,13 @@
 package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,10 +42,10 @@ class RuntimesTest {
     void everyCrunCallGoesThroughTheWrapperOnAHybridHostAndStraightToCrunElsewhere() throws Exception {
         Runtimes runtimes = Runtimes.prepare(dir.resolve("root"));
         Path wrapper = dir.resolve("root/bin/crun");
-        assertThat(runtimes.named("runc").binary()).isEqualTo(Runtimes.RUNC);
-        assertThat(runtimes.named(null).binary()).isEqualTo(Runtimes.RUNC);
+        assertThat(binary(runtimes, "runc")).isEqualTo(Runtimes.RUNC);
+        assertThat(binary(runtimes, null)).isEqualTo(Runtimes.RUNC);
         if (Files.isExecutable(Runtimes.CRUN) && Runtimes.hybridWithV2Controllers(Runtimes.CGROUP_ROOT)) {
-            assertThat(runtimes.named("crun").binary()).isEqualTo(wrapper);
+            assertThat(binary(runtimes, "crun")).isEqualTo(wrapper);
             assertThat(wrapper).isExecutable();
             // The wrapper really reaches crun, and crun in there sees no cgroup2 mount (the host still has it).
             ConmonRuntime.Result version = ConmonRuntime.exec(List.of(wrapper.toString(), "--version"));
@@ -54,9 +56,25 @@ class RuntimesTest {
             assertThat(mounts.out()).doesNotContain(" /sys/fs/cgroup/unified ");
             assertThat(Files.readString(Path.of("/proc/self/mounts"))).contains(" /sys/fs/cgroup/unified ");
         } else {
-            assertThat(runtimes.named("crun").binary()).isEqualTo(Runtimes.CRUN);
+            assertThat(binary(runtimes, "crun")).isEqualTo(Runtimes.CRUN);
             assertThat(wrapper).doesNotExist();
         }
+    }
+
+    @Test
+    void theExecutablesGivenAreUsedAsTheyAre() throws IOException {
+        Path runc = dir.resolve("my-runc");
+        Path crun = dir.resolve("my-crun");
+        Runtimes runtimes = Runtimes.prepare(dir.resolve("root"), Map.of("runc", runc, "crun", crun));
+        assertThat(binary(runtimes, "runc")).isEqualTo(runc);
+        assertThat(binary(runtimes, "crun")).isEqualTo(crun);
+        assertThat(dir.resolve("root/bin/crun")).as("no wrapper for a crun given").doesNotExist();
+        assertThatThrownBy(() -> Runtimes.prepare(dir.resolve("root"), Map.of("youki", runc)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("youki");
+    }
+
+    private static Path binary(Runtimes runtimes, String name) {
+        return ((ConmonRuntime) runtimes.named(name)).binary();
     }
 
     private Path cgroupRoot(String name, boolean v1, String v2Controllers) throws IOException {

@@ -24,15 +24,4 @@ class SignalsAndMessagesTest {
                 .isEqualTo("runc create failed: unable to start container process: exec: \"nosuchcmd\": executable file not found in $PATH");
         assertThat(ConmonRuntime.runtimeMessage("crun: plain message\n")).isEqualTo("crun: plain message");
     }
-
-    @Test
-    void phasesFollowTheRecord() {
-        TaskRecord rec = new TaskRecord("u", "ns", "t", "c", "overlayfs", "k", "runc", "u", "/b", TaskRecord.State.RUNNING,
-                1L, "2026-01-01T00:00:00Z", null, null, null, null, null, null, null, 1L, false, false);
-        assertThat(TaskManager.phaseOf(rec)).hasToString("Running");
-        assertThat(TaskManager.phaseOf(rec.stopping("2026-01-01T00:00:01Z", "SIGTERM", 10L))).hasToString("Stopped");
-        assertThat(TaskManager.phaseOf(rec.withState(TaskRecord.State.PAUSED))).hasToString("Paused");
-        assertThat(TaskManager.phaseOf(rec.exited(0, "x", "Completed", "m"))).hasToString("Stopped");
-        assertThat(TaskManager.phaseOf(rec.exited(0, "x", "Completed", "m").withReleased(true))).hasToString("Deleted");
-    }
 }

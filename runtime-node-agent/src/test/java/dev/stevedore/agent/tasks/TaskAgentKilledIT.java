@@ -36,7 +36,11 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The agent as a separate JVM, killed with SIGKILL (no shutdown hook, nothing flushed): its tasks run on under
  * conmon, exits during the downtime are recorded with their real status, and a restarted agent re-adopts the
- * running ones without starting anything twice — also when it died between the runtime's create and the record.
+ * running ones without starting anything twice — also when it died between the runtime's create and start.
+ *
+ * <p>The agent runs runc through {@link #RUNC_WRAPPER} ({@code --runtime-binary}), which passes every call on to
+ * runc but holds a {@code start} while the test asks it to: the agent is then stuck right after the create, with
+ * nothing written about it but the CREATING record, and the test kills it there.
  */
 @WithControlPlane
 class TaskAgentKilledIT {
@@ -51,6 +55,19 @@ class TaskAgentKilledIT {
     private static Runtimes runtimes;
     private static Process agent;
     private static int agentStarts;
+    /** While this file exists the wrapper holds every runc start; it writes its pid to {@link #held} and waits. */
+    private static Path holdStarts;
+    private static Path held;
+    private static Path runcWrapper;
+    private static final String RUNC_WRAPPER = """
+            #!/bin/sh
+            # TaskAgentKilledIT's runc: every call goes to runc, but a start waits (for the test's kill) while %1$s exists.
+            if [ "$1" = start ] && [ -e %1$s ]; then
+              echo $$ > %2$s.tmp && mv %2$s.tmp %2$s
+              exec sleep 3600
+            fi
+            exec %3$s "$@"
+            """;
 
     @BeforeAll
     static void start(ControlPlane cp) throws Exception {
@@ -62,6 +79,11 @@ class TaskAgentKilledIT {
         images.push(TestImages.BASE, image);
         root = tmp.resolve("root");
         runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
+        holdStarts = tmp.resolve("hold-starts");
+        held = tmp.resolve("held-start");
+        runcWrapper = tmp.resolve("runc-wrapper");
+        Files.writeString(runcWrapper, RUNC_WRAPPER.formatted(holdStarts, held, Runtimes.RUNC));
+        assertThat(runcWrapper.toFile().setExecutable(true)).isTrue();
         assertThat(Path.of("target/classes/dev/stevedore/agent/NodeAgent.class")).as("the module is built").exists();
         assertThat(Path.of("target/lib")).as("mvn package copies the agent's dependencies to target/lib").isDirectory();
     }
@@ -72,6 +94,7 @@ class TaskAgentKilledIT {
             if (agent != null && agent.isAlive()) {
                 agent.destroyForcibly().waitFor(30, TimeUnit.SECONDS);
             }
+            heldStart().ifPresent(ProcessHandle::destroyForcibly);
         } finally {
             LeftoverTasks.removeUnder(root, runtimes); // leave nothing behind, whatever happened
             registry.close();
@@ -81,7 +104,7 @@ class TaskAgentKilledIT {
 
     @Test
     void aSigkilledAgentReadoptsItsTasksAndStartsNoneTwice(TestNamespace ns) throws Exception {
-        agent = startAgent(null);
+        agent = startAgent();
         List<String> uids = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             // Tasks 0 and 1 exit while the agent is dead: they wait for a file the test creates then.
@@ -112,8 +135,7 @@ class TaskAgentKilledIT {
                     .as("nobody wrote task %d's status while the agent was dead", i).isEqualTo(TaskStatus.Phase.Running);
         }
 
-        // Restarted with a crash planned for the next task's create (see below).
-        agent = startAgent(ns.name() + "/halt-1");
+        agent = startAgent();
         for (int i = 0; i < 2; i++) {
             Task done = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Deleted);
             assertThat(done.getStatus().exitCode()).isEqualTo(10 + i);
@@ -140,18 +162,23 @@ class TaskAgentKilledIT {
             assertNothingLeft(uids.get(i));
         }
 
-        // A crash between the runtime's create and anything written about it: the agent halts right there.
+        // A crash between the runtime's create and start: the wrapper holds the start, and the agent is killed there.
+        Files.writeString(holdStarts, "");
         container(ns, "halt", "process: {args: [sh, -c, 'echo x >> /starts; exec sleep 3600']}");
         String uid = task(ns, "halt-1", "halt").getMetadata().getUid();
-        assertThat(agent.waitFor(TIMEOUT.toSeconds(), TimeUnit.SECONDS)).as("the agent halts after create").isTrue();
-        assertThat(agent.exitValue()).isEqualTo(137);
-        assertThat(Files.readString(tmp.resolve("agent-" + agentStarts + ".log"))).contains("halting");
+        await().atMost(TIMEOUT).until(() -> Files.exists(held));
+        assertThat(new TaskRecords(root).get(uid)).map(TaskRecord::state).contains(TaskRecord.State.CREATING);
+        kill9(agent);
+        ProcessHandle start = heldStart().orElseThrow();
+        start.destroyForcibly();
+        start.onExit().get(30, TimeUnit.SECONDS);
+        Files.delete(holdStarts);
         assertThat(runtimes.named("runc").state(uid)).contains("created");
         long createdPid = Long.parseLong(Files.readString(root.resolve("tasks").resolve(uid).resolve("ctr.pid")).strip());
         Task unreported = ns.client().resources(Task.class).withName("halt-1").get();
         assertThat(unreported.getStatus() == null ? null : unreported.getStatus().phase()).isIn(null, TaskStatus.Phase.Pending);
 
-        agent = startAgent(null);
+        agent = startAgent();
         TaskStatus running = Tasks.awaitPhase(ns, "halt-1", TaskStatus.Phase.Running).getStatus();
         assertThat(running.pid()).isEqualTo(createdPid);
         Path starts = root.resolve("tasks").resolve(uid).resolve("bundle/rootfs/starts");
@@ -169,19 +196,21 @@ class TaskAgentKilledIT {
 
     // --- helpers -------------------------------------------------------------------------------------------
 
-    private static Process startAgent(String haltAfterCreate) throws IOException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
-        if (haltAfterCreate != null) {
-            command.add("-D" + TaskManager.HALT_AFTER_CREATE_PROPERTY + "=" + haltAfterCreate);
-        }
-        command.addAll(List.of("-cp", Path.of("target/classes").toAbsolutePath() + File.pathSeparator
-                        + Path.of("target/lib").toAbsolutePath() + "/*",
-                "dev.stevedore.agent.NodeAgent", "--node-name", NODE, "--root", root.toString(), "--heartbeat-interval", "2s"));
+    private static Process startAgent() throws IOException {
+        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", Path.of("target/classes").toAbsolutePath() + File.pathSeparator + Path.of("target/lib").toAbsolutePath() + "/*",
+                "dev.stevedore.agent.NodeAgent", "--node-name", NODE, "--root", root.toString(), "--heartbeat-interval", "2s",
+                "--runtime-binary", "runc=" + runcWrapper);
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectInput(new File("/dev/null"))
                 .redirectOutput(tmp.resolve("agent-" + (++agentStarts) + ".log").toFile());
         builder.environment().put("KUBECONFIG", controlPlane.kubeconfig().toString());
         return builder.start();
+    }
+
+    /** The runc start the wrapper holds, if it holds one. */
+    private static Optional<ProcessHandle> heldStart() throws IOException {
+        return Files.exists(held) ? ProcessHandle.of(Long.parseLong(Files.readString(held).strip())) : Optional.empty();
     }
 
     private static void kill9(Process process) throws Exception {

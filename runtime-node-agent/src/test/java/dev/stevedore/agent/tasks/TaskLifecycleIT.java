@@ -352,6 +352,25 @@ class TaskLifecycleIT {
         assertThat(root.resolve("containers").resolve(uid)).doesNotExist();
     }
 
+    @Test
+    @Order(12)
+    void aTaskThatWentWhileTheAgentWasDownIsStoppedAndReleasedWhenItStarts(TestNamespace ns) throws Exception {
+        container(ns, "gone", "process: {args: [sleep, '3600']}");
+        Task task = task(ns, "gone-1", "gone", "stopGracePeriodSeconds: 1");
+        String uid = task.getMetadata().getUid();
+        long pid = await(ns, "gone-1", t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Running
+                && t.hasFinalizer(AgentFinalizer.NAME)).getStatus().pid();
+        agent.close();
+        agent = null;
+        dropFinalizerAndDelete(ns.client().resources(Task.class).withName("gone-1"));
+        assertThat(ProcessHandle.of(pid)).as("the task runs on while the agent is down").isPresent();
+
+        agent = startAgent();
+        assertThat(root.resolve("tasks").resolve(uid)).doesNotExist();
+        Awaitility.await().atMost(TIMEOUT).until(() -> ProcessHandle.of(pid).isEmpty());
+        assertNothingLeft(uid);
+    }
+
     // --- helpers -------------------------------------------------------------------------------------------
 
     private static <R extends HasMetadata> void dropFinalizerAndDelete(Resource<R> resource) {

@@ -124,7 +124,7 @@ class TasksWithOperatorIT {
         });
         assertThat(Bundles.mountsUnder(root)).isEmpty();
         assertThat(conmonsUnder(root)).isZero();
-        ConmonRuntime runc = Runtimes.prepare(tmp.resolve("check-runtimes")).named("runc");
+        OciRuntime runc = Runtimes.prepare(tmp.resolve("check-runtimes")).named("runc");
         List<Path> hierarchies;
         try (Stream<Path> list = Files.list(Path.of("/sys/fs/cgroup"))) {
             hierarchies = list.toList();

@@ -1,0 +1,40 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * An OCI runtime as the agent drives it, one container per task (the runtime id): created under a monitor that
+ * writes the task's log and, when its process exits, an exit file; then started, paused, resumed, signalled and
+ * deleted. {@link ConmonRuntime} is the real one (runc or crun under conmon); tests use a fake.
+ */
+public interface OciRuntime {
+
+    /** runc or crun, as a Container's spec.runtime.name says. */
+    String name();
+
+    /** Creates (does not start) the container; returns its init process's pid. */
+    long create(String id, Path bundle, Path workDir, Path exitDir, Path socketDir, Path persistDir, Path log,
+            long logSizeMax) throws RuntimeCommandException, IOException;
+
+    /** Runs the created container's process: at most once per container. */
+    void start(String id) throws RuntimeCommandException, IOException;
+
+    void pause(String id) throws RuntimeCommandException, IOException;
+
+    void resume(String id) throws RuntimeCommandException, IOException;
+
+    /** Sends a signal by number to the container's init process. */
+    void kill(String id, int signal) throws RuntimeCommandException, IOException;
+
+    /** Removes the runtime's state and cgroup; {@code force} kills a live container first. Idempotent. */
+    void delete(String id, boolean force) throws RuntimeCommandException, IOException;
+
+    /** The runtime's status of the container (created, running, paused, stopped), empty when it has none. */
+    Optional<String> state(String id) throws IOException;
+
+    /** IDs of every container this runtime knows, with their bundles. */
+    Map<String, String> list() throws IOException;
+}

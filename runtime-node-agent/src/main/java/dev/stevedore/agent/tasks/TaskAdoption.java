@@ -1,0 +1,56 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.util.Optional;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A restarted agent takes its recorded tasks back: each record meets what the runtime, conmon and the exit
+ * directory show of the task, and {@link TaskDecisions#adopt} says what follows (start a container created but
+ * never started, follow a running or paused one, finish one that ended meanwhile).
+ */
+final class TaskAdoption {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskAdoption.class);
+
+    private final TaskRecords records;
+    private final Runtimes runtimes;
+    private final TaskResources resources;
+    private final TaskDecisions decisions;
+    private final TaskExecutor executor;
+    private final Clock clock;
+
+    TaskAdoption(TaskRecords records, Runtimes runtimes, TaskResources resources, TaskDecisions decisions,
+            TaskExecutor executor, Clock clock) {
+        this.records = records;
+        this.runtimes = runtimes;
+        this.resources = resources;
+        this.decisions = decisions;
+        this.executor = executor;
+        this.clock = clock;
+    }
+
+    /** Adopts the task recorded as {@code uid} (the caller holds its lock); returns what the executor did. */
+    TaskExecutor.Outcome adopt(String uid) throws IOException {
+        TaskRecord rec = records.get(uid).orElse(null);
+        if (rec == null) {
+            return new TaskExecutor.Outcome(null, false);
+        }
+        TaskDecisions.Found found = rec.live() ? look(rec) : null;
+        return executor.execute(TaskRef.of(rec), rec, decisions.adopt(rec, found, clock.instant()));
+    }
+
+    /** The exit file first: when it is there, the runtime need not be asked. */
+    private TaskDecisions.Found look(TaskRecord rec) throws IOException {
+        if (Files.exists(records.exitDir().resolve(rec.runtimeId()))) {
+            return new TaskDecisions.Found(Optional.empty(), true, false, null);
+        }
+        Optional<String> state = runtimes.named(rec.runtime()).state(rec.runtimeId());
+        LOG.info("adopting task {}/{}: recorded {}, runtime says {}", rec.namespace(), rec.name(), rec.state(),
+                state.orElse("nothing"));
+        return new TaskDecisions.Found(state, false, resources.conmonAlive(rec.uid()), resources.containerPid(rec.uid()));
+    }
+}

@@ -1,0 +1,206 @@
+package dev.stevedore.agent.tasks;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.snapshots.Mount;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Carries out the plans of {@link TaskDecisions} against the OCI runtime, the task records, the node's resources
+ * and the API server, in order, one task at a time (the caller holds the task's lock). A runtime command that fails
+ * ends the plan: the task is looked at again shortly, and an exit in between settles it.
+ */
+final class TaskExecutor implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskExecutor.class);
+
+    /** When to look at the task again (null: on its next event), and whether its record went. */
+    record Outcome(Duration lookAgain, boolean forgotten) {
+    }
+
+    private final TaskRecords records;
+    private final ContainerRecords containers;
+    private final Map<String, Snapshotter> snapshotters;
+    private final Runtimes runtimes;
+    private final TaskResources resources;
+    private final TaskStatusWriter statuses;
+    private final TaskDecisions decisions;
+    private final long logSizeMax;
+    private final Clock clock;
+    private final Consumer<String> graceOver;
+    private final Set<String> killTimers = ConcurrentHashMap.newKeySet();
+    private final ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "task-stop-timer");
+        t.setDaemon(true);
+        return t;
+    });
+
+    /** @param graceOver called with a task's UID when the grace period of its stop is over */
+    TaskExecutor(TaskRecords records, ContainerRecords containers, Map<String, Snapshotter> snapshotters, Runtimes runtimes,
+            TaskResources resources, TaskStatusWriter statuses, TaskDecisions decisions, long logSizeMax, Clock clock,
+            Consumer<String> graceOver) {
+        this.records = records;
+        this.containers = containers;
+        this.snapshotters = snapshotters;
+        this.runtimes = runtimes;
+        this.resources = resources;
+        this.statuses = statuses;
+        this.decisions = decisions;
+        this.logSizeMax = logSizeMax;
+        this.clock = clock;
+        this.graceOver = graceOver;
+    }
+
+    /** Runs {@code plan} for {@code task}, whose record was {@code rec} (null: none) when the plan was made. */
+    Outcome execute(TaskRef task, TaskRecord rec, List<TaskAction> plan) throws IOException {
+        TaskRecord current = rec;
+        Duration again = null;
+        for (TaskAction action : plan) {
+            try {
+                if (action instanceof TaskAction.Start start) {
+                    return start(task, start);
+                } else if (action instanceof TaskAction.Save save) {
+                    current = save.record();
+                    records.put(current);
+                } else if (action instanceof TaskAction.StartCreated) {
+                    runtime(current).start(current.runtimeId());
+                } else if (action instanceof TaskAction.Pause) {
+                    runtime(current).pause(current.runtimeId());
+                } else if (action instanceof TaskAction.Resume) {
+                    runtime(current).resume(current.runtimeId());
+                } else if (action instanceof TaskAction.Signal signal) {
+                    runtime(current).kill(current.runtimeId(), Signals.number(signal.signal()));
+                } else if (action instanceof TaskAction.KillAt kill) {
+                    armKill(current.uid(), kill.at());
+                } else if (action instanceof TaskAction.AwaitMonitorExit) {
+                    resources.awaitConmonExit(current.uid());
+                } else if (action instanceof TaskAction.Release) {
+                    resources.release(current);
+                } else if (action instanceof TaskAction.WriteStatus write) {
+                    if (statuses.write(task, write.status()) == TaskStatusWriter.Result.NOT_WRITTEN) {
+                        again = TaskDecisions.NOT_READY_RETRY;
+                    }
+                } else if (action instanceof TaskAction.ReportFinal report) {
+                    switch (statuses.write(task, report.status())) {
+                        case WRITTEN -> {
+                            current = current.reportedNow();
+                            records.put(current);
+                        }
+                        case TASK_GONE -> {
+                            LOG.info("task {}/{} ({}) has no Task object any more: its record goes", task.namespace(),
+                                    task.name(), task.uid());
+                            forget(current);
+                            return new Outcome(again, true);
+                        }
+                        case NOT_WRITTEN -> again = TaskDecisions.NOT_READY_RETRY;
+                    }
+                } else if (action instanceof TaskAction.Forget) {
+                    forget(current);
+                    return new Outcome(again, true);
+                } else if (action instanceof TaskAction.DeleteExitFile) {
+                    Files.deleteIfExists(records.exitDir().resolve(task.uid()));
+                } else if (action instanceof TaskAction.LookAgain look) {
+                    again = look.after();
+                }
+            } catch (RuntimeCommandException e) {
+                // The process may just have exited: its exit event settles it.
+                LOG.info("task {}/{}: {}", task.namespace(), task.name(), e.getMessage());
+                return new Outcome(TaskDecisions.NOT_READY_RETRY, false);
+            }
+        }
+        return new Outcome(again, false);
+    }
+
+    /**
+     * The start path, which the benchmarks measure: two record writes (CREATING before anything, RUNNING after the
+     * start), the runtime's create and start, and one status write.
+     */
+    private Outcome start(TaskRef task, TaskAction.Start start) throws IOException {
+        String uid = task.uid();
+        ContainerRecord container = start.container();
+        TaskRecord rec = TaskRecord.creating(uid, task.namespace(), task.name(), container.uid(), container.snapshotter(),
+                container.snapshotKey(), start.runtime(), records.bundle(uid).toString(), start.generation());
+        records.put(rec);
+        Snapshotter snapshotter = snapshotters.get(container.snapshotter());
+        Optional<List<Mount>> mounts = snapshotter == null ? Optional.empty() : snapshotter.mounts(container.snapshotKey());
+        if (mounts.isEmpty()) {
+            return startFailed(task, rec, "the Container's rootfs snapshot " + container.snapshotKey() + " is missing");
+        }
+        try {
+            Bundles.create(records.bundle(uid), containers.specFile(container.uid(), container.specDigest()), uid, mounts.get());
+        } catch (IOException e) {
+            return startFailed(task, rec, "preparing the bundle: " + e.getMessage());
+        }
+        OciRuntime runtime = runtimes.named(start.runtime());
+        long pid;
+        try {
+            pid = runtime.create(uid, records.bundle(uid), records.taskDir(uid), records.exitDir(), records.socketDir(),
+                    records.persistDir(uid), records.log(uid), logSizeMax);
+        } catch (RuntimeCommandException | IOException e) {
+            return startFailed(task, rec, e.getMessage());
+        }
+        // Neither recorded nor reported: should the agent die before the start, adoption finds the runtime's
+        // "created" and starts it; the status goes out once, as Running, a round trip sooner.
+        rec = rec.created(pid);
+        try {
+            runtime.start(uid);
+        } catch (RuntimeCommandException e) {
+            return startFailed(task, rec, e.getMessage());
+        }
+        rec = rec.started(clock.instant());
+        records.put(rec);
+        LOG.info("task {}/{} started: pid {} ({})", task.namespace(), task.name(), pid, start.runtime());
+        boolean written = statuses.write(task, decisions.statusOf(rec)) != TaskStatusWriter.Result.NOT_WRITTEN;
+        return new Outcome(written ? null : TaskDecisions.NOT_READY_RETRY, false);
+    }
+
+    private Outcome startFailed(TaskRef task, TaskRecord rec, String message) throws IOException {
+        LOG.info("task {}/{} failed to start: {}", task.namespace(), task.name(), message);
+        return execute(task, rec, decisions.startFailed(rec, message, clock.instant()));
+    }
+
+    /** Once per task: a second stop, or an adoption, while the timer is armed does not arm another. */
+    private void armKill(String uid, Instant at) {
+        if (!killTimers.add(uid)) {
+            return;
+        }
+        long delay = Math.max(0, Duration.between(clock.instant(), at).toMillis());
+        timers.schedule(() -> {
+            try {
+                graceOver.accept(uid);
+            } finally {
+                killTimers.remove(uid);
+            }
+        }, delay, TimeUnit.MILLISECONDS);
+    }
+
+    private void forget(TaskRecord rec) throws IOException {
+        records.delete(rec.uid());
+        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
+    }
+
+    private OciRuntime runtime(TaskRecord rec) {
+        return runtimes.named(rec.runtime());
+    }
+
+    @Override
+    public void close() {
+        timers.shutdownNow();
+    }
+}

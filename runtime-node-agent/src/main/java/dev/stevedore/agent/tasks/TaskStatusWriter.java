@@ -1,0 +1,48 @@
+package dev.stevedore.agent.tasks;
+
+import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Writes a Task's status as the agent's field manager with server-side apply: one request, no read first, and the
+ * UID in the applied object is its precondition, so a status never lands on another object of the same name.
+ */
+final class TaskStatusWriter {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskStatusWriter.class);
+    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
+            .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
+
+    enum Result { WRITTEN, NOT_WRITTEN, TASK_GONE }
+
+    private final KubernetesClient client;
+
+    TaskStatusWriter(KubernetesClient client) {
+        this.client = client;
+    }
+
+    Result write(TaskRef task, TaskStatus status) {
+        Task apply = new Task();
+        apply.setMetadata(new ObjectMetaBuilder().withName(task.name()).withNamespace(task.namespace())
+                .withUid(task.uid()).build());
+        apply.setStatus(status);
+        try {
+            client.resource(apply).subresource("status").patch(APPLY);
+            return Result.WRITTEN;
+        } catch (KubernetesClientException e) {
+            // 404: no object of that name; 409: one with another UID.
+            if (e.getCode() == 404 || e.getCode() == 409) {
+                return Result.TASK_GONE;
+            }
+            LOG.info("status of task {}/{} not written: {}", task.namespace(), task.name(), e.getMessage());
+            return Result.NOT_WRITTEN;
+        }
+    }
+}
