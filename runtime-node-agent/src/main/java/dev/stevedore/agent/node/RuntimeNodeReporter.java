@@ -33,9 +33,6 @@ import org.slf4j.LoggerFactory;
  * versions, snapshotters, disk, cached images, running tasks, and Ready=True.
  */
 public final class RuntimeNodeReporter implements AutoCloseable {
-    /** @deprecated the tasks package still names this; it is {@link FieldManager#AGENT}, use that instead. */
-    @Deprecated(forRemoval = true)
-    public static final String FIELD_MANAGER = FieldManager.AGENT.name();
     private static final Logger LOG = LoggerFactory.getLogger(RuntimeNodeReporter.class);
 
     private final KubernetesClient client;

@@ -8,6 +8,8 @@ import java.util.List;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.agent.fs.MountTable;
+import dev.stevedore.agent.fs.SafeDelete;
 import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.Mount;
 
@@ -34,7 +36,7 @@ public final class Bundles {
         spec.withObjectProperty("root").put("path", "rootfs");
         // Not fsynced: after a crash before the runtime's create the task is failed and its bundle removed anyway.
         Files.write(bundle.resolve("config.json"), JSON.writeValueAsBytes(spec));
-        if (!isMountPoint(rootfs)) {
+        if (!MountTable.isMountPoint(rootfs)) {
             for (Mount mount : rootfsMounts) {
                 PosixFiles.mount(mount.source(), rootfs, mount.type(), mount.options());
             }
@@ -44,7 +46,7 @@ public final class Bundles {
     /** Unmounts the rootfs (lazily if busy) and removes the bundle. Idempotent. */
     public static void release(Path bundle) throws IOException {
         Path rootfs = bundle.resolve("rootfs");
-        for (int i = 0; i < 8 && isMountPoint(rootfs); i++) {
+        for (int i = 0; i < 8 && MountTable.isMountPoint(rootfs); i++) {
             try {
                 PosixFiles.unmount(rootfs, false);
             } catch (IOException busy) {
@@ -55,44 +57,9 @@ public final class Bundles {
                 }
             }
         }
-        if (!mountsUnder(bundle).isEmpty()) {
-            throw new IOException("still mounted under " + bundle + ": " + mountsUnder(bundle));
+        if (!MountTable.under(bundle).isEmpty()) {
+            throw new IOException("still mounted under " + bundle + ": " + MountTable.under(bundle));
         }
-        TaskRecords.deleteTree(bundle);
-    }
-
-    public static boolean isMountPoint(Path path) throws IOException {
-        String p = path.toAbsolutePath().normalize().toString();
-        return mountPoints().contains(p);
-    }
-
-    public static List<String> mountsUnder(Path dir) throws IOException {
-        String prefix = dir.toAbsolutePath().normalize().toString();
-        return mountPoints().stream().filter(m -> m.equals(prefix) || m.startsWith(prefix + "/")).toList();
-    }
-
-    static List<String> mountPoints() throws IOException {
-        List<String> points = new ArrayList<>();
-        for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-            String[] fields = line.split(" ");
-            if (fields.length > 1) {
-                points.add(unescape(fields[1]));
-            }
-        }
-        return points;
-    }
-
-    private static String unescape(String s) {
-        StringBuilder out = new StringBuilder();
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c == '\\' && i + 3 < s.length()) {
-                out.append((char) Integer.parseInt(s.substring(i + 1, i + 4), 8));
-                i += 3;
-            } else {
-                out.append(c);
-            }
-        }
-        return out.toString();
+        SafeDelete.deleteTree(bundle);
     }
 }

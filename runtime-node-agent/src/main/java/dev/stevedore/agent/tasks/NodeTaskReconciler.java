@@ -12,6 +12,7 @@ import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.SelectableFields;
 import dev.stevedore.api.v1alpha1.Task;
 import io.javaoperatorsdk.operator.api.config.informer.FieldSelector;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
@@ -42,7 +43,6 @@ import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEven
 @ControllerConfiguration(name = "node-task", generationAwareEventProcessing = true, triggerReconcilerOnAllEvents = true)
 public class NodeTaskReconciler implements Reconciler<Task> {
     static final String BY_CONTAINER = "by-container";
-    private static final String NODE_FIELD = "spec.nodeName";
     private static final Duration WHILE_STOPPING = Duration.ofSeconds(1);
 
     private final TaskManager tasks;
@@ -63,7 +63,7 @@ public class NodeTaskReconciler implements Reconciler<Task> {
         this.primaries = primaries;
         primaries.addIndexer(BY_CONTAINER, t -> List.of(containerKey(t.getMetadata().getNamespace(), t.getSpec().container())));
         var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
-                .withFieldSelector(new FieldSelector(new FieldSelector.Field(NODE_FIELD, nodeName)))
+                .withFieldSelector(new FieldSelector(new FieldSelector.Field(SelectableFields.NODE_NAME, nodeName)))
                 .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
                 .withSecondaryToPrimaryMapper(c -> primaries.byIndex(BY_CONTAINER, containerKey(c.getMetadata().getNamespace(), c.getMetadata().getName()))
                         .stream().map(ResourceID::fromResource).collect(Collectors.toSet()))

@@ -7,6 +7,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
 
+import dev.stevedore.api.v1alpha1.SelectableFields;
 import dev.stevedore.api.v1alpha1.Task;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
@@ -44,7 +45,7 @@ final class OrphanSweep {
     void run() {
         Set<String> wanted = new HashSet<>();
         try {
-            client.resources(Task.class).inAnyNamespace().withField("spec.nodeName", nodeName).list().getItems()
+            client.resources(Task.class).inAnyNamespace().withField(SelectableFields.NODE_NAME, nodeName).list().getItems()
                     .forEach(t -> wanted.add(t.getMetadata().getUid()));
         } catch (KubernetesClientException e) {
             LOG.warn("listing this node's Tasks, orphans are left for later: {}", e.getMessage());

@@ -9,7 +9,9 @@ import java.util.Objects;
 import java.util.Optional;
 
 import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -115,11 +117,24 @@ final class TaskDecisions {
         }
         ContainerRecord prepared = containerRecord.orElse(null);
         if (prepared == null || !prepared.prepares(c.getMetadata().getGeneration())) {
-            return List.of();
+            return stalled(c).map(why -> List.<TaskAction>of(new TaskAction.WriteStatus(deleted(now, "StartFailed",
+                    "Container " + c.getMetadata().getName() + " cannot run on node " + nodeName + ": " + why, generation))))
+                    .orElse(List.of());
         }
-        String runtime = c.getSpec().runtime() == null || c.getSpec().runtime().name() == null
-                ? "runc" : c.getSpec().runtime().name().name();
-        return List.of(new TaskAction.Start(runtime, prepared, generation));
+        // The runtime recorded when the Container was prepared: what was reported Ready is what runs.
+        return List.of(new TaskAction.Start(prepared.runtime(), prepared, generation));
+    }
+
+    /**
+     * Why the node gave up on the Container as it is now (Stalled for its current generation), if it did: a Task
+     * waiting for it would wait forever. A Stalled condition of an earlier generation says nothing of this one.
+     */
+    private static Optional<String> stalled(Container c) {
+        return Optional.ofNullable(c.getStatus())
+                .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.STALLED))
+                .filter(stalled -> "True".equals(stalled.getStatus())
+                        && Objects.equals(stalled.getObservedGeneration(), c.getMetadata().getGeneration()))
+                .map(stalled -> stalled.getReason() + ": " + stalled.getMessage());
     }
 
     private TaskStatus deleted(Instant now, String reason, String message, Long generation) {

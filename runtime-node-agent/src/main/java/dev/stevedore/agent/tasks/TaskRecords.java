@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import dev.stevedore.agent.fs.AtomicFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 
 /**
  * The node's task records, under {@code <root>/tasks/<task-uid>/}: record.json (crash-safe), the bundle, conmon's
@@ -71,7 +72,7 @@ public final class TaskRecords {
     /** Removes the record first (a crash leaves a leftover, never a half record), then the directory with the log. */
     public void delete(String uid) throws IOException {
         Files.deleteIfExists(taskDir(uid).resolve("record.json"));
-        deleteTree(taskDir(uid));
+        SafeDelete.deleteTree(taskDir(uid));
     }
 
     /** Directories without a record: a crash before the first write, or during delete. */
@@ -79,7 +80,7 @@ public final class TaskRecords {
         try (Stream<Path> dirs = Files.list(dir)) {
             for (Path d : dirs.toList()) {
                 if (!Files.exists(d.resolve("record.json")) && !Files.exists(d.resolve("bundle/rootfs"))) {
-                    deleteTree(d);
+                    SafeDelete.deleteTree(d);
                 }
             }
         }
@@ -114,16 +115,5 @@ public final class TaskRecords {
 
     public Path tasksDir() {
         return dir;
-    }
-
-    static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
-            return;
-        }
-        try (Stream<Path> paths = Files.walk(root)) {
-            for (Path p : paths.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        }
     }
 }

@@ -9,6 +9,8 @@ import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import dev.stevedore.agent.fs.SafeDelete;
+
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -39,7 +41,7 @@ final class TaskResources {
         awaitConmonExit(rec.uid());
         Bundles.release(records.bundle(rec.uid()));
         removeCgroups(rec.uid());
-        TaskRecords.deleteTree(records.persistDir(rec.uid()));
+        SafeDelete.deleteTree(records.persistDir(rec.uid()));
         Files.deleteIfExists(records.socketDir().resolve(rec.runtimeId()));
         Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
     }

@@ -1,13 +1,11 @@
 package dev.stevedore.agent.tasks;
 
-import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,8 +15,6 @@ import org.slf4j.LoggerFactory;
  */
 final class TaskStatusWriter {
     private static final Logger LOG = LoggerFactory.getLogger(TaskStatusWriter.class);
-    private static final PatchContext APPLY = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY)
-            .withFieldManager(RuntimeNodeReporter.FIELD_MANAGER).withForce(true).build();
 
     enum Result { WRITTEN, NOT_WRITTEN, TASK_GONE }
 
@@ -34,7 +30,7 @@ final class TaskStatusWriter {
                 .withUid(task.uid()).build());
         apply.setStatus(status);
         try {
-            client.resource(apply).subresource("status").patch(APPLY);
+            FieldManager.AGENT.applyStatus(client, apply);
             return Result.WRITTEN;
         } catch (KubernetesClientException e) {
             // 404: no object of that name; 409: one with another UID.

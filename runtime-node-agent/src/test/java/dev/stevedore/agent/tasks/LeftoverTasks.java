@@ -1,5 +1,6 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.fs.MountTable;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.io.IOException;
@@ -19,7 +20,7 @@ final class LeftoverTasks {
 
     /** No mount, runtime state, cgroup, bundle, exit file or conmon of the task {@code uid} is left. */
     static void assertNoneLeft(Path root, Runtimes runtimes, String uid) throws IOException {
-        assertThat(Bundles.mountsUnder(root.resolve("tasks").resolve(uid))).isEmpty();
+        assertThat(MountTable.under(root.resolve("tasks").resolve(uid))).isEmpty();
         for (OciRuntime rt : runtimes.all()) {
             assertThat(rt.state(uid)).as(rt.name() + " state of " + uid).isEmpty();
         }
@@ -47,7 +48,7 @@ final class LeftoverTasks {
                 }
             }
         }
-        for (String m : Bundles.mountsUnder(root)) {
+        for (String m : MountTable.under(root)) {
             ConmonRuntime.exec(List.of("umount", "-l", m));
         }
     }

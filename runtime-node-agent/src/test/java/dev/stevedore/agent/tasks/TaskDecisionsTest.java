@@ -23,7 +23,9 @@ import dev.stevedore.agent.tasks.TaskAction.StartCreated;
 import dev.stevedore.agent.tasks.TaskAction.WriteStatus;
 import dev.stevedore.agent.tasks.TaskDecisions.ExitFile;
 import dev.stevedore.agent.tasks.TaskDecisions.Found;
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskSpec.DesiredState;
@@ -39,7 +41,7 @@ class TaskDecisionsTest {
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00.250Z");
     private static final Instant STARTED = Instant.parse("2026-12-01T09:00:00Z");
     private static final ContainerRecord PREPARED = new ContainerRecord("c-uid", "ns", "box", 3L, "img", "sha256:i",
-            "overlayfs", "snap-1", "sha256:s", List.of());
+            "overlayfs", "snap-1", "sha256:s", "runc", List.of());
 
     private final TaskDecisions decide = new TaskDecisions(NODE);
 
@@ -96,9 +98,38 @@ class TaskDecisionsTest {
     }
 
     @Test
-    void startsOnTheRuntimeItsContainerNames() {
-        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(container(3, "crun", false)),
-                Optional.of(PREPARED), NOW)).containsExactly(new Start("crun", PREPARED, 1L));
+    void startsOnTheRuntimeRecordedWhenItsContainerWasPrepared() {
+        ContainerRecord crun = new ContainerRecord("c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1",
+                "sha256:s", "crun", List.of());
+        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(container(3, "runc", false)),
+                Optional.of(crun), NOW)).as("the live object's runtime may have changed since; what was prepared runs")
+                .containsExactly(new Start("crun", crun, 1L));
+    }
+
+    @Test
+    void endsStartFailedWhenTheNodeGaveUpOnItsContainerAsItIsNow() {
+        Container stalled = container(3, null, false);
+        stalled.setStatus(new ContainerStatus(null, null, null, null, null, 3L, List.of(
+                Conditions.of(null, ContainerStatus.READY, "False", "SpecRejected", "no user app", 3L),
+                Conditions.of(null, ContainerStatus.STALLED, "True", "SpecRejected", "no user app", 3L))));
+        List<TaskAction> plan = decide.reconcile(task(DesiredState.Running, null), null, Optional.of(stalled),
+                Optional.empty(), NOW);
+        assertThat(plan).singleElement().isInstanceOfSatisfying(TaskAction.WriteStatus.class, write -> {
+            assertThat(write.status().phase()).isEqualTo(Phase.Deleted);
+            assertThat(write.status().reason()).isEqualTo("StartFailed");
+            assertThat(write.status().message()).isEqualTo("Container box cannot run on node node-1: SpecRejected: no user app");
+        });
+
+        Container changedSince = container(4, null, false);
+        changedSince.setStatus(stalled.getStatus());
+        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(changedSince), Optional.empty(), NOW))
+                .as("stalled at generation 3 says nothing of generation 4: wait for the node").isEmpty();
+
+        Container retrying = container(3, null, false);
+        retrying.setStatus(new ContainerStatus(null, null, null, null, null, 3L, List.of(
+                Conditions.of(null, ContainerStatus.READY, "False", "RegistryUnavailable", "retrying in 4s", 3L))));
+        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(retrying), Optional.empty(), NOW))
+                .as("a failure the node retries: wait").isEmpty();
     }
 
     @Test

@@ -40,7 +40,7 @@ class TaskExecutorTest {
     private static final String CONTAINER_UID = "c0ffee00-0000-4000-8000-000000000002";
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00Z");
     private static final ContainerRecord PREPARED = new ContainerRecord(CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i",
-            "overlayfs", "snap-1", "sha256:abc", List.of());
+            "overlayfs", "snap-1", "sha256:abc", "runc", List.of());
     private static final TaskRef REF = new TaskRef("ns", "t", UID);
 
     @TempDir
@@ -148,7 +148,7 @@ class TaskExecutorTest {
     @Test
     void aMissingRootfsSnapshotIsStartFailedBeforeTheRuntimeIsAsked() throws IOException {
         ContainerRecord elsewhere = new ContainerRecord(CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i", "overlayfs",
-                "snap-gone", "sha256:abc", List.of());
+                "snap-gone", "sha256:abc", "runc", List.of());
         executor.execute(REF, null, List.of(new TaskAction.Start("runc", elsewhere, 1L)));
         assertThat(runc.calls).containsExactly("delete " + UID);
         assertThat(recorded().message()).isEqualTo("the Container's rootfs snapshot snap-gone is missing");
@@ -282,7 +282,7 @@ class TaskExecutorTest {
         }
 
         @Override
-        public void unpack(String chainId, String parentChainId, Path layer, String mediaType) {
+        public void unpack(String chainId, String parentChainId, Path layer, String mediaType, String diffId) {
             throw new UnsupportedOperationException();
         }
 

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.fs.MountTable;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -122,7 +123,7 @@ class TasksWithOperatorIT {
             assertThat(t.getStatus().exitCode()).isEqualTo(3);
             assertThat(t.getStatus().reason()).isEqualTo("Error");
         });
-        assertThat(Bundles.mountsUnder(root)).isEmpty();
+        assertThat(MountTable.under(root)).isEmpty();
         assertThat(conmonsUnder(root)).isZero();
         OciRuntime runc = Runtimes.prepare(tmp.resolve("check-runtimes")).named("runc");
         List<Path> hierarchies;
