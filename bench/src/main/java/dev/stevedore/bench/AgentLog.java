@@ -1,15 +1,14 @@
 package dev.stevedore.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.OptionalLong;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * Reads the node agent's log (JSON lines, as logback's JsonEncoder writes them: "timestamp" in epoch milliseconds,
@@ -55,7 +54,9 @@ final class AgentLog {
             offset += end + 1;
             for (String line : new String(bytes, 0, end, StandardCharsets.UTF_8).split("\n")) {
                 JsonNode entry = parse(line);
-                if (entry != null && entry.path("formattedMessage").asText("").startsWith(prefix) && entry.has("timestamp")) {
+                if (entry != null
+                        && entry.path("formattedMessage").asText("").startsWith(prefix)
+                        && entry.has("timestamp")) {
                     found = OptionalLong.of(entry.path("timestamp").asLong());
                 }
             }

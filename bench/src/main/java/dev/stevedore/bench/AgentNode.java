@@ -1,5 +1,11 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.testing.ControlPlane;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -7,13 +13,6 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerSpec;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
-import dev.stevedore.testing.ControlPlane;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,36 +26,52 @@ final class AgentNode {
     /** The agent's default, as a node runs it; its heartbeats (a status apply and a walk of the state directory) are part of what the figures include. */
     static final String HEARTBEAT = "10s";
 
-    private AgentNode() {
-    }
+    private AgentNode() {}
 
     /** Starts the agent and returns once its RuntimeNode is Ready (a watch on it, not polling). */
-    static JvmProcess start(Path repositoryRoot, ControlPlane controlPlane, KubernetesClient client,
-            List<String> jvmOptions, Path agentRoot, String scenario) {
+    static JvmProcess start(
+            Path repositoryRoot,
+            ControlPlane controlPlane,
+            KubernetesClient client,
+            List<String> jvmOptions,
+            Path agentRoot,
+            String scenario) {
         Path log = repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log");
-        JvmProcess agent = JvmProcess.agent(repositoryRoot, controlPlane.kubeconfig(), jvmOptions,
-                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT), log);
+        JvmProcess agent = JvmProcess.agent(
+                repositoryRoot,
+                controlPlane.kubeconfig(),
+                jvmOptions,
+                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT),
+                log);
         long started = System.nanoTime();
         try {
-            client.resources(RuntimeNode.class).withName(NODE).waitUntilCondition(AgentNode::ready, 3, TimeUnit.MINUTES);
+            client.resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .waitUntilCondition(AgentNode::ready, 3, TimeUnit.MINUTES);
         } catch (RuntimeException e) {
             String tail = agent.logTail(40);
             agent.close();
-            throw new IllegalStateException("the agent's RuntimeNode did not become Ready; the end of its log:\n" + tail, e);
+            throw new IllegalStateException(
+                    "the agent's RuntimeNode did not become Ready; the end of its log:\n" + tail, e);
         }
-        LOG.info("agent ready: RuntimeNode {} Ready {} ms after start", NODE, (System.nanoTime() - started) / 1_000_000);
+        LOG.info(
+                "agent ready: RuntimeNode {} Ready {} ms after start", NODE, (System.nanoTime() - started) / 1_000_000);
         return agent;
     }
 
     private static boolean ready(RuntimeNode node) {
-        return node != null && node.getStatus() != null && node.getStatus().conditions() != null
-                && node.getStatus().conditions().stream().anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+        return node != null
+                && node.getStatus() != null
+                && node.getStatus().conditions() != null
+                && node.getStatus().conditions().stream()
+                        .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
     }
 
     /** A Container of {@code image} pinned to the agent's node; the default snapshotter (overlayfs) and command. */
     static Container container(String namespace, String name, String image) {
         Container container = new Container();
-        container.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        container.setMetadata(
+                new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
         container.setSpec(new ContainerSpec(image, null, null, null, NODE, null, null, null, null, null));
         return container;
     }
@@ -68,7 +83,9 @@ final class AgentNode {
     static String inventory(Path agentRoot) {
         return count(agentRoot.resolve("images"), false) + " images, "
                 + Commands.countFiles(agentRoot.resolve("content/blobs")) + " blobs, "
-                + (count(agentRoot.resolve("snapshots/overlayfs"), true) + count(agentRoot.resolve("snapshots/native"), true)) + " snapshots, "
+                + (count(agentRoot.resolve("snapshots/overlayfs"), true)
+                        + count(agentRoot.resolve("snapshots/native"), true))
+                + " snapshots, "
                 + count(agentRoot.resolve("containers"), true) + " containers";
     }
 
@@ -82,8 +99,12 @@ final class AgentNode {
             return 0;
         }
         try (Stream<Path> entries = Files.list(dir)) {
-            return entries.filter(p -> directories ? Files.isDirectory(p) && !p.getFileName().toString().equals("tmp")
-                    : Files.isRegularFile(p) && !p.getFileName().toString().startsWith(".")).count();
+            return entries.filter(p -> directories
+                            ? Files.isDirectory(p)
+                                    && !p.getFileName().toString().equals("tmp")
+                            : Files.isRegularFile(p)
+                                    && !p.getFileName().toString().startsWith("."))
+                    .count();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -1,11 +1,10 @@
 package dev.stevedore.bench;
 
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import io.fabric8.kubernetes.client.KubernetesClient;
 
 /**
  * Counts the requests the kube-apiserver served for Stevedore's resources, from its {@code apiserver_request_total}
@@ -24,8 +23,7 @@ final class ApiRequests {
     private static final String METRIC = "apiserver_request_total";
     private static final Pattern LABEL = Pattern.compile("(\\w+)=\"((?:[^\"\\\\]|\\\\.)*)\"");
 
-    private ApiRequests() {
-    }
+    private ApiRequests() {}
 
     /** The counters now, by "VERB resource[/subresource]". */
     static Map<String, Long> scrape(KubernetesClient admin) {
@@ -46,7 +44,8 @@ final class ApiRequests {
             String resource = labels.getOrDefault("resource", "");
             String subresource = labels.getOrDefault("subresource", "");
             String key = labels.get("verb") + " " + resource + (subresource.isEmpty() ? "" : "/" + subresource);
-            long value = (long) Double.parseDouble(line.substring(close + 1).trim().split("\\s+")[0]);
+            long value =
+                    (long) Double.parseDouble(line.substring(close + 1).trim().split("\\s+")[0]);
             counts.merge(key, value, Long::sum);
         }
         return counts;

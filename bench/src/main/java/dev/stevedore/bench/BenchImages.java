@@ -1,5 +1,8 @@
 package dev.stevedore.bench;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -8,10 +11,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stevedore.testing.Tools;
 
 /**
  * The benchmarks' images, in an OCI image layout, built with no network as the agent's TestImages are, and pushed to
@@ -28,6 +27,7 @@ final class BenchImages {
     private static final int MIB = 1 << 20;
     /** A fixed seed: every run pulls the same bytes. */
     private static final long SEED = 20240917L;
+
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final Path layout;
@@ -39,7 +39,8 @@ final class BenchImages {
     /** Builds {@value #BASE} into {@code dir/layout}, and {@value #BIG} too when {@code layerMiB} is positive. */
     static BenchImages build(Path dir, int layerMiB) {
         Path layout = dir.resolve("layout");
-        Commands.run(Tools.repositoryRoot().resolve("hack/build-busybox-image.sh").toString(), layout.toString(), BASE);
+        Commands.run(
+                Tools.repositoryRoot().resolve("hack/build-busybox-image.sh").toString(), layout.toString(), BASE);
         BenchImages images = new BenchImages(layout);
         if (layerMiB > 0) {
             images.buildBig(dir.resolve("bundle-big"), layerMiB);
@@ -77,7 +78,12 @@ final class BenchImages {
 
     /** Pushes {@code tag} to {@code destination} ({@code host:port/repository:tag}) over plain HTTP, as OCI. */
     void push(String tag, String destination) {
-        Commands.run("skopeo", "copy", "--quiet", "--dest-tls-verify=false", "oci:" + layout + ":" + tag,
+        Commands.run(
+                "skopeo",
+                "copy",
+                "--quiet",
+                "--dest-tls-verify=false",
+                "oci:" + layout + ":" + tag,
                 "docker://" + destination);
     }
 
@@ -85,8 +91,10 @@ final class BenchImages {
     long pullBytes(String tag) {
         try {
             JsonNode entry = indexEntry(tag);
-            JsonNode manifest = JSON.readTree(blob(entry.path("digest").asText()).toFile());
-            long total = entry.path("size").asLong() + manifest.path("config").path("size").asLong();
+            JsonNode manifest =
+                    JSON.readTree(blob(entry.path("digest").asText()).toFile());
+            long total = entry.path("size").asLong()
+                    + manifest.path("config").path("size").asLong();
             for (JsonNode layer : manifest.path("layers")) {
                 total += layer.path("size").asLong();
             }
@@ -99,9 +107,11 @@ final class BenchImages {
     /** The compressed sizes of {@code tag}'s layers, bottom first. */
     List<Long> layerSizes(String tag) {
         try {
-            JsonNode manifest = JSON.readTree(blob(indexEntry(tag).path("digest").asText()).toFile());
+            JsonNode manifest =
+                    JSON.readTree(blob(indexEntry(tag).path("digest").asText()).toFile());
             List<Long> sizes = new ArrayList<>();
-            manifest.path("layers").forEach(layer -> sizes.add(layer.path("size").asLong()));
+            manifest.path("layers")
+                    .forEach(layer -> sizes.add(layer.path("size").asLong()));
             return sizes;
         } catch (IOException e) {
             throw new UncheckedIOException(e);
@@ -109,8 +119,11 @@ final class BenchImages {
     }
 
     private JsonNode indexEntry(String tag) throws IOException {
-        for (JsonNode entry : JSON.readTree(layout.resolve("index.json").toFile()).path("manifests")) {
-            if (tag.equals(entry.path("annotations").path("org.opencontainers.image.ref.name").asText())) {
+        for (JsonNode entry :
+                JSON.readTree(layout.resolve("index.json").toFile()).path("manifests")) {
+            if (tag.equals(entry.path("annotations")
+                    .path("org.opencontainers.image.ref.name")
+                    .asText())) {
                 return entry;
             }
         }

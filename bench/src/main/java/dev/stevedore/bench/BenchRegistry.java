@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -71,8 +70,8 @@ final class BenchRegistry implements AutoCloseable {
             } catch (IllegalStateException e) {
                 process.destroy();
                 process.waitFor(10, TimeUnit.SECONDS);
-                failure = new IllegalStateException(e.getMessage() + "; its log:\n"
-                        + Files.readString(dir.resolve("registry.log")), e);
+                failure = new IllegalStateException(
+                        e.getMessage() + "; its log:\n" + Files.readString(dir.resolve("registry.log")), e);
             }
         }
         throw failure;
@@ -111,7 +110,8 @@ final class BenchRegistry implements AutoCloseable {
 
     private static int status(String url) {
         try {
-            HttpURLConnection connection = (HttpURLConnection) URI.create(url).toURL().openConnection();
+            HttpURLConnection connection =
+                    (HttpURLConnection) URI.create(url).toURL().openConnection();
             connection.setConnectTimeout(500);
             connection.setReadTimeout(2000);
             try {

@@ -12,12 +12,10 @@ import java.util.stream.Stream;
 
 /** Runs the command-line tools the benchmarks set up with (umoci, skopeo, ctr), and tidies up after them. */
 final class Commands {
-    private Commands() {
-    }
+    private Commands() {}
 
     /** What a finished command printed (stdout and stderr together) and its exit code. */
-    record Result(int exitCode, String output) {
-    }
+    record Result(int exitCode, String output) {}
 
     /** Runs {@code command} to its end; fails, with its output, unless it exits 0. */
     static String run(String... command) {
@@ -35,8 +33,10 @@ final class Commands {
 
     static Result execute(List<String> command) {
         try {
-            Process process = new ProcessBuilder(command).redirectErrorStream(true)
-                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+            Process process = new ProcessBuilder(command)
+                    .redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                    .start();
             String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             return new Result(process.waitFor(), output);
         } catch (IOException e) {
@@ -80,7 +80,8 @@ final class Commands {
             return 0;
         }
         try (Stream<Path> paths = Files.walk(dir)) {
-            return paths.filter(p -> !Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS)).count();
+            return paths.filter(p -> !Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                    .count();
         } catch (IOException e) {
             throw new UncheckedIOException("cannot list " + dir, e);
         }

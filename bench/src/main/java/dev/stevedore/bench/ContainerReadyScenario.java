@@ -1,14 +1,5 @@
 package dev.stevedore.bench;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.function.ToLongFunction;
-
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
@@ -18,6 +9,14 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.ToLongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,8 +63,7 @@ final class ContainerReadyScenario implements Scenario {
     }
 
     /** The instants (System.nanoTime) of one Container's life as the benchmark saw it. */
-    private record Cycle(String name, long created, long finalized, long ready, long deleted, long gone) {
-    }
+    private record Cycle(String name, long created, long finalized, long ready, long deleted, long gone) {}
 
     @Override
     public List<Measurement> run(Settings settings) throws Exception {
@@ -82,12 +80,19 @@ final class ContainerReadyScenario implements Scenario {
             images.push(BenchImages.BASE, image);
             RequestCounter ownRequests = new RequestCounter();
             try (KubernetesClient client = benchClient(controlPlane, ownRequests)) {
-                client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata()
-                        .build()).create();
+                client.namespaces()
+                        .resource(new NamespaceBuilder()
+                                .withNewMetadata()
+                                .withName(NAMESPACE)
+                                .endMetadata()
+                                .build())
+                        .create();
                 Path agentRoot = work.resolve("agent");
-                try (JvmProcess agent = AgentNode.start(root, controlPlane, client, settings.agentJvmOptions(), agentRoot, name());
+                try (JvmProcess agent = AgentNode.start(
+                                root, controlPlane, client, settings.agentJvmOptions(), agentRoot, name());
                         ContainerWatch watch = new ContainerWatch(client, NAMESPACE)) {
-                    return measure(settings, prefix, image, images, admin, client, ownRequests, agent, watch, agentRoot);
+                    return measure(
+                            settings, prefix, image, images, admin, client, ownRequests, agent, watch, agentRoot);
                 }
             }
         } finally {
@@ -95,13 +100,24 @@ final class ContainerReadyScenario implements Scenario {
         }
     }
 
-    private List<Measurement> measure(Settings settings, String prefix, String image, BenchImages images,
-            KubernetesClient admin, KubernetesClient client, RequestCounter ownRequests, JvmProcess agent,
-            ContainerWatch watch, Path agentRoot) throws Exception {
+    private List<Measurement> measure(
+            Settings settings,
+            String prefix,
+            String image,
+            BenchImages images,
+            KubernetesClient admin,
+            KubernetesClient client,
+            RequestCounter ownRequests,
+            JvmProcess agent,
+            ContainerWatch watch,
+            Path agentRoot)
+            throws Exception {
         int count = settings.readyContainers();
         Cycle keep = create(client, watch, agent, "keep", image);
-        LOG.info("image pulled and unpacked: Container keep Ready {} ms after its create; the node holds {}",
-                (keep.ready() - keep.created()) / 1_000_000, AgentNode.inventory(agentRoot));
+        LOG.info(
+                "image pulled and unpacked: Container keep Ready {} ms after its create; the node holds {}",
+                (keep.ready() - keep.created()) / 1_000_000,
+                AgentNode.inventory(agentRoot));
         for (int i = 0; i < WARM_UP; i++) {
             delete(client, watch, agent, create(client, watch, agent, String.format("warm-%02d", i), image));
         }
@@ -136,37 +152,49 @@ final class ContainerReadyScenario implements Scenario {
         List<Measurement> results = new ArrayList<>();
         results.add(Measurement.of(prefix + "create_to_ready", "ms", toReady)
                 .with("image", "busybox, " + images.layerSizes(BenchImages.BASE).size() + " layer, cached on the node")
-                .with("sequential", true).with("warm_up", WARM_UP)
+                .with("sequential", true)
+                .with("warm_up", WARM_UP)
                 .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
-        results.add(Measurement.of(prefix + "create_to_finalizer", "ms", toFinalizer)
-                .with("what", "create sent until the watch shows the agent's finalizer (added beside preparing, not before)"));
+        results.add(
+                Measurement.of(prefix + "create_to_finalizer", "ms", toFinalizer)
+                        .with(
+                                "what",
+                                "create sent until the watch shows the agent's finalizer (added beside preparing, not before)"));
         results.add(Measurement.of(prefix + "delete_to_gone", "ms", toGone)
                 .with("what", "delete sent until the watch reports it deleted: release, GC, finalizer removed"));
 
         long total = ApiRequests.total(requests);
-        results.add(Measurement.single(prefix + "api_requests_per_container", "requests", (double) (total - ownInRun) / count)
-                .with("requests", total - ownInRun).with("bench_requests", ownInRun)
+        results.add(Measurement.single(
+                        prefix + "api_requests_per_container", "requests", (double) (total - ownInRun) / count)
+                .with("requests", total - ownInRun)
+                .with("bench_requests", ownInRun)
                 .with("covers", "create to Ready and delete to gone")
                 .with("by_request_all_clients", requests));
         for (Map.Entry<String, Duration> used : cpuToReady.entrySet()) {
             double readyMs = used.getValue().toNanos() / 1e6 / count;
             double goneMs = cpuToGone.getOrDefault(used.getKey(), Duration.ZERO).toNanos() / 1e6 / count;
-            results.add(Measurement.single(prefix + "cpu_" + used.getKey().replace('-', '_') + "_per_container", "ms",
-                    Report.round(readyMs)).with("window", "create to Ready")
+            results.add(Measurement.single(
+                            prefix + "cpu_" + used.getKey().replace('-', '_') + "_per_container",
+                            "ms",
+                            Report.round(readyMs))
+                    .with("window", "create to Ready")
                     .with("delete_to_gone_ms", Report.round(goneMs)));
         }
         return results;
     }
 
     /** Creates a Container of {@code image} pinned to the node and waits until the watch shows it Ready. */
-    private static Cycle create(KubernetesClient client, ContainerWatch watch, JvmProcess agent, String name, String image)
+    private static Cycle create(
+            KubernetesClient client, ContainerWatch watch, JvmProcess agent, String name, String image)
             throws InterruptedException {
         ContainerWatch.Tracked tracked = watch.track(name);
         long created = System.nanoTime();
         client.resource(AgentNode.container(NAMESPACE, name, image)).create();
-        long ready = ContainerWatch.await(tracked.ready, EACH_AT_MOST, "Container " + name + " Ready", agent::checkAlive);
+        long ready =
+                ContainerWatch.await(tracked.ready, EACH_AT_MOST, "Container " + name + " Ready", agent::checkAlive);
         // The agent adds its finalizer beside preparing, not before; waiting for it keeps the delete on the usual path.
-        long finalized = ContainerWatch.await(tracked.finalized, EACH_AT_MOST, "Container " + name + " finalizer", agent::checkAlive);
+        long finalized = ContainerWatch.await(
+                tracked.finalized, EACH_AT_MOST, "Container " + name + " finalizer", agent::checkAlive);
         return new Cycle(name, created, finalized, ready, 0, 0);
     }
 
@@ -175,8 +203,12 @@ final class ContainerReadyScenario implements Scenario {
             throws InterruptedException {
         ContainerWatch.Tracked tracked = watch.tracked(cycle.name());
         long deleted = System.nanoTime();
-        client.resources(Container.class).inNamespace(NAMESPACE).withName(cycle.name()).delete();
-        long gone = ContainerWatch.await(tracked.gone, EACH_AT_MOST, "Container " + cycle.name() + " gone", agent::checkAlive);
+        client.resources(Container.class)
+                .inNamespace(NAMESPACE)
+                .withName(cycle.name())
+                .delete();
+        long gone = ContainerWatch.await(
+                tracked.gone, EACH_AT_MOST, "Container " + cycle.name() + " gone", agent::checkAlive);
         watch.forget(cycle.name());
         return new Cycle(cycle.name(), cycle.created(), cycle.finalized(), cycle.ready(), deleted, gone);
     }
@@ -188,7 +220,8 @@ final class ContainerReadyScenario implements Scenario {
     /** The benchmark's own client, counting its requests so they can be taken out of the server's totals. */
     private static KubernetesClient benchClient(ControlPlane controlPlane, RequestCounter counter) {
         Config config = new ConfigBuilder(controlPlane.adminConfig()).build();
-        return new KubernetesClientBuilder().withConfig(config)
+        return new KubernetesClientBuilder()
+                .withConfig(config)
                 .withHttpClientBuilderConsumer(http -> http.addOrReplaceInterceptor(RequestCounter.NAME, counter))
                 .build();
     }

@@ -1,5 +1,12 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -9,14 +16,6 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
-
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
-import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.Watch;
-import io.fabric8.kubernetes.client.Watcher;
-import io.fabric8.kubernetes.client.WatcherException;
 
 /**
  * One watch on the Containers of a namespace that tells, by {@link System#nanoTime()} on arrival of the event, when
@@ -52,7 +51,9 @@ final class ContainerWatch implements AutoCloseable {
                 // fabric8 resumes a watch whose connection merely dropped; this is one it could not resume.
                 failure.set(cause);
                 IllegalStateException closed = new IllegalStateException("the watch on Containers closed", cause);
-                tracked.values().forEach(t -> List.of(t.finalized, t.ready, t.gone).forEach(f -> f.completeExceptionally(closed)));
+                tracked.values()
+                        .forEach(t ->
+                                List.of(t.finalized, t.ready, t.gone).forEach(f -> f.completeExceptionally(closed)));
             }
         });
     }
@@ -94,9 +95,12 @@ final class ContainerWatch implements AutoCloseable {
         Condition ready = condition(container, ContainerStatus.READY);
         if (ready != null && "True".equals(ready.getStatus())) {
             t.ready.complete(at);
-        } else if (ready != null && "False".equals(ready.getStatus()) && container.getMetadata().getDeletionTimestamp() == null) {
-            t.ready.completeExceptionally(new IllegalStateException("Container " + container.getMetadata().getName()
-                    + " is Ready=False: " + ready.getReason() + ": " + ready.getMessage()));
+        } else if (ready != null
+                && "False".equals(ready.getStatus())
+                && container.getMetadata().getDeletionTimestamp() == null) {
+            t.ready.completeExceptionally(new IllegalStateException(
+                    "Container " + container.getMetadata().getName() + " is Ready=False: " + ready.getReason() + ": "
+                            + ready.getMessage()));
         }
     }
 
@@ -104,7 +108,10 @@ final class ContainerWatch implements AutoCloseable {
         if (container.getStatus() == null || container.getStatus().conditions() == null) {
             return null;
         }
-        return container.getStatus().conditions().stream().filter(c -> type.equals(c.getType())).findFirst().orElse(null);
+        return container.getStatus().conditions().stream()
+                .filter(c -> type.equals(c.getType()))
+                .findFirst()
+                .orElse(null);
     }
 
     /**
@@ -123,7 +130,8 @@ final class ContainerWatch implements AutoCloseable {
                     throw new IllegalStateException("after " + timeout + ", still waiting for " + what);
                 }
             } catch (ExecutionException e) {
-                throw new IllegalStateException("while waiting for " + what + ": " + e.getCause().getMessage(), e.getCause());
+                throw new IllegalStateException(
+                        "while waiting for " + what + ": " + e.getCause().getMessage(), e.getCause());
             }
         }
     }

@@ -1,5 +1,6 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.testing.ContainerdDaemon;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -8,8 +9,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import dev.stevedore.testing.ContainerdDaemon;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,6 +22,7 @@ final class Containerd implements AutoCloseable {
     static final String NAMESPACE = "bench";
     /** ctr's last line of a pull: how long unpacking took, as Go prints a duration ("83.046418ms", "1.5s"). */
     private static final Pattern UNPACK_DONE = Pattern.compile("(?m)^done: ([0-9.]+)(ns|us|µs|ms|s)\\s*$");
+
     private static final Pattern ANSI = Pattern.compile("\u001b\\[[0-9;]*[A-Za-z]");
 
     private final ContainerdDaemon daemon;
@@ -79,7 +79,8 @@ final class Containerd implements AutoCloseable {
         long ctrCpu = ChildCpu.millis() - cpuBefore;
         String output = ANSI.matcher(result.output()).replaceAll("");
         if (result.exitCode() != 0) {
-            throw new IllegalStateException("ctr images pull " + reference + " failed (" + result.exitCode() + "):\n" + output);
+            throw new IllegalStateException(
+                    "ctr images pull " + reference + " failed (" + result.exitCode() + "):\n" + output);
         }
         Matcher done = UNPACK_DONE.matcher(output);
         if (!done.find()) {
@@ -89,8 +90,7 @@ final class Containerd implements AutoCloseable {
     }
 
     /** One {@code ctr run -d}: the wall time of the ctr process, spawn to reap, and its CPU (ms). */
-    record Run(double wallMs, long ctrCpuMs) {
-    }
+    record Run(double wallMs, long ctrCpuMs) {}
 
     /**
      * {@code ctr run -d --snapshotter overlayfs IMAGE ID CMD...} of an image already pulled: ctr creates the
@@ -107,7 +107,8 @@ final class Containerd implements AutoCloseable {
         double wallMs = (System.nanoTime() - started) / 1e6;
         long ctrCpu = ChildCpu.millis() - cpuBefore;
         if (result.exitCode() != 0) {
-            throw new IllegalStateException("ctr run " + id + " failed (" + result.exitCode() + "):\n" + result.output());
+            throw new IllegalStateException(
+                    "ctr run " + id + " failed (" + result.exitCode() + "):\n" + result.output());
         }
         return new Run(wallMs, ctrCpu);
     }
@@ -182,7 +183,8 @@ final class Containerd implements AutoCloseable {
 
     /** The pull command, as it runs, for the report; REF stands for the reference. */
     String pullCommand() {
-        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF")).replace(daemon.socket().toString(), "SOCK");
+        return String.join(" ", ctrDebug("images", "pull", "--plain-http", "REF"))
+                .replace(daemon.socket().toString(), "SOCK");
     }
 
     void checkAlive() {
@@ -220,8 +222,7 @@ final class Containerd implements AutoCloseable {
         /** USER_HZ: the unit of /proc's CPU times; 100 on every Linux architecture that matters here. */
         private static final long TICKS_PER_SECOND = 100;
 
-        private ChildCpu() {
-        }
+        private ChildCpu() {}
 
         static long millis() {
             try {

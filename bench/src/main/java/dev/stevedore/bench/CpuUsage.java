@@ -23,16 +23,22 @@ final class CpuUsage {
         processes.putAll(own);
         processes.put("bench", ProcessHandle.current());
         for (String component : CONTROL_PLANE) {
-            ProcessHandle.current().children()
-                    .filter(p -> p.info().command().map(c -> c.endsWith("/" + component)).orElse(false))
-                    .findFirst().ifPresent(p -> processes.put(component, p));
+            ProcessHandle.current()
+                    .children()
+                    .filter(p -> p.info()
+                            .command()
+                            .map(c -> c.endsWith("/" + component))
+                            .orElse(false))
+                    .findFirst()
+                    .ifPresent(p -> processes.put(component, p));
         }
     }
 
     /** Total CPU time (user + system) of each process so far. */
     Map<String, Duration> snapshot() {
         Map<String, Duration> cpu = new LinkedHashMap<>();
-        processes.forEach((name, process) -> cpu.put(name, process.info().totalCpuDuration().orElse(Duration.ZERO)));
+        processes.forEach((name, process) ->
+                cpu.put(name, process.info().totalCpuDuration().orElse(Duration.ZERO)));
         return cpu;
     }
 

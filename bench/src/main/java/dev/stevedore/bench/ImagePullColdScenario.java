@@ -1,5 +1,11 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.Tools;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -8,13 +14,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalLong;
-
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.Tools;
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -89,12 +88,12 @@ final class ImagePullColdScenario implements Scenario {
     }
 
     /** One Stevedore sample, in ms, with the CPU per process it took. */
-    private record StevedorePull(double totalMs, double fetchMs, double unpackMs, double removeMs, Map<String, Duration> cpu) {
-    }
+    private record StevedorePull(
+            double totalMs, double fetchMs, double unpackMs, double removeMs, Map<String, Duration> cpu) {}
 
     /** One containerd sample. */
-    private record ContainerdPull(Containerd.Pull pull, double removeMs, double ctrVersionMs, Map<String, Duration> cpu) {
-    }
+    private record ContainerdPull(
+            Containerd.Pull pull, double removeMs, double ctrVersionMs, Map<String, Duration> cpu) {}
 
     @Override
     public List<Measurement> run(Settings settings) throws Exception {
@@ -109,19 +108,33 @@ final class ImagePullColdScenario implements Scenario {
             BenchImages images = BenchImages.build(work.resolve("images"), settings.layerMiB());
             String image = registry.host() + "/bench/big:1";
             images.push(BenchImages.BIG, image);
-            client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata()
-                    .build()).create();
+            client.namespaces()
+                    .resource(new NamespaceBuilder()
+                            .withNewMetadata()
+                            .withName(NAMESPACE)
+                            .endMetadata()
+                            .build())
+                    .create();
             Path agentRoot = work.resolve("agent");
-            try (Containerd containerd = Containerd.start(work.resolve("containerd"),
+            try (Containerd containerd = Containerd.start(
+                            work.resolve("containerd"),
                             root.resolve("bench/target/logs/" + name() + "-containerd.log"));
-                    JvmProcess agent = AgentNode.start(root, controlPlane, client, settings.agentJvmOptions(), agentRoot, name());
+                    JvmProcess agent =
+                            AgentNode.start(root, controlPlane, client, settings.agentJvmOptions(), agentRoot, name());
                     ContainerWatch watch = new ContainerWatch(client, NAMESPACE)) {
                 Map<String, ProcessHandle> processes = new LinkedHashMap<>();
                 processes.put("agent", agent.handle());
                 processes.put("containerd", containerd.handle());
                 processes.put("registry", registry.handle());
-                Sides sides = new Sides(client, watch, agent, new AgentLog(agent.log()), agentRoot, containerd,
-                        new CpuUsage(processes), image);
+                Sides sides = new Sides(
+                        client,
+                        watch,
+                        agent,
+                        new AgentLog(agent.log()),
+                        agentRoot,
+                        containerd,
+                        new CpuUsage(processes),
+                        image);
                 return measure(settings, prefix, images, image, sides);
             }
         } finally {
@@ -130,16 +143,25 @@ final class ImagePullColdScenario implements Scenario {
     }
 
     /** What one pull on either side needs. */
-    private record Sides(KubernetesClient client, ContainerWatch watch, JvmProcess agent, AgentLog agentLog, Path agentRoot,
-            Containerd containerd, CpuUsage cpu, String image) {
-    }
+    private record Sides(
+            KubernetesClient client,
+            ContainerWatch watch,
+            JvmProcess agent,
+            AgentLog agentLog,
+            Path agentRoot,
+            Containerd containerd,
+            CpuUsage cpu,
+            String image) {}
 
     private List<Measurement> measure(Settings settings, String prefix, BenchImages images, String image, Sides sides)
             throws Exception {
         int count = settings.pulls();
         StevedorePull warmS = stevedore(sides, "warm-up");
         ContainerdPull warmC = containerd(sides);
-        LOG.info("warm-up: Stevedore {} ms, containerd {} ms", Math.round(warmS.totalMs()), Math.round(warmC.pull().wallMs()));
+        LOG.info(
+                "warm-up: Stevedore {} ms, containerd {} ms",
+                Math.round(warmS.totalMs()),
+                Math.round(warmC.pull().wallMs()));
 
         List<StevedorePull> stevedore = new ArrayList<>();
         List<ContainerdPull> containerd = new ArrayList<>();
@@ -152,52 +174,117 @@ final class ImagePullColdScenario implements Scenario {
                 containerd.add(containerd(sides));
                 stevedore.add(stevedore(sides, String.format("pull-%03d", i)));
             }
-            LOG.info("pull {} of {}: Stevedore {} ms (fetch {}, unpack {}), containerd {} ms (fetch {}, unpack {})", i + 1,
-                    count, Math.round(stevedore.get(i).totalMs()), Math.round(stevedore.get(i).fetchMs()),
-                    Math.round(stevedore.get(i).unpackMs()), Math.round(containerd.get(i).pull().wallMs()),
-                    Math.round(containerd.get(i).pull().fetchMs()), Math.round(containerd.get(i).pull().unpackMs()));
+            LOG.info(
+                    "pull {} of {}: Stevedore {} ms (fetch {}, unpack {}), containerd {} ms (fetch {}, unpack {})",
+                    i + 1,
+                    count,
+                    Math.round(stevedore.get(i).totalMs()),
+                    Math.round(stevedore.get(i).fetchMs()),
+                    Math.round(stevedore.get(i).unpackMs()),
+                    Math.round(containerd.get(i).pull().wallMs()),
+                    Math.round(containerd.get(i).pull().fetchMs()),
+                    Math.round(containerd.get(i).pull().unpackMs()));
         }
 
         String peer = "containerd";
         String version = Containerd.version();
         long bytes = images.pullBytes(BenchImages.BIG);
         double[] sTotal = stevedore.stream().mapToDouble(StevedorePull::totalMs).toArray();
-        double[] cTotal = containerd.stream().mapToDouble(c -> c.pull().wallMs()).toArray();
+        double[] cTotal =
+                containerd.stream().mapToDouble(c -> c.pull().wallMs()).toArray();
         List<Measurement> results = new ArrayList<>();
         Measurement total = Measurement.compared(prefix + "create_to_ready", "ms", sTotal, peer, cTotal);
-        results.add(total
-                .with("what", "Stevedore: Container create sent to Ready=True seen; containerd: ctr images pull, spawn to exit")
-                .with("peer_version", version).with("peer_command", sides.containerd().pullCommand())
-                .with("image", "busybox + " + settings.layerMiB() + " MiB random layer, " + images.layerSizes(BenchImages.BIG).size()
-                        + " gzip layers")
+        results.add(total.with(
+                        "what",
+                        "Stevedore: Container create sent to Ready=True seen; containerd: ctr images pull, spawn to exit")
+                .with("peer_version", version)
+                .with("peer_command", sides.containerd().pullCommand())
+                .with(
+                        "image",
+                        "busybox + " + settings.layerMiB() + " MiB random layer, "
+                                + images.layerSizes(BenchImages.BIG).size() + " gzip layers")
                 .with("image_bytes", bytes)
                 .with("mib_per_s", Report.round(bytes / 1048576.0 / (total.p50() / 1000)))
-                .with("peer_mib_per_s", Report.round(bytes / 1048576.0 / (total.peer().p50() / 1000)))
-                .with("reference", image).with("warm_up", 1).with("order", "alternating")
+                .with(
+                        "peer_mib_per_s",
+                        Report.round(bytes / 1048576.0 / (total.peer().p50() / 1000)))
+                .with("reference", image)
+                .with("warm_up", 1)
+                .with("order", "alternating")
                 .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
-        results.add(Measurement.compared(prefix + "fetch", "ms", stevedore.stream().mapToDouble(StevedorePull::fetchMs).toArray(),
-                        peer, containerd.stream().mapToDouble(c -> c.pull().fetchMs()).toArray())
-                .with("what", "Stevedore: create sent to the agent's 'pulled' log line (ms clock); containerd: ctr's wall time less its unpack")
-                .with("peer_ctr_version_p50", Report.round(percentile50(containerd.stream().mapToDouble(ContainerdPull::ctrVersionMs).toArray()))));
-        results.add(Measurement.compared(prefix + "unpack", "ms", stevedore.stream().mapToDouble(StevedorePull::unpackMs).toArray(),
-                        peer, containerd.stream().mapToDouble(c -> c.pull().unpackMs()).toArray())
-                .with("what", "Stevedore: 'pulled' log line to Ready seen (unpack, prepare, spec, status); containerd: ctr's 'done:' (unpack)"));
-        results.add(Measurement.compared(prefix + "remove", "ms", stevedore.stream().mapToDouble(StevedorePull::removeMs).toArray(),
-                        peer, containerd.stream().mapToDouble(ContainerdPull::removeMs).toArray())
-                .with("what", "Stevedore: Container delete sent to gone (release, GC of image, blobs, snapshots); containerd: ctr images rm --sync"));
+        results.add(Measurement.compared(
+                        prefix + "fetch",
+                        "ms",
+                        stevedore.stream().mapToDouble(StevedorePull::fetchMs).toArray(),
+                        peer,
+                        containerd.stream().mapToDouble(c -> c.pull().fetchMs()).toArray())
+                .with(
+                        "what",
+                        "Stevedore: create sent to the agent's 'pulled' log line (ms clock); containerd: ctr's wall time less its unpack")
+                .with(
+                        "peer_ctr_version_p50",
+                        Report.round(percentile50(containerd.stream()
+                                .mapToDouble(ContainerdPull::ctrVersionMs)
+                                .toArray()))));
+        results.add(
+                Measurement.compared(
+                                prefix + "unpack",
+                                "ms",
+                                stevedore.stream()
+                                        .mapToDouble(StevedorePull::unpackMs)
+                                        .toArray(),
+                                peer,
+                                containerd.stream()
+                                        .mapToDouble(c -> c.pull().unpackMs())
+                                        .toArray())
+                        .with(
+                                "what",
+                                "Stevedore: 'pulled' log line to Ready seen (unpack, prepare, spec, status); containerd: ctr's 'done:' (unpack)"));
+        results.add(
+                Measurement.compared(
+                                prefix + "remove",
+                                "ms",
+                                stevedore.stream()
+                                        .mapToDouble(StevedorePull::removeMs)
+                                        .toArray(),
+                                peer,
+                                containerd.stream()
+                                        .mapToDouble(ContainerdPull::removeMs)
+                                        .toArray())
+                        .with(
+                                "what",
+                                "Stevedore: Container delete sent to gone (release, GC of image, blobs, snapshots); containerd: ctr images rm --sync"));
 
-        double[] sCpu = stevedore.stream().mapToDouble(s -> millis(s.cpu(), "agent")).toArray();
-        double[] cCpu = containerd.stream().mapToDouble(c -> millis(c.cpu(), "containerd") + c.pull().ctrCpuMs()).toArray();
+        double[] sCpu =
+                stevedore.stream().mapToDouble(s -> millis(s.cpu(), "agent")).toArray();
+        double[] cCpu = containerd.stream()
+                .mapToDouble(c -> millis(c.cpu(), "containerd") + c.pull().ctrCpuMs())
+                .toArray();
         Measurement cpu = Measurement.compared(prefix + "cpu_runtime", "ms", sCpu, peer, cCpu)
                 .with("what", "CPU per pull: the agent process vs containerd plus the ctr process");
-        cpu = cpu.with("peer_ctr_p50", Report.round(percentile50(containerd.stream().mapToDouble(c -> c.pull().ctrCpuMs()).toArray())))
-                .with("peer_containerd_p50", Report.round(percentile50(containerd.stream().mapToDouble(c -> millis(c.cpu(), "containerd")).toArray())));
+        cpu = cpu.with(
+                        "peer_ctr_p50",
+                        Report.round(percentile50(containerd.stream()
+                                .mapToDouble(c -> c.pull().ctrCpuMs())
+                                .toArray())))
+                .with(
+                        "peer_containerd_p50",
+                        Report.round(percentile50(containerd.stream()
+                                .mapToDouble(c -> millis(c.cpu(), "containerd"))
+                                .toArray())));
         for (String other : List.of("registry", "kube-apiserver", "etcd", "bench")) {
             String key = other.replace('-', '_');
-            cpu = cpu.with(key + "_p50", Report.round(percentile50(stevedore.stream().mapToDouble(s -> millis(s.cpu(), other)).toArray())));
+            cpu = cpu.with(
+                    key + "_p50",
+                    Report.round(percentile50(stevedore.stream()
+                            .mapToDouble(s -> millis(s.cpu(), other))
+                            .toArray())));
             if (!other.equals("kube-apiserver") && !other.equals("etcd")) {
-                cpu = cpu.with("peer_" + key + "_p50",
-                        Report.round(percentile50(containerd.stream().mapToDouble(c -> millis(c.cpu(), other)).toArray())));
+                cpu = cpu.with(
+                        "peer_" + key + "_p50",
+                        Report.round(percentile50(containerd.stream()
+                                .mapToDouble(c -> millis(c.cpu(), other))
+                                .toArray())));
             }
         }
         results.add(cpu);
@@ -215,19 +302,28 @@ final class ImagePullColdScenario implements Scenario {
         Map<String, Duration> cpuBefore = sides.cpu().snapshot();
         long wallCreated = System.currentTimeMillis();
         long created = System.nanoTime();
-        sides.client().resource(AgentNode.container(NAMESPACE, name, sides.image())).create();
-        long ready = ContainerWatch.await(tracked.ready, EACH_AT_MOST, "Container " + name + " Ready", sides.agent()::checkAlive);
+        sides.client()
+                .resource(AgentNode.container(NAMESPACE, name, sides.image()))
+                .create();
+        long ready = ContainerWatch.await(
+                tracked.ready, EACH_AT_MOST, "Container " + name + " Ready", sides.agent()::checkAlive);
         Map<String, Duration> cpu = CpuUsage.delta(cpuBefore, sides.cpu().snapshot());
         OptionalLong pulled = sides.agentLog().lastSince(PULLED);
         if (pulled.isEmpty()) {
-            throw new IllegalStateException("Container " + name + " is Ready but the agent logged no 'pulled' line: was the image not cold?");
+            throw new IllegalStateException(
+                    "Container " + name + " is Ready but the agent logged no 'pulled' line: was the image not cold?");
         }
         double totalMs = (ready - created) / 1e6;
         double fetchMs = pulled.getAsLong() - wallCreated;
 
         long deleted = System.nanoTime();
-        sides.client().resources(Container.class).inNamespace(NAMESPACE).withName(name).delete();
-        long gone = ContainerWatch.await(tracked.gone, EACH_AT_MOST, "Container " + name + " gone", sides.agent()::checkAlive);
+        sides.client()
+                .resources(Container.class)
+                .inNamespace(NAMESPACE)
+                .withName(name)
+                .delete();
+        long gone = ContainerWatch.await(
+                tracked.gone, EACH_AT_MOST, "Container " + name + " gone", sides.agent()::checkAlive);
         sides.watch().forget(name);
         return new StevedorePull(totalMs, fetchMs, totalMs - fetchMs, (gone - deleted) / 1e6, cpu);
     }

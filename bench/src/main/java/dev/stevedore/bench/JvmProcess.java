@@ -14,7 +14,6 @@ import java.util.Optional;
 import java.util.OptionalLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,22 +46,42 @@ final class JvmProcess implements AutoCloseable {
      * Starts the operator of {@code repositoryRoot} against the cluster of {@code kubeconfig}, with {@code args},
      * writing its output to {@code log}.
      */
-    static JvmProcess operator(Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
-        return start("operator", repositoryRoot.resolve("operator"), "dev.stevedore.operator.StevedoreOperator",
-                kubeconfig, jvmOptions, args, log);
+    static JvmProcess operator(
+            Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
+        return start(
+                "operator",
+                repositoryRoot.resolve("operator"),
+                "dev.stevedore.operator.StevedoreOperator",
+                kubeconfig,
+                jvmOptions,
+                args,
+                log);
     }
 
     /**
      * Starts the node agent of {@code repositoryRoot} (runtime-node-agent) against the cluster of {@code kubeconfig},
      * with {@code args} (--node-name, --root, ...), writing its output (JSON lines) to {@code log}.
      */
-    static JvmProcess agent(Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
-        return start("agent", repositoryRoot.resolve("runtime-node-agent"), "dev.stevedore.agent.NodeAgent",
-                kubeconfig, jvmOptions, args, log);
+    static JvmProcess agent(
+            Path repositoryRoot, Path kubeconfig, List<String> jvmOptions, List<String> args, Path log) {
+        return start(
+                "agent",
+                repositoryRoot.resolve("runtime-node-agent"),
+                "dev.stevedore.agent.NodeAgent",
+                kubeconfig,
+                jvmOptions,
+                args,
+                log);
     }
 
-    private static JvmProcess start(String role, Path module, String main, Path kubeconfig, List<String> jvmOptions,
-            List<String> args, Path log) {
+    private static JvmProcess start(
+            String role,
+            Path module,
+            String main,
+            Path kubeconfig,
+            List<String> jvmOptions,
+            List<String> args,
+            Path log) {
         Path classes = module.resolve("target/classes");
         Path lib = module.resolve("target/lib");
         if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
@@ -114,8 +133,8 @@ final class JvmProcess implements AutoCloseable {
     /** Fails with the end of its log when the process is no longer running. */
     void checkAlive() {
         if (!process.isAlive()) {
-            throw new IllegalStateException("the " + role + " exited with code " + process.exitValue() + "; the end of its log:\n"
-                    + logTail(40));
+            throw new IllegalStateException("the " + role + " exited with code " + process.exitValue()
+                    + "; the end of its log:\n" + logTail(40));
         }
     }
 
@@ -149,11 +168,12 @@ final class JvmProcess implements AutoCloseable {
             }
             Matcher match = HEAP_USED.matcher(trimmed);
             if (match.find()) {
-                used += Long.parseLong(match.group(1)) << switch (match.group(2)) {
-                    case "K" -> 10;
-                    case "M" -> 20;
-                    default -> 30;
-                };
+                used += Long.parseLong(match.group(1))
+                        << switch (match.group(2)) {
+                            case "K" -> 10;
+                            case "M" -> 20;
+                            default -> 30;
+                        };
             }
         }
         return used == 0 ? OptionalLong.empty() : OptionalLong.of(used);
@@ -232,14 +252,14 @@ final class JvmProcess implements AutoCloseable {
 
     /** Fields of /proc/PID/status. */
     static final class ProcStatus {
-        private ProcStatus() {
-        }
+        private ProcStatus() {}
 
         static long kibibytes(long pid, String field) {
             try {
                 for (String line : Files.readAllLines(Path.of("/proc", Long.toString(pid), "status"))) {
                     if (line.startsWith(field + ":")) {
-                        return Long.parseLong(line.substring(field.length() + 1).trim().split("\\s+")[0]);
+                        return Long.parseLong(
+                                line.substring(field.length() + 1).trim().split("\\s+")[0]);
                     }
                 }
                 throw new IllegalStateException("no " + field + " in /proc/" + pid + "/status");

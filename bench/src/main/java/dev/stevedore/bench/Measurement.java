@@ -10,11 +10,11 @@ import java.util.Map;
  * beside the same figure measured for a peer (another implementation doing the same work), and any further
  * figures under {@code extra} keys.
  */
-public record Measurement(String name, String unit, int n, double p50, double p99, Peer peer, Map<String, Object> extra) {
+public record Measurement(
+        String name, String unit, int n, double p50, double p99, Peer peer, Map<String, Object> extra) {
 
     /** The same figure for something Stevedore is compared with. */
-    public record Peer(String name, double p50) {
-    }
+    public record Peer(String name, double p50) {}
 
     public Measurement {
         extra = Collections.unmodifiableMap(new LinkedHashMap<>(extra));
@@ -27,7 +27,8 @@ public record Measurement(String name, String unit, int n, double p50, double p9
         }
         double[] sorted = samples.clone();
         Arrays.sort(sorted);
-        return new Measurement(name, unit, sorted.length, percentile(sorted, 50), percentile(sorted, 99), null, Map.of());
+        return new Measurement(
+                name, unit, sorted.length, percentile(sorted, 50), percentile(sorted, 99), null, Map.of());
     }
 
     /** A figure observed once, such as a total or a peak: its percentiles are the value itself. */
@@ -46,14 +47,17 @@ public record Measurement(String name, String unit, int n, double p50, double p9
      * The median and 99th percentile of {@code samples} beside the peer's median of {@code peerSamples}, with the
      * peer's sample count and 99th percentile as extras "peer_n" and "peer_p99".
      */
-    public static Measurement compared(String name, String unit, double[] samples, String peerName, double[] peerSamples) {
+    public static Measurement compared(
+            String name, String unit, double[] samples, String peerName, double[] peerSamples) {
         if (peerSamples.length == 0) {
             throw new IllegalArgumentException(name + ": no samples of " + peerName);
         }
         double[] sorted = peerSamples.clone();
         Arrays.sort(sorted);
-        return of(name, unit, samples).withPeer(peerName, percentile(sorted, 50))
-                .with("peer_n", sorted.length).with("peer_p99", Report.round(percentile(sorted, 99)));
+        return of(name, unit, samples)
+                .withPeer(peerName, percentile(sorted, 50))
+                .with("peer_n", sorted.length)
+                .with("peer_p99", Report.round(percentile(sorted, 99)));
     }
 
     public Measurement withPeer(String peerName, double peerP50) {

@@ -1,9 +1,5 @@
 package dev.stevedore.bench;
 
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.List;
-
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
@@ -12,6 +8,9 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
 
 /**
  * Registers RuntimeNodes as node agents would (a Ready heartbeat, server-side applied under the agent's field
@@ -34,14 +33,27 @@ final class NodeAgentStandIn {
         String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
         RuntimeNode apply = new RuntimeNode();
         apply.setMetadata(new ObjectMetaBuilder().withName(name).build());
-        apply.setStatus(new RuntimeNodeStatus(List.of(new RuntimeNodeStatus.RuntimeInfo("runc", "1.1.5")),
-                List.of("overlayfs", "native"), null, null, null, 0, "127.0.0.1", 10250, now,
+        apply.setStatus(new RuntimeNodeStatus(
+                List.of(new RuntimeNodeStatus.RuntimeInfo("runc", "1.1.5")),
+                List.of("overlayfs", "native"),
+                null,
+                null,
+                null,
+                0,
+                "127.0.0.1",
+                10250,
+                now,
                 List.of(ready(now))));
         return FieldManager.AGENT.applyStatus(client, apply);
     }
 
     private static Condition ready(String now) {
-        return new ConditionBuilder().withType("Ready").withStatus("True").withReason("AgentReady")
-                .withMessage("AgentReady").withLastTransitionTime(now).build();
+        return new ConditionBuilder()
+                .withType("Ready")
+                .withStatus("True")
+                .withReason("AgentReady")
+                .withMessage("AgentReady")
+                .withLastTransitionTime(now)
+                .build();
     }
 }

@@ -1,14 +1,13 @@
 package dev.stevedore.bench;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.PrintStream;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Collectors;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /** Writes measurements to stdout: one JSON object per line for machines, or a table for people. */
 final class Report {
@@ -70,11 +69,13 @@ final class Report {
         List<List<String>> rows = new ArrayList<>();
         rows.add(header);
         for (Measurement m : table) {
-            List<String> row = new ArrayList<>(List.of(m.name(), m.unit(), Integer.toString(m.n()), number(m.p50()),
-                    number(m.p99())));
+            List<String> row = new ArrayList<>(
+                    List.of(m.name(), m.unit(), Integer.toString(m.n()), number(m.p50()), number(m.p99())));
             if (peers) {
-                row.addAll(m.peer() == null ? List.of("", "", "")
-                        : List.of(m.peer().name(), number(m.peer().p50()), number(m.ratioP50())));
+                row.addAll(
+                        m.peer() == null
+                                ? List.of("", "", "")
+                                : List.of(m.peer().name(), number(m.peer().p50()), number(m.ratioP50())));
             }
             row.add(notes(m));
             rows.add(row);
@@ -92,7 +93,8 @@ final class Report {
                 boolean numeric = i >= 2 && i < row.size() - 1 && !(peers && i == 5);
                 String cell = row.get(i);
                 String pad = " ".repeat(widths[i] - cell.length());
-                line.append(numeric ? pad + cell : cell + (i == row.size() - 1 ? "" : pad)).append(i == row.size() - 1 ? "" : "  ");
+                line.append(numeric ? pad + cell : cell + (i == row.size() - 1 ? "" : pad))
+                        .append(i == row.size() - 1 ? "" : "  ");
             }
             out.println(line.toString().stripTrailing());
         }
@@ -110,7 +112,8 @@ final class Report {
         if (Double.isNaN(value)) {
             return "-";
         }
-        return value == Math.rint(value) && Math.abs(value) < 1e15 ? Long.toString((long) value)
+        return value == Math.rint(value) && Math.abs(value) < 1e15
+                ? Long.toString((long) value)
                 : String.format(java.util.Locale.ROOT, Math.abs(value) >= 100 ? "%.1f" : "%.3f", value);
     }
 

@@ -1,11 +1,10 @@
 package dev.stevedore.bench;
 
-import java.util.concurrent.atomic.AtomicLong;
-import java.util.regex.Pattern;
-
 import io.fabric8.kubernetes.client.http.BasicBuilder;
 import io.fabric8.kubernetes.client.http.HttpRequest;
 import io.fabric8.kubernetes.client.http.Interceptor;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.regex.Pattern;
 
 /**
  * Counts the benchmark's own requests that {@link ApiRequests} counts on the server (Stevedore resources and core
@@ -14,7 +13,8 @@ import io.fabric8.kubernetes.client.http.Interceptor;
  */
 final class RequestCounter implements Interceptor {
     static final String NAME = "stevedore-bench-request-counter";
-    private static final Pattern COUNTED = Pattern.compile("^/apis/stevedore\\.dev/.*|^/api/v1/(namespaces/[^/]+/)?events(/.*)?$");
+    private static final Pattern COUNTED =
+            Pattern.compile("^/apis/stevedore\\.dev/.*|^/api/v1/(namespaces/[^/]+/)?events(/.*)?$");
 
     private final AtomicLong requests = new AtomicLong();
 

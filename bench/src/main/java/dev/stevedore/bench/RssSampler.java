@@ -13,18 +13,23 @@ import java.util.function.LongSupplier;
  * from the kernel's high-water mark, which no sampling rate can miss.
  */
 final class RssSampler implements AutoCloseable {
-    private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "rss-sampler"));
+    private final ScheduledExecutorService timer =
+            Executors.newSingleThreadScheduledExecutor(r -> new Thread(r, "rss-sampler"));
     private final List<Long> samples = new ArrayList<>();
     private final Duration every;
 
     RssSampler(LongSupplier rssBytes, Duration every) {
         this.every = every;
-        timer.scheduleAtFixedRate(() -> {
-            long rss = rssBytes.getAsLong();
-            synchronized (samples) {
-                samples.add(rss);
-            }
-        }, 0, every.toMillis(), TimeUnit.MILLISECONDS);
+        timer.scheduleAtFixedRate(
+                () -> {
+                    long rss = rssBytes.getAsLong();
+                    synchronized (samples) {
+                        samples.add(rss);
+                    }
+                },
+                0,
+                every.toMillis(),
+                TimeUnit.MILLISECONDS);
     }
 
     Duration every() {

@@ -1,5 +1,16 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.Tools;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -12,18 +23,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerSpec;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.Tools;
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.ConfigBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,9 +42,11 @@ final class SchedulingScenario implements Scenario {
     private static final String IMAGE = "127.0.0.1:5000/stevedore/busybox:latest";
     /** Long enough that no node goes NotReady during a run: the stand-in agents heartbeat only once. */
     private static final String NODE_GRACE_PERIOD = "1h";
+
     private static final Duration RSS_SAMPLE_EVERY = Duration.ofMillis(500);
     /** How long the request counters must stand still before the operator's trailing writes are deemed done. */
     private static final Duration QUIET = Duration.ofSeconds(3);
+
     private static final Duration SETTLE_AT_MOST = Duration.ofMinutes(2);
 
     @Override
@@ -69,16 +70,25 @@ final class SchedulingScenario implements Scenario {
             RequestCounter ownRequests = new RequestCounter();
             try (KubernetesClient client = benchClient(controlPlane, settings.createThreads(), ownRequests)) {
                 for (String namespace : List.of(NAMESPACE, WARMUP_NAMESPACE)) {
-                    client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace)
-                            .endMetadata().build()).create();
+                    client.namespaces()
+                            .resource(new NamespaceBuilder()
+                                    .withNewMetadata()
+                                    .withName(namespace)
+                                    .endMetadata()
+                                    .build())
+                            .create();
                 }
                 NodeAgentStandIn agents = new NodeAgentStandIn(client);
                 for (int i = 0; i < settings.nodes(); i++) {
                     agents.register(String.format("node-%03d", i));
                 }
                 Path log = root.resolve("bench/target/logs/" + name() + "-operator.log");
-                try (JvmProcess operator = JvmProcess.operator(root, controlPlane.kubeconfig(),
-                        settings.operatorJvmOptions(), List.of("--no-leader-elect", "--node-grace-period=" + NODE_GRACE_PERIOD), log)) {
+                try (JvmProcess operator = JvmProcess.operator(
+                        root,
+                        controlPlane.kubeconfig(),
+                        settings.operatorJvmOptions(),
+                        List.of("--no-leader-elect", "--node-grace-period=" + NODE_GRACE_PERIOD),
+                        log)) {
                     warmUp(client, operator);
                     return measure(settings, prefix, admin, client, ownRequests, operator);
                 }
@@ -95,7 +105,8 @@ final class SchedulingScenario implements Scenario {
                 .withMaxConcurrentRequests(2 * createThreads + 8)
                 .withMaxConcurrentRequestsPerHost(2 * createThreads + 8)
                 .build();
-        return new KubernetesClientBuilder().withConfig(config)
+        return new KubernetesClientBuilder()
+                .withConfig(config)
                 .withHttpClientBuilderConsumer(http -> http.addOrReplaceInterceptor(RequestCounter.NAME, counter))
                 .build();
     }
@@ -105,23 +116,31 @@ final class SchedulingScenario implements Scenario {
         long started = System.nanoTime();
         client.resource(container(WARMUP_NAMESPACE, "canary")).create();
         try {
-            client.resources(Container.class).inNamespace(WARMUP_NAMESPACE).withName("canary")
+            client.resources(Container.class)
+                    .inNamespace(WARMUP_NAMESPACE)
+                    .withName("canary")
                     .waitUntilCondition(SchedulingWatch::scheduled, 3, TimeUnit.MINUTES);
         } catch (RuntimeException e) {
             operator.checkAlive();
-            throw new IllegalStateException("the operator did not schedule the warm-up Container; its log:\n"
-                    + operator.logTail(40), e);
+            throw new IllegalStateException(
+                    "the operator did not schedule the warm-up Container; its log:\n" + operator.logTail(40), e);
         }
-        LOG.info("operator ready: warm-up Container scheduled {} ms after it was created",
+        LOG.info(
+                "operator ready: warm-up Container scheduled {} ms after it was created",
                 (System.nanoTime() - started) / 1_000_000);
     }
 
     /** When the benchmark created the Containers, by {@link System#nanoTime()}. */
-    private record Creation(long[] startedAt, long allDone) {
-    }
+    private record Creation(long[] startedAt, long allDone) {}
 
-    private List<Measurement> measure(Settings settings, String prefix, KubernetesClient admin, KubernetesClient client,
-            RequestCounter ownRequests, JvmProcess operator) throws Exception {
+    private List<Measurement> measure(
+            Settings settings,
+            String prefix,
+            KubernetesClient admin,
+            KubernetesClient client,
+            RequestCounter ownRequests,
+            JvmProcess operator)
+            throws Exception {
         int count = settings.containers();
         CpuUsage cpu = new CpuUsage(operator.handle());
         try (SchedulingWatch watch = new SchedulingWatch(client, NAMESPACE, count, SchedulingScenario::index);
@@ -154,33 +173,46 @@ final class SchedulingScenario implements Scenario {
 
             List<Measurement> results = new ArrayList<>();
             results.add(Measurement.single(prefix + "all_scheduled", "ms", windowMs)
-                    .with("containers", count).with("nodes", settings.nodes())
+                    .with("containers", count)
+                    .with("nodes", settings.nodes())
                     .with("containers_per_s", Report.round(count / (windowMs / 1000)))
                     .with("create_all_ms", Report.round((creation.allDone() - start) / 1e6))
                     .with("create_threads", settings.createThreads()));
             results.add(Measurement.of(prefix + "container_create_to_scheduled", "ms", latencies));
 
             results.add(Measurement.single(prefix + "operator_peak_rss", "MiB", mebibytes(peakRss))
-                    .with("source", "VmHWM").with("operator_jvm_options", String.join(" ", settings.operatorJvmOptions())));
-            results.add(Measurement.of(prefix + "operator_rss", "MiB",
-                            Arrays.stream(rss.samples()).mapToDouble(SchedulingScenario::mebibytes).toArray())
+                    .with("source", "VmHWM")
+                    .with("operator_jvm_options", String.join(" ", settings.operatorJvmOptions())));
+            results.add(Measurement.of(
+                            prefix + "operator_rss",
+                            "MiB",
+                            Arrays.stream(rss.samples())
+                                    .mapToDouble(SchedulingScenario::mebibytes)
+                                    .toArray())
                     .with("sampled_every_ms", rss.every().toMillis()));
-            liveHeap.ifPresent(bytes -> results.add(Measurement.single(prefix + "operator_live_heap", "MiB", mebibytes(bytes))
-                    .with("source", "heap used after a full GC at the end")));
+            liveHeap.ifPresent(
+                    bytes -> results.add(Measurement.single(prefix + "operator_live_heap", "MiB", mebibytes(bytes))
+                            .with("source", "heap used after a full GC at the end")));
 
             long total = ApiRequests.total(requests);
-            results.add(Measurement.single(prefix + "api_requests_per_container", "requests",
-                            (double) (total - ownInWindow) / count)
-                    .with("requests", total - ownInWindow).with("bench_requests", ownInWindow)
+            results.add(Measurement.single(
+                            prefix + "api_requests_per_container", "requests", (double) (total - ownInWindow) / count)
+                    .with("requests", total - ownInWindow)
+                    .with("bench_requests", ownInWindow)
                     .with("by_request_all_clients", requests));
 
             for (Map.Entry<String, Duration> used : cpuUsed.entrySet()) {
-                Measurement m = Measurement.single(prefix + "cpu_" + used.getKey().replace('-', '_'), "s",
-                        used.getValue().toMillis() / 1000.0).with("cores", Report.round(used.getValue().toMillis() / windowMs));
+                Measurement m = Measurement.single(
+                                prefix + "cpu_" + used.getKey().replace('-', '_'),
+                                "s",
+                                used.getValue().toMillis() / 1000.0)
+                        .with("cores", Report.round(used.getValue().toMillis() / windowMs));
                 if (used.getKey().equals("operator") && gcAfter.containsKey("GCT") && gcBefore.containsKey("GCT")) {
                     // Seconds the collector ran (pauses and concurrent work), part of the operator's CPU.
                     m = m.with("gc_s", Report.round(gcAfter.get("GCT") - gcBefore.get("GCT")))
-                            .with("full_gcs", Math.round(gcAfter.getOrDefault("FGC", 0.0) - gcBefore.getOrDefault("FGC", 0.0)));
+                            .with(
+                                    "full_gcs",
+                                    Math.round(gcAfter.getOrDefault("FGC", 0.0) - gcBefore.getOrDefault("FGC", 0.0)));
                 }
                 results.add(m);
             }
@@ -189,7 +221,8 @@ final class SchedulingScenario implements Scenario {
     }
 
     /** Creates the Containers from a bounded pool, recording when each create was sent. */
-    private static Creation createAll(KubernetesClient client, Settings settings) throws InterruptedException, ExecutionException {
+    private static Creation createAll(KubernetesClient client, Settings settings)
+            throws InterruptedException, ExecutionException {
         int count = settings.containers();
         LOG.info("creating {} Containers with {} threads", count, settings.createThreads());
         long[] startedAt = new long[count]; // each slot written by one thread, read after all are joined
@@ -241,7 +274,8 @@ final class SchedulingScenario implements Scenario {
 
     private static Container container(String namespace, String name) {
         Container container = new Container();
-        container.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+        container.setMetadata(
+                new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
         container.setSpec(new ContainerSpec(IMAGE, null, null, null, null, null, null, null, null, null));
         return container;
     }

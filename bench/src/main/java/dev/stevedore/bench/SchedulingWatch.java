@@ -1,18 +1,17 @@
 package dev.stevedore.bench;
 
-import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.AtomicReference;
-import java.util.function.ToIntFunction;
-
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.ToIntFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -60,9 +59,12 @@ final class SchedulingWatch implements AutoCloseable {
     }
 
     static boolean scheduled(Container container) {
-        return container.getSpec() != null && container.getSpec().nodeName() != null && container.getStatus() != null
-                && container.getStatus().conditions() != null && container.getStatus().conditions().stream()
-                .anyMatch(c -> ContainerStatus.SCHEDULED.equals(c.getType()) && "True".equals(c.getStatus()));
+        return container.getSpec() != null
+                && container.getSpec().nodeName() != null
+                && container.getStatus() != null
+                && container.getStatus().conditions() != null
+                && container.getStatus().conditions().stream()
+                        .anyMatch(c -> ContainerStatus.SCHEDULED.equals(c.getType()) && "True".equals(c.getStatus()));
     }
 
     /**
@@ -83,7 +85,10 @@ final class SchedulingWatch implements AutoCloseable {
                         + scheduledAt.length() + " Containers are not scheduled");
             }
             if (now > nextProgress) {
-                LOG.info("{} of {} Containers scheduled", scheduledAt.length() - remaining.getCount(), scheduledAt.length());
+                LOG.info(
+                        "{} of {} Containers scheduled",
+                        scheduledAt.length() - remaining.getCount(),
+                        scheduledAt.length());
                 nextProgress = now + PROGRESS_EVERY.toNanos();
             }
         }

@@ -18,9 +18,18 @@ import java.util.List;
  * @param tasks how many Tasks task_start and task_exit_to_deleted measure, one after another
  * @param memoryTasks how many Tasks node_memory_tasks runs at once on each side
  */
-public record Settings(int containers, int nodes, int createThreads, Duration timeout, List<String> operatorJvmOptions,
-        int readyContainers, int pulls, int layerMiB, List<String> agentJvmOptions,
-        int tasks, int memoryTasks) {
+public record Settings(
+        int containers,
+        int nodes,
+        int createThreads,
+        Duration timeout,
+        List<String> operatorJvmOptions,
+        int readyContainers,
+        int pulls,
+        int layerMiB,
+        List<String> agentJvmOptions,
+        int tasks,
+        int memoryTasks) {
 
     /** A size for a measurement's name: 10000 is "10k", 500 is "500". */
     public static String sizeLabel(int count) {

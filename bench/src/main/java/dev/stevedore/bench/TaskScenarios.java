@@ -1,5 +1,13 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.Tools;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -11,16 +19,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.stream.Stream;
-
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.Task;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.Tools;
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -36,12 +34,17 @@ final class TaskScenarios {
     static final String NAMESPACE = "bench";
     private static final Duration EACH_AT_MOST = Duration.ofMinutes(2);
 
-    private TaskScenarios() {
-    }
+    private TaskScenarios() {}
 
     /** What a Task scenario runs against. */
-    record Node(KubernetesClient client, JvmProcess agent, Path agentRoot, TaskWatch tasks, ContainerWatch containers,
-            Containerd containerd, String image) {
+    record Node(
+            KubernetesClient client,
+            JvmProcess agent,
+            Path agentRoot,
+            TaskWatch tasks,
+            ContainerWatch containers,
+            Containerd containerd,
+            String image) {
 
         void createContainer(String name, String argsYaml) {
             String yaml = """
@@ -79,7 +82,10 @@ final class TaskScenarios {
 
         void deleteContainer(String name) throws InterruptedException {
             ContainerWatch.Tracked t = containers.tracked(name);
-            client.resources(Container.class).inNamespace(NAMESPACE).withName(name).delete();
+            client.resources(Container.class)
+                    .inNamespace(NAMESPACE)
+                    .withName(name)
+                    .delete();
             ContainerWatch.await(t.gone, EACH_AT_MOST, "Container " + name + " gone", agent::checkAlive);
             containers.forget(name);
         }
@@ -97,28 +103,34 @@ final class TaskScenarios {
         }
 
         List<ProcessHandle> shims() {
-            return processes(c -> c.endsWith("/containerd-shim-runc-v2"), containerd.dir().toString());
+            return processes(
+                    c -> c.endsWith("/containerd-shim-runc-v2"),
+                    containerd.dir().toString());
         }
 
         String leftovers() {
             String agentSide = conmons().size() + " conmon, " + mountsUnder(agentRoot) + " agent mounts, agent holds "
                     + AgentNode.inventory(agentRoot) + " (the keep Container's)";
-            return containerd == null ? agentSide : agentSide + "; " + shims().size() + " shims, "
-                    + mountsUnder(containerd.dir()) + " containerd mounts, containerd holds " + containerd.taskInventory();
+            return containerd == null
+                    ? agentSide
+                    : agentSide + "; " + shims().size() + " shims, " + mountsUnder(containerd.dir())
+                            + " containerd mounts, containerd holds " + containerd.taskInventory();
         }
     }
 
     static List<ProcessHandle> processes(java.util.function.Predicate<String> command, String argContains) {
         return ProcessHandle.allProcesses()
                 .filter(p -> p.info().command().map(command::test).orElse(false))
-                .filter(p -> String.join(" ", p.info().arguments().orElse(new String[0])).contains(argContains))
+                .filter(p -> String.join(" ", p.info().arguments().orElse(new String[0]))
+                        .contains(argContains))
                 .toList();
     }
 
     static long mountsUnder(Path dir) {
         try {
             return Files.readAllLines(Path.of("/proc/self/mounts")).stream()
-                    .filter(l -> l.split(" ")[1].startsWith(dir.toString())).count();
+                    .filter(l -> l.split(" ")[1].startsWith(dir.toString()))
+                    .count();
         } catch (IOException e) {
             throw new java.io.UncheckedIOException(e);
         }
@@ -152,7 +164,8 @@ final class TaskScenarios {
     }
 
     /** Sets everything up, runs {@code body}, tears everything down. */
-    static List<Measurement> withNode(Settings settings, String scenario, boolean withContainerd, Body body) throws Exception {
+    static List<Measurement> withNode(Settings settings, String scenario, boolean withContainerd, Body body)
+            throws Exception {
         Path root = Tools.repositoryRoot();
         Path work = Files.createTempDirectory("stevedore-bench-" + scenario + "-");
         try (ControlPlane controlPlane = ControlPlane.startEphemeral(Tools.binDir());
@@ -162,11 +175,21 @@ final class TaskScenarios {
             BenchImages images = BenchImages.build(work.resolve("images"), 0);
             String image = registry.host() + "/bench/busybox:1";
             images.push(BenchImages.BASE, image);
-            client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(NAMESPACE).endMetadata().build()).create();
+            client.namespaces()
+                    .resource(new NamespaceBuilder()
+                            .withNewMetadata()
+                            .withName(NAMESPACE)
+                            .endMetadata()
+                            .build())
+                    .create();
             Path agentRoot = work.resolve("agent");
-            try (Containerd containerd = withContainerd ? Containerd.start(work.resolve("containerd"),
-                            root.resolve("bench/target/logs/" + scenario + "-containerd.log")) : null;
-                    JvmProcess agent = AgentNode.start(root, controlPlane, client, settings.agentJvmOptions(), agentRoot, scenario);
+            try (Containerd containerd = withContainerd
+                            ? Containerd.start(
+                                    work.resolve("containerd"),
+                                    root.resolve("bench/target/logs/" + scenario + "-containerd.log"))
+                            : null;
+                    JvmProcess agent = AgentNode.start(
+                            root, controlPlane, client, settings.agentJvmOptions(), agentRoot, scenario);
                     TaskWatch tasks = new TaskWatch(client, NAMESPACE);
                     ContainerWatch containers = new ContainerWatch(client, NAMESPACE)) {
                 Node node = new Node(client, agent, agentRoot, tasks, containers, containerd, image);
@@ -221,7 +244,11 @@ final class TaskScenarios {
 
         private List<Measurement> measure(Settings settings, Node node) throws Exception {
             int count = settings.tasks();
-            CpuUsage cpu = new CpuUsage(Map.of("agent", node.agent().handle(), "containerd", node.containerd().handle()));
+            CpuUsage cpu = new CpuUsage(Map.of(
+                    "agent",
+                    node.agent().handle(),
+                    "containerd",
+                    node.containerd().handle()));
             for (int i = 0; i < WARM_UP; i++) {
                 stevedore(node, String.format("warm-%02d", i), new LinkedHashMap<>());
                 containerd(node, String.format("warm-%02d", i), cpu);
@@ -256,7 +283,12 @@ final class TaskScenarios {
                 c.add(run.wallMs());
                 ctrCpu += run.ctrCpuMs();
                 if ((i + 1) % 25 == 0) {
-                    LOG.info("{} of {}: Stevedore {} ms, containerd {} ms", i + 1, count, Math.round(one), Math.round(run.wallMs()));
+                    LOG.info(
+                            "{} of {}: Stevedore {} ms, containerd {} ms",
+                            i + 1,
+                            count,
+                            Math.round(one),
+                            Math.round(run.wallMs()));
                 }
             }
             String left = node.leftovers();
@@ -264,11 +296,17 @@ final class TaskScenarios {
             String prefix = name() + "_" + Settings.sizeLabel(count) + "_";
             List<Measurement> results = new ArrayList<>();
             results.add(Measurement.compared(prefix + "create_to_running", "ms", millis(s), "containerd", millis(c))
-                    .with("what", "Stevedore: Container+Task create sent to Task phase Running seen by a watch; "
-                            + "containerd: ctr run -d, spawn to exit")
-                    .with("peer_version", Containerd.version()).with("peer_command", node.containerd().runCommand())
-                    .with("image", "busybox, cached on both").with("sequential", true).with("warm_up", WARM_UP)
-                    .with("order", "alternating").with("left_after", left)
+                    .with(
+                            "what",
+                            "Stevedore: Container+Task create sent to Task phase Running seen by a watch; "
+                                    + "containerd: ctr run -d, spawn to exit")
+                    .with("peer_version", Containerd.version())
+                    .with("peer_command", node.containerd().runCommand())
+                    .with("image", "busybox, cached on both")
+                    .with("sequential", true)
+                    .with("warm_up", WARM_UP)
+                    .with("order", "alternating")
+                    .with("left_after", left)
                     .with("stages_p50_ms", medians(stages))
                     .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
             Map<String, Object> sPer = new LinkedHashMap<>();
@@ -277,12 +315,16 @@ final class TaskScenarios {
             cCpu.forEach((k, v) -> cPer.put(k.replace('-', '_'), Report.round(v.toNanos() / 1e6 / count)));
             cPer.put("ctr", Report.round((double) ctrCpu / count));
             double agentMs = sCpu.getOrDefault("agent", Duration.ZERO).toNanos() / 1e6 / count;
-            double peerMs = cCpu.getOrDefault("containerd", Duration.ZERO).toNanos() / 1e6 / count + (double) ctrCpu / count;
+            double peerMs =
+                    cCpu.getOrDefault("containerd", Duration.ZERO).toNanos() / 1e6 / count + (double) ctrCpu / count;
             results.add(Measurement.single(prefix + "cpu_runtime_per_task", "ms", Report.round(agentMs))
                     .withPeer("containerd", Report.round(peerMs))
-                    .with("what", "CPU per start and teardown cycle: the agent JVM vs containerd plus ctr (shims and "
-                            + "runc/conmon not counted on either side)")
-                    .with("stevedore_cycle_by_process", sPer).with("containerd_cycle_by_process", cPer));
+                    .with(
+                            "what",
+                            "CPU per start and teardown cycle: the agent JVM vs containerd plus ctr (shims and "
+                                    + "runc/conmon not counted on either side)")
+                    .with("stevedore_cycle_by_process", sPer)
+                    .with("containerd_cycle_by_process", cPer));
             return results;
         }
 
@@ -290,7 +332,8 @@ final class TaskScenarios {
          * Returns create to Running in ms and adds, per stage seen on the way (the watches' arrival times), create to
          * that stage to {@code stages}; tears down after.
          */
-        private static double stevedore(Node node, String name, Map<String, List<Double>> stages) throws InterruptedException {
+        private static double stevedore(Node node, String name, Map<String, List<Double>> stages)
+                throws InterruptedException {
             TaskWatch.Tracked t = node.tasks().track(name);
             ContainerWatch.Tracked c = node.containers().track(name);
             long created = System.nanoTime();
@@ -300,7 +343,8 @@ final class TaskScenarios {
             // The agent adds its finalizers beside its work; waiting for them keeps the teardown on the usual path,
             // and over before the next cycle.
             node.awaitSeen(t.finalized, "Task " + name + " finalizer");
-            ContainerWatch.await(c.finalized, EACH_AT_MOST, "Container " + name + " finalizer", node.agent()::checkAlive);
+            ContainerWatch.await(
+                    c.finalized, EACH_AT_MOST, "Container " + name + " finalizer", node.agent()::checkAlive);
             Map<String, CompletableFuture<Long>> seen = new LinkedHashMap<>();
             seen.put("container_finalizer", c.finalized);
             seen.put("task_finalizer", t.finalized.thenApply(TaskWatch.Seen::nanos));
@@ -319,7 +363,9 @@ final class TaskScenarios {
         /** The median of each stage's samples, in the order the stages were first added. */
         private static Map<String, Object> medians(Map<String, List<Double>> stages) {
             Map<String, Object> medians = new LinkedHashMap<>();
-            stages.forEach((stage, samples) -> medians.put(stage, Report.round(Measurement.of(stage, "ms", millis(samples)).p50())));
+            stages.forEach((stage, samples) -> medians.put(
+                    stage,
+                    Report.round(Measurement.of(stage, "ms", millis(samples)).p50())));
             return medians;
         }
 
@@ -376,26 +422,37 @@ final class TaskScenarios {
                 }
             }
             Map<String, Object> per = new LinkedHashMap<>();
-            CpuUsage.delta(before, cpu.snapshot()).forEach((k, v) -> per.put(k.replace('-', '_'), Report.round(v.toNanos() / 1e6 / count)));
+            CpuUsage.delta(before, cpu.snapshot())
+                    .forEach((k, v) -> per.put(k.replace('-', '_'), Report.round(v.toNanos() / 1e6 / count)));
             node.deleteContainer("exiter");
             String left = node.leftovers();
             LOG.info("done; left: {}", left);
-            return List.of(Measurement.of(name() + "_" + Settings.sizeLabel(count) + "_exit_to_deleted", "ms", millis(samples))
-                    .with("what", "conmon's log timestamp of the line the process writes just before it exits, to the "
-                            + "watch event with phase Deleted arriving (wall clock, same machine)")
-                    .with("process", "sh -c 'sleep 0.3; echo exiting'").with("sequential", true).with("warm_up", WARM_UP)
-                    .with("cpu_ms_per_task_whole_life_by_process", per).with("left_after", left));
+            return List.of(
+                    Measurement.of(name() + "_" + Settings.sizeLabel(count) + "_exit_to_deleted", "ms", millis(samples))
+                            .with(
+                                    "what",
+                                    "conmon's log timestamp of the line the process writes just before it exits, to the "
+                                            + "watch event with phase Deleted arriving (wall clock, same machine)")
+                            .with("process", "sh -c 'sleep 0.3; echo exiting'")
+                            .with("sequential", true)
+                            .with("warm_up", WARM_UP)
+                            .with("cpu_ms_per_task_whole_life_by_process", per)
+                            .with("left_after", left));
         }
 
         private static double one(Node node, String name) throws InterruptedException, IOException {
             TaskWatch.Tracked t = node.tasks().track(name);
             Task task = node.createTask(name, "exiter");
             TaskWatch.Seen deleted = node.awaitSeen(t.deleted, "Task " + name + " Deleted");
-            Path log = node.agentRoot().resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log");
+            Path log = node.agentRoot()
+                    .resolve("tasks")
+                    .resolve(task.getMetadata().getUid())
+                    .resolve("task.log");
             Instant exited = null;
             for (String line : Files.readAllLines(log)) {
                 if (line.endsWith(" exiting")) {
-                    exited = OffsetDateTime.parse(line.substring(0, line.indexOf(' '))).toInstant();
+                    exited = OffsetDateTime.parse(line.substring(0, line.indexOf(' ')))
+                            .toInstant();
                 }
             }
             if (exited == null) {
@@ -456,27 +513,46 @@ final class TaskScenarios {
             long conmon = conmons.stream().mapToLong(p -> rss(p.pid())).sum();
             long containerd = rss(node.containerd().handle().pid());
             long shim = shims.stream().mapToLong(p -> rss(p.pid())).sum();
-            long pssStevedore = pss(node.agent().pid()) + conmons.stream().mapToLong(p -> pss(p.pid())).sum();
-            long pssContainerd = pss(node.containerd().handle().pid()) + shims.stream().mapToLong(p -> pss(p.pid())).sum();
+            long pssStevedore = pss(node.agent().pid())
+                    + conmons.stream().mapToLong(p -> pss(p.pid())).sum();
+            long pssContainerd = pss(node.containerd().handle().pid())
+                    + shims.stream().mapToLong(p -> pss(p.pid())).sum();
             double mib = 1024 * 1024;
-            LOG.info("agent {} MiB + {} conmon {} MiB; containerd {} MiB + {} shims {} MiB", agent / mib, conmons.size(),
-                    conmon / mib, containerd / mib, shims.size(), shim / mib);
+            LOG.info(
+                    "agent {} MiB + {} conmon {} MiB; containerd {} MiB + {} shims {} MiB",
+                    agent / mib,
+                    conmons.size(),
+                    conmon / mib,
+                    containerd / mib,
+                    shims.size(),
+                    shim / mib);
 
             for (int i = 0; i < count; i++) {
                 node.containerd().removeTask(String.format("m-%04d", i));
             }
             for (int i = 0; i < count; i++) {
                 String name = String.format("m-%04d", i);
-                node.client().resources(Task.class).inNamespace(NAMESPACE).withName(name).delete();
+                node.client()
+                        .resources(Task.class)
+                        .inNamespace(NAMESPACE)
+                        .withName(name)
+                        .delete();
             }
             for (int i = 0; i < count; i++) {
                 String name = String.format("m-%04d", i);
                 node.awaitSeen(node.tasks().tracked(name).gone, "Task " + name + " gone");
-                node.client().resources(Container.class).inNamespace(NAMESPACE).withName(name).delete();
+                node.client()
+                        .resources(Container.class)
+                        .inNamespace(NAMESPACE)
+                        .withName(name)
+                        .delete();
             }
             for (int i = 0; i < count; i++) {
                 String name = String.format("m-%04d", i);
-                ContainerWatch.await(node.containers().tracked(name).gone, EACH_AT_MOST, "Container " + name + " gone",
+                ContainerWatch.await(
+                        node.containers().tracked(name).gone,
+                        EACH_AT_MOST,
+                        "Container " + name + " gone",
                         node.agent()::checkAlive);
             }
             String left = node.leftovers();
@@ -484,20 +560,27 @@ final class TaskScenarios {
             String prefix = "node_memory_" + Settings.sizeLabel(count) + "_tasks_";
             return List.of(Measurement.single(prefix + "rss", "MiB", Report.round((agent + conmon) / mib))
                     .withPeer("containerd", Report.round((containerd + shim) / mib))
-                    .with("what", "sum of VmRSS: the agent JVM plus its conmon processes vs containerd plus its "
-                            + "containerd-shim-runc-v2 processes, " + count + " sleep 3600 tasks each, both running at once")
-                    .with("agent_mib", Report.round(agent / mib)).with("conmon_count", conmons.size())
+                    .with(
+                            "what",
+                            "sum of VmRSS: the agent JVM plus its conmon processes vs containerd plus its "
+                                    + "containerd-shim-runc-v2 processes, " + count
+                                    + " sleep 3600 tasks each, both running at once")
+                    .with("agent_mib", Report.round(agent / mib))
+                    .with("conmon_count", conmons.size())
                     .with("conmon_mib", Report.round(conmon / mib))
                     .with("conmon_kib_each", Report.round(conmon / 1024.0 / Math.max(1, conmons.size())))
                     .with("agent_mib_before_tasks", Report.round(agentBefore / mib))
-                    .with("peer_containerd_mib", Report.round(containerd / mib)).with("peer_shim_count", shims.size())
+                    .with("peer_containerd_mib", Report.round(containerd / mib))
+                    .with("peer_shim_count", shims.size())
                     .with("peer_shim_mib", Report.round(shim / mib))
                     .with("peer_shim_kib_each", Report.round(shim / 1024.0 / Math.max(1, shims.size())))
                     .with("peer_containerd_mib_before_tasks", Report.round(containerdBefore / mib))
                     .with("pss_mib", Report.round(pssStevedore / mib))
                     .with("peer_pss_mib", Report.round(pssContainerd / mib))
-                    .with("pss_note", "Pss (smaps_rollup) divides shared pages (the conmon/shim binaries' text) among "
-                            + "their users; summed VmRSS counts them once per process")
+                    .with(
+                            "pss_note",
+                            "Pss (smaps_rollup) divides shared pages (the conmon/shim binaries' text) among "
+                                    + "their users; summed VmRSS counts them once per process")
                     .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions()))
                     .with("left_after", left));
         }

@@ -1,17 +1,16 @@
 package dev.stevedore.bench;
 
-import java.time.Instant;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
-
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.Watch;
 import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * One watch on the Tasks of a namespace that tells when each tracked Task was first seen with the node agent's
@@ -20,8 +19,7 @@ import io.fabric8.kubernetes.client.WatcherException;
  */
 final class TaskWatch implements AutoCloseable {
     /** An event's arrival. */
-    record Seen(long nanos, Instant wall, Task task) {
-    }
+    record Seen(long nanos, Instant wall, Task task) {}
 
     static final class Tracked {
         final CompletableFuture<Seen> finalized = new CompletableFuture<>();
@@ -43,7 +41,9 @@ final class TaskWatch implements AutoCloseable {
             @Override
             public void onClose(WatcherException cause) {
                 IllegalStateException closed = new IllegalStateException("the watch on Tasks closed", cause);
-                tracked.values().forEach(t -> List.of(t.finalized, t.running, t.deleted, t.gone).forEach(f -> f.completeExceptionally(closed)));
+                tracked.values()
+                        .forEach(t -> List.of(t.finalized, t.running, t.deleted, t.gone)
+                                .forEach(f -> f.completeExceptionally(closed)));
             }
         });
     }
@@ -71,8 +71,10 @@ final class TaskWatch implements AutoCloseable {
         }
         if (action == Watcher.Action.DELETED) {
             t.gone.complete(seen);
-            t.running.completeExceptionally(new IllegalStateException("Task " + task.getMetadata().getName() + " deleted before Running"));
-            t.deleted.completeExceptionally(new IllegalStateException("Task " + task.getMetadata().getName() + " gone before Deleted"));
+            t.running.completeExceptionally(
+                    new IllegalStateException("Task " + task.getMetadata().getName() + " deleted before Running"));
+            t.deleted.completeExceptionally(
+                    new IllegalStateException("Task " + task.getMetadata().getName() + " gone before Deleted"));
             return;
         }
         if (task.hasFinalizer(ContainerWatch.AGENT_FINALIZER)) {
@@ -86,8 +88,9 @@ final class TaskWatch implements AutoCloseable {
             t.running.complete(seen);
         } else if (status.phase() == TaskStatus.Phase.Deleted) {
             t.deleted.complete(seen);
-            t.running.completeExceptionally(new IllegalStateException("Task " + task.getMetadata().getName()
-                    + " Deleted before Running seen: " + status.reason() + ": " + status.message()));
+            t.running.completeExceptionally(
+                    new IllegalStateException("Task " + task.getMetadata().getName() + " Deleted before Running seen: "
+                            + status.reason() + ": " + status.message()));
         }
     }
 

@@ -29,8 +29,7 @@ public final class Durations {
             "h", 3_600_000_000_000L);
     private static final String UNITS = "ns, us (or µs), ms, s, m, h";
 
-    private Durations() {
-    }
+    private Durations() {}
 
     /** Parses a Go duration; throws {@link IllegalArgumentException} saying what is wrong with it. */
     public static Duration parse(String text) {
@@ -108,7 +107,7 @@ public final class Durations {
     }
 
     private static IllegalArgumentException invalid(String text, String why) {
-        return new IllegalArgumentException((text == null ? "null" : "'" + text + "'")
-                + " is not a duration like 1m30s, 500ms or 1.5h: " + why);
+        return new IllegalArgumentException(
+                (text == null ? "null" : "'" + text + "'") + " is not a duration like 1m30s, 500ms or 1.5h: " + why);
     }
 }

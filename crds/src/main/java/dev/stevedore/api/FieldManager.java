@@ -26,8 +26,11 @@ public final class FieldManager {
 
     private FieldManager(String name) {
         this.name = name;
-        this.apply = new PatchContext.Builder().withPatchType(PatchType.SERVER_SIDE_APPLY).withFieldManager(name)
-                .withForce(true).build();
+        this.apply = new PatchContext.Builder()
+                .withPatchType(PatchType.SERVER_SIDE_APPLY)
+                .withFieldManager(name)
+                .withForce(true)
+                .build();
     }
 
     /** The name the API server records in managedFields. */
@@ -37,8 +40,10 @@ public final class FieldManager {
 
     /** Metadata naming {@code of}, and nothing else: the start of an apply configuration. */
     public static ObjectMeta identity(HasMetadata of) {
-        return new ObjectMetaBuilder().withName(of.getMetadata().getName())
-                .withNamespace(of.getMetadata().getNamespace()).build();
+        return new ObjectMetaBuilder()
+                .withName(of.getMetadata().getName())
+                .withNamespace(of.getMetadata().getNamespace())
+                .build();
     }
 
     /** Applies the status in {@code applyConfiguration} to the object it names, through the status subresource. */

@@ -2,6 +2,7 @@ package dev.stevedore.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -11,8 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import dev.stevedore.testing.Tools;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -30,6 +29,7 @@ import org.junit.jupiter.api.io.TempDir;
 class LocalUpIT {
     @TempDir
     static Path state;
+
     private static Map<String, String> env;
     private static final Path REPO = Tools.repositoryRoot();
 
@@ -57,17 +57,33 @@ class LocalUpIT {
         assertThat(up.output()).contains("export KUBECONFIG=" + state.resolve("kubeconfig"));
 
         assertThat(kubectl("get", "--raw", "/readyz").output()).isEqualTo("ok");
-        assertThat(kubectl("api-resources", "--api-group=stevedore.dev", "-o", "name").output().lines())
-                .containsExactlyInAnyOrder("containers.stevedore.dev", "runtimenodes.stevedore.dev", "tasks.stevedore.dev");
-        assertThat(kubectl("get", "containers", "hello-world", "-o", "jsonpath={.spec.image}").output())
+        assertThat(kubectl("api-resources", "--api-group=stevedore.dev", "-o", "name")
+                        .output()
+                        .lines())
+                .containsExactlyInAnyOrder(
+                        "containers.stevedore.dev", "runtimenodes.stevedore.dev", "tasks.stevedore.dev");
+        assertThat(kubectl("get", "containers", "hello-world", "-o", "jsonpath={.spec.image}")
+                        .output())
                 .isEqualTo("127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/stevedore/busybox:latest");
         assertThat(state.resolve("bin/kubectl")).isExecutable();
         // The operator scheduled the example onto the local node agent's RuntimeNode, and the agent prepared it.
-        assertThat(kubectl("get", "ctr", "hello-world", "-o",
-                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}").output()).isEqualTo("True");
+        assertThat(kubectl(
+                                "get",
+                                "ctr",
+                                "hello-world",
+                                "-o",
+                                "jsonpath={.status.conditions[?(@.type==\"Ready\")].status}")
+                        .output())
+                .isEqualTo("True");
         // The node agent ran the example's Task under conmon and runc: it exited 0 and said hello.
-        assertThat(kubectl("get", "tk", "hello-world", "-o", "jsonpath={.status.phase} {.status.exitCode} {.status.reason}")
-                .output()).isEqualTo("Deleted 0 Completed");
+        assertThat(kubectl(
+                                "get",
+                                "tk",
+                                "hello-world",
+                                "-o",
+                                "jsonpath={.status.phase} {.status.exitCode} {.status.reason}")
+                        .output())
+                .isEqualTo("Deleted 0 Completed");
         assertThat(up.output()).contains("Hello from Stevedore");
     }
 
@@ -78,7 +94,8 @@ class LocalUpIT {
         Result again = run("hack/local-up.sh");
         assertThat(again.exitCode()).as(again.output()).isZero();
         assertThat(again.output()).contains("control plane already running");
-        assertThat(Files.readString(state.resolve("control-plane/run/kube-apiserver.pid"))).isEqualTo(apiServerPid);
+        assertThat(Files.readString(state.resolve("control-plane/run/kube-apiserver.pid")))
+                .isEqualTo(apiServerPid);
         assertThat(kubectl("get", "--raw", "/readyz").output()).isEqualTo("ok");
     }
 
@@ -92,12 +109,13 @@ class LocalUpIT {
         assertThat(Files.readAllLines(Path.of("/proc/mounts"))).noneMatch(line -> line.contains(state.toString()));
     }
 
-    private record Result(int exitCode, String output) {
-    }
+    private record Result(int exitCode, String output) {}
 
     private static Result kubectl(String... args) throws Exception {
-        List<String> command = new java.util.ArrayList<>(List.of(state.resolve("bin/kubectl").toString(),
-                "--kubeconfig", state.resolve("kubeconfig").toString()));
+        List<String> command = new java.util.ArrayList<>(List.of(
+                state.resolve("bin/kubectl").toString(),
+                "--kubeconfig",
+                state.resolve("kubeconfig").toString()));
         command.addAll(List.of(args));
         Result result = exec(command);
         assertThat(result.exitCode()).as(result.output()).isZero();
@@ -109,7 +127,8 @@ class LocalUpIT {
     }
 
     private static Result exec(List<String> command) throws Exception {
-        ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true);
+        ProcessBuilder builder =
+                new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true);
         builder.environment().putAll(env);
         Process process = builder.start();
         process.getOutputStream().close();
@@ -121,14 +140,17 @@ class LocalUpIT {
     /** PIDs whose command line mentions the state directory: what local-up started. */
     private static List<Long> processesUsing(Path dir) throws IOException {
         try (Stream<Path> procs = Files.list(Path.of("/proc"))) {
-            return procs.filter(p -> p.getFileName().toString().matches("\\d+")).filter(p -> {
-                try {
-                    return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
-                            .contains(dir.toString());
-                } catch (IOException gone) {
-                    return false;
-                }
-            }).map(p -> Long.parseLong(p.getFileName().toString())).toList();
+            return procs.filter(p -> p.getFileName().toString().matches("\\d+"))
+                    .filter(p -> {
+                        try {
+                            return new String(Files.readAllBytes(p.resolve("cmdline")), StandardCharsets.UTF_8)
+                                    .contains(dir.toString());
+                        } catch (IOException gone) {
+                            return false;
+                        }
+                    })
+                    .map(p -> Long.parseLong(p.getFileName().toString()))
+                    .toList();
         }
     }
 

@@ -1,14 +1,5 @@
 package dev.stevedore.operator;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Collectors;
-import java.util.stream.Stream;
-
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
@@ -19,9 +10,9 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -30,6 +21,14 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
  * Schedules a Container onto a RuntimeNode and hands the Container to its Tasks one at a time: a Container is
@@ -44,6 +43,7 @@ public class ContainerReconciler implements Reconciler<Container> {
     private final Events events;
     /** Nodes this process assigned, until the informer shows the assignment: spreading must not count stale. */
     private final Map<ResourceID, String> assumed = new ConcurrentHashMap<>();
+
     private IndexerResourceCache<Container> containers;
     private InformerEventSource<Task, Container> tasks;
     private InformerEventSource<RuntimeNode, Container> nodes;
@@ -55,22 +55,39 @@ public class ContainerReconciler implements Reconciler<Container> {
     @Override
     public List<EventSource<?, Container>> prepareEventSources(EventSourceContext<Container> context) {
         containers = context.getPrimaryCache();
-        containers.addIndexer(BY_NODE, c -> List.of(c.getSpec().nodeName() == null ? UNSCHEDULED : c.getSpec().nodeName()));
-        tasks = new InformerEventSource<>(InformerEventSourceConfiguration.from(Task.class, Container.class)
-                .withSecondaryToPrimaryMapper(task -> Set.of(new ResourceID(task.getSpec().container(), task.getMetadata().getNamespace())))
-                .withItemStore(new LeanItemStore<>())
-                .build(), context);
-        nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Container.class)
-                .withPrimaryToSecondaryMapper((Container c) -> c.getSpec().nodeName() == null ? Set.of()
-                        : Set.of(new ResourceID(c.getSpec().nodeName())))
-                // A node's change concerns its own Containers, and the unscheduled ones it may now fit.
-                .withSecondaryToPrimaryMapper(node -> Stream.concat(
-                                containers.byIndex(BY_NODE, node.getMetadata().getName()).stream(),
-                                containers.byIndex(BY_NODE, UNSCHEDULED).stream())
-                        .map(ResourceID::fromResource).collect(Collectors.toSet()))
-                .withOnUpdateFilter(Nodes::schedulingRelevantChange)
-                .withItemStore(new LeanItemStore<>())
-                .build(), context);
+        containers.addIndexer(
+                BY_NODE,
+                c -> List.of(
+                        c.getSpec().nodeName() == null
+                                ? UNSCHEDULED
+                                : c.getSpec().nodeName()));
+        tasks = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Task.class, Container.class)
+                        .withSecondaryToPrimaryMapper(task -> Set.of(new ResourceID(
+                                task.getSpec().container(), task.getMetadata().getNamespace())))
+                        .withItemStore(new LeanItemStore<>())
+                        .build(),
+                context);
+        nodes = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(RuntimeNode.class, Container.class)
+                        .withPrimaryToSecondaryMapper(
+                                (Container c) -> c.getSpec().nodeName() == null
+                                        ? Set.of()
+                                        : Set.of(new ResourceID(c.getSpec().nodeName())))
+                        // A node's change concerns its own Containers, and the unscheduled ones it may now fit.
+                        .withSecondaryToPrimaryMapper(node -> Stream.concat(
+                                        containers
+                                                .byIndex(
+                                                        BY_NODE,
+                                                        node.getMetadata().getName())
+                                                .stream(),
+                                        containers.byIndex(BY_NODE, UNSCHEDULED).stream())
+                                .map(ResourceID::fromResource)
+                                .collect(Collectors.toSet()))
+                        .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                        .withItemStore(new LeanItemStore<>())
+                        .build(),
+                context);
         return List.of(tasks, nodes);
     }
 
@@ -78,14 +95,25 @@ public class ContainerReconciler implements Reconciler<Container> {
     public UpdateControl<Container> reconcile(Container container, Context<Container> context) {
         KubernetesClient client = context.getClient();
         List<Task> ownTasks = adoptOrphans(client, container, context.getSecondaryResources(Task.class));
-        List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
+        List<Condition> current =
+                container.getStatus() == null ? null : container.getStatus().conditions();
         String nodeName = container.getSpec().nodeName();
         if (nodeName == null) {
             Scheduler.Decision decision = decide(container);
             if (decision.nodeName().isEmpty()) {
-                applyStatus(client, container, null, List.of(Conditions.of(current, ContainerStatus.SCHEDULED, "False",
-                        Scheduler.UNSCHEDULABLE, decision.message(), container.getMetadata().getGeneration())),
-                        Events.WARNING, "FailedScheduling");
+                applyStatus(
+                        client,
+                        container,
+                        null,
+                        List.of(Conditions.of(
+                                current,
+                                ContainerStatus.SCHEDULED,
+                                "False",
+                                Scheduler.UNSCHEDULABLE,
+                                decision.message(),
+                                container.getMetadata().getGeneration())),
+                        Events.WARNING,
+                        "FailedScheduling");
                 return UpdateControl.noUpdate();
             }
             nodeName = decision.nodeName().get();
@@ -97,7 +125,12 @@ public class ContainerReconciler implements Reconciler<Container> {
 
         Optional<RuntimeNode> node = nodes.get(new ResourceID(nodeName));
         List<Condition> wanted = List.of(
-                Conditions.of(current, ContainerStatus.SCHEDULED, "True", "Scheduled", "assigned to node " + nodeName,
+                Conditions.of(
+                        current,
+                        ContainerStatus.SCHEDULED,
+                        "True",
+                        "Scheduled",
+                        "assigned to node " + nodeName,
                         container.getMetadata().getGeneration()),
                 Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()));
         applyStatus(client, container, nodeName, wanted, Events.NORMAL, null);
@@ -118,7 +151,8 @@ public class ContainerReconciler implements Reconciler<Container> {
      */
     private Scheduler.Decision decide(Container container) {
         synchronized (assumed) {
-            Scheduler.Decision decision = Scheduler.schedule(container, nodes.list().toList(), this::load);
+            Scheduler.Decision decision =
+                    Scheduler.schedule(container, nodes.list().toList(), this::load);
             decision.nodeName().ifPresent(node -> assumed.put(ResourceID.fromResource(container), node));
             return decision;
         }
@@ -127,8 +161,10 @@ public class ContainerReconciler implements Reconciler<Container> {
     private Container assignNode(KubernetesClient client, Container container, String nodeName) {
         Container patch = new Container();
         patch.setMetadata(FieldManager.identity(container));
-        patch.getMetadata().setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
-        patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(null, null, null, null, nodeName, null, null, null, null, null));
+        patch.getMetadata()
+                .setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
+        patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(
+                null, null, null, null, nodeName, null, null, null, null, null));
         try {
             Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
             events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
@@ -166,11 +202,21 @@ public class ContainerReconciler implements Reconciler<Container> {
         Task bound = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
         // Read-your-writes: the next reconcile of this Container must see the binding even before the watch does.
         tasks.handleRecentResourceUpdate(ResourceID.fromResource(bound), bound, task);
-        events.record(task, Events.NORMAL, "Bound", "Bound to node " + nodeName + " with Container " + container.getMetadata().getName());
+        events.record(
+                task,
+                Events.NORMAL,
+                "Bound",
+                "Bound to node " + nodeName + " with Container "
+                        + container.getMetadata().getName());
     }
 
-    private void applyStatus(KubernetesClient client, Container container, String nodeName, List<Condition> wanted,
-            String eventType, String eventReason) {
+    private void applyStatus(
+            KubernetesClient client,
+            Container container,
+            String nodeName,
+            List<Condition> wanted,
+            String eventType,
+            String eventReason) {
         ContainerStatus status = container.getStatus();
         List<Condition> current = status == null ? null : status.conditions();
         boolean nodeChanged = nodeName != null && (status == null || !nodeName.equals(status.nodeName()));

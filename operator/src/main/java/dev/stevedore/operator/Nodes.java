@@ -1,46 +1,64 @@
 package dev.stevedore.operator;
 
-import java.util.List;
-import java.util.Objects;
-import java.util.Optional;
-
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
 
 /** What Containers and Tasks need to know of their RuntimeNode. */
 final class Nodes {
-    private Nodes() {
-    }
+    private Nodes() {}
 
     /** The NodeReachable condition of an object bound to {@code nodeName}. */
     static Condition reachable(List<Condition> current, Optional<RuntimeNode> node, String nodeName, Long generation) {
         if (node.isEmpty()) {
-            return Conditions.of(current, ContainerReconciler.NODE_REACHABLE, "False", "NodeNotFound",
-                    "RuntimeNode " + nodeName + " does not exist", generation);
+            return Conditions.of(
+                    current,
+                    ContainerReconciler.NODE_REACHABLE,
+                    "False",
+                    "NodeNotFound",
+                    "RuntimeNode " + nodeName + " does not exist",
+                    generation);
         }
         Optional<Condition> ready = readyCondition(node.get());
         if (ready.isPresent() && "True".equals(ready.get().getStatus())) {
-            return Conditions.of(current, ContainerReconciler.NODE_REACHABLE, "True", "NodeReady",
-                    "node " + nodeName + " is ready", generation);
+            return Conditions.of(
+                    current,
+                    ContainerReconciler.NODE_REACHABLE,
+                    "True",
+                    "NodeReady",
+                    "node " + nodeName + " is ready",
+                    generation);
         }
-        String why = ready.map(Condition::getMessage).filter(m -> !m.isBlank()).orElse("its agent has not reported yet");
+        String why =
+                ready.map(Condition::getMessage).filter(m -> !m.isBlank()).orElse("its agent has not reported yet");
         // Not ready is False; a node whose agent went silent (or never spoke) is Unknown: it may still run tasks.
         String status = ready.map(Condition::getStatus).filter("False"::equals).orElse("Unknown");
-        return Conditions.of(current, ContainerReconciler.NODE_REACHABLE, status,
-                "NodeNotReady", "node " + nodeName + " is not ready: " + why, generation);
+        return Conditions.of(
+                current,
+                ContainerReconciler.NODE_REACHABLE,
+                status,
+                "NodeNotReady",
+                "node " + nodeName + " is not ready: " + why,
+                generation);
     }
 
     /** Readiness, labels or cordoning changed: heartbeats alone do not concern Containers and Tasks. */
     static boolean schedulingRelevantChange(RuntimeNode now, RuntimeNode before) {
-        return !Objects.equals(readyCondition(now).map(Condition::getStatus), readyCondition(before).map(Condition::getStatus))
-                || !Objects.equals(now.getMetadata().getLabels(), before.getMetadata().getLabels())
+        return !Objects.equals(
+                        readyCondition(now).map(Condition::getStatus),
+                        readyCondition(before).map(Condition::getStatus))
+                || !Objects.equals(
+                        now.getMetadata().getLabels(), before.getMetadata().getLabels())
                 || !Objects.equals(now.getSpec(), before.getSpec());
     }
 
     static Optional<Condition> readyCondition(RuntimeNode node) {
-        return node.getStatus() == null ? Optional.empty()
+        return node.getStatus() == null
+                ? Optional.empty()
                 : Conditions.find(node.getStatus().conditions(), ContainerStatus.READY);
     }
 }

@@ -1,8 +1,5 @@
 package dev.stevedore.operator;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.Task;
@@ -11,6 +8,8 @@ import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The ownerReference that lets Kubernetes' garbage collector delete a Container's Tasks with it. {@link #adopt} is
@@ -18,13 +17,13 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
  * its Pods, so a Task is never written by two reconcilers racing to own it.
  */
 final class Owners {
-    private Owners() {
-    }
+    private Owners() {}
 
     /** Nobody's: no controller yet, and not on its way out. A Task with another controller goes with that one. */
     static boolean orphan(Task task) {
-        return task.getMetadata().getDeletionTimestamp() == null && task.getMetadata().getOwnerReferences().stream()
-                .noneMatch(ref -> Boolean.TRUE.equals(ref.getController()));
+        return task.getMetadata().getDeletionTimestamp() == null
+                && task.getMetadata().getOwnerReferences().stream()
+                        .noneMatch(ref -> Boolean.TRUE.equals(ref.getController()));
     }
 
     /**
@@ -33,9 +32,14 @@ final class Owners {
      */
     static Task adopt(KubernetesClient client, Task task, Container container) {
         List<OwnerReference> refs = new ArrayList<>(task.getMetadata().getOwnerReferences());
-        refs.add(new OwnerReferenceBuilder().withApiVersion(container.getApiVersion()).withKind(container.getKind())
-                .withName(container.getMetadata().getName()).withUid(container.getMetadata().getUid())
-                .withController(true).withBlockOwnerDeletion(true).build());
+        refs.add(new OwnerReferenceBuilder()
+                .withApiVersion(container.getApiVersion())
+                .withKind(container.getKind())
+                .withName(container.getMetadata().getName())
+                .withUid(container.getMetadata().getUid())
+                .withController(true)
+                .withBlockOwnerDeletion(true)
+                .build());
         Task patch = new Task();
         patch.setMetadata(FieldManager.identity(task));
         patch.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());

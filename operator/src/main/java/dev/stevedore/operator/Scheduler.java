@@ -1,15 +1,14 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.v1alpha1.Conditions;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.ToIntFunction;
-
-import dev.stevedore.api.v1alpha1.Conditions;
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
 
 /**
  * Picks a node for a Container, as kube-scheduler does for a Pod: filter (Ready, schedulable, matching the
@@ -18,23 +17,26 @@ import dev.stevedore.api.v1alpha1.RuntimeNode;
 final class Scheduler {
     static final String UNSCHEDULABLE = "Unschedulable";
 
-    record Decision(Optional<String> nodeName, String message) {
-    }
+    record Decision(Optional<String> nodeName, String message) {}
 
-    private Scheduler() {
-    }
+    private Scheduler() {}
 
     static Decision schedule(Container container, Collection<RuntimeNode> nodes, ToIntFunction<String> load) {
-        Map<String, String> selector = container.getSpec().nodeSelector() == null ? Map.of() : container.getSpec().nodeSelector();
+        Map<String, String> selector = container.getSpec().nodeSelector() == null
+                ? Map.of()
+                : container.getSpec().nodeSelector();
         int notReady = 0;
         int cordoned = 0;
         int mismatched = 0;
         RuntimeNode best = null;
         int bestLoad = Integer.MAX_VALUE;
-        for (RuntimeNode node : nodes.stream().sorted(Comparator.comparing(n -> n.getMetadata().getName())).toList()) {
+        for (RuntimeNode node : nodes.stream()
+                .sorted(Comparator.comparing(n -> n.getMetadata().getName()))
+                .toList()) {
             if (!ready(node)) {
                 notReady++;
-            } else if (node.getSpec() != null && Boolean.TRUE.equals(node.getSpec().unschedulable())) {
+            } else if (node.getSpec() != null
+                    && Boolean.TRUE.equals(node.getSpec().unschedulable())) {
                 cordoned++;
             } else if (!matches(node, selector)) {
                 mismatched++;
@@ -47,9 +49,12 @@ final class Scheduler {
             }
         }
         if (best != null) {
-            return new Decision(Optional.of(best.getMetadata().getName()), "scheduled to " + best.getMetadata().getName());
+            return new Decision(
+                    Optional.of(best.getMetadata().getName()),
+                    "scheduled to " + best.getMetadata().getName());
         }
-        StringBuilder message = new StringBuilder().append("0/").append(nodes.size()).append(" nodes are available");
+        StringBuilder message =
+                new StringBuilder().append("0/").append(nodes.size()).append(" nodes are available");
         appendCount(message, notReady, "not ready");
         appendCount(message, cordoned, "unschedulable");
         appendCount(message, mismatched, "not matching the nodeSelector");
@@ -61,13 +66,17 @@ final class Scheduler {
     }
 
     private static boolean matches(RuntimeNode node, Map<String, String> selector) {
-        Map<String, String> labels = node.getMetadata().getLabels() == null ? Map.of() : node.getMetadata().getLabels();
+        Map<String, String> labels = node.getMetadata().getLabels() == null
+                ? Map.of()
+                : node.getMetadata().getLabels();
         return selector.entrySet().stream().allMatch(e -> e.getValue().equals(labels.get(e.getKey())));
     }
 
     private static void appendCount(StringBuilder message, int count, String what) {
         if (count > 0) {
-            message.append(message.indexOf(":") < 0 ? ": " : ", ").append(count).append(count == 1 ? " node " : " nodes ")
+            message.append(message.indexOf(":") < 0 ? ": " : ", ")
+                    .append(count)
+                    .append(count == 1 ? " node " : " nodes ")
                     .append(what);
         }
     }

@@ -1,47 +1,54 @@
 package dev.stevedore.operator;
 
-import java.time.Duration;
-import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-
+import dev.stevedore.api.Durations;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
-import dev.stevedore.api.Durations;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** The Stevedore operator: the cluster side of Containers, Tasks and RuntimeNodes. */
-@Command(name = "stevedore-operator", mixinStandardHelpOptions = true,
+@Command(
+        name = "stevedore-operator",
+        mixinStandardHelpOptions = true,
         description = "Schedules Containers onto RuntimeNodes and binds their Tasks, one live Task per Container.")
 public final class StevedoreOperator implements Callable<Integer> {
     static final String LEASE_NAME = "stevedore-operator";
 
-    @Option(names = "--leader-elect", negatable = true, fallbackValue = "true",
+    @Option(
+            names = "--leader-elect",
+            negatable = true,
+            fallbackValue = "true",
             description = "Run only while holding the Lease, so several replicas can run (default: true).")
     boolean leaderElect = true;
 
-    @Option(names = "--lease-namespace", defaultValue = "${env:POD_NAMESPACE:-stevedore-system}",
+    @Option(
+            names = "--lease-namespace",
+            defaultValue = "${env:POD_NAMESPACE:-stevedore-system}",
             description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")
     String leaseNamespace;
 
-    @Option(names = "--node-grace-period", defaultValue = "40s", paramLabel = "DURATION",
+    @Option(
+            names = "--node-grace-period",
+            defaultValue = "40s",
+            paramLabel = "DURATION",
             description = "How long a RuntimeNode may go without a heartbeat before it is not Ready, as a Go duration "
                     + "such as 40s or 1m30s (default: ${DEFAULT-VALUE}).")
     Duration nodeGracePeriod;
 
     /** What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null. */
-    public record Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {
-    }
+    public record Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {}
 
     /**
      * The Lease that makes one replica the leader. A process that loses it should exit (and be restarted), as
      * controller-runtime's do, rather than run on beside a new leader.
      */
-    public record LeaderElection(String namespace, String identity, boolean exitWhenLost) {
-    }
+    public record LeaderElection(String namespace, String identity, boolean exitWhenLost) {}
 
     /** Starts the operator's controllers on {@code client}; stop it with {@link Operator#stop()}. */
     public static Operator start(KubernetesClient client, Settings settings) {
@@ -49,11 +56,15 @@ public final class StevedoreOperator implements Callable<Integer> {
             o.withKubernetesClient(client).withCloseClientOnStop(false);
             LeaderElection election = settings.leaderElection();
             if (election != null) {
-                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(LEASE_NAME, election.namespace(),
+                o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(
+                        LEASE_NAME,
+                        election.namespace(),
                         LeaderElectionConfiguration.LEASE_DURATION_DEFAULT_VALUE,
                         LeaderElectionConfiguration.RENEW_DEADLINE_DEFAULT_VALUE,
                         LeaderElectionConfiguration.RETRY_PERIOD_DEFAULT_VALUE,
-                        election.identity(), null, election.exitWhenLost()));
+                        election.identity(),
+                        null,
+                        election.exitWhenLost()));
             }
         });
         Events events = new Events(client);
@@ -68,22 +79,29 @@ public final class StevedoreOperator implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         KubernetesClient client = new KubernetesClientBuilder().build();
         // Unique per process, as client-go does: two replicas on one host must not both think they hold the Lease.
-        String identity = System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator"))
-                + "_" + java.util.UUID.randomUUID();
-        Operator operator = start(client, new Settings(
-                leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
+        String identity =
+                System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator")) + "_"
+                        + java.util.UUID.randomUUID();
+        Operator operator = start(
+                client,
+                new Settings(leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            operator.stop();
-            client.close();
-            stopped.countDown();
-        }, "operator-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            operator.stop();
+                            client.close();
+                            stopped.countDown();
+                        },
+                        "operator-shutdown"));
         stopped.await();
         return 0;
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new StevedoreOperator()).registerConverter(Duration.class, Durations::parsePositive).execute(args);
+        int exit = new CommandLine(new StevedoreOperator())
+                .registerConverter(Duration.class, Durations::parsePositive)
+                .execute(args);
         if (exit != 0) {
             System.exit(exit);
         }

@@ -1,20 +1,19 @@
 package dev.stevedore.operator;
 
-import java.util.Collection;
-import java.util.Comparator;
-import java.util.Optional;
-
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
+import java.util.Collection;
+import java.util.Comparator;
+import java.util.Optional;
 
 /**
  * The Tasks of one Container, as containerd sees them: at most one live (bound, not Deleted) Task holds the
  * Container; the others wait their turn, oldest first.
  */
 record TaskQueue(Collection<Task> tasks) {
-    private static final Comparator<Task> OLDEST_FIRST = Comparator
-            .comparing((Task t) -> t.getMetadata().getCreationTimestamp())
+    private static final Comparator<Task> OLDEST_FIRST = Comparator.comparing(
+                    (Task t) -> t.getMetadata().getCreationTimestamp())
             .thenComparing(t -> t.getMetadata().getName());
 
     /** The live Task bound to the Container's node, if any; being deleted, it holds until its node lets it go. */
@@ -29,7 +28,9 @@ record TaskQueue(Collection<Task> tasks) {
 
     /** Unbound, not finished, not being deleted, and wanted running. */
     static boolean waiting(Task task) {
-        return !bound(task) && !deleted(task) && !terminating(task)
+        return !bound(task)
+                && !deleted(task)
+                && !terminating(task)
                 && task.getSpec().desiredState() != TaskSpec.DesiredState.Stopped;
     }
 

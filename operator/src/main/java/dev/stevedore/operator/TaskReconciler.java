@@ -1,13 +1,5 @@
 package dev.stevedore.operator;
 
-import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.List;
-import java.util.Optional;
-import java.util.Set;
-import java.util.stream.Collectors;
-
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
@@ -17,9 +9,9 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
-import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.EventSourceContext;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
@@ -28,13 +20,23 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.List;
+import java.util.Optional;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * Per-Task bookkeeping: why an unbound Task is Pending, whether its node is reachable, and the TTL after Deleted.
  * Adopting a Task (its ownerReference) and binding it are the Container's reconciler's job. Status events matter
  * here (the node agent moves the phase), so this reconciler is not generation-aware.
  */
-@ControllerConfiguration(name = "task", generationAwareEventProcessing = false, informer = @Informer(itemStore = LeanItemStore.class))
+@ControllerConfiguration(
+        name = "task",
+        generationAwareEventProcessing = false,
+        informer = @Informer(itemStore = LeanItemStore.class))
 public class TaskReconciler implements Reconciler<Task> {
     private static final String BY_CONTAINER = "byContainer";
     private static final String BY_NODE = "byNode";
@@ -49,19 +51,36 @@ public class TaskReconciler implements Reconciler<Task> {
     @Override
     public List<EventSource<?, Task>> prepareEventSources(EventSourceContext<Task> context) {
         tasks = context.getPrimaryCache();
-        tasks.addIndexer(BY_CONTAINER, t -> List.of(t.getMetadata().getNamespace() + "/" + t.getSpec().container()));
-        tasks.addIndexer(BY_NODE, t -> t.getSpec().nodeName() == null ? List.of() : List.of(t.getSpec().nodeName()));
-        var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
-                .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
-                .withSecondaryToPrimaryMapper(c -> ids(tasks.byIndex(BY_CONTAINER, c.getMetadata().getNamespace() + "/" + c.getMetadata().getName())))
-                .withItemStore(new LeanItemStore<>())
-                .build(), context);
-        var nodes = new InformerEventSource<>(InformerEventSourceConfiguration.from(RuntimeNode.class, Task.class)
-                .withPrimaryToSecondaryMapper((Task t) -> t.getSpec().nodeName() == null ? Set.of() : Set.of(new ResourceID(t.getSpec().nodeName())))
-                .withSecondaryToPrimaryMapper(n -> ids(tasks.byIndex(BY_NODE, n.getMetadata().getName())))
-                .withOnUpdateFilter(Nodes::schedulingRelevantChange)
-                .withItemStore(new LeanItemStore<>())
-                .build(), context);
+        tasks.addIndexer(
+                BY_CONTAINER,
+                t -> List.of(t.getMetadata().getNamespace() + "/" + t.getSpec().container()));
+        tasks.addIndexer(
+                BY_NODE,
+                t -> t.getSpec().nodeName() == null
+                        ? List.of()
+                        : List.of(t.getSpec().nodeName()));
+        var containers = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Container.class, Task.class)
+                        .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(
+                                t.getSpec().container(), t.getMetadata().getNamespace())))
+                        .withSecondaryToPrimaryMapper(c -> ids(tasks.byIndex(
+                                BY_CONTAINER,
+                                c.getMetadata().getNamespace() + "/"
+                                        + c.getMetadata().getName())))
+                        .withItemStore(new LeanItemStore<>())
+                        .build(),
+                context);
+        var nodes = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(RuntimeNode.class, Task.class)
+                        .withPrimaryToSecondaryMapper((Task t) -> t.getSpec().nodeName() == null
+                                ? Set.of()
+                                : Set.of(new ResourceID(t.getSpec().nodeName())))
+                        .withSecondaryToPrimaryMapper(
+                                n -> ids(tasks.byIndex(BY_NODE, n.getMetadata().getName())))
+                        .withOnUpdateFilter(Nodes::schedulingRelevantChange)
+                        .withItemStore(new LeanItemStore<>())
+                        .build(),
+                context);
         return List.of(containers, nodes);
     }
 
@@ -75,20 +94,30 @@ public class TaskReconciler implements Reconciler<Task> {
         TaskStatus status = task.getStatus();
         if (TaskQueue.bound(task)) {
             List<Condition> current = status == null ? null : status.conditions();
-            Condition reachable = Nodes.reachable(current, context.getSecondaryResource(RuntimeNode.class),
-                    task.getSpec().nodeName(), task.getMetadata().getGeneration());
+            Condition reachable = Nodes.reachable(
+                    current,
+                    context.getSecondaryResource(RuntimeNode.class),
+                    task.getSpec().nodeName(),
+                    task.getMetadata().getGeneration());
             // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
             Pending waiting = whileBound(task, container);
-            boolean agentStarted = status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
+            boolean agentStarted =
+                    status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
             if (agentStarted && Conditions.changes(current, List.of(reachable))) {
                 apply(client, task, null, null, List.of(reachable));
-            } else if (!agentStarted && (waiting.differsFrom(status) || Conditions.changes(current, List.of(reachable)))) {
+            } else if (!agentStarted
+                    && (waiting.differsFrom(status) || Conditions.changes(current, List.of(reachable)))) {
                 apply(client, task, TaskStatus.Phase.Pending, waiting, List.of(reachable));
             }
             return UpdateControl.noUpdate();
         }
         if (!TaskQueue.waiting(task)) {
-            apply(client, task, TaskStatus.Phase.Deleted, new Pending("Cancelled", "stopped before it was started"), null);
+            apply(
+                    client,
+                    task,
+                    TaskStatus.Phase.Deleted,
+                    new Pending("Cancelled", "stopped before it was started"),
+                    null);
             events.record(task, Events.NORMAL, "Cancelled", "Stopped before it was started");
             return UpdateControl.noUpdate();
         }
@@ -105,19 +134,25 @@ public class TaskReconciler implements Reconciler<Task> {
     /** Why a Task is Pending, as status.reason and status.message. */
     private record Pending(String reason, String message) {
         boolean differsFrom(TaskStatus status) {
-            return status == null || status.phase() != TaskStatus.Phase.Pending || !reason.equals(status.reason())
+            return status == null
+                    || status.phase() != TaskStatus.Phase.Pending
+                    || !reason.equals(status.reason())
                     || !message.equals(status.message());
         }
     }
 
     /** A bound Task waits for its node agent, which waits for the Container to be Ready: why it is not, if it says. */
     private static Pending whileBound(Task task, Optional<Container> container) {
-        Optional<Condition> notReady = container.map(Container::getStatus)
+        Optional<Condition> notReady = container
+                .map(Container::getStatus)
                 .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.READY))
                 .filter(ready -> "False".equals(ready.getStatus()));
         if (notReady.isPresent()) {
-            return new Pending("ContainerNotReady", "Container " + task.getSpec().container() + " is not ready on node "
-                    + task.getSpec().nodeName() + ": " + notReady.get().getReason() + ": " + notReady.get().getMessage());
+            return new Pending(
+                    "ContainerNotReady",
+                    "Container " + task.getSpec().container() + " is not ready on node "
+                            + task.getSpec().nodeName() + ": " + notReady.get().getReason() + ": "
+                            + notReady.get().getMessage());
         }
         return new Pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
     }
@@ -125,21 +160,32 @@ public class TaskReconciler implements Reconciler<Task> {
     private Pending pendingReason(Task task, Optional<Container> container) {
         String name = task.getSpec().container();
         if (container.isEmpty()) {
-            return new Pending("ContainerNotFound", "Container " + name + " does not exist in namespace " + task.getMetadata().getNamespace());
+            return new Pending(
+                    "ContainerNotFound",
+                    "Container " + name + " does not exist in namespace "
+                            + task.getMetadata().getNamespace());
         }
         if (container.get().getSpec().nodeName() == null) {
             String why = Optional.ofNullable(container.get().getStatus())
-                    .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.SCHEDULED)).map(Condition::getMessage)
+                    .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.SCHEDULED))
+                    .map(Condition::getMessage)
                     .orElse("not scheduled yet");
             return new Pending("ContainerNotScheduled", "Container " + name + " has no node: " + why);
         }
-        TaskQueue siblings = new TaskQueue(tasks.byIndex(BY_CONTAINER, task.getMetadata().getNamespace() + "/" + name));
-        boolean first = siblings.next().map(next -> next.getMetadata().getUid().equals(task.getMetadata().getUid())).orElse(false);
+        TaskQueue siblings =
+                new TaskQueue(tasks.byIndex(BY_CONTAINER, task.getMetadata().getNamespace() + "/" + name));
+        boolean first = siblings.next()
+                .map(next ->
+                        next.getMetadata().getUid().equals(task.getMetadata().getUid()))
+                .orElse(false);
         if (siblings.holder().isPresent() || !first) {
-            return new Pending("ContainerBusy", "another Task of Container " + name
-                    + " is live or ahead in line; the Tasks of a Container run one at a time");
+            return new Pending(
+                    "ContainerBusy",
+                    "another Task of Container " + name
+                            + " is live or ahead in line; the Tasks of a Container run one at a time");
         }
-        return new Pending("Binding", "binding to node " + container.get().getSpec().nodeName());
+        return new Pending(
+                "Binding", "binding to node " + container.get().getSpec().nodeName());
     }
 
     private UpdateControl<Task> expireAfterTtl(KubernetesClient client, Task task) {
@@ -147,23 +193,37 @@ public class TaskReconciler implements Reconciler<Task> {
         if (ttl == null) {
             return UpdateControl.noUpdate();
         }
-        Instant finished = Optional.ofNullable(task.getStatus().exitedAt()).map(Instant::parse)
+        Instant finished = Optional.ofNullable(task.getStatus().exitedAt())
+                .map(Instant::parse)
                 .orElse(Instant.parse(task.getMetadata().getCreationTimestamp()));
         Duration left = Duration.between(Instant.now(), finished.plusSeconds(ttl));
         if (left.isNegative() || left.isZero()) {
-            client.resource(task).withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND).delete();
+            client.resource(task)
+                    .withPropagationPolicy(io.fabric8.kubernetes.api.model.DeletionPropagation.BACKGROUND)
+                    .delete();
             return UpdateControl.noUpdate();
         }
         return UpdateControl.<Task>noUpdate().rescheduleAfter(left.plusMillis(100));
     }
 
-    private static void apply(KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why,
-            List<Condition> conditions) {
+    private static void apply(
+            KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why, List<Condition> conditions) {
         Task apply = new Task();
         apply.setMetadata(FieldManager.identity(task));
-        String exitedAt = phase == TaskStatus.Phase.Deleted ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString() : null;
-        apply.setStatus(new TaskStatus(phase, null, null, null, null, exitedAt, why == null ? null : why.reason(),
-                why == null ? null : why.message(), phase == null ? null : task.getMetadata().getGeneration(), conditions));
+        String exitedAt = phase == TaskStatus.Phase.Deleted
+                ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString()
+                : null;
+        apply.setStatus(new TaskStatus(
+                phase,
+                null,
+                null,
+                null,
+                null,
+                exitedAt,
+                why == null ? null : why.reason(),
+                why == null ? null : why.message(),
+                phase == null ? null : task.getMetadata().getGeneration(),
+                conditions));
         FieldManager.OPERATOR.applyStatus(client, apply);
     }
 

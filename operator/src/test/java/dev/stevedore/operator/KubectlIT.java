@@ -2,19 +2,18 @@ package dev.stevedore.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
-
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.Tools;
 import dev.stevedore.testing.WithControlPlane;
 import io.javaoperatorsdk.operator.Operator;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -29,7 +28,8 @@ class KubectlIT {
     static void start(ControlPlane cp) {
         controlPlane = cp;
         Crds.installStevedore(cp.adminClient());
-        operator = StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
+        operator =
+                StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }
 
     @AfterAll
@@ -56,20 +56,27 @@ class KubectlIT {
             kubectl(ns, "wait", "--for=jsonpath={.spec.nodeName}=" + node, "tk/web-1", "--timeout=30s");
 
             assertThat(header(kubectl(ns, "get", "ctr"))).containsExactly("NAME", "NODE", "IMAGE", "READY", "AGE");
-            assertThat(header(kubectl(ns, "get", "tk"))).containsExactly("NAME", "CONTAINER", "NODE", "PHASE", "EXIT", "AGE");
-            assertThat(header(kubectl(ns, "get", "rn", node))).containsExactly("NAME", "READY", "RUNTIMES", "TASKS", "AGE");
+            assertThat(header(kubectl(ns, "get", "tk")))
+                    .containsExactly("NAME", "CONTAINER", "NODE", "PHASE", "EXIT", "AGE");
+            assertThat(header(kubectl(ns, "get", "rn", node)))
+                    .containsExactly("NAME", "READY", "RUNTIMES", "TASKS", "AGE");
             assertThat(kubectl(ns, "get", "tk", "web-1", "--no-headers")).contains("web", node, "Pending");
             assertThat(kubectl(ns, "get", "rn", node, "--no-headers")).contains("True", "runc");
-            assertThat(kubectl(ns, "get", "stevedore", "-o", "name")).contains("container.stevedore.dev/web", "task.stevedore.dev/web-1");
+            assertThat(kubectl(ns, "get", "stevedore", "-o", "name"))
+                    .contains("container.stevedore.dev/web", "task.stevedore.dev/web-1");
         } finally {
-            ns.client().resources(dev.stevedore.api.v1alpha1.RuntimeNode.class).withName(node).delete();
+            ns.client()
+                    .resources(dev.stevedore.api.v1alpha1.RuntimeNode.class)
+                    .withName(node)
+                    .delete();
         }
     }
 
     @Test
     void explainTeachesTheApi(TestNamespace ns) throws Exception {
         String explained = kubectl(ns, "explain", "container.spec.process");
-        assertThat(explained).contains("Overrides on the image config's Entrypoint, Cmd, Env, WorkingDir and User")
+        assertThat(explained)
+                .contains("Overrides on the image config's Entrypoint, Cmd, Env, WorkingDir and User")
                 .contains("args", "env", "workingDir", "user");
         assertThat(kubectl(ns, "explain", "task.spec.desiredState")).contains("Running (start or resume)");
     }
@@ -83,13 +90,16 @@ class KubectlIT {
                 spec: {image: 127.0.0.1:5000/stevedore/busybox:latest, nodeName: somewhere}
                 """);
         Process waiting = start(ns, "wait", "--for=condition=Ready", "ctr/app", "--timeout=60s");
-        assertThat(waiting.waitFor(2, TimeUnit.SECONDS)).as("kubectl wait returned before the node reported").isFalse();
+        assertThat(waiting.waitFor(2, TimeUnit.SECONDS))
+                .as("kubectl wait returned before the node reported")
+                .isFalse();
 
         new NodeSide(ns.client()).containerReady(ns.name(), "app");
 
         assertThat(waiting.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(waiting.exitValue()).isZero();
-        assertThat(new String(waiting.getInputStream().readAllBytes(), StandardCharsets.UTF_8)).contains("condition met");
+        assertThat(new String(waiting.getInputStream().readAllBytes(), StandardCharsets.UTF_8))
+                .contains("condition met");
     }
 
     private static List<String> header(String table) {
@@ -113,8 +123,12 @@ class KubectlIT {
     }
 
     private static Process start(TestNamespace ns, String... args) throws Exception {
-        List<String> command = new ArrayList<>(List.of(Tools.binDir().resolve("kubectl").toString(),
-                "--kubeconfig", controlPlane.kubeconfig().toString(), "-n", ns.name()));
+        List<String> command = new ArrayList<>(List.of(
+                Tools.binDir().resolve("kubectl").toString(),
+                "--kubeconfig",
+                controlPlane.kubeconfig().toString(),
+                "-n",
+                ns.name()));
         command.addAll(List.of(args));
         return new ProcessBuilder(command).redirectErrorStream(true).start();
     }

@@ -3,14 +3,6 @@ package dev.stevedore.operator;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.function.Predicate;
-import java.util.stream.Collectors;
-
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -25,6 +17,13 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -68,12 +67,19 @@ class OperatorIT {
 
         container(ns, "web", "nodeSelector: {zone: x}");
 
-        Container scheduled = awaitObject(ns, Container.class, "web", c -> c.getSpec().nodeName() != null);
+        Container scheduled =
+                awaitObject(ns, Container.class, "web", c -> c.getSpec().nodeName() != null);
         assertThat(scheduled.getSpec().nodeName()).isEqualTo(ns.name() + "-a");
-        Container withStatus = awaitObject(ns, Container.class, "web", c -> isTrue(c.getStatus() == null ? null : c.getStatus().conditions(), ContainerStatus.SCHEDULED));
+        Container withStatus = awaitObject(
+                ns,
+                Container.class,
+                "web",
+                c -> isTrue(c.getStatus() == null ? null : c.getStatus().conditions(), ContainerStatus.SCHEDULED));
         assertThat(withStatus.getStatus().nodeName()).isEqualTo(ns.name() + "-a");
-        await().atMost(TIMEOUT).until(() -> ns.client().v1().events().list().getItems().stream()
-                .anyMatch(e -> "Scheduled".equals(e.getReason()) && "web".equals(e.getInvolvedObject().getName())));
+        await().atMost(TIMEOUT)
+                .until(() -> ns.client().v1().events().list().getItems().stream()
+                        .anyMatch(e -> "Scheduled".equals(e.getReason())
+                                && "web".equals(e.getInvolvedObject().getName())));
     }
 
     @Test
@@ -81,17 +87,27 @@ class OperatorIT {
         RuntimeNode node = node(ns, "only", Map.of("zone", "y"));
         container(ns, "picky", "nodeSelector: {zone: z, team: " + ns.name() + "}");
 
-        Container waiting = awaitObject(ns, Container.class, "picky", c -> condition(c, ContainerStatus.SCHEDULED).isPresent());
+        Container waiting = awaitObject(
+                ns,
+                Container.class,
+                "picky",
+                c -> condition(c, ContainerStatus.SCHEDULED).isPresent());
         Condition scheduled = condition(waiting, ContainerStatus.SCHEDULED).orElseThrow();
         assertThat(scheduled.getStatus()).isEqualTo("False");
         assertThat(scheduled.getReason()).isEqualTo("Unschedulable");
         assertThat(scheduled.getMessage()).contains("nodes are available").contains("not matching the nodeSelector");
         assertThat(waiting.getSpec().nodeName()).isNull();
 
-        admin.resources(RuntimeNode.class).withName(node.getMetadata().getName())
-                .edit(n -> { n.getMetadata().getLabels().putAll(Map.of("zone", "z", "team", ns.name())); return n; });
+        admin.resources(RuntimeNode.class)
+                .withName(node.getMetadata().getName())
+                .edit(n -> {
+                    n.getMetadata().getLabels().putAll(Map.of("zone", "z", "team", ns.name()));
+                    return n;
+                });
 
-        assertThat(awaitObject(ns, Container.class, "picky", c -> c.getSpec().nodeName() != null).getSpec().nodeName())
+        assertThat(awaitObject(ns, Container.class, "picky", c -> c.getSpec().nodeName() != null)
+                        .getSpec()
+                        .nodeName())
                 .isEqualTo(node.getMetadata().getName());
     }
 
@@ -102,8 +118,9 @@ class OperatorIT {
         for (int i = 0; i < 6; i++) {
             container(ns, "c" + i, "nodeSelector: {team: " + ns.name() + "}");
         }
-        await().atMost(TIMEOUT).until(() -> ns.client().resources(Container.class).list().getItems().stream()
-                .allMatch(c -> c.getSpec().nodeName() != null));
+        await().atMost(TIMEOUT)
+                .until(() -> ns.client().resources(Container.class).list().getItems().stream()
+                        .allMatch(c -> c.getSpec().nodeName() != null));
         Map<String, Long> perNode = ns.client().resources(Container.class).list().getItems().stream()
                 .collect(Collectors.groupingBy(c -> c.getSpec().nodeName(), Collectors.counting()));
         assertThat(perNode).containsOnly(Map.entry(ns.name() + "-one", 3L), Map.entry(ns.name() + "-two", 3L));
@@ -123,14 +140,21 @@ class OperatorIT {
             assertThat(ref.getName()).isEqualTo("app");
             assertThat(ref.getController()).isTrue();
         });
-        Task second = awaitObject(ns, Task.class, "second", t -> t.getStatus() != null && "ContainerBusy".equals(t.getStatus().reason()));
+        Task second = awaitObject(
+                ns,
+                Task.class,
+                "second",
+                t -> t.getStatus() != null
+                        && "ContainerBusy".equals(t.getStatus().reason()));
         assertThat(second.getStatus().phase()).isEqualTo(TaskStatus.Phase.Pending);
         assertThat(second.getSpec().nodeName()).isNull();
 
         nodeSide.taskPhase(ns.name(), "first", TaskStatus.Phase.Running, null);
         nodeSide.taskPhase(ns.name(), "first", TaskStatus.Phase.Deleted, 0);
 
-        assertThat(awaitObject(ns, Task.class, "second", t -> t.getSpec().nodeName() != null).getSpec().nodeName())
+        assertThat(awaitObject(ns, Task.class, "second", t -> t.getSpec().nodeName() != null)
+                        .getSpec()
+                        .nodeName())
                 .isEqualTo(node.getMetadata().getName());
     }
 
@@ -138,14 +162,21 @@ class OperatorIT {
     void aTaskWhoseContainerIsMissingIsPendingUntilItExists(TestNamespace ns) {
         RuntimeNode node = node(ns, "n", Map.of());
         task(ns, "early", "later");
-        Task pending = awaitObject(ns, Task.class, "early", t -> t.getStatus() != null && t.getStatus().reason() != null);
+        Task pending = awaitObject(
+                ns,
+                Task.class,
+                "early",
+                t -> t.getStatus() != null && t.getStatus().reason() != null);
         assertThat(pending.getStatus().reason()).isEqualTo("ContainerNotFound");
         assertThat(pending.getStatus().message()).contains("Container later does not exist");
 
         container(ns, "later", "nodeName: " + node.getMetadata().getName());
 
-        assertThat(awaitObject(ns, Task.class, "early", t -> t.getSpec().nodeName() != null).getMetadata().getOwnerReferences())
-                .extracting(ref -> ref.getName()).containsExactly("later");
+        assertThat(awaitObject(ns, Task.class, "early", t -> t.getSpec().nodeName() != null)
+                        .getMetadata()
+                        .getOwnerReferences())
+                .extracting(ref -> ref.getName())
+                .containsExactly("later");
     }
 
     @Test
@@ -154,13 +185,15 @@ class OperatorIT {
         container(ns, "doomed", "nodeName: " + node.getMetadata().getName());
         task(ns, "t1", "doomed");
         task(ns, "t2", "doomed");
-        await().atMost(TIMEOUT).until(() -> ns.client().resources(Task.class).list().getItems().stream()
-                .allMatch(t -> !t.getMetadata().getOwnerReferences().isEmpty()));
+        await().atMost(TIMEOUT)
+                .until(() -> ns.client().resources(Task.class).list().getItems().stream()
+                        .allMatch(t -> !t.getMetadata().getOwnerReferences().isEmpty()));
 
         ns.client().resources(Container.class).withName("doomed").delete();
 
         // The garbage collector notices new custom resource types by rediscovery, every 30 s at most.
-        await().atMost(Duration.ofSeconds(90)).until(() -> ns.client().resources(Task.class).list().getItems().isEmpty());
+        await().atMost(Duration.ofSeconds(90))
+                .until(() -> ns.client().resources(Task.class).list().getItems().isEmpty());
     }
 
     @Test
@@ -169,22 +202,49 @@ class OperatorIT {
         String nodeName = node.getMetadata().getName();
         container(ns, "app", "nodeName: " + nodeName);
         task(ns, "run", "app");
-        awaitObject(ns, Task.class, "run", t -> isTrue(t.getStatus() == null ? null : t.getStatus().conditions(), ContainerReconciler.NODE_REACHABLE));
+        awaitObject(
+                ns,
+                Task.class,
+                "run",
+                t -> isTrue(
+                        t.getStatus() == null ? null : t.getStatus().conditions(), ContainerReconciler.NODE_REACHABLE));
 
         nodeSide.heartbeat(nodeName, Instant.now().minus(GRACE).minusSeconds(5), "True");
 
-        await().atMost(TIMEOUT).until(() -> Nodes.readyCondition(admin.resources(RuntimeNode.class).withName(nodeName).get())
-                .map(Condition::getStatus).orElse("").equals("Unknown"));
-        Condition lost = condition(awaitObject(ns, Container.class, "app", c -> condition(c, ContainerReconciler.NODE_REACHABLE)
-                .filter(r -> !"True".equals(r.getStatus())).isPresent()), ContainerReconciler.NODE_REACHABLE).orElseThrow();
+        await().atMost(TIMEOUT)
+                .until(() -> Nodes.readyCondition(admin.resources(RuntimeNode.class)
+                                .withName(nodeName)
+                                .get())
+                        .map(Condition::getStatus)
+                        .orElse("")
+                        .equals("Unknown"));
+        Condition lost = condition(
+                        awaitObject(
+                                ns,
+                                Container.class,
+                                "app",
+                                c -> condition(c, ContainerReconciler.NODE_REACHABLE)
+                                        .filter(r -> !"True".equals(r.getStatus()))
+                                        .isPresent()),
+                        ContainerReconciler.NODE_REACHABLE)
+                .orElseThrow();
         assertThat(lost.getReason()).isEqualTo("NodeNotReady");
         assertThat(lost.getMessage()).contains("stopped posting heartbeats");
-        awaitObject(ns, Task.class, "run", t -> t.getStatus().conditions().stream()
-                .anyMatch(c -> c.getType().equals(ContainerReconciler.NODE_REACHABLE) && c.getStatus().equals("Unknown")));
+        awaitObject(
+                ns,
+                Task.class,
+                "run",
+                t -> t.getStatus().conditions().stream()
+                        .anyMatch(c -> c.getType().equals(ContainerReconciler.NODE_REACHABLE)
+                                && c.getStatus().equals("Unknown")));
 
         nodeSide.heartbeat(nodeName, Instant.now(), "True");
 
-        awaitObject(ns, Container.class, "app", c -> isTrue(c.getStatus().conditions(), ContainerReconciler.NODE_REACHABLE));
+        awaitObject(
+                ns,
+                Container.class,
+                "app",
+                c -> isTrue(c.getStatus().conditions(), ContainerReconciler.NODE_REACHABLE));
         awaitObject(ns, Task.class, "run", t -> isTrue(t.getStatus().conditions(), ContainerReconciler.NODE_REACHABLE));
     }
 
@@ -201,10 +261,15 @@ class OperatorIT {
                 spec: {container: app, desiredState: Stopped, ttlSecondsAfterDeleted: 2}
                 """, Task.class)).create();
 
-        Task cancelled = awaitObject(ns, Task.class, "never", t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Deleted);
+        Task cancelled = awaitObject(
+                ns,
+                Task.class,
+                "never",
+                t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Deleted);
         assertThat(cancelled.getStatus().reason()).isEqualTo("Cancelled");
         assertThat(cancelled.getSpec().nodeName()).isNull();
-        await().atMost(TIMEOUT).until(() -> ns.client().resources(Task.class).withName("never").get() == null);
+        await().atMost(TIMEOUT)
+                .until(() -> ns.client().resources(Task.class).withName("never").get() == null);
     }
 
     @Test
@@ -218,10 +283,20 @@ class OperatorIT {
         awaitObject(ns, Task.class, "theirs", t -> t.getSpec().nodeName() != null);
 
         // The field's name as users type it, not SelectableFields.NODE_NAME: renaming that must fail here.
-        assertThat(ns.client().resources(Task.class).withField("spec.nodeName", node.getMetadata().getName()).list().getItems())
-                .extracting(t -> t.getMetadata().getName()).containsExactly("mine");
-        assertThat(ns.client().resources(Container.class).withField("spec.nodeName", "elsewhere").list().getItems())
-                .extracting(c -> c.getMetadata().getName()).containsExactly("other");
+        assertThat(ns.client()
+                        .resources(Task.class)
+                        .withField("spec.nodeName", node.getMetadata().getName())
+                        .list()
+                        .getItems())
+                .extracting(t -> t.getMetadata().getName())
+                .containsExactly("mine");
+        assertThat(ns.client()
+                        .resources(Container.class)
+                        .withField("spec.nodeName", "elsewhere")
+                        .list()
+                        .getItems())
+                .extracting(c -> c.getMetadata().getName())
+                .containsExactly("other");
     }
 
     private RuntimeNode node(TestNamespace ns, String name, Map<String, String> labels) {
@@ -231,32 +306,44 @@ class OperatorIT {
     }
 
     private static void container(TestNamespace ns, String name, String specLine) {
-        ns.client().resource(Serialization.unmarshal("""
+        ns.client()
+                .resource(Serialization.unmarshal("""
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
                 metadata: {name: %s}
                 spec:
                   image: 127.0.0.1:5000/stevedore/busybox:latest
                   %s
-                """.formatted(name, specLine), Container.class)).create();
+                """.formatted(name, specLine), Container.class))
+                .create();
     }
 
     private static void task(TestNamespace ns, String name, String container) {
-        ns.client().resource(Serialization.unmarshal("""
+        ns.client()
+                .resource(Serialization.unmarshal("""
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Task
                 metadata: {name: %s}
                 spec: {container: %s}
-                """.formatted(name, container), Task.class)).create();
+                """.formatted(name, container), Task.class))
+                .create();
     }
 
-    private static <T extends io.fabric8.kubernetes.api.model.HasMetadata> T awaitObject(TestNamespace ns, Class<T> type, String name, Predicate<T> condition) {
-        return ns.client().resources(type).withName(name).waitUntilCondition(o -> o != null && condition.test(o),
-                TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS);
+    private static <T extends io.fabric8.kubernetes.api.model.HasMetadata> T awaitObject(
+            TestNamespace ns, Class<T> type, String name, Predicate<T> condition) {
+        return ns.client()
+                .resources(type)
+                .withName(name)
+                .waitUntilCondition(
+                        o -> o != null && condition.test(o),
+                        TIMEOUT.toSeconds(),
+                        java.util.concurrent.TimeUnit.SECONDS);
     }
 
     private static Optional<Condition> condition(Container container, String type) {
-        return container.getStatus() == null ? Optional.empty() : Conditions.find(container.getStatus().conditions(), type);
+        return container.getStatus() == null
+                ? Optional.empty()
+                : Conditions.find(container.getStatus().conditions(), type);
     }
 
     private static boolean isTrue(List<Condition> conditions, String type) {

@@ -2,12 +2,6 @@ package dev.stevedore.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.function.ToIntFunction;
-
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -16,6 +10,11 @@ import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.ToIntFunction;
 import org.junit.jupiter.api.Test;
 
 class SchedulerTest {
@@ -23,15 +22,19 @@ class SchedulerTest {
 
     @Test
     void onlyAReadyNodeIsChosen() {
-        List<RuntimeNode> nodes = List.of(node("a-false").ready("False"), node("b-unknown").ready("Unknown"),
-                node("c-silent").build(), node("d-ready").ready("True"));
+        List<RuntimeNode> nodes = List.of(
+                node("a-false").ready("False"),
+                node("b-unknown").ready("Unknown"),
+                node("c-silent").build(),
+                node("d-ready").ready("True"));
 
         assertThat(chosen(container(Map.of()), nodes, EMPTY)).isEqualTo("d-ready");
     }
 
     @Test
     void aCordonedNodeIsSkippedAndAnExplicitlySchedulableOneIsNot() {
-        List<RuntimeNode> nodes = List.of(node("a").unschedulable(true).ready("True"),
+        List<RuntimeNode> nodes = List.of(
+                node("a").unschedulable(true).ready("True"),
                 node("b").unschedulable(false).ready("True"));
 
         assertThat(chosen(container(Map.of()), nodes, EMPTY)).isEqualTo("b");
@@ -42,14 +45,20 @@ class SchedulerTest {
         List<RuntimeNode> nodes = List.of(
                 node("a-wrong-value").label("zone", "b").label("disk", "ssd").ready("True"),
                 node("b-missing-label").label("zone", "a").ready("True"),
-                node("c-match-and-more").label("zone", "a").label("disk", "ssd").label("extra", "x").ready("True"));
+                node("c-match-and-more")
+                        .label("zone", "a")
+                        .label("disk", "ssd")
+                        .label("extra", "x")
+                        .ready("True"));
 
-        assertThat(chosen(container(Map.of("zone", "a", "disk", "ssd")), nodes, EMPTY)).isEqualTo("c-match-and-more");
+        assertThat(chosen(container(Map.of("zone", "a", "disk", "ssd")), nodes, EMPTY))
+                .isEqualTo("c-match-and-more");
     }
 
     @Test
     void theNodeWithFewestContainersWins() {
-        List<RuntimeNode> nodes = List.of(node("a").ready("True"), node("b").ready("True"), node("c").ready("True"));
+        List<RuntimeNode> nodes = List.of(
+                node("a").ready("True"), node("b").ready("True"), node("c").ready("True"));
         Map<String, Integer> load = Map.of("a", 3, "b", 1, "c", 2);
 
         assertThat(chosen(container(Map.of()), nodes, load::get)).isEqualTo("b");
@@ -57,8 +66,11 @@ class SchedulerTest {
 
     @Test
     void aTieGoesToTheFirstNameWhateverTheOrderNodesCameIn() {
-        List<RuntimeNode> nodes = List.of(node("zeta").ready("True"), node("alpha").ready("True"),
-                node("mid").ready("True"), node("aaa-busy").ready("True"));
+        List<RuntimeNode> nodes = List.of(
+                node("zeta").ready("True"),
+                node("alpha").ready("True"),
+                node("mid").ready("True"),
+                node("aaa-busy").ready("True"));
         Map<String, Integer> load = Map.of("zeta", 1, "alpha", 1, "mid", 1, "aaa-busy", 2);
 
         assertThat(chosen(container(Map.of()), nodes, load::get)).isEqualTo("alpha");
@@ -66,8 +78,10 @@ class SchedulerTest {
 
     @Test
     void aLoadedNodeThatPassesBeatsAnIdleOneThatDoesNot() {
-        List<RuntimeNode> nodes = List.of(node("idle-cordoned").unschedulable(true).ready("True"),
-                node("idle-not-ready").ready("False"), node("busy").ready("True"));
+        List<RuntimeNode> nodes = List.of(
+                node("idle-cordoned").unschedulable(true).ready("True"),
+                node("idle-not-ready").ready("False"),
+                node("busy").ready("True"));
         Map<String, Integer> load = Map.of("idle-cordoned", 0, "idle-not-ready", 0, "busy", 50);
 
         assertThat(chosen(container(Map.of()), nodes, load::get)).isEqualTo("busy");
@@ -84,8 +98,9 @@ class SchedulerTest {
         Scheduler.Decision decision = Scheduler.schedule(container(Map.of("team", "x")), nodes, EMPTY);
 
         assertThat(decision.nodeName()).isEmpty();
-        assertThat(decision.message()).isEqualTo(
-                "0/4 nodes are available: 1 node not ready, 2 nodes unschedulable, 1 node not matching the nodeSelector.");
+        assertThat(decision.message())
+                .isEqualTo(
+                        "0/4 nodes are available: 1 node not ready, 2 nodes unschedulable, 1 node not matching the nodeSelector.");
     }
 
     @Test
@@ -98,7 +113,8 @@ class SchedulerTest {
 
     @Test
     void aDecisionNamesItsNode() {
-        Scheduler.Decision decision = Scheduler.schedule(container(null), List.of(node("only").ready("True")), EMPTY);
+        Scheduler.Decision decision =
+                Scheduler.schedule(container(null), List.of(node("only").ready("True")), EMPTY);
 
         assertThat(decision.nodeName()).contains("only");
         assertThat(decision.message()).isEqualTo("scheduled to only");
@@ -110,7 +126,8 @@ class SchedulerTest {
 
     private static Container container(Map<String, String> nodeSelector) {
         Container container = new Container();
-        container.setMetadata(new ObjectMetaBuilder().withName("app").withNamespace("ns").build());
+        container.setMetadata(
+                new ObjectMetaBuilder().withName("app").withNamespace("ns").build());
         container.setSpec(new ContainerSpec("busybox", null, null, null, null, nodeSelector, null, null, null, null));
         return container;
     }
@@ -141,16 +158,30 @@ class SchedulerTest {
         /** A node whose agent never reported: no status at all. */
         RuntimeNode build() {
             RuntimeNode node = new RuntimeNode();
-            node.setMetadata(new ObjectMetaBuilder().withName(name).withLabels(labels).build());
+            node.setMetadata(
+                    new ObjectMetaBuilder().withName(name).withLabels(labels).build());
             node.setSpec(new RuntimeNodeSpec(unschedulable));
             return node;
         }
 
         RuntimeNode ready(String status) {
             RuntimeNode node = build();
-            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null,
-                    new ArrayList<>(List.of(new ConditionBuilder().withType(ContainerStatus.READY).withStatus(status)
-                            .withReason("Test").withMessage("test").build()))));
+            node.setStatus(new RuntimeNodeStatus(
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    null,
+                    new ArrayList<>(List.of(new ConditionBuilder()
+                            .withType(ContainerStatus.READY)
+                            .withStatus(status)
+                            .withReason("Test")
+                            .withMessage("test")
+                            .build()))));
             return node;
         }
     }

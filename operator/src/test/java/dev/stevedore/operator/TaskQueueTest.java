@@ -2,14 +2,13 @@ package dev.stevedore.operator;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Optional;
-
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 class TaskQueueTest {
@@ -55,8 +54,11 @@ class TaskQueueTest {
     void aBoundTaskBeingDeletedHoldsUntilItsNodeMarksItDeleted() {
         Task leaving = deleting(bind(task("leaving", "2025-01-01T00:00:01Z")));
 
-        assertThat(new TaskQueue(List.of(leaving)).holder()).map(TaskQueueTest::name).contains("leaving");
-        assertThat(new TaskQueue(List.of(withPhase(leaving, TaskStatus.Phase.Deleted))).holder()).isEmpty();
+        assertThat(new TaskQueue(List.of(leaving)).holder())
+                .map(TaskQueueTest::name)
+                .contains("leaving");
+        assertThat(new TaskQueue(List.of(withPhase(leaving, TaskStatus.Phase.Deleted))).holder())
+                .isEmpty();
     }
 
     @Test
@@ -64,7 +66,9 @@ class TaskQueueTest {
         Task newer = bind(task("newer", "2025-01-01T00:00:02Z"));
         Task older = bind(task("older", "2025-01-01T00:00:01Z"));
 
-        assertThat(new TaskQueue(List.of(newer, older)).holder()).map(TaskQueueTest::name).contains("older");
+        assertThat(new TaskQueue(List.of(newer, older)).holder())
+                .map(TaskQueueTest::name)
+                .contains("older");
     }
 
     @Test
@@ -81,10 +85,12 @@ class TaskQueueTest {
         String t = "2025-01-01T00:00:01Z";
         assertThat(TaskQueue.waiting(task("fresh", t))).isTrue();
         assertThat(TaskQueue.waiting(bind(task("bound", t)))).isFalse();
-        assertThat(TaskQueue.waiting(withPhase(task("cancelled", t), TaskStatus.Phase.Deleted))).isFalse();
+        assertThat(TaskQueue.waiting(withPhase(task("cancelled", t), TaskStatus.Phase.Deleted)))
+                .isFalse();
         assertThat(TaskQueue.waiting(deleting(task("being-deleted", t)))).isFalse();
         assertThat(TaskQueue.waiting(stopped(task("stopped", t)))).isFalse();
-        assertThat(TaskQueue.waiting(withPhase(task("pending", t), TaskStatus.Phase.Pending))).isTrue();
+        assertThat(TaskQueue.waiting(withPhase(task("pending", t), TaskStatus.Phase.Pending)))
+                .isTrue();
     }
 
     @Test
@@ -101,8 +107,12 @@ class TaskQueueTest {
 
     private static Task task(String name, String created) {
         Task task = new Task();
-        task.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace("ns").withUid("uid-" + name)
-                .withCreationTimestamp(created).build());
+        task.setMetadata(new ObjectMetaBuilder()
+                .withName(name)
+                .withNamespace("ns")
+                .withUid("uid-" + name)
+                .withCreationTimestamp(created)
+                .build());
         task.setSpec(new TaskSpec("app", null, TaskSpec.DesiredState.Running, null, null, null));
         return task;
     }
@@ -110,7 +120,12 @@ class TaskQueueTest {
     private static Task bind(Task task) {
         Task bound = copy(task);
         TaskSpec s = task.getSpec();
-        bound.setSpec(new TaskSpec(s.container(), NODE, s.desiredState(), s.stopSignal(), s.stopGracePeriodSeconds(),
+        bound.setSpec(new TaskSpec(
+                s.container(),
+                NODE,
+                s.desiredState(),
+                s.stopSignal(),
+                s.stopGracePeriodSeconds(),
                 s.ttlSecondsAfterDeleted()));
         return bound;
     }
@@ -118,8 +133,13 @@ class TaskQueueTest {
     private static Task stopped(Task task) {
         Task stopped = copy(task);
         TaskSpec s = task.getSpec();
-        stopped.setSpec(new TaskSpec(s.container(), s.nodeName(), TaskSpec.DesiredState.Stopped, s.stopSignal(),
-                s.stopGracePeriodSeconds(), s.ttlSecondsAfterDeleted()));
+        stopped.setSpec(new TaskSpec(
+                s.container(),
+                s.nodeName(),
+                TaskSpec.DesiredState.Stopped,
+                s.stopSignal(),
+                s.stopGracePeriodSeconds(),
+                s.ttlSecondsAfterDeleted()));
         return stopped;
     }
 

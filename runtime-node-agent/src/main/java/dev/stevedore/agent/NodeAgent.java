@@ -1,18 +1,5 @@
 package dev.stevedore.agent;
 
-import java.io.IOException;
-import java.net.InetAddress;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
-
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.containers.NodeContainerReconciler;
 import dev.stevedore.agent.containers.RootfsPreparer;
@@ -33,50 +20,85 @@ import dev.stevedore.agent.tasks.NodeTaskReconciler;
 import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskRecords;
+import dev.stevedore.api.Durations;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
-import dev.stevedore.api.Durations;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /** The node agent: makes the Containers (and Tasks) bound to this node real. */
-@Command(name = "stevedore-agent", mixinStandardHelpOptions = true, subcommands = NodeAgent.Import.class,
+@Command(
+        name = "stevedore-agent",
+        mixinStandardHelpOptions = true,
+        subcommands = NodeAgent.Import.class,
         description = "Pulls images, prepares root filesystems and OCI specs, and runs tasks for this node's objects.")
 public final class NodeAgent implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
 
-    @Option(names = "--node-name", defaultValue = "${env:NODE_NAME}", description = "This node's name (default: $NODE_NAME, else the host name).")
+    @Option(
+            names = "--node-name",
+            defaultValue = "${env:NODE_NAME}",
+            description = "This node's name (default: $NODE_NAME, else the host name).")
     String nodeName;
 
-    @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "State directory (default: ${DEFAULT-VALUE}).")
+    @Option(
+            names = "--root",
+            defaultValue = "/var/lib/stevedore",
+            description = "State directory (default: ${DEFAULT-VALUE}).")
     Path root;
 
-    @Option(names = "--heartbeat-interval", defaultValue = "10s", paramLabel = "DURATION",
+    @Option(
+            names = "--heartbeat-interval",
+            defaultValue = "10s",
+            paramLabel = "DURATION",
             description = "How often the RuntimeNode's status is renewed, as a Go duration such as 10s or 1m30s "
                     + "(default: ${DEFAULT-VALUE}).")
     Duration heartbeatInterval;
 
-    @Option(names = "--allow-host-path", description = "A host path Containers may bind-mount (repeatable; none by default).")
+    @Option(
+            names = "--allow-host-path",
+            description = "A host path Containers may bind-mount (repeatable; none by default).")
     List<Path> allowedHostPaths = new ArrayList<>();
 
-    @Option(names = "--insecure-registry", description = "host[:port] of a registry spoken to over plain HTTP (repeatable); loopback ones always are.")
+    @Option(
+            names = "--insecure-registry",
+            description = "host[:port] of a registry spoken to over plain HTTP (repeatable); loopback ones always are.")
     Set<String> insecureRegistries = Set.of();
 
     @Option(names = "--node-label", description = "key=value label of the RuntimeNode, for nodeSelectors (repeatable).")
     Map<String, String> labels = new LinkedHashMap<>();
 
-    @Option(names = "--runtime-binary", paramLabel = "NAME=PATH",
+    @Option(
+            names = "--runtime-binary",
+            paramLabel = "NAME=PATH",
             description = "The executable of the OCI runtime runc or crun, e.g. runc=/opt/bin/runc "
                     + "(repeatable; default: /usr/sbin/runc and /usr/bin/crun).")
     Map<String, Path> runtimeBinaries = new LinkedHashMap<>();
 
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
-    public record Running(Operator operator, RuntimeNodeReporter reporter, NodeContainerReconciler containers,
-            AgentFinalizer finalizer, TaskManager tasks) implements AutoCloseable {
+    public record Running(
+            Operator operator,
+            RuntimeNodeReporter reporter,
+            NodeContainerReconciler containers,
+            AgentFinalizer finalizer,
+            TaskManager tasks)
+            implements AutoCloseable {
         @Override
         public void close() {
             reporter.close();
@@ -88,8 +110,15 @@ public final class NodeAgent implements Callable<Integer> {
     }
 
     /** Starts the agent's services and controllers for {@code nodeName} on {@code client}, with the installed runtimes. */
-    public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
-            List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval) throws IOException {
+    public static Running start(
+            KubernetesClient client,
+            String nodeName,
+            Path root,
+            Map<String, String> labels,
+            List<Path> allowedHostPaths,
+            Set<String> insecureRegistries,
+            Duration heartbeatInterval)
+            throws IOException {
         return start(client, nodeName, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval, Map.of());
     }
 
@@ -98,9 +127,16 @@ public final class NodeAgent implements Callable<Integer> {
      *
      * @param runtimeBinaries executables of the OCI runtimes by name, where not the installed ones
      */
-    public static Running start(KubernetesClient client, String nodeName, Path root, Map<String, String> labels,
-            List<Path> allowedHostPaths, Set<String> insecureRegistries, Duration heartbeatInterval,
-            Map<String, Path> runtimeBinaries) throws IOException {
+    public static Running start(
+            KubernetesClient client,
+            String nodeName,
+            Path root,
+            Map<String, String> labels,
+            List<Path> allowedHostPaths,
+            Set<String> insecureRegistries,
+            Duration heartbeatInterval,
+            Map<String, Path> runtimeBinaries)
+            throws IOException {
         Files.createDirectories(root);
         FileContentStore content;
         RegistryImageService images;
@@ -111,8 +147,8 @@ public final class NodeAgent implements Callable<Integer> {
                 LOG.info("an image import is running in {}; its temp files are left alone", root);
             }
             content = new FileContentStore(root, removeLeftovers);
-            images = new RegistryImageService(content, root.resolve("images"), Platform.current(), insecureRegistries,
-                    removeLeftovers);
+            images = new RegistryImageService(
+                    content, root.resolve("images"), Platform.current(), insecureRegistries, removeLeftovers);
         }
         Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
         if (overlayAvailable()) {
@@ -123,22 +159,42 @@ public final class NodeAgent implements Callable<Integer> {
         records.removeLeftovers();
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
         gc.collect();
-        TaskManager tasks = new TaskManager(client, nodeName, new TaskRecords(root), records, snapshotters,
-                TaskManager.DEFAULT_LOG_SIZE_MAX, Runtimes.prepare(root, runtimeBinaries));
-        RootfsPreparer preparer = new RootfsPreparer(images, content, snapshotters,
-                new SpecGenerator(allowedHostPaths), records, gc, tasks::snapshotInUse, root.resolve("tmpmounts"));
+        TaskManager tasks = new TaskManager(
+                client,
+                nodeName,
+                new TaskRecords(root),
+                records,
+                snapshotters,
+                TaskManager.DEFAULT_LOG_SIZE_MAX,
+                Runtimes.prepare(root, runtimeBinaries));
+        RootfsPreparer preparer = new RootfsPreparer(
+                images,
+                content,
+                snapshotters,
+                new SpecGenerator(allowedHostPaths),
+                records,
+                gc,
+                tasks::snapshotInUse,
+                root.resolve("tmpmounts"));
         tasks.start();
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
         AgentFinalizer finalizer = new AgentFinalizer(client);
         NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName, finalizer);
-        NodeContainerReconciler containerReconciler = new NodeContainerReconciler(preparer, gc, tasks::containerInUse,
-                taskReconciler::containerPrepared, finalizer);
+        NodeContainerReconciler containerReconciler = new NodeContainerReconciler(
+                preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared, finalizer);
         containerReconciler.releaseGone(client, nodeName, records);
         NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);
-        RuntimeNodeReporter reporter = new RuntimeNodeReporter(client, nodeName, labels, root, images,
-                () -> usage(content, snapshotters.values()), tasks::runningTasks, List.copyOf(snapshotters.keySet()));
+        RuntimeNodeReporter reporter = new RuntimeNodeReporter(
+                client,
+                nodeName,
+                labels,
+                root,
+                images,
+                () -> usage(content, snapshotters.values()),
+                tasks::runningTasks,
+                List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);
         operator.start();
         return new Running(operator, reporter, containerReconciler, finalizer, tasks);
@@ -146,16 +202,21 @@ public final class NodeAgent implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        String node = nodeName == null || nodeName.isBlank() ? InetAddress.getLocalHost().getHostName() : nodeName;
+        String node = nodeName == null || nodeName.isBlank()
+                ? InetAddress.getLocalHost().getHostName()
+                : nodeName;
         KubernetesClient client = new KubernetesClientBuilder().build();
-        Running agent = start(client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval,
-                runtimeBinaries);
+        Running agent = start(
+                client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval, runtimeBinaries);
         CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            agent.close();
-            client.close();
-            stopped.countDown();
-        }, "agent-shutdown"));
+        Runtime.getRuntime()
+                .addShutdownHook(new Thread(
+                        () -> {
+                            agent.close();
+                            client.close();
+                            stopped.countDown();
+                        },
+                        "agent-shutdown"));
         stopped.await();
         return 0;
     }
@@ -166,13 +227,22 @@ public final class NodeAgent implements Callable<Integer> {
      * and records are written crash-safely and under the shared {@link RootLock}, which keeps garbage collection
      * away, and the agent reads records from disk. Imported images are pinned: garbage collection keeps them.
      */
-    @Command(name = "import", mixinStandardHelpOptions = true,
-            description = "Imports OCI image layouts (tar, tar.gz or directory) into the node's images; prints name and digest of each.")
+    @Command(
+            name = "import",
+            mixinStandardHelpOptions = true,
+            description =
+                    "Imports OCI image layouts (tar, tar.gz or directory) into the node's images; prints name and digest of each.")
     static final class Import implements Callable<Integer> {
-        @Option(names = "--root", defaultValue = "/var/lib/stevedore", description = "The agent's state directory (default: ${DEFAULT-VALUE}).")
+        @Option(
+                names = "--root",
+                defaultValue = "/var/lib/stevedore",
+                description = "The agent's state directory (default: ${DEFAULT-VALUE}).")
         Path root;
 
-        @CommandLine.Parameters(arity = "1..*", paramLabel = "ARCHIVE", description = "OCI image layouts: tar archives or directories.")
+        @CommandLine.Parameters(
+                arity = "1..*",
+                paramLabel = "ARCHIVE",
+                description = "OCI image layouts: tar archives or directories.")
         List<Path> archives;
 
         @CommandLine.Spec
@@ -187,8 +257,8 @@ public final class NodeAgent implements Callable<Integer> {
             try (RootLock held = RootLock.shared(root)) {
                 // The agent may be running: its temp files are downloads in progress, not leftovers.
                 FileContentStore content = new FileContentStore(root, false);
-                RegistryImageService images = new RegistryImageService(content, root.resolve("images"),
-                        Platform.current(), Set.of(), false);
+                RegistryImageService images =
+                        new RegistryImageService(content, root.resolve("images"), Platform.current(), Set.of(), false);
                 for (Path archive : archives) {
                     try {
                         for (Image image : images.importArchive(archive)) {
@@ -216,7 +286,9 @@ public final class NodeAgent implements Callable<Integer> {
     }
 
     public static void main(String[] args) {
-        int exit = new CommandLine(new NodeAgent()).registerConverter(Duration.class, Durations::parsePositive).execute(args);
+        int exit = new CommandLine(new NodeAgent())
+                .registerConverter(Duration.class, Durations::parsePositive)
+                .execute(args);
         if (exit != 0) {
             System.exit(exit);
         }

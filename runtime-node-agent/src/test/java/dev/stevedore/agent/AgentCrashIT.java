@@ -3,6 +3,19 @@ package dev.stevedore.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.stevedore.agent.testing.AgentProcess;
+import dev.stevedore.agent.testing.AgentRoot;
+import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.StallingProxy;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -17,7 +30,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
-
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterAll;
@@ -25,20 +37,6 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import dev.stevedore.agent.testing.AgentProcess;
-import dev.stevedore.agent.testing.AgentRoot;
-import dev.stevedore.agent.testing.Containers;
-import dev.stevedore.agent.testing.LocalRegistry;
-import dev.stevedore.agent.testing.StallingProxy;
-import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.TestNamespace;
-import dev.stevedore.testing.WithControlPlane;
 
 /**
  * The agent as its own process, killed with SIGKILL in the middle of its work and started again on the same root:
@@ -53,10 +51,12 @@ class AgentCrashIT {
     private static final long STALL_AFTER_BYTES = 8 * 1024 * 1024;
     /** Many small files: unpacking takes seconds (a syscall or ten per file), the blob is small. */
     private static final int MANY_FILES = 30_000;
+
     private static final String MANY_DIR = "many";
 
     @TempDir
     static Path tmp;
+
     private static ControlPlane controlPlane;
     private static LocalRegistry registry;
     private static TestImages images;
@@ -89,8 +89,13 @@ class AgentCrashIT {
         try {
             if (agent != null && agent.isAlive() && namespace != null) {
                 namespace.client().resources(Container.class).delete();
-                namespace.client().resources(Container.class).list().getItems()
-                        .forEach(c -> Containers.awaitGone(namespace, c.getMetadata().getName()));
+                namespace
+                        .client()
+                        .resources(Container.class)
+                        .list()
+                        .getItems()
+                        .forEach(c ->
+                                Containers.awaitGone(namespace, c.getMetadata().getName()));
             }
         } finally {
             if (agent != null) {
@@ -100,7 +105,11 @@ class AgentCrashIT {
                 Containers.dropFinalizers(namespace);
             }
             if (node != null) {
-                controlPlane.adminClient().resources(RuntimeNode.class).withName(node).delete();
+                controlPlane
+                        .adminClient()
+                        .resources(RuntimeNode.class)
+                        .withName(node)
+                        .delete();
             }
         }
     }
@@ -119,10 +128,14 @@ class AgentCrashIT {
             Containers.create(ns, "big", image, node, "");
 
             // The big layer's download is held half-way by the proxy: its temp file is in content/ingest.
-            await("the big layer half downloaded").atMost(Containers.TIMEOUT).pollInterval(Duration.ofMillis(20))
+            await("the big layer half downloaded")
+                    .atMost(Containers.TIMEOUT)
+                    .pollInterval(Duration.ofMillis(20))
                     .failFast("the agent exited", () -> !agent.isAlive())
-                    .until(() -> proxy.stalled() > 0 && root.ingestTemps().stream().anyMatch(p ->
-                            p.getFileName().toString().startsWith(partialPrefix) && size(p) > 0));
+                    .until(() -> proxy.stalled() > 0
+                            && root.ingestTemps().stream()
+                                    .anyMatch(
+                                            p -> p.getFileName().toString().startsWith(partialPrefix) && size(p) > 0));
             agent.kill();
 
             List<Path> partial = root.ingestTemps();
@@ -132,8 +145,8 @@ class AgentCrashIT {
 
             proxy.release();
             agent = AgentProcess.start(node, root.path(), controlPlane.kubeconfig(), log);
-            Container ready = Containers.awaitCondition(ns, "big", ContainerStatus.READY, "True",
-                    () -> "\nagent log:\n" + agent.log());
+            Container ready = Containers.awaitCondition(
+                    ns, "big", ContainerStatus.READY, "True", () -> "\nagent log:\n" + agent.log());
 
             assertThat(ready.getStatus().imageDigest()).isEqualTo(images.digest("big"));
             assertThat(root.hasBlob(bigLayer)).isTrue();
@@ -155,26 +168,38 @@ class AgentCrashIT {
         Containers.create(ns, "many", registry.host() + "/test/many:1", node, "");
 
         // The layer of many files is being unpacked into snapshots/overlayfs/tmp/<id>/fs.
-        await("the many-files layer half unpacked").atMost(Containers.TIMEOUT).pollInterval(Duration.ofMillis(10))
+        await("the many-files layer half unpacked")
+                .atMost(Containers.TIMEOUT)
+                .pollInterval(Duration.ofMillis(10))
                 .failFast("the agent exited", () -> !agent.isAlive())
-                .failFast("the layer was committed before the kill", () -> !root.committed(chainId).isEmpty())
-                .until(() -> root.snapshotTemps().stream().anyMatch(t -> Files.isDirectory(t.resolve("fs").resolve(MANY_DIR))));
+                .failFast(
+                        "the layer was committed before the kill",
+                        () -> !root.committed(chainId).isEmpty())
+                .until(() -> root.snapshotTemps().stream()
+                        .anyMatch(t -> Files.isDirectory(t.resolve("fs").resolve(MANY_DIR))));
         agent.kill();
 
-        assertThat(root.snapshotTemps()).as("what the kill left in snapshots/*/tmp").isNotEmpty();
+        assertThat(root.snapshotTemps())
+                .as("what the kill left in snapshots/*/tmp")
+                .isNotEmpty();
         assertThat(root.committed(chainId)).isEmpty();
 
         agent = AgentProcess.start(node, root.path(), controlPlane.kubeconfig(), log);
-        Container ready = Containers.awaitCondition(ns, "many", ContainerStatus.READY, "True",
-                () -> "\nagent log:\n" + agent.log());
+        Container ready = Containers.awaitCondition(
+                ns, "many", ContainerStatus.READY, "True", () -> "\nagent log:\n" + agent.log());
 
         assertThat(ready.getStatus().imageDigest()).isEqualTo(images.digest("many"));
         List<AgentRoot.Snapshot> committed = root.committed(chainId);
         assertThat(committed).hasSize(1);
-        Path unpacked = root.path().resolve("snapshots/overlayfs").resolve(Long.toString(committed.get(0).id()))
-                .resolve("fs").resolve(MANY_DIR);
+        Path unpacked = root.path()
+                .resolve("snapshots/overlayfs")
+                .resolve(Long.toString(committed.get(0).id()))
+                .resolve("fs")
+                .resolve(MANY_DIR);
         try (Stream<Path> files = Files.walk(unpacked)) {
-            assertThat(files.filter(Files::isRegularFile).count()).as("files of the layer, unpacked again").isEqualTo(MANY_FILES);
+            assertThat(files.filter(Files::isRegularFile).count())
+                    .as("files of the layer, unpacked again")
+                    .isEqualTo(MANY_FILES);
         }
         assertThat(root.leftovers()).isEmpty();
     }
@@ -198,7 +223,8 @@ class AgentCrashIT {
 
     private static String sha256Hex(String text) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
@@ -222,7 +248,8 @@ class AgentCrashIT {
     }
 
     private static Path manyFilesLayer(Path file) throws IOException {
-        try (OutputStream out = Files.newOutputStream(file); TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
+        try (OutputStream out = Files.newOutputStream(file);
+                TarArchiveOutputStream tar = new TarArchiveOutputStream(out)) {
             List<String> dirs = new ArrayList<>();
             for (int d = 0; d < 100; d++) {
                 dirs.add(MANY_DIR + "/d" + d + "/");

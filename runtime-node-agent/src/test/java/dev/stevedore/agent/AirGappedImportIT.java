@@ -2,21 +2,6 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.Arrays;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.TimeUnit;
-
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import dev.stevedore.agent.testing.AgentProcess;
 import dev.stevedore.agent.testing.AgentRoot;
 import dev.stevedore.agent.testing.Containers;
@@ -28,6 +13,19 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code stevedore-agent import} for nodes without a registry, as {@code ctr images import}: an OCI archive imported
@@ -41,6 +39,7 @@ class AirGappedImportIT {
 
     @TempDir
     static Path tmp;
+
     private static ControlPlane controlPlane;
     private static TestImages images;
     private static Path archive;
@@ -63,8 +62,13 @@ class AirGappedImportIT {
             if (agent != null && namespace != null) {
                 // Released by the agent (snapshots, records), as a node would.
                 namespace.client().resources(Container.class).delete();
-                namespace.client().resources(Container.class).list().getItems()
-                        .forEach(c -> Containers.awaitGone(namespace, c.getMetadata().getName()));
+                namespace
+                        .client()
+                        .resources(Container.class)
+                        .list()
+                        .getItems()
+                        .forEach(c ->
+                                Containers.awaitGone(namespace, c.getMetadata().getName()));
             }
         } finally {
             if (agent != null) {
@@ -74,7 +78,11 @@ class AirGappedImportIT {
                 Containers.dropFinalizers(namespace);
             }
             if (node != null) {
-                controlPlane.adminClient().resources(RuntimeNode.class).withName(node).delete();
+                controlPlane
+                        .adminClient()
+                        .resources(RuntimeNode.class)
+                        .withName(node)
+                        .delete();
             }
         }
     }
@@ -84,17 +92,25 @@ class AirGappedImportIT {
         namespace = ns;
         node = "airgap-running-node";
         AgentRoot root = new AgentRoot(tmp.resolve("running"));
-        agent = NodeAgent.start(controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(),
-                Duration.ofSeconds(2));
+        agent = NodeAgent.start(
+                controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(2));
 
         AgentProcess.Result imported = AgentProcess.runImport(root.path(), archive);
 
         assertThat(imported.exitCode()).as(imported.stderr()).isZero();
         assertThat(imported.stdout()).isEqualTo(NAME + " " + images.digest(TestImages.LAYERED) + "\n");
         // The running agent sees the record another process wrote: its heartbeat lists the image.
-        controlPlane.adminClient().resources(RuntimeNode.class).withName(node).waitUntilCondition(n -> n != null
-                && n.getStatus() != null && n.getStatus().images() != null
-                && n.getStatus().images().stream().anyMatch(i -> NAME.equals(i.name())), 60, TimeUnit.SECONDS);
+        controlPlane
+                .adminClient()
+                .resources(RuntimeNode.class)
+                .withName(node)
+                .waitUntilCondition(
+                        n -> n != null
+                                && n.getStatus() != null
+                                && n.getStatus().images() != null
+                                && n.getStatus().images().stream().anyMatch(i -> NAME.equals(i.name())),
+                        60,
+                        TimeUnit.SECONDS);
 
         // A Container deleted on the node makes the agent collect garbage; the imported image, which no Container
         // uses yet, must survive it: no registry could give it back.
@@ -120,8 +136,8 @@ class AirGappedImportIT {
         assertThat(imported.exitCode()).as(imported.stderr()).isZero();
 
         // Starting, the agent removes a crash's leftovers and collects garbage: the import is neither.
-        agent = NodeAgent.start(controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(),
-                Duration.ofSeconds(2));
+        agent = NodeAgent.start(
+                controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(2));
         Containers.create(ns, "app", NAME, node, "snapshotter: native");
 
         Container ready = Containers.awaitCondition(ns, "app", ContainerStatus.READY, "True");

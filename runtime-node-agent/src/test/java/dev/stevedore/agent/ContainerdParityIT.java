@@ -2,21 +2,6 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.File;
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.LinkedHashMap;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.json.JsonMapper;
@@ -36,6 +21,20 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -54,17 +53,26 @@ class ContainerdParityIT {
     private static final String CTR_NAMESPACE = "parity";
     private static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final ObjectMapper SORTED = JsonMapper.builder().enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
-            .enable(SerializationFeature.INDENT_OUTPUT).build();
+    private static final ObjectMapper SORTED = JsonMapper.builder()
+            .enable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+            .enable(SerializationFeature.INDENT_OUTPUT)
+            .build();
     /** What a task shows of itself: who it is, where, with which environment, limits and file system. */
-    private static final String PROBE = String.join("; ",
-            "id", "echo HOME=$HOME", "pwd", "env | sort", "stat -c '%A %u:%g %n' / /tmp /run /dev /dev/shm /home 2>&1", "ulimit -n",
+    private static final String PROBE = String.join(
+            "; ",
+            "id",
+            "echo HOME=$HOME",
+            "pwd",
+            "env | sort",
+            "stat -c '%A %u:%g %n' / /tmp /run /dev /dev/shm /home 2>&1",
+            "ulimit -n",
             "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups|Seccomp):' /proc/self/status",
             "cut -d' ' -f2,3 /proc/self/mounts | sort",
             "cat /tmp/marker 2>/dev/null || true");
 
     @TempDir
     static Path tmp;
+
     private static ControlPlane controlPlane;
     private static LocalRegistry registry;
     private static ContainerdDaemon containerd;
@@ -73,8 +81,7 @@ class ContainerdParityIT {
     private static final Map<String, String> IMAGES = new LinkedHashMap<>();
 
     /** One comparison: an image, the Container's overrides (YAML under spec) and the same as ctr flags. */
-    private record Case(String name, String image, String containerSpec, List<String> ctrFlags, List<String> args) {
-    }
+    private record Case(String name, String image, String containerSpec, List<String> ctrFlags, List<String> args) {}
 
     @BeforeAll
     static void start(ControlPlane cp) throws Exception {
@@ -82,9 +89,17 @@ class ContainerdParityIT {
         Crds.installStevedore(cp.adminClient());
         registry = LocalRegistry.start();
         ParityImages images = ParityImages.build(tmp.resolve("images"));
-        for (String tag : List.of(ParityImages.BASE, ParityImages.USERS, ParityImages.USER_NAME, ParityImages.USER_UID_GID,
-                ParityImages.USER_NAME_GROUP, ParityImages.USER_UID, ParityImages.MISSING_WORKDIR,
-                ParityImages.MERGED_USR, ParityImages.IMPLIED_TMP, ParityImages.ENV_WITHOUT_PATH)) {
+        for (String tag : List.of(
+                ParityImages.BASE,
+                ParityImages.USERS,
+                ParityImages.USER_NAME,
+                ParityImages.USER_UID_GID,
+                ParityImages.USER_NAME_GROUP,
+                ParityImages.USER_UID,
+                ParityImages.MISSING_WORKDIR,
+                ParityImages.MERGED_USR,
+                ParityImages.IMPLIED_TMP,
+                ParityImages.ENV_WITHOUT_PATH)) {
             IMAGES.put(tag, push(images, tag, false));
         }
         IMAGES.put("zstd", push(images, ParityImages.USER_NAME, true).replace(ParityImages.USER_NAME, "zstd"));
@@ -115,7 +130,11 @@ class ContainerdParityIT {
             if (registry != null) {
                 registry.close();
             }
-            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
         }
     }
 
@@ -123,12 +142,16 @@ class ContainerdParityIT {
     void theSpecEqualsContainerdsButForTheWrittenDifferences(TestNamespace ns) throws Exception {
         List<Case> cases = List.of(
                 new Case("defaults", ParityImages.BASE, "", List.of(), List.of()),
-                new Case("overrides", ParityImages.BASE, """
+                new Case(
+                        "overrides",
+                        ParityImages.BASE,
+                        """
                         process:
                           args: [sh, -c, 'echo hi']
                           env: [{name: FOO, value: bar}, {name: PATH, value: /bin:/usr/bin}]
                           workingDir: /tmp
-                        """, List.of("--env", "FOO=bar", "--env", "PATH=/bin:/usr/bin", "--cwd", "/tmp"),
+                        """,
+                        List.of("--env", "FOO=bar", "--env", "PATH=/bin:/usr/bin", "--cwd", "/tmp"),
                         List.of("sh", "-c", "echo hi")),
                 new Case("root-in-groups", ParityImages.USERS, "", List.of(), List.of()),
                 new Case("user-name", ParityImages.USER_NAME, "", List.of(), List.of()),
@@ -137,12 +160,25 @@ class ContainerdParityIT {
                 new Case("user-uid", ParityImages.USER_UID, "", List.of(), List.of()),
                 new Case("env-without-path", ParityImages.ENV_WITHOUT_PATH, "", List.of(), List.of()),
                 new Case("merged-usr", ParityImages.MERGED_USR, "", List.of(), List.of()),
-                new Case("memory", ParityImages.BASE, "resources: {memory: 64Mi}",
-                        List.of("--memory-limit", "67108864"), List.of()),
-                // ctr run's --cpu-shares defaults to 1024 (cgroup v1's own default); 0 leaves it unset as asked.
-                new Case("cpu", ParityImages.BASE, "resources: {cpu: 500m}", List.of("--cpus", "0.5", "--cpu-shares", "0"),
+                new Case(
+                        "memory",
+                        ParityImages.BASE,
+                        "resources: {memory: 64Mi}",
+                        List.of("--memory-limit", "67108864"),
                         List.of()),
-                new Case("read-only", ParityImages.BASE, "ociSpec: {root: {readonly: true}}", List.of("--read-only"), List.of()));
+                // ctr run's --cpu-shares defaults to 1024 (cgroup v1's own default); 0 leaves it unset as asked.
+                new Case(
+                        "cpu",
+                        ParityImages.BASE,
+                        "resources: {cpu: 500m}",
+                        List.of("--cpus", "0.5", "--cpu-shares", "0"),
+                        List.of()),
+                new Case(
+                        "read-only",
+                        ParityImages.BASE,
+                        "ociSpec: {root: {readonly: true}}",
+                        List.of("--read-only"),
+                        List.of()));
         for (Case c : cases) {
             Containers.create(ns, c.name(), IMAGES.get(c.image()), NODE, c.containerSpec());
         }
@@ -168,27 +204,43 @@ class ContainerdParityIT {
                 new Case("run-merged-usr", ParityImages.MERGED_USR, "", List.of(), List.of()),
                 new Case("run-zstd", "zstd", "", List.of(), List.of()),
                 new Case("run-implied-tmp", ParityImages.IMPLIED_TMP, "", List.of(), List.of()),
-                new Case("run-overrides", ParityImages.USERS, "process: {env: [{name: FOO, value: bar}], workingDir: /home}",
-                        List.of("--env", "FOO=bar", "--cwd", "/home"), List.of()));
+                new Case(
+                        "run-overrides",
+                        ParityImages.USERS,
+                        "process: {env: [{name: FOO, value: bar}], workingDir: /home}",
+                        List.of("--env", "FOO=bar", "--cwd", "/home"),
+                        List.of()));
         for (Case c : cases) {
-            String spec = c.containerSpec().contains("process:") ? c.containerSpec() : c.containerSpec() + "process: {}";
-            Containers.create(ns, c.name(), IMAGES.get(c.image()), NODE,
+            String spec =
+                    c.containerSpec().contains("process:") ? c.containerSpec() : c.containerSpec() + "process: {}";
+            Containers.create(
+                    ns,
+                    c.name(),
+                    IMAGES.get(c.image()),
+                    NODE,
                     spec.replace("process: {", "process: {args: [sh, -c, " + yamlQuoted(PROBE) + "], "));
             Tasks.create(ns, c.name(), c.name(), NODE, "");
         }
         for (Case c : cases) {
-            Task done = Tasks.await(ns, c.name(), t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Deleted);
+            Task done = Tasks.await(
+                    ns, c.name(), t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Deleted);
             String ours = taskOutput(done);
             String theirs = ctrRun(c);
-            assertThat(done.getStatus().exitCode()).as("case %s: %s", c.name(), done.getStatus().message()).isZero();
-            assertThat(ours).as("case %s: the task's output against ctr run's (expected)", c.name()).isEqualTo(theirs);
+            assertThat(done.getStatus().exitCode())
+                    .as("case %s: %s", c.name(), done.getStatus().message())
+                    .isZero();
+            assertThat(ours)
+                    .as("case %s: the task's output against ctr run's (expected)", c.name())
+                    .isEqualTo(theirs);
         }
     }
 
     /** The spec the agent wrote for the Container, once it is Ready. */
     private static ObjectNode stevedoreSpec(TestNamespace ns, String name) throws IOException {
         Container ready = Containers.awaitCondition(ns, name, ContainerStatus.READY, "True");
-        Path file = root.resolve("containers").resolve(ready.getMetadata().getUid()).resolve("specs")
+        Path file = root.resolve("containers")
+                .resolve(ready.getMetadata().getUid())
+                .resolve("specs")
                 .resolve(ready.getStatus().specDigest().substring("sha256:".length()) + ".json");
         return (ObjectNode) JSON.readTree(file.toFile());
     }
@@ -249,7 +301,8 @@ class ContainerdParityIT {
     private static String taskOutput(Task task) throws IOException {
         Path log = root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log");
         StringBuilder out = new StringBuilder();
-        Matcher line = Pattern.compile("(?m)^\\S+ (?:stdout|stderr) ([FP]) (.*)$").matcher(Files.readString(log));
+        Matcher line =
+                Pattern.compile("(?m)^\\S+ (?:stdout|stderr) ([FP]) (.*)$").matcher(Files.readString(log));
         while (line.find()) {
             out.append(line.group(2)).append(line.group(1).equals("F") ? "\n" : "");
         }
@@ -260,14 +313,18 @@ class ContainerdParityIT {
         Path out = Files.createTempFile(tmp, "ctr", ".out");
         try {
             Process process = new ProcessBuilder(containerd.ctr(CTR_NAMESPACE, args))
-                    .redirectInput(new File("/dev/null")).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+                    .redirectInput(new File("/dev/null"))
+                    .redirectErrorStream(true)
+                    .redirectOutput(out.toFile())
+                    .start();
             if (!process.waitFor(TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
                 process.destroyForcibly();
                 throw new AssertionError("ctr " + String.join(" ", args) + " did not finish in " + TIMEOUT);
             }
             String output = Files.readString(out, StandardCharsets.UTF_8);
             if (process.exitValue() != 0) {
-                throw new AssertionError("ctr " + String.join(" ", args) + " failed (" + process.exitValue() + "):\n" + output);
+                throw new AssertionError(
+                        "ctr " + String.join(" ", args) + " failed (" + process.exitValue() + "):\n" + output);
             }
             return output;
         } catch (InterruptedException e) {

@@ -2,6 +2,18 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.testing.AgentRoot;
+import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.Condition;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -22,7 +34,6 @@ import java.util.Set;
 import java.util.TreeSet;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
-
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
@@ -35,19 +46,6 @@ import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
-
-import dev.stevedore.agent.testing.AgentRoot;
-import dev.stevedore.agent.testing.Containers;
-import dev.stevedore.agent.testing.LocalRegistry;
-import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.TestNamespace;
-import dev.stevedore.testing.WithControlPlane;
-import io.fabric8.kubernetes.api.model.Condition;
 
 /**
  * Hostile images from a real registry through the whole agent: layers that try to write outside the rootfs (by
@@ -63,6 +61,7 @@ class HostileImagesIT {
 
     @TempDir
     static Path tmp;
+
     private static ControlPlane controlPlane;
     private static LocalRegistry registry;
     private static TestImages images;
@@ -70,34 +69,47 @@ class HostileImagesIT {
     private static NodeAgent.Running agent;
     /** What the layers aim at: beside the agent's root, as the rest of the host is. */
     private static Path outside;
+
     private static Path sentinel;
     private static Map<String, Object> outsideBefore;
     private static Map<String, Object> sentinelBefore;
 
     /** A hostile layer: its entries, and what the rejection must say (with {@code %o} for the outside directory). */
-    private record Hostile(Consumer<Tar> entries, List<String> messageParts) {
-    }
+    private record Hostile(Consumer<Tar> entries, List<String> messageParts) {}
 
     private static final Map<String, Hostile> HOSTILE = new LinkedHashMap<>();
 
     static {
-        HOSTILE.put("dot-dot-traversal", new Hostile(
-                t -> t.file(TO_ROOT + "%o/pwned-traversal", "pwned"),
-                List.of("entry escapes rootfs: " + TO_ROOT + "%o/pwned-traversal")));
-        HOSTILE.put("dot-dot-into-the-agent-root", new Hostile(
-                t -> t.file("../../../../pwned-nearby", "pwned"),
-                List.of("entry escapes rootfs: ../../../../pwned-nearby")));
+        HOSTILE.put(
+                "dot-dot-traversal",
+                new Hostile(
+                        t -> t.file(TO_ROOT + "%o/pwned-traversal", "pwned"),
+                        List.of("entry escapes rootfs: " + TO_ROOT + "%o/pwned-traversal")));
+        HOSTILE.put(
+                "dot-dot-into-the-agent-root",
+                new Hostile(
+                        t -> t.file("../../../../pwned-nearby", "pwned"),
+                        List.of("entry escapes rootfs: ../../../../pwned-nearby")));
         // Writes through symlinks that point out are not rejected: they are resolved with the rootfs as /, as
         // containerd does, and land inside (HostileLayerTest.symlinksPointingOutAreResolvedInsideTheRootfs).
-        HOSTILE.put("hardlink-to-a-file-outside", new Hostile(
-                t -> t.hardlink("pwned-hardlink", TO_ROOT + "%o/sentinel").file("pwned-hardlink", "pwned"),
-                List.of("entry escapes rootfs: " + TO_ROOT + "%o/sentinel")));
-        HOSTILE.put("hardlink-to-an-absolute-path", new Hostile(
-                t -> t.hardlink("pwned-hardlink", "%o/sentinel").file("pwned-hardlink", "pwned"),
-                List.of("entry escapes rootfs: %o/sentinel (absolute path)")));
-        HOSTILE.put("hardlink-through-a-symlink", new Hostile(
-                t -> t.symlink("escape", "%o").hardlink("pwned-hardlink", "escape/sentinel").file("pwned-hardlink", "pwned"),
-                List.of("hardlink pwned-hardlink -> escape/sentinel: target not found")));
+        HOSTILE.put(
+                "hardlink-to-a-file-outside",
+                new Hostile(
+                        t -> t.hardlink("pwned-hardlink", TO_ROOT + "%o/sentinel")
+                                .file("pwned-hardlink", "pwned"),
+                        List.of("entry escapes rootfs: " + TO_ROOT + "%o/sentinel")));
+        HOSTILE.put(
+                "hardlink-to-an-absolute-path",
+                new Hostile(
+                        t -> t.hardlink("pwned-hardlink", "%o/sentinel").file("pwned-hardlink", "pwned"),
+                        List.of("entry escapes rootfs: %o/sentinel (absolute path)")));
+        HOSTILE.put(
+                "hardlink-through-a-symlink",
+                new Hostile(
+                        t -> t.symlink("escape", "%o")
+                                .hardlink("pwned-hardlink", "escape/sentinel")
+                                .file("pwned-hardlink", "pwned"),
+                        List.of("hardlink pwned-hardlink -> escape/sentinel: target not found")));
     }
 
     @BeforeAll
@@ -118,7 +130,8 @@ class HostileImagesIT {
         outsideBefore = attributes(outside);
         sentinelBefore = attributes(sentinel);
         root = new AgentRoot(tmp.resolve("root"));
-        agent = NodeAgent.start(cp.adminClient(), NODE, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+        agent = NodeAgent.start(
+                cp.adminClient(), NODE, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
     }
 
     @AfterAll
@@ -130,7 +143,11 @@ class HostileImagesIT {
             registry.close();
         }
         if (controlPlane != null) {
-            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
         }
     }
 
@@ -150,7 +167,8 @@ class HostileImagesIT {
             assertThat(children).containsExactly(sentinel);
         }
         try (Stream<Path> all = Files.walk(tmp)) {
-            assertThat(all.filter(p -> p.getFileName().toString().startsWith("pwned"))).as("files the layers tried to write")
+            assertThat(all.filter(p -> p.getFileName().toString().startsWith("pwned")))
+                    .as("files the layers tried to write")
                     .isEmpty();
         }
     }
@@ -167,7 +185,8 @@ class HostileImagesIT {
     @ParameterizedTest(name = "{0} ({1})")
     @MethodSource("hostileLayers")
     void aHostileLayerIsRejectedAndLeavesNothing(String name, String snapshotter, TestNamespace ns) {
-        Containers.create(ns, "hostile", reference(name), NODE, snapshotter.equals("native") ? "snapshotter: native" : "");
+        Containers.create(
+                ns, "hostile", reference(name), NODE, snapshotter.equals("native") ? "snapshotter: native" : "");
 
         Container failed = Containers.awaitCondition(ns, "hostile", ContainerStatus.ROOTFS_READY, "False");
 
@@ -181,15 +200,22 @@ class HostileImagesIT {
         Condition ready = Containers.condition(failed, ContainerStatus.READY);
         assertThat(ready.getStatus()).isEqualTo("False");
         assertThat(ready.getReason()).isEqualTo("LayerRejected");
-        assertThat(Containers.condition(failed, ContainerStatus.IMAGE_READY).getStatus()).isEqualTo("True");
+        assertThat(Containers.condition(failed, ContainerStatus.IMAGE_READY).getStatus())
+                .isEqualTo("True");
 
         // (The base layer's snapshot is no evidence either way: garbage collection, run when the previous test's
         // Containers went, may take it, since a Container that failed holds no snapshot.)
         List<String> chain = chainIds(images.diffIds(name));
-        assertThat(root.committed(chain.get(1))).as("a committed snapshot of the hostile layer").isEmpty();
+        assertThat(root.committed(chain.get(1)))
+                .as("a committed snapshot of the hostile layer")
+                .isEmpty();
         assertThat(root.snapshotTemps()).as("half-unpacked snapshots").isEmpty();
-        assertThat(root.path().resolve("containers").resolve(failed.getMetadata().getUid())).doesNotExist();
-        assertThat(newFilesOutsideSnapshots()).as("new files in the agent's root outside snapshots/")
+        assertThat(root.path()
+                        .resolve("containers")
+                        .resolve(failed.getMetadata().getUid()))
+                .doesNotExist();
+        assertThat(newFilesOutsideSnapshots())
+                .as("new files in the agent's root outside snapshots/")
                 .isSubsetOf(filesOfImage(name));
     }
 
@@ -210,15 +236,22 @@ class HostileImagesIT {
         Condition image = Containers.condition(failed, ContainerStatus.IMAGE_READY);
         assertThat(image.getReason()).isEqualTo("DigestMismatch");
         assertThat(image.getMessage()).contains(layer);
-        assertThat(Containers.condition(failed, ContainerStatus.READY).getReason()).isEqualTo("DigestMismatch");
-        assertThat(failed.getStatus().conditions()).extracting(Condition::getType)
+        assertThat(Containers.condition(failed, ContainerStatus.READY).getReason())
+                .isEqualTo("DigestMismatch");
+        assertThat(failed.getStatus().conditions())
+                .extracting(Condition::getType)
                 .doesNotContain(ContainerStatus.ROOTFS_READY);
-        assertThat(root.hasBlob(layer)).as("the corrupted blob in the content store").isFalse();
+        assertThat(root.hasBlob(layer))
+                .as("the corrupted blob in the content store")
+                .isFalse();
         assertThat(root.imageRecord(reference("corrupt"))).as("an image record").doesNotExist();
         assertThat(root.imageNames()).doesNotContain(reference("corrupt"));
         assertThat(root.ingestTemps()).as("temp files in content/ingest").isEmpty();
         assertThat(root.committed(chainIds(images.diffIds("corrupt")).get(1))).isEmpty();
-        assertThat(root.path().resolve("containers").resolve(failed.getMetadata().getUid())).doesNotExist();
+        assertThat(root.path()
+                        .resolve("containers")
+                        .resolve(failed.getMetadata().getUid()))
+                .doesNotExist();
         assertThat(newFilesOutsideSnapshots()).isSubsetOf(filesOfImage("corrupt"));
     }
 
@@ -241,24 +274,37 @@ class HostileImagesIT {
         String victimChainId = chainIds(victimDiffIds).get(1);
 
         Containers.create(ns, "poison", reference("poison"), NODE, "");
-        Container poisoned = Containers.await(ns, "poison", c -> c.getStatus() != null && c.getStatus().conditions() != null
-                && c.getStatus().conditions().stream().anyMatch(x -> ContainerStatus.READY.equals(x.getType())),
-                "a Ready condition", () -> "");
+        Container poisoned = Containers.await(
+                ns,
+                "poison",
+                c -> c.getStatus() != null
+                        && c.getStatus().conditions() != null
+                        && c.getStatus().conditions().stream().anyMatch(x -> ContainerStatus.READY.equals(x.getType())),
+                "a Ready condition",
+                () -> "");
 
         Condition rootfs = Containers.condition(poisoned, ContainerStatus.ROOTFS_READY);
         assertThat(rootfs.getStatus()).as(rootfs.getMessage()).isEqualTo("False");
         assertThat(rootfs.getReason()).isEqualTo("LayerRejected");
-        assertThat(rootfs.getMessage()).contains(images.layerDigests("poison").get(1)).contains(honest.get(1))
+        assertThat(rootfs.getMessage())
+                .contains(images.layerDigests("poison").get(1))
+                .contains(honest.get(1))
                 .contains(victimDiffIds.get(1));
-        assertThat(Containers.condition(poisoned, ContainerStatus.READY).getReason()).isEqualTo("LayerRejected");
-        assertThat(root.committed(victimChainId)).as("a snapshot under the victim's chain ID").isEmpty();
+        assertThat(Containers.condition(poisoned, ContainerStatus.READY).getReason())
+                .isEqualTo("LayerRejected");
+        assertThat(root.committed(victimChainId))
+                .as("a snapshot under the victim's chain ID")
+                .isEmpty();
         assertThat(root.snapshotTemps()).isEmpty();
 
         Containers.create(ns, "victim", reference("victim"), NODE, "");
         Containers.awaitCondition(ns, "victim", ContainerStatus.READY, "True");
         List<AgentRoot.Snapshot> shared = root.committed(victimChainId);
         assertThat(shared).hasSize(1);
-        Path layerTree = root.path().resolve("snapshots/overlayfs").resolve(Long.toString(shared.get(0).id())).resolve("fs");
+        Path layerTree = root.path()
+                .resolve("snapshots/overlayfs")
+                .resolve(Long.toString(shared.get(0).id()))
+                .resolve("fs");
         assertThat(layerTree.resolve(TestImages.ADDED_FILE)).hasContent("stevedore test image\n");
     }
 
@@ -270,8 +316,8 @@ class HostileImagesIT {
 
     /** What pulling the image may add: its blobs, its record, and the directories holding them. */
     private static Set<String> filesOfImage(String tag) {
-        Set<String> files = new TreeSet<>(List.of("content/", "content/blobs/", "content/blobs/sha256/", "content/ingest/",
-                "images/", "containers/"));
+        Set<String> files = new TreeSet<>(List.of(
+                "content/", "content/blobs/", "content/blobs/sha256/", "content/ingest/", "images/", "containers/"));
         List<String> digests = new ArrayList<>(images.layerDigests(tag));
         digests.add(images.digest(tag));
         digests.add(images.manifest(tag).path("config").path("digest").asText());
@@ -297,7 +343,8 @@ class HostileImagesIT {
 
     private static String sha256Hex(String text) {
         try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
+            return HexFormat.of()
+                    .formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
@@ -310,7 +357,8 @@ class HostileImagesIT {
     }
 
     private static Map<String, Object> attributes(Path path) throws IOException {
-        Map<String, Object> attributes = new LinkedHashMap<>(Files.readAttributes(path, "unix:*", LinkOption.NOFOLLOW_LINKS));
+        Map<String, Object> attributes =
+                new LinkedHashMap<>(Files.readAttributes(path, "unix:*", LinkOption.NOFOLLOW_LINKS));
         attributes.remove("lastAccessTime");
         return attributes;
     }

@@ -2,19 +2,6 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.Base64;
-import java.util.List;
-import java.util.Map;
-import java.util.Optional;
-import java.util.Set;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.snapshots.Mount;
@@ -32,6 +19,18 @@ import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -45,8 +44,10 @@ import org.junit.jupiter.api.io.TempDir;
 class NodeAgentIT {
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
     private static final ObjectMapper JSON = new ObjectMapper();
+
     @TempDir
     static Path tmp;
+
     private static LocalRegistry registry;
     private static LocalRegistry privateRegistry;
     private static TestImages images;
@@ -65,9 +66,16 @@ class NodeAgentIT {
         images.push(TestImages.LAYERED, registry.host() + "/test/layered:1");
         images.push(TestImages.BASE, registry.host() + "/test/base:1", TestImages.Format.DOCKER_V2S2, null);
         images.push(TestImages.MULTI, registry.host() + "/test/multi:1");
-        images.push(TestImages.BASE, privateRegistry.host() + "/private/base:1", TestImages.Format.OCI, "puller:s3cret");
+        images.push(
+                TestImages.BASE, privateRegistry.host() + "/private/base:1", TestImages.Format.OCI, "puller:s3cret");
         root = tmp.resolve("root");
-        agent = NodeAgent.start(cp.adminClient(), NODE, root, Map.of("stevedore.dev/test", "agent"), List.of(), Set.of(),
+        agent = NodeAgent.start(
+                cp.adminClient(),
+                NODE,
+                root,
+                Map.of("stevedore.dev/test", "agent"),
+                List.of(),
+                Set.of(),
                 Duration.ofSeconds(5));
     }
 
@@ -84,13 +92,20 @@ class NodeAgentIT {
             privateRegistry.close();
         }
         if (controlPlane != null) {
-            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
         }
     }
 
     @Test
     void theAgentRegistersAndHeartbeatsItsRuntimeNode() {
-        RuntimeNode node = controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE)
+        RuntimeNode node = controlPlane
+                .adminClient()
+                .resources(RuntimeNode.class)
+                .withName(NODE)
                 .waitUntilCondition(n -> n != null && n.getStatus() != null, 30, TimeUnit.SECONDS);
         assertThat(node.getStatus().conditions()).anySatisfy(c -> {
             assertThat(c.getType()).isEqualTo("Ready");
@@ -114,7 +129,8 @@ class NodeAgentIT {
         assertThat(ready.getStatus().imageDigest()).isEqualTo(images.digest(TestImages.LAYERED));
         assertThat(ready.getStatus().snapshotter()).isEqualTo("overlayfs");
         assertThat(ready.getStatus().specDigest()).startsWith("sha256:");
-        assertThat(ready.getStatus().observedGeneration()).isEqualTo(ready.getMetadata().getGeneration());
+        assertThat(ready.getStatus().observedGeneration())
+                .isEqualTo(ready.getMetadata().getGeneration());
 
         Path rootfs = mount(ready.getStatus().snapshotKey());
         try {
@@ -139,7 +155,10 @@ class NodeAgentIT {
         container(ns, "docker", registry.host() + "/test/base:1", "");
         container(ns, "multi", registry.host() + "/test/multi:1", "snapshotter: native");
         // skopeo converts to Docker v2 schema2 on push, so the digest is the registry's, not the layout's.
-        assertThat(awaitCondition(ns, "docker", ContainerStatus.READY, "True").getStatus().imageDigest()).startsWith("sha256:");
+        assertThat(awaitCondition(ns, "docker", ContainerStatus.READY, "True")
+                        .getStatus()
+                        .imageDigest())
+                .startsWith("sha256:");
         Container multi = awaitCondition(ns, "multi", ContainerStatus.READY, "True");
         assertThat(multi.getStatus().imageDigest()).isEqualTo(images.digest(TestImages.MULTI));
         assertThat(multi.getStatus().snapshotter()).isEqualTo("native");
@@ -148,15 +167,24 @@ class NodeAgentIT {
     @Test
     void aPrivateRegistryNeedsTheContainersPullSecret(TestNamespace ns) {
         container(ns, "no-secret", privateRegistry.host() + "/private/base:1", "");
-        Condition denied = condition(awaitCondition(ns, "no-secret", ContainerStatus.IMAGE_READY, "False"), ContainerStatus.IMAGE_READY);
+        Condition denied = condition(
+                awaitCondition(ns, "no-secret", ContainerStatus.IMAGE_READY, "False"), ContainerStatus.IMAGE_READY);
         assertThat(denied.getReason()).isEqualTo("Unauthorized");
 
         String dockerConfig = "{\"auths\":{\"" + privateRegistry.host() + "\":{\"auth\":\""
                 + Base64.getEncoder().encodeToString("puller:s3cret".getBytes(StandardCharsets.UTF_8)) + "\"}}}";
-        ns.client().secrets().resource(new SecretBuilder().withNewMetadata().withName("regcred").endMetadata()
-                .withType("kubernetes.io/dockerconfigjson")
-                .addToData(".dockerconfigjson", Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
-                .build()).create();
+        ns.client()
+                .secrets()
+                .resource(new SecretBuilder()
+                        .withNewMetadata()
+                        .withName("regcred")
+                        .endMetadata()
+                        .withType("kubernetes.io/dockerconfigjson")
+                        .addToData(
+                                ".dockerconfigjson",
+                                Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
+                        .build())
+                .create();
         container(ns, "with-secret", privateRegistry.host() + "/private/base:1", "imagePullSecrets: [{name: regcred}]");
         awaitCondition(ns, "with-secret", ContainerStatus.READY, "True");
     }
@@ -177,19 +205,34 @@ class NodeAgentIT {
         // The image and the command change: a new rootfs and a new spec, for the next Task.
         ns.client().resources(Container.class).withName("app").edit(c -> {
             var old = c.getSpec();
-            c.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(registry.host() + "/test/multi:1", old.imagePullSecrets(),
-                    old.runtime(), old.snapshotter(), old.nodeName(), old.nodeSelector(),
+            c.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(
+                    registry.host() + "/test/multi:1",
+                    old.imagePullSecrets(),
+                    old.runtime(),
+                    old.snapshotter(),
+                    old.nodeName(),
+                    old.nodeSelector(),
                     new dev.stevedore.api.v1alpha1.ContainerSpec.Process(List.of("sleep", "1"), null, null, null),
-                    old.resources(), old.mounts(), old.ociSpec()));
+                    old.resources(),
+                    old.mounts(),
+                    old.ociSpec()));
             return c;
         });
 
-        Container after = awaitObject(ns, "app", c -> c.getStatus() != null
-                && images.digest(TestImages.MULTI).equals(c.getStatus().imageDigest())
-                && Long.valueOf(c.getMetadata().getGeneration()).equals(c.getStatus().observedGeneration()));
-        assertThat(after.getStatus().snapshotKey()).isNotEqualTo(before.getStatus().snapshotKey());
-        assertThat(after.getStatus().specDigest()).isNotEqualTo(before.getStatus().specDigest());
-        assertThat(snapshotKeys()).doesNotContain(before.getStatus().snapshotKey()).contains(after.getStatus().snapshotKey());
+        Container after = awaitObject(
+                ns,
+                "app",
+                c -> c.getStatus() != null
+                        && images.digest(TestImages.MULTI).equals(c.getStatus().imageDigest())
+                        && Long.valueOf(c.getMetadata().getGeneration())
+                                .equals(c.getStatus().observedGeneration()));
+        assertThat(after.getStatus().snapshotKey())
+                .isNotEqualTo(before.getStatus().snapshotKey());
+        assertThat(after.getStatus().specDigest())
+                .isNotEqualTo(before.getStatus().specDigest());
+        assertThat(snapshotKeys())
+                .doesNotContain(before.getStatus().snapshotKey())
+                .contains(after.getStatus().snapshotKey());
     }
 
     @Test
@@ -214,7 +257,8 @@ class NodeAgentIT {
         ns.client().resources(Container.class).withName("two").delete();
         awaitGone(ns, "two");
         assertThat(snapshotKeys()).doesNotContain(two.getStatus().snapshotKey());
-        assertThat(Files.list(root.resolve("containers")).map(p -> p.getFileName().toString()))
+        assertThat(Files.list(root.resolve("containers"))
+                        .map(p -> p.getFileName().toString()))
                 .doesNotContain(one.getMetadata().getUid(), two.getMetadata().getUid());
         // Blobs, image record and snapshots are gone again (other tests' Containers may only have freed more).
         org.awaitility.Awaitility.await().atMost(TIMEOUT).until(() -> diskUsage() <= usageBefore);
@@ -226,12 +270,15 @@ class NodeAgentIT {
         for (String dir : List.of("content", "snapshots")) {
             try (var files = Files.walk(root.resolve(dir))) {
                 bytes += files.mapToLong(f -> {
-                    try {
-                        return Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? Files.size(f) : 0;
-                    } catch (java.io.IOException goneMeanwhile) {
-                        return 0;
-                    }
-                }).sum();
+                            try {
+                                return Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)
+                                        ? Files.size(f)
+                                        : 0;
+                            } catch (java.io.IOException goneMeanwhile) {
+                                return 0;
+                            }
+                        })
+                        .sum();
             } catch (java.io.UncheckedIOException goneMeanwhile) {
                 return Long.MAX_VALUE; // a directory vanished mid-walk: measure again
             }
@@ -248,30 +295,46 @@ class NodeAgentIT {
     }
 
     private static Container awaitObject(TestNamespace ns, String name, Predicate<Container> condition) {
-        return ns.client().resources(Container.class).withName(name)
+        return ns.client()
+                .resources(Container.class)
+                .withName(name)
                 .waitUntilCondition(c -> c != null && condition.test(c), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 
     private static void awaitGone(TestNamespace ns, String name) {
-        ns.client().resources(Container.class).withName(name).waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        ns.client()
+                .resources(Container.class)
+                .withName(name)
+                .waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 
     private static Condition condition(Container container, String type) {
-        return container.getStatus().conditions().stream().filter(c -> type.equals(c.getType())).findFirst().orElseThrow();
+        return container.getStatus().conditions().stream()
+                .filter(c -> type.equals(c.getType()))
+                .findFirst()
+                .orElseThrow();
     }
 
     private static Path specFile(Container container) {
         String hex = container.getStatus().specDigest().substring("sha256:".length());
-        return root.resolve("containers").resolve(container.getMetadata().getUid()).resolve("specs").resolve(hex + ".json");
+        return root.resolve("containers")
+                .resolve(container.getMetadata().getUid())
+                .resolve("specs")
+                .resolve(hex + ".json");
     }
 
     private static List<String> snapshotKeys() throws java.io.IOException {
-        return new OverlayfsSnapshotter(root).list().stream().map(Snapshotter.SnapshotInfo::key).toList();
+        return new OverlayfsSnapshotter(root)
+                .list().stream().map(Snapshotter.SnapshotInfo::key).toList();
     }
 
     private static List<String> committedSnapshots() throws java.io.IOException {
-        return new OverlayfsSnapshotter(root).list().stream().filter(i -> i.kind() == Snapshotter.Kind.COMMITTED)
-                .map(Snapshotter.SnapshotInfo::key).sorted().toList();
+        return new OverlayfsSnapshotter(root)
+                .list().stream()
+                        .filter(i -> i.kind() == Snapshotter.Kind.COMMITTED)
+                        .map(Snapshotter.SnapshotInfo::key)
+                        .sorted()
+                        .toList();
     }
 
     private static Path mount(String key) throws Exception {
@@ -289,6 +352,7 @@ class NodeAgentIT {
     }
 
     private static void umount(Path target) throws Exception {
-        assertThat(new ProcessBuilder("umount", target.toString()).start().waitFor()).isZero();
+        assertThat(new ProcessBuilder("umount", target.toString()).start().waitFor())
+                .isZero();
     }
 }

@@ -93,9 +93,10 @@ public final class ContainerdDaemon implements AutoCloseable {
 
     /** Copies containerd's log to a file, completing {@code booted} at the line that says it is serving. */
     private static void copyLog(Process process, Path log, CompletableFuture<Void> booted) {
-        try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
+        try (BufferedReader in =
+                        new BufferedReader(new InputStreamReader(process.getInputStream(), StandardCharsets.UTF_8));
                 PrintWriter out = new PrintWriter(Files.newBufferedWriter(log), true)) {
-            for (String line; (line = in.readLine()) != null;) {
+            for (String line; (line = in.readLine()) != null; ) {
                 out.println(line);
                 if (line.contains(BOOTED)) {
                     booted.complete(null);
@@ -109,7 +110,8 @@ public final class ContainerdDaemon implements AutoCloseable {
 
     /** The command line of {@code ctr ARGS} against this daemon, in {@code namespace}. */
     public List<String> ctr(String namespace, String... args) {
-        List<String> command = new ArrayList<>(List.of("ctr", "--address", socket.toString(), "--namespace", namespace));
+        List<String> command =
+                new ArrayList<>(List.of("ctr", "--address", socket.toString(), "--namespace", namespace));
         command.addAll(List.of(args));
         return command;
     }

@@ -1,5 +1,11 @@
 package dev.stevedore.testing;
 
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.ConfigBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -17,13 +23,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.function.BooleanSupplier;
 import java.util.stream.Stream;
-
-import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
-import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.ConfigBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,6 +46,7 @@ public final class ControlPlane implements AutoCloseable {
     private static final Duration STOP_GRACE = Duration.ofSeconds(10);
     /** In start order; stopped in the reverse. */
     private static final List<String> COMPONENTS = List.of("etcd", "kube-apiserver", "kube-controller-manager");
+
     private static final List<String> STOP_ORDER = List.of("kube-controller-manager", "kube-apiserver", "etcd");
 
     /** Loopback ports the control plane listens on. */
@@ -79,7 +79,9 @@ public final class ControlPlane implements AutoCloseable {
         reapOrphans(tmp);
         try {
             Path dir = Files.createTempDirectory(tmp, EPHEMERAL_PREFIX);
-            Files.writeString(dir.resolve("owner.pid"), Long.toString(ProcessHandle.current().pid()));
+            Files.writeString(
+                    dir.resolve("owner.pid"),
+                    Long.toString(ProcessHandle.current().pid()));
             ControlPlane controlPlane = new ControlPlane(binDir, dir, Ports.free(), true);
             Runtime.getRuntime().addShutdownHook(controlPlane.shutdownHook);
             return controlPlane.start();
@@ -121,7 +123,9 @@ public final class ControlPlane implements AutoCloseable {
         if (client == null) {
             synchronized (this) {
                 if (adminClient == null) {
-                    adminClient = new KubernetesClientBuilder().withConfig(adminConfig()).build();
+                    adminClient = new KubernetesClientBuilder()
+                            .withConfig(adminConfig())
+                            .build();
                 }
                 client = adminClient;
             }
@@ -131,7 +135,8 @@ public final class ControlPlane implements AutoCloseable {
 
     public Config adminConfig() {
         try {
-            return Config.fromKubeconfig(null, Files.readString(kubeconfig()), kubeconfig().toString());
+            return Config.fromKubeconfig(
+                    null, Files.readString(kubeconfig()), kubeconfig().toString());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -142,10 +147,18 @@ public final class ControlPlane implements AutoCloseable {
      * Pod would. The ServiceAccount must exist. The caller closes the client.
      */
     public KubernetesClient clientAs(String namespace, String serviceAccount) {
-        String token = adminClient().serviceAccounts().inNamespace(namespace).withName(serviceAccount)
-                .tokenRequest(new TokenRequestBuilder().withNewSpec().withAudiences(ISSUER)
-                        .withExpirationSeconds(3600L).endSpec().build())
-                .getStatus().getToken();
+        String token = adminClient()
+                .serviceAccounts()
+                .inNamespace(namespace)
+                .withName(serviceAccount)
+                .tokenRequest(new TokenRequestBuilder()
+                        .withNewSpec()
+                        .withAudiences(ISSUER)
+                        .withExpirationSeconds(3600L)
+                        .endSpec()
+                        .build())
+                .getStatus()
+                .getToken();
         Config config = new ConfigBuilder(Config.empty())
                 .withMasterUrl(url())
                 .withCaCertData(base64(pki.caCert()))
@@ -182,8 +195,14 @@ public final class ControlPlane implements AutoCloseable {
         awaitCondition("kube-apiserver /readyz", this::ready);
         launch("kube-controller-manager", controllerManagerArgs());
         // The service-account controller creating default/default is the sign that controllers run.
-        awaitCondition("kube-controller-manager", () -> adminClient().serviceAccounts()
-                .inNamespace("default").withName("default").get() != null);
+        awaitCondition(
+                "kube-controller-manager",
+                () -> adminClient()
+                                .serviceAccounts()
+                                .inNamespace("default")
+                                .withName("default")
+                                .get()
+                        != null);
         LOG.info("control plane ready at {} in {} ms", url(), (System.nanoTime() - started) / 1_000_000);
         return this;
     }
@@ -254,7 +273,8 @@ public final class ControlPlane implements AutoCloseable {
             Process process = new ProcessBuilder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.appendTo(logFile(component).toFile()))
+                    .redirectOutput(
+                            ProcessBuilder.Redirect.appendTo(logFile(component).toFile()))
                     .start();
             processes.add(process.toHandle());
             Files.writeString(pidFile(dir, component), Long.toString(process.pid()));
@@ -305,7 +325,9 @@ public final class ControlPlane implements AutoCloseable {
 
     private String component(ProcessHandle process) {
         for (String component : COMPONENTS) {
-            if (readPid(pidFile(dir, component)).filter(pid -> pid == process.pid()).isPresent()) {
+            if (readPid(pidFile(dir, component))
+                    .filter(pid -> pid == process.pid())
+                    .isPresent()) {
                 return component;
             }
         }
@@ -325,15 +347,19 @@ public final class ControlPlane implements AutoCloseable {
     }
 
     private boolean recordedProcessesAlive() {
-        return COMPONENTS.stream().allMatch(component -> readPid(pidFile(dir, component))
-                .flatMap(ProcessHandle::of).filter(p -> isComponent(p, component)).isPresent());
+        return COMPONENTS.stream()
+                .allMatch(component -> readPid(pidFile(dir, component))
+                        .flatMap(ProcessHandle::of)
+                        .filter(p -> isComponent(p, component))
+                        .isPresent());
     }
 
     /** Stops the processes whose PID files are in {@code dir}: SIGTERM, then SIGKILL after a grace period. */
     public static void stopRecorded(Path dir) {
         List<ProcessHandle> running = new ArrayList<>();
         for (String component : STOP_ORDER) {
-            readPid(pidFile(dir, component)).flatMap(ProcessHandle::of)
+            readPid(pidFile(dir, component))
+                    .flatMap(ProcessHandle::of)
                     .filter(p -> isComponent(p, component))
                     .ifPresent(p -> {
                         p.destroy();
@@ -356,7 +382,9 @@ public final class ControlPlane implements AutoCloseable {
     private static void reapOrphans(Path tmp) {
         try (Stream<Path> dirs = Files.list(tmp)) {
             dirs.filter(d -> d.getFileName().toString().startsWith(EPHEMERAL_PREFIX))
-                    .filter(d -> readPid(d.resolve("owner.pid")).flatMap(ProcessHandle::of).isEmpty())
+                    .filter(d -> readPid(d.resolve("owner.pid"))
+                            .flatMap(ProcessHandle::of)
+                            .isEmpty())
                     .forEach(orphan -> {
                         LOG.info("removing the control plane left by a killed test run in {}", orphan);
                         stopRecorded(orphan);
@@ -386,17 +414,30 @@ public final class ControlPlane implements AutoCloseable {
 
     private void writeKubeconfig(Path file, String user) throws IOException {
         Map<String, Object> kubeconfig = Map.of(
-                "apiVersion", "v1",
-                "kind", "Config",
-                "clusters", List.of(Map.of("name", "stevedore", "cluster", Map.of(
-                        "server", url(),
-                        "certificate-authority-data", base64(pki.caCert())))),
-                "users", List.of(Map.of("name", user, "user", Map.of(
-                        "client-certificate-data", base64(pki.clientCert(user)),
-                        "client-key-data", base64(pki.clientKey(user))))),
-                "contexts", List.of(Map.of("name", "stevedore", "context", Map.of(
-                        "cluster", "stevedore", "user", user))),
-                "current-context", "stevedore");
+                "apiVersion",
+                "v1",
+                "kind",
+                "Config",
+                "clusters",
+                List.of(Map.of(
+                        "name",
+                        "stevedore",
+                        "cluster",
+                        Map.of(
+                                "server", url(),
+                                "certificate-authority-data", base64(pki.caCert())))),
+                "users",
+                List.of(Map.of(
+                        "name",
+                        user,
+                        "user",
+                        Map.of(
+                                "client-certificate-data", base64(pki.clientCert(user)),
+                                "client-key-data", base64(pki.clientKey(user))))),
+                "contexts",
+                List.of(Map.of("name", "stevedore", "context", Map.of("cluster", "stevedore", "user", user))),
+                "current-context",
+                "stevedore");
         Files.writeString(file, Serialization.asYaml(kubeconfig));
         Files.setPosixFilePermissions(file, java.nio.file.attribute.PosixFilePermissions.fromString("rw-------"));
     }
@@ -415,7 +456,9 @@ public final class ControlPlane implements AutoCloseable {
         for (String component : COMPONENTS) {
             try {
                 List<String> lines = Files.readAllLines(logFile(component), StandardCharsets.UTF_8);
-                out.append("\n--- last lines of ").append(component).append(" ---\n")
+                out.append("\n--- last lines of ")
+                        .append(component)
+                        .append(" ---\n")
                         .append(String.join("\n", lines.subList(Math.max(0, lines.size() - 20), lines.size())));
             } catch (IOException notStarted) {
                 // no log: never started

@@ -1,9 +1,8 @@
 package dev.stevedore.testing;
 
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import java.util.Locale;
 import java.util.concurrent.ThreadLocalRandom;
-
-import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
@@ -14,7 +13,8 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * stop if the JVM exits another way); one namespace per test method.
  */
 public final class ControlPlaneExtension implements ParameterResolver, AfterEachCallback {
-    private static final ExtensionContext.Namespace STORE = ExtensionContext.Namespace.create(ControlPlaneExtension.class);
+    private static final ExtensionContext.Namespace STORE =
+            ExtensionContext.Namespace.create(ControlPlaneExtension.class);
 
     @Override
     public boolean supportsParameter(ParameterContext parameter, ExtensionContext context) {
@@ -27,8 +27,8 @@ public final class ControlPlaneExtension implements ParameterResolver, AfterEach
         if (parameter.getParameter().getType() == ControlPlane.class) {
             return controlPlane(context);
         }
-        return context.getStore(STORE).getOrComputeIfAbsent(TestNamespace.class,
-                key -> createNamespace(context), TestNamespace.class);
+        return context.getStore(STORE)
+                .getOrComputeIfAbsent(TestNamespace.class, key -> createNamespace(context), TestNamespace.class);
     }
 
     @Override
@@ -41,26 +41,38 @@ public final class ControlPlaneExtension implements ParameterResolver, AfterEach
 
     /** The JVM's control plane; the root store closes it (it is AutoCloseable) when the run ends. */
     public static ControlPlane controlPlane(ExtensionContext context) {
-        return context.getRoot().getStore(STORE).getOrComputeIfAbsent(ControlPlane.class,
-                key -> ControlPlane.startEphemeral(Tools.binDir()), ControlPlane.class);
+        return context.getRoot()
+                .getStore(STORE)
+                .getOrComputeIfAbsent(
+                        ControlPlane.class, key -> ControlPlane.startEphemeral(Tools.binDir()), ControlPlane.class);
     }
 
     private static TestNamespace createNamespace(ExtensionContext context) {
         String name = namespaceName(context.getRequiredTestMethod().getName());
         ControlPlane controlPlane = controlPlane(context);
-        controlPlane.adminClient().namespaces().resource(new NamespaceBuilder()
-                .withNewMetadata().withName(name).addToLabels("stevedore.dev/test", "true").endMetadata()
-                .build()).create();
+        controlPlane
+                .adminClient()
+                .namespaces()
+                .resource(new NamespaceBuilder()
+                        .withNewMetadata()
+                        .withName(name)
+                        .addToLabels("stevedore.dev/test", "true")
+                        .endMetadata()
+                        .build())
+                .create();
         return new TestNamespace(name, controlPlane);
     }
 
     /** A DNS label: the test's name, shortened, and a random suffix so repeated runs never collide. */
     static String namespaceName(String testName) {
-        String base = testName.replaceAll("([a-z0-9])([A-Z])", "$1-$2").toLowerCase(Locale.ROOT)
-                .replaceAll("[^a-z0-9-]+", "-").replaceAll("^-+|-+$", "");
+        String base = testName.replaceAll("([a-z0-9])([A-Z])", "$1-$2")
+                .toLowerCase(Locale.ROOT)
+                .replaceAll("[^a-z0-9-]+", "-")
+                .replaceAll("^-+|-+$", "");
         if (base.length() > 50) {
             base = base.substring(0, 50).replaceAll("-+$", "");
         }
-        return (base.isEmpty() ? "test" : base) + "-" + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
+        return (base.isEmpty() ? "test" : base) + "-"
+                + Integer.toString(ThreadLocalRandom.current().nextInt(36 * 36 * 36 * 36), 36);
     }
 }

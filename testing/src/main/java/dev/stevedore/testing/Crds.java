@@ -1,5 +1,7 @@
 package dev.stevedore.testing;
 
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -9,13 +11,9 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
-import io.fabric8.kubernetes.client.KubernetesClient;
-
 /** Installs CRD manifests the way {@code kubectl apply --server-side} does, and waits until they are served. */
 public final class Crds {
-    private Crds() {
-    }
+    private Crds() {}
 
     /** The project's own CRDs, from crds/ of this checkout. */
     public static List<CustomResourceDefinition> installStevedore(KubernetesClient client) {
@@ -24,9 +22,15 @@ public final class Crds {
 
     public static List<CustomResourceDefinition> install(KubernetesClient client, Path dir) {
         try (Stream<Path> files = Files.list(dir)) {
-            List<CustomResourceDefinition> applied = files.filter(f -> f.toString().endsWith(".yaml")).sorted()
-                    .map(file -> apply(client, file)).toList();
-            applied.forEach(crd -> client.apiextensions().v1().customResourceDefinitions().resource(crd)
+            List<CustomResourceDefinition> applied = files.filter(
+                            f -> f.toString().endsWith(".yaml"))
+                    .sorted()
+                    .map(file -> apply(client, file))
+                    .toList();
+            applied.forEach(crd -> client.apiextensions()
+                    .v1()
+                    .customResourceDefinitions()
+                    .resource(crd)
                     .waitUntilCondition(Crds::established, 60, TimeUnit.SECONDS));
             applied.forEach(crd -> awaitOpenApi(client, crd));
             return applied;
@@ -37,8 +41,13 @@ public final class Crds {
 
     private static CustomResourceDefinition apply(KubernetesClient client, Path file) {
         try (InputStream in = Files.newInputStream(file)) {
-            return client.apiextensions().v1().customResourceDefinitions().load(in)
-                    .fieldManager("stevedore-tests").forceConflicts().serverSideApply();
+            return client.apiextensions()
+                    .v1()
+                    .customResourceDefinitions()
+                    .load(in)
+                    .fieldManager("stevedore-tests")
+                    .forceConflicts()
+                    .serverSideApply();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
@@ -46,7 +55,8 @@ public final class Crds {
 
     /** kubectl explain and client-side validation read the OpenAPI document, published a little after Established. */
     private static void awaitOpenApi(KubernetesClient client, CustomResourceDefinition crd) {
-        String path = "apis/" + crd.getSpec().getGroup() + "/" + crd.getSpec().getVersions().get(0).getName();
+        String path = "apis/" + crd.getSpec().getGroup() + "/"
+                + crd.getSpec().getVersions().get(0).getName();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!String.valueOf(client.raw("/openapi/v3")).contains("\"" + path + "\"")) {
             if (System.nanoTime() > deadline) {
@@ -62,7 +72,9 @@ public final class Crds {
     }
 
     private static boolean established(CustomResourceDefinition crd) {
-        return crd != null && crd.getStatus() != null && crd.getStatus().getConditions().stream()
-                .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus()));
+        return crd != null
+                && crd.getStatus() != null
+                && crd.getStatus().getConditions().stream()
+                        .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus()));
     }
 }

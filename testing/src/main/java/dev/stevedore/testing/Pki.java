@@ -16,7 +16,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Date;
 import java.util.List;
-
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x500.X500NameBuilder;
 import org.bouncycastle.asn1.x500.style.BCStyle;
@@ -69,14 +68,37 @@ final class Pki {
         return pki;
     }
 
-    Path caCert() { return dir.resolve("ca.crt"); }
-    Path caKey() { return dir.resolve("ca.key"); }
-    Path serverCert() { return dir.resolve("apiserver.crt"); }
-    Path serverKey() { return dir.resolve("apiserver.key"); }
-    Path clientCert(String name) { return dir.resolve(name + ".crt"); }
-    Path clientKey(String name) { return dir.resolve(name + ".key"); }
-    Path saPrivateKey() { return dir.resolve("sa.key"); }
-    Path saPublicKey() { return dir.resolve("sa.pub"); }
+    Path caCert() {
+        return dir.resolve("ca.crt");
+    }
+
+    Path caKey() {
+        return dir.resolve("ca.key");
+    }
+
+    Path serverCert() {
+        return dir.resolve("apiserver.crt");
+    }
+
+    Path serverKey() {
+        return dir.resolve("apiserver.key");
+    }
+
+    Path clientCert(String name) {
+        return dir.resolve(name + ".crt");
+    }
+
+    Path clientKey(String name) {
+        return dir.resolve(name + ".key");
+    }
+
+    Path saPrivateKey() {
+        return dir.resolve("sa.key");
+    }
+
+    Path saPublicKey() {
+        return dir.resolve("sa.pub");
+    }
 
     private void generate() throws IOException, GeneralSecurityException, OperatorCreationException {
         Files.createDirectories(dir);
@@ -91,16 +113,18 @@ final class Pki {
 
         KeyPair server = newKeyPair();
         GeneralNames sans = new GeneralNames(List.of(
-                new GeneralName(GeneralName.dNSName, "localhost"),
-                new GeneralName(GeneralName.dNSName, "kubernetes"),
-                new GeneralName(GeneralName.dNSName, "kubernetes.default"),
-                new GeneralName(GeneralName.dNSName, "kubernetes.default.svc"),
-                new GeneralName(GeneralName.dNSName, "kubernetes.default.svc.cluster.local"),
-                new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
-                new GeneralName(GeneralName.iPAddress, ControlPlane.SERVICE_IP)).toArray(GeneralName[]::new));
+                        new GeneralName(GeneralName.dNSName, "localhost"),
+                        new GeneralName(GeneralName.dNSName, "kubernetes"),
+                        new GeneralName(GeneralName.dNSName, "kubernetes.default"),
+                        new GeneralName(GeneralName.dNSName, "kubernetes.default.svc"),
+                        new GeneralName(GeneralName.dNSName, "kubernetes.default.svc.cluster.local"),
+                        new GeneralName(GeneralName.iPAddress, "127.0.0.1"),
+                        new GeneralName(GeneralName.iPAddress, ControlPlane.SERVICE_IP))
+                .toArray(GeneralName[]::new));
         write(serverCert(), sign(caName, ca, name("kube-apiserver", null), server.getPublic(), builder -> {
             builder.addExtension(Extension.subjectAlternativeName, false, sans);
-            builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
+            builder.addExtension(
+                    Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_serverAuth));
         }));
         write(serverKey(), server.getPrivate());
 
@@ -115,8 +139,17 @@ final class Pki {
 
     private void client(String file, X500Name subject, X500Name caName, KeyPair ca, KeyPair key)
             throws IOException, OperatorCreationException {
-        write(clientCert(file), sign(caName, ca, subject, key.getPublic(), builder ->
-                builder.addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth))));
+        write(
+                clientCert(file),
+                sign(
+                        caName,
+                        ca,
+                        subject,
+                        key.getPublic(),
+                        builder -> builder.addExtension(
+                                Extension.extendedKeyUsage,
+                                false,
+                                new ExtendedKeyUsage(KeyPurposeId.id_kp_clientAuth))));
         write(clientKey(file), key.getPrivate());
     }
 
@@ -124,11 +157,21 @@ final class Pki {
         void add(X509v3CertificateBuilder builder) throws IOException;
     }
 
-    private static X509CertificateHolder sign(X500Name issuer, KeyPair issuerKey, X500Name subject,
-            java.security.PublicKey subjectKey, Extensions extensions) throws IOException, OperatorCreationException {
+    private static X509CertificateHolder sign(
+            X500Name issuer,
+            KeyPair issuerKey,
+            X500Name subject,
+            java.security.PublicKey subjectKey,
+            Extensions extensions)
+            throws IOException, OperatorCreationException {
         Instant now = Instant.now();
-        X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(issuer, new BigInteger(64, RANDOM).abs(),
-                Date.from(now.minus(Duration.ofHours(1))), Date.from(now.plus(VALIDITY)), subject, subjectKey);
+        X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(
+                issuer,
+                new BigInteger(64, RANDOM).abs(),
+                Date.from(now.minus(Duration.ofHours(1))),
+                Date.from(now.plus(VALIDITY)),
+                subject,
+                subjectKey);
         extensions.add(builder);
         return builder.build(new JcaContentSignerBuilder("SHA256withECDSA").build(issuerKey.getPrivate()));
     }

@@ -1,10 +1,9 @@
 package dev.stevedore.testing;
 
-import java.util.ArrayList;
-import java.util.List;
-
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.NamespacedKubernetesClient;
+import java.util.ArrayList;
+import java.util.List;
 
 /**
  * The namespace one test runs in, created before it and deleted after it, on the JVM's shared control plane.
@@ -30,7 +29,10 @@ public final class TestNamespace {
 
     /** A cluster-admin client whose default namespace is this one. */
     public KubernetesClient client() {
-        return controlPlane.adminClient().adapt(NamespacedKubernetesClient.class).inNamespace(name);
+        return controlPlane
+                .adminClient()
+                .adapt(NamespacedKubernetesClient.class)
+                .inNamespace(name);
     }
 
     /** A client authenticated as the ServiceAccount {@code serviceAccount} of this namespace; closed after the test. */

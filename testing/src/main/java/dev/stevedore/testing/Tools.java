@@ -8,8 +8,7 @@ import java.nio.file.Path;
 
 /** Finds what the tests need from outside the JVM: the control-plane binaries that {@code hack/build-tools.sh} builds. */
 public final class Tools {
-    private Tools() {
-    }
+    private Tools() {}
 
     /**
      * The directory named by the {@code stevedore.tools.dir} system property or the {@code STEVEDORE_TOOLS_DIR}
@@ -35,8 +34,8 @@ public final class Tools {
                 return dir;
             }
         }
-        throw new IllegalStateException("no hack/build-tools.sh above " + Path.of("").toAbsolutePath()
-                + "; set -Dstevedore.tools.dir to the control-plane binaries");
+        throw new IllegalStateException("no hack/build-tools.sh above "
+                + Path.of("").toAbsolutePath() + "; set -Dstevedore.tools.dir to the control-plane binaries");
     }
 
     /** Runs a script of the checkout and returns the last line it prints; its stderr goes to ours. */

@@ -10,12 +10,15 @@ class ControlPlaneExtensionTest {
     @Test
     void namespaceNamesAreDnsLabelsNamedAfterTheTest() {
         assertThat(ControlPlaneExtension.namespaceName("tokenBoundToPod")).matches("token-bound-to-pod-[a-z0-9]+");
-        assertThat(ControlPlaneExtension.namespaceName("x".repeat(200))).matches(DNS_LABEL).hasSizeLessThanOrEqualTo(63);
+        assertThat(ControlPlaneExtension.namespaceName("x".repeat(200)))
+                .matches(DNS_LABEL)
+                .hasSizeLessThanOrEqualTo(63);
         assertThat(ControlPlaneExtension.namespaceName("__")).matches("test-[a-z0-9]+");
     }
 
     @Test
     void namespaceNamesOfRepeatedRunsDiffer() {
-        assertThat(ControlPlaneExtension.namespaceName("same")).isNotEqualTo(ControlPlaneExtension.namespaceName("same"));
+        assertThat(ControlPlaneExtension.namespaceName("same"))
+                .isNotEqualTo(ControlPlaneExtension.namespaceName("same"));
     }
 }

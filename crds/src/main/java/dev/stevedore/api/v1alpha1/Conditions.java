@@ -1,5 +1,7 @@
 package dev.stevedore.api.v1alpha1;
 
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -7,16 +9,13 @@ import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
 
-import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.ConditionBuilder;
-
 /** metav1.Condition lists of the stevedore.dev objects, updated the Kubernetes way: lastTransitionTime moves only when the status changes. */
 public final class Conditions {
-    private Conditions() {
-    }
+    private Conditions() {}
 
     public static Optional<Condition> find(List<Condition> conditions, String type) {
-        return conditions == null ? Optional.empty()
+        return conditions == null
+                ? Optional.empty()
                 : conditions.stream().filter(c -> type.equals(c.getType())).findFirst();
     }
 
@@ -25,19 +24,28 @@ public final class Conditions {
     }
 
     /** A condition as it should be now, keeping the transition time of {@code previous} if the status is unchanged. */
-    public static Condition of(List<Condition> previous, String type, String status, String reason, String message, Long generation) {
-        String transition = find(previous, type).filter(c -> status.equals(c.getStatus()))
+    public static Condition of(
+            List<Condition> previous, String type, String status, String reason, String message, Long generation) {
+        String transition = find(previous, type)
+                .filter(c -> status.equals(c.getStatus()))
                 .map(Condition::getLastTransitionTime)
                 .orElseGet(() -> Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
-        return new ConditionBuilder().withType(type).withStatus(status).withReason(reason).withMessage(message)
-                .withObservedGeneration(generation).withLastTransitionTime(transition).build();
+        return new ConditionBuilder()
+                .withType(type)
+                .withStatus(status)
+                .withReason(reason)
+                .withMessage(message)
+                .withObservedGeneration(generation)
+                .withLastTransitionTime(transition)
+                .build();
     }
 
     /** Whether applying {@code wanted} would change any of these conditions. */
     public static boolean changes(List<Condition> current, List<Condition> wanted) {
         for (Condition want : wanted) {
             Optional<Condition> have = find(current, want.getType());
-            if (have.isEmpty() || !Objects.equals(have.get().getStatus(), want.getStatus())
+            if (have.isEmpty()
+                    || !Objects.equals(have.get().getStatus(), want.getStatus())
                     || !Objects.equals(have.get().getReason(), want.getReason())
                     || !Objects.equals(have.get().getMessage(), want.getMessage())
                     || !Objects.equals(have.get().getObservedGeneration(), want.getObservedGeneration())) {

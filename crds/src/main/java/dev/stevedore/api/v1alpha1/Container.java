@@ -20,9 +20,14 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Categories("stevedore")
 @AdditionalPrinterColumn(name = "NODE", jsonPath = ".spec.nodeName", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "IMAGE", jsonPath = ".spec.image", type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "READY", jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
+@AdditionalPrinterColumn(
+        name = "READY",
+        jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
         type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "AGE", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(
+        name = "AGE",
+        jsonPath = ".metadata.creationTimestamp",
+        type = AdditionalPrinterColumn.Type.DATE)
 @AdditionalSelectableField(jsonPath = "." + SelectableFields.NODE_NAME)
 public class Container extends CustomResource<ContainerSpec, ContainerStatus> implements Namespaced {
     public static final String GROUP = "stevedore.dev";

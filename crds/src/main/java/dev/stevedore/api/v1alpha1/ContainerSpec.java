@@ -1,8 +1,5 @@
 package dev.stevedore.api.v1alpha1;
 
-import java.util.List;
-import java.util.Map;
-
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.crd.generator.annotation.PreserveUnknownFields;
@@ -13,22 +10,32 @@ import io.fabric8.generator.annotation.Required;
 import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.LocalObjectReference;
+import java.util.List;
+import java.util.Map;
 
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
-@ValidationRule(value = "!has(oldSelf.nodeName) || (has(self.nodeName) && self.nodeName == oldSelf.nodeName)",
-        message = "nodeName is immutable once set", fieldPath = ".nodeName", reason = "FieldValueForbidden")
-@ValidationRule(value = "!has(oldSelf.snapshotter) || (has(self.snapshotter) && self.snapshotter == oldSelf.snapshotter)",
-        message = "snapshotter is immutable once set", fieldPath = ".snapshotter", reason = "FieldValueForbidden")
+@ValidationRule(
+        value = "!has(oldSelf.nodeName) || (has(self.nodeName) && self.nodeName == oldSelf.nodeName)",
+        message = "nodeName is immutable once set",
+        fieldPath = ".nodeName",
+        reason = "FieldValueForbidden")
+@ValidationRule(
+        value = "!has(oldSelf.snapshotter) || (has(self.snapshotter) && self.snapshotter == oldSelf.snapshotter)",
+        message = "snapshotter is immutable once set",
+        fieldPath = ".snapshotter",
+        reason = "FieldValueForbidden")
 public record ContainerSpec(
         @Required
         @Size(min = 1, max = 512)
         @Pattern(IMAGE_REFERENCE)
-        @JsonPropertyDescription("OCI image reference, by tag or digest: [registry[:port]/]repository[:tag][@sha256:digest]. "
-                + "Without a registry, docker.io is meant. May change: the node prepares the new image for the next Task.")
+        @JsonPropertyDescription(
+                "OCI image reference, by tag or digest: [registry[:port]/]repository[:tag][@sha256:digest]. "
+                        + "Without a registry, docker.io is meant. May change: the node prepares the new image for the next Task.")
         String image,
 
-        @JsonPropertyDescription("Secrets of type kubernetes.io/dockerconfigjson in this namespace with credentials for "
-                + "the image's registry, as in a Pod.")
+        @JsonPropertyDescription(
+                "Secrets of type kubernetes.io/dockerconfigjson in this namespace with credentials for "
+                        + "the image's registry, as in a Pod.")
         List<LocalObjectReference> imagePullSecrets,
 
         @JsonPropertyDescription("The OCI runtime that runs this container's tasks.")
@@ -55,22 +62,24 @@ public record ContainerSpec(
         @JsonPropertyDescription("Resource limits enforced through cgroups.")
         Resources resources,
 
-        @Size(max = 64)
-        @JsonPropertyDescription("Extra OCI mounts, added after the runtime defaults.")
+        @Size(max = 64) @JsonPropertyDescription("Extra OCI mounts, added after the runtime defaults.")
         List<Mount> mounts,
 
         // Schema of an ObjectNode: any object, kept whole. Map<String, Object> alone would make every value an object
         // whose content the API server prunes, and refuse strings and lists such as hostname or mounts.
         @SchemaFrom(type = com.fasterxml.jackson.databind.node.ObjectNode.class)
         @PreserveUnknownFields
-        @JsonPropertyDescription("A free-form part of an OCI runtime spec (config.json), merged last into the generated "
-                + "spec, for what the fields above do not cover. Objects merge key by key; anything else replaces.")
+        @JsonPropertyDescription(
+                "A free-form part of an OCI runtime spec (config.json), merged last into the generated "
+                        + "spec, for what the fields above do not cover. Objects merge key by key; anything else replaces.")
         Map<String, Object> ociSpec) {
 
     /** The reference grammar of the distribution project, in RE2 syntax. */
-    static final String IMAGE_REFERENCE = "^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
-            + "(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
-            + "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$";
+    static final String IMAGE_REFERENCE =
+            "^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
+                    + "(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
+                    + "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$";
+
     static final String DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
     public enum Snapshotter {
@@ -81,35 +90,38 @@ public record ContainerSpec(
 
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     public record Runtime(
-            @Default("runc")
-            @JsonPropertyDescription("runc or crun; never a path.")
-            RuntimeName name) {
-    }
+            @Default("runc") @JsonPropertyDescription("runc or crun; never a path.")
+            RuntimeName name) {}
 
-    public enum RuntimeName { runc, crun }
+    public enum RuntimeName {
+        runc,
+        crun
+    }
 
     // Rules sit on the enclosing type: the generator would copy a rule on a record component twice. The reason is
     // FieldValueInvalid, not FieldValueDuplicate: the API server drops the message of a Duplicate and says only
     // 'Duplicate value: "object"'.
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
-    @ValidationRule(value = "!has(self.env) || self.env.all(e, self.env.exists_one(f, f.name == e.name))",
-            message = "env names must be unique", fieldPath = ".env", reason = "FieldValueInvalid")
+    @ValidationRule(
+            value = "!has(self.env) || self.env.all(e, self.env.exists_one(f, f.name == e.name))",
+            message = "env names must be unique",
+            fieldPath = ".env",
+            reason = "FieldValueInvalid")
     public record Process(
             @JsonPropertyDescription("The command and its arguments; replaces the image's Entrypoint and Cmd.")
             List<String> args,
 
             @Size(max = 256)
-            @JsonPropertyDescription("Environment variables, added to the image's Env; a name already there is replaced.")
+            @JsonPropertyDescription(
+                    "Environment variables, added to the image's Env; a name already there is replaced.")
             List<EnvVar> env,
 
-            @Pattern("^/.*")
-            @JsonPropertyDescription("Absolute working directory; replaces the image's WorkingDir.")
+            @Pattern("^/.*") @JsonPropertyDescription("Absolute working directory; replaces the image's WorkingDir.")
             String workingDir,
 
             @JsonPropertyDescription("The user and group the process runs as; replaces the image's User. The "
                     + "supplementary groups are the uid's groups in the image's /etc/group.")
-            User user) {
-    }
+            User user) {}
 
     public record EnvVar(
             @Required
@@ -119,53 +131,52 @@ public record ContainerSpec(
             String name,
 
             @JsonPropertyDescription("Variable value; empty when absent.")
-            String value) {
-    }
+            String value) {}
 
     public record User(
-            @Required
-            @io.fabric8.generator.annotation.Min(0)
-            @JsonPropertyDescription("Numeric user id.")
+            @Required @io.fabric8.generator.annotation.Min(0) @JsonPropertyDescription("Numeric user id.")
             Long uid,
 
             @io.fabric8.generator.annotation.Min(0)
             @JsonPropertyDescription("Numeric group id; when absent, the uid's primary group in the image's "
                     + "/etc/passwd, or 0 (as runAsUser without runAsGroup in a Pod).")
-            Long gid) {
-    }
+            Long gid) {}
 
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
-    @ValidationRule(value = "!has(self.memory) || (isQuantity(string(self.memory)) && quantity(string(self.memory)).isGreaterThan(quantity('0')))",
-            message = "memory must be a positive quantity, e.g. 64Mi", fieldPath = ".memory", reason = "FieldValueInvalid")
-    @ValidationRule(value = "!has(self.cpu) || (isQuantity(string(self.cpu)) && quantity(string(self.cpu)).isGreaterThan(quantity('0')))",
-            message = "cpu must be a positive quantity, e.g. 500m", fieldPath = ".cpu", reason = "FieldValueInvalid")
+    @ValidationRule(
+            value =
+                    "!has(self.memory) || (isQuantity(string(self.memory)) && quantity(string(self.memory)).isGreaterThan(quantity('0')))",
+            message = "memory must be a positive quantity, e.g. 64Mi",
+            fieldPath = ".memory",
+            reason = "FieldValueInvalid")
+    @ValidationRule(
+            value =
+                    "!has(self.cpu) || (isQuantity(string(self.cpu)) && quantity(string(self.cpu)).isGreaterThan(quantity('0')))",
+            message = "cpu must be a positive quantity, e.g. 500m",
+            fieldPath = ".cpu",
+            reason = "FieldValueInvalid")
     public record Resources(
-            @JsonPropertyDescription("Memory limit, a Kubernetes quantity such as 64Mi; the task is OOM-killed above it.")
+            @JsonPropertyDescription(
+                    "Memory limit, a Kubernetes quantity such as 64Mi; the task is OOM-killed above it.")
             io.fabric8.kubernetes.api.model.Quantity memory,
 
             @JsonPropertyDescription("CPU limit, a Kubernetes quantity such as 500m, enforced as a CFS quota.")
             io.fabric8.kubernetes.api.model.Quantity cpu,
 
-            @io.fabric8.generator.annotation.Min(1)
-            @JsonPropertyDescription("Maximum number of processes and threads.")
-            Long pids) {
-    }
+            @io.fabric8.generator.annotation.Min(1) @JsonPropertyDescription("Maximum number of processes and threads.")
+            Long pids) {}
 
     @JsonInclude(JsonInclude.Include.NON_EMPTY)
     public record Mount(
-            @Default("bind")
-            @JsonPropertyDescription("Mount type, e.g. bind, tmpfs, proc.")
+            @Default("bind") @JsonPropertyDescription("Mount type, e.g. bind, tmpfs, proc.")
             String type,
 
             @JsonPropertyDescription("Mount source; for bind mounts a host path the node's configuration must allow.")
             String source,
 
-            @Required
-            @Pattern("^/.*")
-            @JsonPropertyDescription("Absolute path inside the container.")
+            @Required @Pattern("^/.*") @JsonPropertyDescription("Absolute path inside the container.")
             String destination,
 
             @JsonPropertyDescription("Mount options, e.g. rbind, ro, nosuid.")
-            List<String> options) {
-    }
+            List<String> options) {}
 }

@@ -1,10 +1,9 @@
 package dev.stevedore.api.v1alpha1;
 
-import java.util.List;
-
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
 
 /** Written by the operator (scheduling) and by the node agent (image, rootfs, spec), each under its own field manager. */
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
@@ -21,14 +20,16 @@ public record ContainerStatus(
         @JsonPropertyDescription("Key of the container's active rootfs snapshot on the node.")
         String snapshotKey,
 
-        @JsonPropertyDescription("sha256 digest of the generated OCI runtime spec (config.json) the next Task will use.")
+        @JsonPropertyDescription(
+                "sha256 digest of the generated OCI runtime spec (config.json) the next Task will use.")
         String specDigest,
 
         @JsonPropertyDescription("The metadata.generation this status describes.")
         Long observedGeneration,
 
-        @JsonPropertyDescription("Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages; Stalled when "
-                + "the node gave up on this generation (a missing image, a rejected layer or spec) until the Container changes.")
+        @JsonPropertyDescription(
+                "Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages; Stalled when "
+                        + "the node gave up on this generation (a missing image, a rejected layer or spec) until the Container changes.")
         List<Condition> conditions) {
 
     public static final String SCHEDULED = "Scheduled";

@@ -12,10 +12,17 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @Version(Container.VERSION)
 @ShortNames("rn")
 @Categories("stevedore")
-@AdditionalPrinterColumn(name = "READY", jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
+@AdditionalPrinterColumn(
+        name = "READY",
+        jsonPath = ".status.conditions[?(@.type==\"Ready\")].status",
         type = AdditionalPrinterColumn.Type.STRING)
-@AdditionalPrinterColumn(name = "RUNTIMES", jsonPath = ".status.runtimes[*].name", type = AdditionalPrinterColumn.Type.STRING)
+@AdditionalPrinterColumn(
+        name = "RUNTIMES",
+        jsonPath = ".status.runtimes[*].name",
+        type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "TASKS", jsonPath = ".status.runningTasks", type = AdditionalPrinterColumn.Type.INTEGER)
-@AdditionalPrinterColumn(name = "AGE", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
-public class RuntimeNode extends CustomResource<RuntimeNodeSpec, RuntimeNodeStatus> {
-}
+@AdditionalPrinterColumn(
+        name = "AGE",
+        jsonPath = ".metadata.creationTimestamp",
+        type = AdditionalPrinterColumn.Type.DATE)
+public class RuntimeNode extends CustomResource<RuntimeNodeSpec, RuntimeNodeStatus> {}

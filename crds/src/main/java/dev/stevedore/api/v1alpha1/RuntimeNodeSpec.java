@@ -7,5 +7,4 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 public record RuntimeNodeSpec(
         @JsonPropertyDescription("When true, no new Container is scheduled to this node (like kubectl cordon); "
                 + "what runs there keeps running.")
-        Boolean unschedulable) {
-}
+        Boolean unschedulable) {}

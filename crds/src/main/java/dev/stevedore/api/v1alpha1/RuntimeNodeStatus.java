@@ -1,10 +1,9 @@
 package dev.stevedore.api.v1alpha1;
 
-import java.util.List;
-
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
 
 /** Written by the node agent; the operator writes only the Ready condition when heartbeats stop. */
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
@@ -30,8 +29,7 @@ public record RuntimeNodeStatus(
         @JsonPropertyDescription("Address of the agent's API (logs, exec, metrics).")
         String address,
 
-        @JsonPropertyDescription("Port of the agent's API.")
-        Integer port,
+        @JsonPropertyDescription("Port of the agent's API.") Integer port,
 
         @JsonPropertyDescription("When the agent last reported itself alive (RFC 3339).")
         String lastHeartbeatTime,
@@ -41,12 +39,17 @@ public record RuntimeNodeStatus(
 
     public record RuntimeInfo(
             @JsonPropertyDescription("runc or crun.") String name,
-            @JsonPropertyDescription("The runtime's version.") String version) {
-    }
+
+            @JsonPropertyDescription("The runtime's version.")
+            String version) {}
 
     public record ImageInfo(
-            @JsonPropertyDescription("The image reference it was pulled or imported as.") String name,
-            @JsonPropertyDescription("Digest of its manifest.") String digest,
-            @JsonPropertyDescription("Bytes of its blobs in the content store.") Long sizeBytes) {
-    }
+            @JsonPropertyDescription("The image reference it was pulled or imported as.")
+            String name,
+
+            @JsonPropertyDescription("Digest of its manifest.")
+            String digest,
+
+            @JsonPropertyDescription("Bytes of its blobs in the content store.")
+            Long sizeBytes) {}
 }

@@ -11,6 +11,5 @@ public final class SelectableFields {
     /** Of Tasks: the Container a Task runs. */
     public static final String CONTAINER = "spec.container";
 
-    private SelectableFields() {
-    }
+    private SelectableFields() {}
 }

@@ -22,7 +22,10 @@ import io.fabric8.kubernetes.model.annotation.Version;
 @AdditionalPrinterColumn(name = "NODE", jsonPath = ".spec.nodeName", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "PHASE", jsonPath = ".status.phase", type = AdditionalPrinterColumn.Type.STRING)
 @AdditionalPrinterColumn(name = "EXIT", jsonPath = ".status.exitCode", type = AdditionalPrinterColumn.Type.INTEGER)
-@AdditionalPrinterColumn(name = "AGE", jsonPath = ".metadata.creationTimestamp", type = AdditionalPrinterColumn.Type.DATE)
+@AdditionalPrinterColumn(
+        name = "AGE",
+        jsonPath = ".metadata.creationTimestamp",
+        type = AdditionalPrinterColumn.Type.DATE)
 @AdditionalSelectableField(jsonPath = "." + SelectableFields.NODE_NAME)
 @AdditionalSelectableField(jsonPath = "." + SelectableFields.CONTAINER)
 public class Task extends CustomResource<TaskSpec, TaskStatus> implements Namespaced {

@@ -10,10 +10,16 @@ import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@ValidationRule(value = "!has(oldSelf.nodeName) || (has(self.nodeName) && self.nodeName == oldSelf.nodeName)",
-        message = "nodeName is immutable once set", fieldPath = ".nodeName", reason = "FieldValueForbidden")
-@ValidationRule(value = "self.container == oldSelf.container", message = "container is immutable",
-        fieldPath = ".container", reason = "FieldValueForbidden")
+@ValidationRule(
+        value = "!has(oldSelf.nodeName) || (has(self.nodeName) && self.nodeName == oldSelf.nodeName)",
+        message = "nodeName is immutable once set",
+        fieldPath = ".nodeName",
+        reason = "FieldValueForbidden")
+@ValidationRule(
+        value = "self.container == oldSelf.container",
+        message = "container is immutable",
+        fieldPath = ".container",
+        reason = "FieldValueForbidden")
 public record TaskSpec(
         @Required
         @Size(min = 1, max = 253)
@@ -46,5 +52,9 @@ public record TaskSpec(
         @JsonPropertyDescription("When set, the Task object is deleted this many seconds after it reached Deleted.")
         Long ttlSecondsAfterDeleted) {
 
-    public enum DesiredState { Running, Paused, Stopped }
+    public enum DesiredState {
+        Running,
+        Paused,
+        Stopped
+    }
 }

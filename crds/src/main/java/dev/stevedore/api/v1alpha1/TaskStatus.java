@@ -1,10 +1,9 @@
 package dev.stevedore.api.v1alpha1;
 
-import java.util.List;
-
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 import io.fabric8.kubernetes.api.model.Condition;
+import java.util.List;
 
 /** Written by the operator (Pending, binding) and by the node agent (everything from Created on). */
 @JsonInclude(JsonInclude.Include.NON_EMPTY)
@@ -28,8 +27,9 @@ public record TaskStatus(
         @JsonPropertyDescription("When the process exited (RFC 3339).")
         String exitedAt,
 
-        @JsonPropertyDescription("Why the task is in its phase: Completed, Error, Signaled, OOMKilled, StartFailed (also "
-                + "when its Container cannot run on the node), ContainerBusy, ContainerNotReady, ...")
+        @JsonPropertyDescription(
+                "Why the task is in its phase: Completed, Error, Signaled, OOMKilled, StartFailed (also "
+                        + "when its Container cannot run on the node), ContainerBusy, ContainerNotReady, ...")
         String reason,
 
         @JsonPropertyDescription("Details for a person, e.g. the runtime's error or the signal's name.")
@@ -41,5 +41,12 @@ public record TaskStatus(
         @JsonPropertyDescription("Conditions of the task, e.g. NodeReachable.")
         List<Condition> conditions) {
 
-    public enum Phase { Pending, Created, Running, Paused, Stopped, Deleted }
+    public enum Phase {
+        Pending,
+        Created,
+        Running,
+        Paused,
+        Stopped,
+        Deleted
+    }
 }

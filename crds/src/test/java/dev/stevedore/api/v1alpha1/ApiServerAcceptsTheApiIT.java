@@ -43,12 +43,14 @@ class ApiServerAcceptsTheApiIT {
 
     @Test
     void aRuntimeThatIsAPathIsRefused(TestNamespace ns) {
-        assertThatThrownBy(() -> ns.client().resource(load("""
+        assertThatThrownBy(() -> ns.client()
+                        .resource(load("""
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
                 metadata: {name: sneaky}
                 spec: {image: busybox, runtime: {name: /bin/sh}}
-                """, io.fabric8.kubernetes.api.model.GenericKubernetesResource.class)).create())
+                """, io.fabric8.kubernetes.api.model.GenericKubernetesResource.class))
+                        .create())
                 .isInstanceOfSatisfying(KubernetesClientException.class, e -> {
                     assertThat(e.getCode()).isEqualTo(422);
                     assertThat(e.getMessage()).contains("spec.runtime.name: Unsupported value: \"/bin/sh\"");

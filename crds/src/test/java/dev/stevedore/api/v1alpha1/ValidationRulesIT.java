@@ -3,10 +3,6 @@ package dev.stevedore.api.v1alpha1;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.util.List;
-import java.util.Map;
-import java.util.function.Consumer;
-
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
@@ -15,6 +11,9 @@ import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
 import org.assertj.core.api.ThrowableAssert.ThrowingCallable;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -75,12 +74,15 @@ class ValidationRulesIT {
 
         Container read = ns.client().resources(Container.class).withName("full").get();
         assertThat(read.getSpec()).isEqualTo(sent.getSpec());
-        assertThat(read.getSpec().ociSpec()).containsEntry("hostname", "full")
+        assertThat(read.getSpec().ociSpec())
+                .containsEntry("hostname", "full")
                 .containsEntry("mounts", List.of(Map.of("destination", "/run", "type", "tmpfs")))
-                .containsEntry("linux", Map.of(
-                        "sysctl", Map.of("net.ipv4.ip_forward", "1"),
-                        "maskedPaths", List.of("/proc/kcore"),
-                        "resources", Map.of("devices", List.of(Map.of("allow", false, "access", "rwm")))));
+                .containsEntry(
+                        "linux",
+                        Map.of(
+                                "sysctl", Map.of("net.ipv4.ip_forward", "1"),
+                                "maskedPaths", List.of("/proc/kcore"),
+                                "resources", Map.of("devices", List.of(Map.of("allow", false, "access", "rwm")))));
     }
 
     @Test
@@ -96,40 +98,46 @@ class ValidationRulesIT {
     @ParameterizedTest
     @ValueSource(strings = {"UPPER/Case", "a b", "busybox:", "-busybox", "busybox@sha256:xyz"})
     void imageThatIsNotAReferenceIsRefused(String image, TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: '" + image + "'}")),
+        assertRefused(
+                creating(ns, container("{image: '" + image + "'}")),
                 "spec.image: Invalid value: \"" + image + "\": spec.image in body should match");
     }
 
     @Test
     void runtimeNameThatIsAPathIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, runtime: {name: /bin/sh}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, runtime: {name: /bin/sh}}")),
                 "spec.runtime.name: Unsupported value: \"/bin/sh\": supported values: \"crun\", \"runc\"");
     }
 
     @Test
     void unknownSnapshotterIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, snapshotter: btrfs}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, snapshotter: btrfs}")),
                 "spec.snapshotter: Unsupported value: \"btrfs\": supported values: \"native\", \"overlayfs\"");
     }
 
     @Test
     void snapshotterCannotChange(TestNamespace ns) {
         create(ns, container("{image: busybox, snapshotter: native}"));
-        assertRefused(editingSpec(ns, "Container", "web", spec -> spec.put("snapshotter", "overlayfs")),
+        assertRefused(
+                editingSpec(ns, "Container", "web", spec -> spec.put("snapshotter", "overlayfs")),
                 "spec.snapshotter: Forbidden: snapshotter is immutable once set");
     }
 
     @Test
     void containerNodeNameCannotChangeOnceSet(TestNamespace ns) {
         create(ns, container("{image: busybox, nodeName: node-a}"));
-        assertRefused(editingSpec(ns, "Container", "web", spec -> spec.put("nodeName", "node-b")),
+        assertRefused(
+                editingSpec(ns, "Container", "web", spec -> spec.put("nodeName", "node-b")),
                 "spec.nodeName: Forbidden: nodeName is immutable once set");
     }
 
     @Test
     void containerNodeNameCannotBeRemovedOnceSet(TestNamespace ns) {
         create(ns, container("{image: busybox, nodeName: node-a}"));
-        assertRefused(editingSpec(ns, "Container", "web", spec -> spec.remove("nodeName")),
+        assertRefused(
+                editingSpec(ns, "Container", "web", spec -> spec.remove("nodeName")),
                 "spec.nodeName: Forbidden: nodeName is immutable once set");
     }
 
@@ -143,19 +151,22 @@ class ValidationRulesIT {
     @ParameterizedTest
     @ValueSource(strings = {"Node-A", "node_a", "-node", "node..a"})
     void containerNodeNameThatIsNotADnsSubdomainIsRefused(String nodeName, TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, nodeName: '" + nodeName + "'}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, nodeName: '" + nodeName + "'}")),
                 "spec.nodeName: Invalid value: \"" + nodeName + "\": spec.nodeName in body should match");
     }
 
     @Test
     void envEntryWithoutNameIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, process: {env: [{value: x}]}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, process: {env: [{value: x}]}}")),
                 "spec.process.env[0].name: Required value");
     }
 
     @Test
     void duplicateEnvNamesAreRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("""
+        assertRefused(
+                creating(ns, container("""
                 image: busybox
                 process:
                   env: [{name: A, value: "1"}, {name: B}, {name: A, value: "2"}]
@@ -164,14 +175,16 @@ class ValidationRulesIT {
 
     @Test
     void relativeWorkingDirIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, process: {workingDir: srv}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, process: {workingDir: srv}}")),
                 "spec.process.workingDir: Invalid value: \"srv\": "
                         + "spec.process.workingDir in body should match '^/.*'");
     }
 
     @Test
     void negativeUidIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, process: {user: {uid: -1}}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, process: {user: {uid: -1}}}")),
                 "spec.process.user.uid: Invalid value: -1: "
                         + "spec.process.user.uid in body should be greater than or equal to 0");
     }
@@ -179,39 +192,45 @@ class ValidationRulesIT {
     @ParameterizedTest
     @ValueSource(strings = {"lots", "0", "-64Mi", "0Mi"})
     void memoryThatIsNotAPositiveQuantityIsRefused(String memory, TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, resources: {memory: '" + memory + "'}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, resources: {memory: '" + memory + "'}}")),
                 "spec.resources.memory: Invalid value: \"object\": memory must be a positive quantity, e.g. 64Mi");
     }
 
     @Test
     void negativeIntegerMemoryIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, resources: {memory: -1}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, resources: {memory: -1}}")),
                 "spec.resources.memory: Invalid value: \"object\": memory must be a positive quantity, e.g. 64Mi");
     }
 
     @ParameterizedTest
     @ValueSource(strings = {"fast", "0", "-500m", "0m"})
     void cpuThatIsNotAPositiveQuantityIsRefused(String cpu, TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, resources: {cpu: '" + cpu + "'}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, resources: {cpu: '" + cpu + "'}}")),
                 "spec.resources.cpu: Invalid value: \"object\": cpu must be a positive quantity, e.g. 500m");
     }
 
     @Test
     void zeroPidsIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, resources: {pids: 0}}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, resources: {pids: 0}}")),
                 "spec.resources.pids: Invalid value: 0: "
                         + "spec.resources.pids in body should be greater than or equal to 1");
     }
 
     @Test
     void mountWithoutDestinationIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, mounts: [{type: tmpfs, source: tmpfs}]}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, mounts: [{type: tmpfs, source: tmpfs}]}")),
                 "spec.mounts[0].destination: Required value");
     }
 
     @Test
     void relativeMountDestinationIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, container("{image: busybox, mounts: [{source: /data, destination: data}]}")),
+        assertRefused(
+                creating(ns, container("{image: busybox, mounts: [{source: /data, destination: data}]}")),
                 "spec.mounts[0].destination: Invalid value: \"data\": "
                         + "spec.mounts[0].destination in body should match '^/.*'");
     }
@@ -235,7 +254,8 @@ class ValidationRulesIT {
 
         ns.client().resource(sent).fieldManager("validation-rules-it").serverSideApply();
 
-        assertThat(ns.client().resources(Task.class).withName("full-1").get().getSpec()).isEqualTo(sent.getSpec());
+        assertThat(ns.client().resources(Task.class).withName("full-1").get().getSpec())
+                .isEqualTo(sent.getSpec());
     }
 
     @Test
@@ -251,14 +271,16 @@ class ValidationRulesIT {
     @Test
     void taskContainerCannotChange(TestNamespace ns) {
         create(ns, task("{container: web}"));
-        assertRefused(editingSpec(ns, "Task", "web-1", spec -> spec.put("container", "other")),
+        assertRefused(
+                editingSpec(ns, "Task", "web-1", spec -> spec.put("container", "other")),
                 "spec.container: Forbidden: container is immutable");
     }
 
     @Test
     void taskNodeNameCannotChangeOnceSet(TestNamespace ns) {
         create(ns, task("{container: web, nodeName: node-a}"));
-        assertRefused(editingSpec(ns, "Task", "web-1", spec -> spec.put("nodeName", "node-b")),
+        assertRefused(
+                editingSpec(ns, "Task", "web-1", spec -> spec.put("nodeName", "node-b")),
                 "spec.nodeName: Forbidden: nodeName is immutable once set");
     }
 
@@ -271,7 +293,8 @@ class ValidationRulesIT {
 
     @Test
     void unknownDesiredStateIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, task("{container: web, desiredState: Sleeping}")),
+        assertRefused(
+                creating(ns, task("{container: web, desiredState: Sleeping}")),
                 "spec.desiredState: Unsupported value: \"Sleeping\": "
                         + "supported values: \"Paused\", \"Running\", \"Stopped\"");
     }
@@ -279,20 +302,23 @@ class ValidationRulesIT {
     @ParameterizedTest
     @ValueSource(strings = {"SIGFOO", "9", "TERM", "sigterm"})
     void unknownStopSignalIsRefused(String signal, TestNamespace ns) {
-        assertRefused(creating(ns, task("{container: web, stopSignal: '" + signal + "'}")),
+        assertRefused(
+                creating(ns, task("{container: web, stopSignal: '" + signal + "'}")),
                 "spec.stopSignal: Invalid value: \"" + signal + "\": spec.stopSignal in body should match");
     }
 
     @Test
     void negativeStopGracePeriodIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, task("{container: web, stopGracePeriodSeconds: -1}")),
+        assertRefused(
+                creating(ns, task("{container: web, stopGracePeriodSeconds: -1}")),
                 "spec.stopGracePeriodSeconds: Invalid value: -1: "
                         + "spec.stopGracePeriodSeconds in body should be greater than or equal to 0");
     }
 
     @Test
     void negativeTtlSecondsAfterDeletedIsRefused(TestNamespace ns) {
-        assertRefused(creating(ns, task("{container: web, ttlSecondsAfterDeleted: -1}")),
+        assertRefused(
+                creating(ns, task("{container: web, ttlSecondsAfterDeleted: -1}")),
                 "spec.ttlSecondsAfterDeleted: Invalid value: -1: "
                         + "spec.ttlSecondsAfterDeleted in body should be greater than or equal to 0");
     }
@@ -310,8 +336,13 @@ class ValidationRulesIT {
     }
 
     private static GenericKubernetesResource withoutSpec(String kind) {
-        return new GenericKubernetesResourceBuilder().withApiVersion(API_VERSION).withKind(kind)
-                .withNewMetadata().withName(kind.equals("Task") ? "web-1" : "web").endMetadata().build();
+        return new GenericKubernetesResourceBuilder()
+                .withApiVersion(API_VERSION)
+                .withKind(kind)
+                .withNewMetadata()
+                .withName(kind.equals("Task") ? "web-1" : "web")
+                .endMetadata()
+                .build();
     }
 
     private static GenericKubernetesResource withSpec(GenericKubernetesResource resource, String specYaml) {
@@ -333,16 +364,19 @@ class ValidationRulesIT {
         return () -> create(ns, resource);
     }
 
-    private static GenericKubernetesResource editSpec(TestNamespace ns, String kind, String name,
-            Consumer<Map<String, Object>> change) {
-        return ns.client().genericKubernetesResources(API_VERSION, kind).withName(name).edit(resource -> {
-            change.accept(spec(resource));
-            return resource;
-        });
+    private static GenericKubernetesResource editSpec(
+            TestNamespace ns, String kind, String name, Consumer<Map<String, Object>> change) {
+        return ns.client()
+                .genericKubernetesResources(API_VERSION, kind)
+                .withName(name)
+                .edit(resource -> {
+                    change.accept(spec(resource));
+                    return resource;
+                });
     }
 
-    private static ThrowingCallable editingSpec(TestNamespace ns, String kind, String name,
-            Consumer<Map<String, Object>> change) {
+    private static ThrowingCallable editingSpec(
+            TestNamespace ns, String kind, String name, Consumer<Map<String, Object>> change) {
         return () -> editSpec(ns, kind, name, change);
     }
 

@@ -1,20 +1,18 @@
 package dev.stevedore.agent.containers;
 
+import dev.stevedore.agent.content.Digest;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.List;
 
-import dev.stevedore.agent.content.Digest;
-
 /**
  * Chain IDs, the OCI image spec's names for a stack of layers: the first is the first layer's diff ID, each next
  * one sha256 of "parent-chain-id diff-id". Equal stacks in different images share snapshots through them.
  */
 final class ChainIds {
-    private ChainIds() {
-    }
+    private ChainIds() {}
 
     static List<String> of(List<Digest> diffIds) {
         List<String> chain = new ArrayList<>(diffIds.size());
@@ -28,7 +26,8 @@ final class ChainIds {
 
     private static String sha256(String text) {
         try {
-            return Digest.sha256(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8))).toString();
+            return Digest.sha256(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)))
+                    .toString();
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JDK has SHA-256", e);
         }

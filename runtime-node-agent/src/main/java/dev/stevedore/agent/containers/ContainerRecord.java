@@ -8,8 +8,17 @@ import java.util.List;
  * Task still uses them. Garbage collection's roots. The next Task takes everything from here, never from the live
  * object, so that what it runs is what was prepared and reported.
  */
-public record ContainerRecord(String uid, String namespace, String name, Long generation, String image,
-        String imageDigest, String snapshotter, String snapshotKey, String specDigest, String runtime,
+public record ContainerRecord(
+        String uid,
+        String namespace,
+        String name,
+        Long generation,
+        String image,
+        String imageDigest,
+        String snapshotter,
+        String snapshotKey,
+        String specDigest,
+        String runtime,
         List<String> retiredSnapshotKeys) {
     /** The runtime of records written before the runtime was recorded, and of Containers that name none. */
     public static final String DEFAULT_RUNTIME = "runc";

@@ -1,5 +1,9 @@
 package dev.stevedore.agent.containers;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.agent.fs.AtomicFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -9,11 +13,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stevedore.agent.fs.AtomicFiles;
-import dev.stevedore.agent.fs.SafeDelete;
 
 /**
  * The node's Container records and generated specs, under {@code <root>/containers/<uid>/}: record.json and
@@ -33,7 +32,9 @@ public final class ContainerRecords {
     public Optional<ContainerRecord> get(String uid) {
         Path file = recordFile(uid);
         try {
-            return Files.exists(file) ? Optional.of(JSON.readValue(file.toFile(), ContainerRecord.class)) : Optional.empty();
+            return Files.exists(file)
+                    ? Optional.of(JSON.readValue(file.toFile(), ContainerRecord.class))
+                    : Optional.empty();
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }

@@ -1,25 +1,11 @@
 package dev.stevedore.agent.containers;
 
-import java.io.IOException;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.HashSet;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
-import java.util.function.Predicate;
-
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.api.FieldManager;
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.SelectableFields;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -28,6 +14,19 @@ import io.javaoperatorsdk.operator.api.reconciler.Context;
 import io.javaoperatorsdk.operator.api.reconciler.ControllerConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Reconciler;
 import io.javaoperatorsdk.operator.api.reconciler.UpdateControl;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -64,8 +63,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
      * @param prepared told of each Container prepared, before its status is written: its next Task need not wait
      *        for the status to come back from the API server
      */
-    public NodeContainerReconciler(RootfsPreparer preparer, GarbageCollector gc, Predicate<String> usedByTask,
-            Consumer<ContainerRecord> prepared, AgentFinalizer finalizer) {
+    public NodeContainerReconciler(
+            RootfsPreparer preparer,
+            GarbageCollector gc,
+            Predicate<String> usedByTask,
+            Consumer<ContainerRecord> prepared,
+            AgentFinalizer finalizer) {
         this.finalizer = finalizer;
         this.preparer = preparer;
         this.gc = gc;
@@ -85,26 +88,74 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     private UpdateControl<Container> prepare(Container container, Context<Container> context) throws IOException {
         String uid = container.getMetadata().getUid();
         Long generation = container.getMetadata().getGeneration();
-        List<Condition> current = container.getStatus() == null ? null : container.getStatus().conditions();
+        List<Condition> current =
+                container.getStatus() == null ? null : container.getStatus().conditions();
         try {
-            ContainerRecord record = preparer.prepare(container,
-                    PullSecrets.read(context.getClient(), container.getMetadata().getNamespace(), container.getSpec().imagePullSecrets()));
+            ContainerRecord record = preparer.prepare(
+                    container,
+                    PullSecrets.read(
+                            context.getClient(),
+                            container.getMetadata().getNamespace(),
+                            container.getSpec().imagePullSecrets()));
             failures.remove(uid);
             prepared.accept(record);
-            apply(context, container, new ContainerStatus(null, record.imageDigest(), record.snapshotter(), record.snapshotKey(),
-                    record.specDigest(), generation, List.of(
-                            Conditions.of(current, ContainerStatus.IMAGE_READY, "True", "ImagePresent", "image " + record.imageDigest() + " is on the node", generation),
-                            Conditions.of(current, ContainerStatus.ROOTFS_READY, "True", "RootfsPrepared", "snapshot " + record.snapshotKey() + " (" + record.snapshotter() + ")", generation),
-                            Conditions.of(current, ContainerStatus.READY, "True", "Ready", "the next Task can start", generation))));
+            apply(
+                    context,
+                    container,
+                    new ContainerStatus(
+                            null,
+                            record.imageDigest(),
+                            record.snapshotter(),
+                            record.snapshotKey(),
+                            record.specDigest(),
+                            generation,
+                            List.of(
+                                    Conditions.of(
+                                            current,
+                                            ContainerStatus.IMAGE_READY,
+                                            "True",
+                                            "ImagePresent",
+                                            "image " + record.imageDigest() + " is on the node",
+                                            generation),
+                                    Conditions.of(
+                                            current,
+                                            ContainerStatus.ROOTFS_READY,
+                                            "True",
+                                            "RootfsPrepared",
+                                            "snapshot " + record.snapshotKey() + " (" + record.snapshotter() + ")",
+                                            generation),
+                                    Conditions.of(
+                                            current,
+                                            ContainerStatus.READY,
+                                            "True",
+                                            "Ready",
+                                            "the next Task can start",
+                                            generation))));
             return UpdateControl.noUpdate();
         } catch (RootfsPreparer.PrepareException e) {
             int attempt = failures.merge(uid, 1, Integer::sum);
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
             String message = e.getMessage() + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
-            apply(context, container, new ContainerStatus(null, null, null, null, null, generation,
-                    failed(current, e.condition(), e.reason(), message, generation, backoff == null)));
-            LOG.info("container {}/{} not ready: {}: {}", container.getMetadata().getNamespace(), container.getMetadata().getName(), e.reason(), message);
-            return backoff == null ? UpdateControl.noUpdate() : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
+            apply(
+                    context,
+                    container,
+                    new ContainerStatus(
+                            null,
+                            null,
+                            null,
+                            null,
+                            null,
+                            generation,
+                            failed(current, e.condition(), e.reason(), message, generation, backoff == null)));
+            LOG.info(
+                    "container {}/{} not ready: {}: {}",
+                    container.getMetadata().getNamespace(),
+                    container.getMetadata().getName(),
+                    e.reason(),
+                    message);
+            return backoff == null
+                    ? UpdateControl.noUpdate()
+                    : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
         }
     }
 
@@ -131,7 +182,11 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     public void releaseGone(KubernetesClient client, String nodeName, ContainerRecords records) throws IOException {
         Set<String> present = new HashSet<>();
         try {
-            client.resources(Container.class).inAnyNamespace().withField(SelectableFields.NODE_NAME, nodeName).list().getItems()
+            client.resources(Container.class)
+                    .inAnyNamespace()
+                    .withField(SelectableFields.NODE_NAME, nodeName)
+                    .list()
+                    .getItems()
                     .forEach(c -> present.add(c.getMetadata().getUid()));
         } catch (KubernetesClientException e) {
             LOG.warn("listing this node's Containers, released ones are left for later: {}", e.getMessage());
@@ -139,7 +194,11 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
         for (ContainerRecord record : records.list()) {
             if (!present.contains(record.uid())) {
-                LOG.info("container {}/{} ({}) has no Container object: releasing it", record.namespace(), record.name(), record.uid());
+                LOG.info(
+                        "container {}/{} ({}) has no Container object: releasing it",
+                        record.namespace(),
+                        record.name(),
+                        record.uid());
                 releaseOnceUnused(record.uid());
             }
         }
@@ -173,8 +232,13 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
      * The failed step False with its reason; the steps before it True; Ready False with the same reason; and, when the
      * node will not retry, Stalled True with it (left out otherwise, so the apply removes an earlier one).
      */
-    private static List<Condition> failed(List<Condition> current, String failedCondition, String reason, String message,
-            Long generation, boolean stalled) {
+    private static List<Condition> failed(
+            List<Condition> current,
+            String failedCondition,
+            String reason,
+            String message,
+            Long generation,
+            boolean stalled) {
         List<Condition> conditions = new ArrayList<>();
         for (String step : List.of(ContainerStatus.IMAGE_READY, ContainerStatus.ROOTFS_READY)) {
             if (step.equals(failedCondition)) {

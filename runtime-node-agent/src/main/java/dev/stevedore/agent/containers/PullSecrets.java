@@ -1,5 +1,11 @@
 package dev.stevedore.agent.containers;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.images.RegistryAuth;
+import io.fabric8.kubernetes.api.model.LocalObjectReference;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -7,28 +13,23 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stevedore.agent.images.RegistryAuth;
-import io.fabric8.kubernetes.api.model.LocalObjectReference;
-import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.client.KubernetesClient;
-
 /** Registry credentials from a Container's imagePullSecrets (kubernetes.io/dockerconfigjson), by registry host. */
 final class PullSecrets {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private PullSecrets() {
-    }
+    private PullSecrets() {}
 
-    static Map<String, RegistryAuth> read(KubernetesClient client, String namespace, Iterable<LocalObjectReference> refs)
-            throws IOException {
+    static Map<String, RegistryAuth> read(
+            KubernetesClient client, String namespace, Iterable<LocalObjectReference> refs) throws IOException {
         Map<String, RegistryAuth> auths = new HashMap<>();
         if (refs == null) {
             return auths;
         }
         for (LocalObjectReference ref : refs) {
-            Secret secret = client.secrets().inNamespace(namespace).withName(ref.getName()).get();
+            Secret secret = client.secrets()
+                    .inNamespace(namespace)
+                    .withName(ref.getName())
+                    .get();
             if (secret == null || secret.getData() == null || !secret.getData().containsKey(".dockerconfigjson")) {
                 continue; // as kubelet does: a missing pull secret is not an error until the registry says so
             }
@@ -46,7 +47,8 @@ final class PullSecrets {
             String username = auth.path("username").asText("");
             String password = auth.path("password").asText("");
             if (username.isEmpty() && auth.hasNonNull("auth")) {
-                String decoded = new String(Base64.getDecoder().decode(auth.get("auth").asText()), StandardCharsets.UTF_8);
+                String decoded =
+                        new String(Base64.getDecoder().decode(auth.get("auth").asText()), StandardCharsets.UTF_8);
                 int colon = decoded.indexOf(':');
                 username = colon < 0 ? decoded : decoded.substring(0, colon);
                 password = colon < 0 ? "" : decoded.substring(colon + 1);

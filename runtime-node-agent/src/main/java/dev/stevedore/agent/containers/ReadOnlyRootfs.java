@@ -1,15 +1,14 @@
 package dev.stevedore.agent.containers;
 
+import dev.stevedore.agent.fs.MountTable;
+import dev.stevedore.agent.fs.PosixFiles;
+import dev.stevedore.agent.snapshots.Mount;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
-
-import dev.stevedore.agent.fs.MountTable;
-import dev.stevedore.agent.fs.PosixFiles;
-import dev.stevedore.agent.snapshots.Mount;
 
 /**
  * A container's root filesystem, mounted read-only for the agent to read its /etc/passwd and /etc/group while the
@@ -40,9 +39,14 @@ final class ReadOnlyRootfs implements AutoCloseable {
             throw new IOException("cannot mount a root filesystem of " + mounts + " read-only");
         }
         Files.createDirectories(tempMounts);
-        Path mountPoint = Files.createDirectory(tempMounts.resolve(UUID.randomUUID().toString()));
+        Path mountPoint =
+                Files.createDirectory(tempMounts.resolve(UUID.randomUUID().toString()));
         try {
-            PosixFiles.mount("overlay", mountPoint, "overlay", readOnlyOverlay(mounts.get(0).options()));
+            PosixFiles.mount(
+                    "overlay",
+                    mountPoint,
+                    "overlay",
+                    readOnlyOverlay(mounts.get(0).options()));
         } catch (IOException e) {
             Files.delete(mountPoint);
             throw e;

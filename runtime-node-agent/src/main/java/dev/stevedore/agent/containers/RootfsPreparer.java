@@ -1,17 +1,5 @@
 package dev.stevedore.agent.containers;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.ArrayList;
-import java.util.HexFormat;
-import java.util.List;
-import java.util.Map;
-import java.util.concurrent.locks.Lock;
-import java.util.function.Predicate;
-
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
@@ -27,6 +15,17 @@ import dev.stevedore.agent.spec.SpecGenerator;
 import dev.stevedore.agent.spec.SpecRejectedException;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.locks.Lock;
+import java.util.function.Predicate;
 
 /**
  * Turns a Container into what a Task needs on this node: the image in the content store, its layers unpacked
@@ -49,9 +48,16 @@ public final class RootfsPreparer {
      * @param tempMounts where root filesystems are mounted read-only while their spec is generated; a crash's
      *        leftovers there are removed now
      */
-    public RootfsPreparer(ImageService images, ContentStore content, Map<String, Snapshotter> snapshotters,
-            SpecGenerator specs, ContainerRecords records, GarbageCollector gc, Predicate<String> snapshotInUse,
-            Path tempMounts) throws IOException {
+    public RootfsPreparer(
+            ImageService images,
+            ContentStore content,
+            Map<String, Snapshotter> snapshotters,
+            SpecGenerator specs,
+            ContainerRecords records,
+            GarbageCollector gc,
+            Predicate<String> snapshotInUse,
+            Path tempMounts)
+            throws IOException {
         ReadOnlyRootfs.removeLeftovers(tempMounts);
         this.tempMounts = tempMounts;
         this.snapshotInUse = snapshotInUse;
@@ -77,19 +83,32 @@ public final class RootfsPreparer {
             this.transientFailure = transientFailure;
         }
 
-        public String condition() { return condition; }
-        public String reason() { return reason; }
-        public boolean transientFailure() { return transientFailure; }
+        public String condition() {
+            return condition;
+        }
+
+        public String reason() {
+            return reason;
+        }
+
+        public boolean transientFailure() {
+            return transientFailure;
+        }
     }
 
-    public ContainerRecord prepare(Container container, Map<String, RegistryAuth> auths) throws PrepareException, IOException {
+    public ContainerRecord prepare(Container container, Map<String, RegistryAuth> auths)
+            throws PrepareException, IOException {
         ContainerSpec spec = container.getSpec();
         String uid = container.getMetadata().getUid();
         String snapshotterName = spec.snapshotter() == ContainerSpec.Snapshotter.nativeCopy ? "native" : "overlayfs";
         Snapshotter snapshotter = snapshotters.get(snapshotterName);
         if (snapshotter == null) {
-            throw new PrepareException("RootfsReady", "SnapshotterUnavailable",
-                    "this node has no " + snapshotterName + " snapshotter", false, null);
+            throw new PrepareException(
+                    "RootfsReady",
+                    "SnapshotterUnavailable",
+                    "this node has no " + snapshotterName + " snapshotter",
+                    false,
+                    null);
         }
         Lock lease = gc.lease();
         lease.lock();
@@ -102,7 +121,8 @@ public final class RootfsPreparer {
                     throw new PrepareException("ImageReady", e.reason(), e.getMessage(), e.transientFailure(), e);
                 }
             }
-            List<String> chain = ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());
+            List<String> chain =
+                    ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());
             unpackLayers(snapshotter, image, chain);
             String key = "ctr-" + uid + "-" + shortHash(image.manifest() + " " + snapshotterName);
             List<Mount> mounts = snapshotter.mounts(key).orElse(null);
@@ -129,9 +149,18 @@ public final class RootfsPreparer {
                 }
             }
             records.removeSpecsExcept(uid, specDigest);
-            ContainerRecord record = new ContainerRecord(uid, container.getMetadata().getNamespace(),
-                    container.getMetadata().getName(), container.getMetadata().getGeneration(), image.name(),
-                    image.digest().toString(), snapshotterName, key, specDigest, runtime(spec), retired);
+            ContainerRecord record = new ContainerRecord(
+                    uid,
+                    container.getMetadata().getNamespace(),
+                    container.getMetadata().getName(),
+                    container.getMetadata().getGeneration(),
+                    image.name(),
+                    image.digest().toString(),
+                    snapshotterName,
+                    key,
+                    specDigest,
+                    runtime(spec),
+                    retired);
             records.put(record);
             return record;
         } finally {
@@ -139,19 +168,26 @@ public final class RootfsPreparer {
         }
     }
 
-    private void unpackLayers(Snapshotter snapshotter, Image image, List<String> chain) throws PrepareException, IOException {
+    private void unpackLayers(Snapshotter snapshotter, Image image, List<String> chain)
+            throws PrepareException, IOException {
         for (int i = 0; i < chain.size(); i++) {
             if (snapshotter.exists(chain.get(i))) {
                 continue;
             }
             Image.Layer layer = image.layers().get(i);
             Digest digest = layer.digest();
-            Path blob = content.path(digest).orElseThrow(() -> new IOException("layer " + digest + " is not in the content store"));
+            Path blob = content.path(digest)
+                    .orElseThrow(() -> new IOException("layer " + digest + " is not in the content store"));
             try {
-                snapshotter.unpack(chain.get(i), i == 0 ? null : chain.get(i - 1), blob, layer.mediaType(),
+                snapshotter.unpack(
+                        chain.get(i),
+                        i == 0 ? null : chain.get(i - 1),
+                        blob,
+                        layer.mediaType(),
                         layer.diffId().toString());
             } catch (LayerRejectedException e) {
-                throw new PrepareException("RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);
+                throw new PrepareException(
+                        "RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);
             }
         }
     }
@@ -172,7 +208,8 @@ public final class RootfsPreparer {
 
     private static String runtime(ContainerSpec spec) {
         return spec.runtime() == null || spec.runtime().name() == null
-                ? ContainerRecord.DEFAULT_RUNTIME : spec.runtime().name().name();
+                ? ContainerRecord.DEFAULT_RUNTIME
+                : spec.runtime().name().name();
     }
 
     private static String shortHash(String text) {

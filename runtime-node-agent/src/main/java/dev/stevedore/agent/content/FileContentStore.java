@@ -23,7 +23,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Stream;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -100,7 +99,8 @@ public final class FileContentStore implements ContentStore {
             for (Path algorithm : algorithms) {
                 try (DirectoryStream<Path> files = Files.newDirectoryStream(algorithm, Files::isRegularFile)) {
                     for (Path file : files) {
-                        parse(algorithm.getFileName() + ":" + file.getFileName()).ifPresent(digests::add);
+                        parse(algorithm.getFileName() + ":" + file.getFileName())
+                                .ifPresent(digests::add);
                     }
                 }
             }
@@ -137,8 +137,8 @@ public final class FileContentStore implements ContentStore {
             MessageDigest hash = newHash(digest.algorithm());
             long size = copy(source, temp, hash, expectedSize);
             if (expectedSize >= 0 && size != expectedSize) {
-                throw new DigestMismatchException("size of " + digest + ": expected " + expectedSize + " bytes, got "
-                        + size);
+                throw new DigestMismatchException(
+                        "size of " + digest + ": expected " + expectedSize + " bytes, got " + size);
             }
             Digest actual = new Digest(digest.algorithm(), HexFormat.of().formatHex(hash.digest()));
             if (!actual.equals(digest)) {
@@ -160,8 +160,9 @@ public final class FileContentStore implements ContentStore {
         long size = 0;
         byte[] buffer = new byte[BUFFER_SIZE];
         try (InputStream in = source.open();
-                FileChannel out = FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (int n; (n = in.read(buffer)) != -1;) {
+                FileChannel out =
+                        FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            for (int n; (n = in.read(buffer)) != -1; ) {
                 if (Thread.currentThread().isInterrupted()) {
                     throw new InterruptedIOException("ingest interrupted");
                 }
@@ -217,11 +218,12 @@ public final class FileContentStore implements ContentStore {
 
     private static MessageDigest newHash(String algorithm) {
         try {
-            return MessageDigest.getInstance(switch (algorithm) {
-                case "sha256" -> "SHA-256";
-                case "sha512" -> "SHA-512";
-                default -> throw new IllegalArgumentException("unsupported digest algorithm " + algorithm);
-            });
+            return MessageDigest.getInstance(
+                    switch (algorithm) {
+                        case "sha256" -> "SHA-256";
+                        case "sha512" -> "SHA-512";
+                        default -> throw new IllegalArgumentException("unsupported digest algorithm " + algorithm);
+                    });
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }

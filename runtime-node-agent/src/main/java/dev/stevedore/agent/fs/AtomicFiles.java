@@ -14,8 +14,7 @@ import java.nio.file.StandardOpenOption;
  * directory fsynced, so after a crash the file holds the old content or the new, never a mix.
  */
 public final class AtomicFiles {
-    private AtomicFiles() {
-    }
+    private AtomicFiles() {}
 
     public static void write(Path target, byte[] content) throws IOException {
         Path dir = target.toAbsolutePath().getParent();

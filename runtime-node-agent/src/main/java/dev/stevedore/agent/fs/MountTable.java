@@ -8,8 +8,7 @@ import java.util.List;
 
 /** This process's mount points, from /proc/self/mounts. */
 public final class MountTable {
-    private MountTable() {
-    }
+    private MountTable() {}
 
     public static boolean isMountPoint(Path path) throws IOException {
         return mountPoints().contains(path.toAbsolutePath().normalize().toString());
@@ -18,7 +17,9 @@ public final class MountTable {
     /** The mount points at or below {@code dir}, in mount order (unmount them in reverse). */
     public static List<String> under(Path dir) throws IOException {
         String prefix = dir.toAbsolutePath().normalize().toString();
-        return mountPoints().stream().filter(m -> m.equals(prefix) || m.startsWith(prefix + "/")).toList();
+        return mountPoints().stream()
+                .filter(m -> m.equals(prefix) || m.startsWith(prefix + "/"))
+                .toList();
     }
 
     static List<String> mountPoints() throws IOException {

@@ -11,8 +11,8 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.List;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -29,8 +29,7 @@ public final class PosixFiles {
     /** The charset the JDK encodes paths with, so both sides name the same bytes. */
     public static final Charset PATH_CHARSET = pathCharset();
 
-    private PosixFiles() {
-    }
+    private PosixFiles() {}
 
     public static void mknod(Path path, int typeBits, int permissions, long rdev) throws IOException {
         try {
@@ -42,8 +41,10 @@ public final class PosixFiles {
 
     /** glibc's makedev(3). */
     public static long makedev(long major, long minor) {
-        return ((major & 0xfffff000L) << 32) | ((major & 0xfffL) << 8)
-                | ((minor & 0xffffff00L) << 12) | (minor & 0xffL);
+        return ((major & 0xfffff000L) << 32)
+                | ((major & 0xfffL) << 8)
+                | ((minor & 0xffffff00L) << 12)
+                | (minor & 0xffL);
     }
 
     /**
@@ -62,15 +63,18 @@ public final class PosixFiles {
      * Sets owner, then mode (chown clears setuid/setgid), then xattrs (chown clears security.capability), then
      * times ({@code mtime} null: left alone, e.g. for a directory whose children are still to come).
      */
-    public static void setMetadata(Path path, boolean symlink, int uid, int gid, int mode, Map<String, byte[]> xattrs,
-            FileTime mtime) throws IOException {
+    public static void setMetadata(
+            Path path, boolean symlink, int uid, int gid, int mode, Map<String, byte[]> xattrs, FileTime mtime)
+            throws IOException {
         lchown(path, uid, gid);
         if (!symlink) {
             chmod(path, mode);
         }
         for (Map.Entry<String, byte[]> xattr : xattrs.entrySet()) {
             if (!setXattr(path, xattr.getKey(), xattr.getValue())) {
-                LOG.warn("xattr {} refused by the file system or for this file type, not set on {}", xattr.getKey(),
+                LOG.warn(
+                        "xattr {} refused by the file system or for this file type, not set on {}",
+                        xattr.getKey(),
                         path);
             }
         }
@@ -102,8 +106,8 @@ public final class PosixFiles {
         long sec = Math.floorDiv(nanos, 1_000_000_000L);
         long nsec = Math.floorMod(nanos, 1_000_000_000L);
         try {
-            LibC.INSTANCE.utimensat(LibC.AT_FDCWD, bytes(path), new long[] {sec, nsec, sec, nsec},
-                    LibC.AT_SYMLINK_NOFOLLOW);
+            LibC.INSTANCE.utimensat(
+                    LibC.AT_FDCWD, bytes(path), new long[] {sec, nsec, sec, nsec}, LibC.AT_SYMLINK_NOFOLLOW);
         } catch (LastErrorException e) {
             throw failure("utimensat", path, e);
         }
@@ -176,8 +180,7 @@ public final class PosixFiles {
     }
 
     /** The identity and allocated size of a file, not following a symlink. */
-    public record Stat(long dev, long ino, long bytesOnDisk) {
-    }
+    public record Stat(long dev, long ino, long bytesOnDisk) {}
 
     /**
      * lstat(2). st_dev, st_ino and st_blocks sit at offsets 0, 8 and 64 of struct stat on both x86_64 and
@@ -213,7 +216,7 @@ public final class PosixFiles {
         List<String> data = new ArrayList<>();
         for (String option : options) {
             switch (option) {
-                case "rw" -> { }
+                case "rw" -> {}
                 case "ro" -> flags |= LibC.MS_RDONLY;
                 case "nosuid" -> flags |= LibC.MS_NOSUID;
                 case "nodev" -> flags |= LibC.MS_NODEV;
@@ -227,7 +230,11 @@ public final class PosixFiles {
             throw new IOException("read-only bind mounts need a remount; not supported: " + options);
         }
         try {
-            LibC.INSTANCE.mount(cString(source), bytes(target), cString(type), flags,
+            LibC.INSTANCE.mount(
+                    cString(source),
+                    bytes(target),
+                    cString(type),
+                    flags,
                     data.isEmpty() ? null : cString(String.join(",", data)));
         } catch (LastErrorException e) {
             throw failure("mount " + type + " " + source + " on", target, e);

@@ -71,7 +71,7 @@ public final class RootLock implements AutoCloseable {
 
     private static FileChannel open(Path root) throws IOException {
         Files.createDirectories(root);
-        return FileChannel.open(root.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.READ,
-                StandardOpenOption.WRITE);
+        return FileChannel.open(
+                root.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
     }
 }

@@ -20,8 +20,7 @@ import java.util.List;
  * is deleted, never followed.
  */
 public final class SafeDelete {
-    private SafeDelete() {
-    }
+    private SafeDelete() {}
 
     /** Deletes a file, symlink (not its target) or directory tree; no-op if absent. */
     public static void deleteTree(Path path) throws IOException {

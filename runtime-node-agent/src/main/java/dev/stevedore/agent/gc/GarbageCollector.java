@@ -1,5 +1,13 @@
 package dev.stevedore.agent.gc;
 
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.fs.RootLock;
+import dev.stevedore.agent.images.Image;
+import dev.stevedore.agent.images.ImageService;
+import dev.stevedore.agent.snapshots.Snapshotter;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -11,15 +19,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
-
-import dev.stevedore.agent.containers.ContainerRecord;
-import dev.stevedore.agent.containers.ContainerRecords;
-import dev.stevedore.agent.content.ContentStore;
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.fs.RootLock;
-import dev.stevedore.agent.images.Image;
-import dev.stevedore.agent.images.ImageService;
-import dev.stevedore.agent.snapshots.Snapshotter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -41,14 +40,18 @@ public final class GarbageCollector {
     /** The agent's root, for the lock that keeps collections and imports by other processes apart; or null. */
     private final Path root;
 
-    public GarbageCollector(ContainerRecords records, ImageService images, ContentStore content,
-            Collection<Snapshotter> snapshotters) {
+    public GarbageCollector(
+            ContainerRecords records, ImageService images, ContentStore content, Collection<Snapshotter> snapshotters) {
         this(records, images, content, snapshotters, null);
     }
 
     /** @param root the agent's root: a collection is skipped while {@code stevedore-agent import} writes there */
-    public GarbageCollector(ContainerRecords records, ImageService images, ContentStore content,
-            Collection<Snapshotter> snapshotters, Path root) {
+    public GarbageCollector(
+            ContainerRecords records,
+            ImageService images,
+            ContentStore content,
+            Collection<Snapshotter> snapshotters,
+            Path root) {
         this.records = records;
         this.images = images;
         this.content = content;
@@ -62,8 +65,7 @@ public final class GarbageCollector {
     }
 
     /** What one collection removed. */
-    public record Result(int images, int snapshots, int blobs) {
-    }
+    public record Result(int images, int snapshots, int blobs) {}
 
     public Result collect() throws IOException {
         lock.writeLock().lock();
@@ -85,12 +87,17 @@ public final class GarbageCollector {
             int removedImages = sweepImages(usedImages);
             int removedSnapshots = 0;
             for (Snapshotter snapshotter : snapshotters) {
-                removedSnapshots += sweepSnapshots(snapshotter, usedSnapshots.getOrDefault(snapshotter.name(), Set.of()));
+                removedSnapshots +=
+                        sweepSnapshots(snapshotter, usedSnapshots.getOrDefault(snapshotter.name(), Set.of()));
             }
             int removedBlobs = sweepBlobs();
             Result result = new Result(removedImages, removedSnapshots, removedBlobs);
             if (removedImages + removedSnapshots + removedBlobs > 0) {
-                LOG.info("garbage collected {} images, {} snapshots, {} blobs", removedImages, removedSnapshots, removedBlobs);
+                LOG.info(
+                        "garbage collected {} images, {} snapshots, {} blobs",
+                        removedImages,
+                        removedSnapshots,
+                        removedBlobs);
             }
             return result;
         } finally {
@@ -115,7 +122,9 @@ public final class GarbageCollector {
         snapshotter.list().forEach(info -> all.put(info.key(), info));
         Set<String> marked = new HashSet<>();
         for (String key : used) {
-            for (String k = key; k != null && all.containsKey(k) && marked.add(k); k = all.get(k).parent()) {
+            for (String k = key;
+                    k != null && all.containsKey(k) && marked.add(k);
+                    k = all.get(k).parent()) {
                 // walk down to the bottom layer
             }
         }
@@ -125,7 +134,8 @@ public final class GarbageCollector {
         while (!unmarked.isEmpty()) {
             Set<String> parents = new HashSet<>();
             unmarked.forEach(k -> parents.add(all.get(k).parent()));
-            List<String> leaves = unmarked.stream().filter(k -> !parents.contains(k)).toList();
+            List<String> leaves =
+                    unmarked.stream().filter(k -> !parents.contains(k)).toList();
             for (String leaf : leaves) {
                 snapshotter.remove(leaf);
                 removed++;

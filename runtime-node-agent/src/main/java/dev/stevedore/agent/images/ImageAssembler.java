@@ -4,6 +4,10 @@ import static dev.stevedore.agent.images.ImageException.DIGEST_MISMATCH;
 import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
 import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.content.DigestMismatchException;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.file.Files;
@@ -11,12 +15,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
-
-import com.fasterxml.jackson.core.JsonProcessingException;
-
-import dev.stevedore.agent.content.ContentStore;
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.content.DigestMismatchException;
 
 /**
  * Walks from the digest a name resolved to (a manifest, or an index whose entry for this node's platform is taken)
@@ -94,10 +92,11 @@ final class ImageAssembler {
         byte[] configJson = readJson(configDigest, manifest.config().size(), () -> blobs.blob(configDigest));
         Oci.Config config = Oci.parse(configJson, Oci.Config.class);
         if (config.os() != null && !platform.matches(config.os(), config.architecture())) {
-            throw invalid("the image is for " + config.os() + "/" + config.architecture() + ", this node is "
-                    + platform);
+            throw invalid(
+                    "the image is for " + config.os() + "/" + config.architecture() + ", this node is " + platform);
         }
-        List<String> diffIds = config.rootfs() == null || config.rootfs().diffIds() == null ? List.of()
+        List<String> diffIds = config.rootfs() == null || config.rootfs().diffIds() == null
+                ? List.of()
                 : config.rootfs().diffIds();
         if (diffIds.size() != layers.size()) {
             throw invalid(layers.size() + " layers but " + diffIds.size() + " diff_ids in the config");
@@ -114,13 +113,15 @@ final class ImageAssembler {
             imageLayers.add(new Image.Layer(layerDigest, layer.mediaType(), layer.size(), diffId));
             size += layer.size();
         }
-        return new Image(name, digest, manifestDigest, configDigest, List.copyOf(imageLayers), imageConfig(config),
-                size);
+        return new Image(
+                name, digest, manifestDigest, configDigest, List.copyOf(imageLayers), imageConfig(config), size);
     }
 
     private Oci.Descriptor choosePlatform(Oci.Index index, Digest digest) throws ImageException {
         for (Oci.Descriptor entry : index.manifests() == null ? List.<Oci.Descriptor>of() : index.manifests()) {
-            if (entry != null && entry.platform() != null && Oci.isOneOf(Oci.MANIFEST_TYPES, entry.mediaType())
+            if (entry != null
+                    && entry.platform() != null
+                    && Oci.isOneOf(Oci.MANIFEST_TYPES, entry.mediaType())
                     && platform.matches(entry.platform().os(), entry.platform().architecture())) {
                 return entry;
             }
@@ -128,7 +129,8 @@ final class ImageAssembler {
         throw invalid("the index " + digest + " has no manifest for " + platform);
     }
 
-    private byte[] readJson(Digest digest, long size, ContentStore.BlobSource source) throws IOException, ImageException {
+    private byte[] readJson(Digest digest, long size, ContentStore.BlobSource source)
+            throws IOException, ImageException {
         if (size > Oci.MAX_JSON_SIZE) {
             throw invalid(digest + " is " + size + " bytes, more than a manifest or config may be");
         }
@@ -144,8 +146,12 @@ final class ImageAssembler {
         if (c == null) {
             return new ImageConfig(List.of(), List.of(), List.of(), "", "");
         }
-        return new ImageConfig(strings(c.entrypoint()), strings(c.cmd()), strings(c.env()),
-                c.workingDir() == null ? "" : c.workingDir(), c.user() == null ? "" : c.user());
+        return new ImageConfig(
+                strings(c.entrypoint()),
+                strings(c.cmd()),
+                strings(c.env()),
+                c.workingDir() == null ? "" : c.workingDir(),
+                c.user() == null ? "" : c.user());
     }
 
     /** JSON arrays may hold nulls, which List.copyOf refuses; they carry nothing, so they go. */

@@ -14,6 +14,7 @@ public class ImageException extends Exception {
     public static final String UNAUTHORIZED = "Unauthorized";
     /** Bytes did not hash to the digest that names them, or their size differed from the descriptor's. */
     public static final String DIGEST_MISMATCH = "DigestMismatch";
+
     public static final String LAYER_REJECTED = "LayerRejected";
     /** Not parseable, an unsupported media type, or no manifest for this node's platform. */
     public static final String INVALID_IMAGE = "InvalidImage";
@@ -21,6 +22,7 @@ public class ImageException extends Exception {
     public static final String REGISTRY_UNAVAILABLE = "RegistryUnavailable";
     /** The node's own disk failed us (full, read-only): worth retrying once an operator freed space. */
     public static final String STORAGE_FAILURE = "StorageFailure";
+
     private final String reason;
     private final boolean transientFailure;
 

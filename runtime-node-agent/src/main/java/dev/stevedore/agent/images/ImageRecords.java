@@ -1,5 +1,14 @@
 package dev.stevedore.agent.images;
 
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.DeserializationContext;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
+import com.fasterxml.jackson.databind.module.SimpleModule;
+import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.fs.AtomicFiles;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -14,20 +23,8 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
 import java.util.stream.Stream;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.databind.DeserializationContext;
-import com.fasterxml.jackson.databind.DeserializationFeature;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.deser.std.StdDeserializer;
-import com.fasterxml.jackson.databind.module.SimpleModule;
-import com.fasterxml.jackson.databind.ser.std.ToStringSerializer;
-
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.fs.AtomicFiles;
 
 /**
  * The image records, one JSON file per name in a directory. A file is named by the sha256 of the image name (names
@@ -53,8 +50,7 @@ final class ImageRecords {
      * What a file holds; the format number lets a later agent read records an older one wrote. A pinned image is
      * kept by garbage collection though no Container uses it (an imported one: no registry may have it).
      */
-    record Stored(int format, Image image, boolean pinned) {
-    }
+    record Stored(int format, Image image, boolean pinned) {}
 
     /** Removes the temp files of interrupted writes: only for the directory's owner, the agent. */
     ImageRecords(Path dir) throws IOException {
@@ -92,11 +88,13 @@ final class ImageRecords {
     List<Image> list() {
         List<Image> images = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
-            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(SUFFIX)).toList()) {
+            for (Path file : files.filter(f -> f.getFileName().toString().endsWith(SUFFIX))
+                    .toList()) {
                 read(file).ifPresent(stored -> images.add(stored.image()));
             }
         } catch (IOException | UncheckedIOException e) {
-            throw new UncheckedIOException("cannot list the image records in " + dir,
+            throw new UncheckedIOException(
+                    "cannot list the image records in " + dir,
                     e instanceof UncheckedIOException u ? u.getCause() : (IOException) e);
         }
         images.sort(Comparator.comparing(Image::name));
@@ -108,7 +106,8 @@ final class ImageRecords {
     }
 
     synchronized void put(Image image, boolean pinned) throws IOException {
-        AtomicFiles.write(fileOf(image.name()),
+        AtomicFiles.write(
+                fileOf(image.name()),
                 JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image, pinned)));
     }
 
@@ -120,7 +119,9 @@ final class ImageRecords {
     private Optional<Stored> read(Path file) {
         try {
             Stored stored = JSON.readValue(file.toFile(), Stored.class);
-            if (stored.format() != FORMAT || stored.image() == null || stored.image().name() == null
+            if (stored.format() != FORMAT
+                    || stored.image() == null
+                    || stored.image().name() == null
                     || !file.equals(fileOf(stored.image().name()))) {
                 LOG.warn("ignoring the image record {}: unknown format or misplaced", file.getFileName());
                 return Optional.empty();
@@ -135,7 +136,8 @@ final class ImageRecords {
     }
 
     private Path fileOf(String name) {
-        return dir.resolve(Digest.sha256Of(name.getBytes(StandardCharsets.UTF_8)).hex() + SUFFIX);
+        return dir.resolve(
+                Digest.sha256Of(name.getBytes(StandardCharsets.UTF_8)).hex() + SUFFIX);
     }
 
     private void fsyncDir() throws IOException {

@@ -1,9 +1,8 @@
 package dev.stevedore.agent.images;
 
+import dev.stevedore.agent.content.Digest;
 import java.util.Locale;
 import java.util.regex.Pattern;
-
-import dev.stevedore.agent.content.Digest;
 
 /**
  * A normalized image reference, as the Docker CLI and containerd read one: {@code busybox} is

@@ -1,17 +1,15 @@
 package dev.stevedore.agent.images;
 
-import java.io.IOException;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
-
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonProperty;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-
 import dev.stevedore.agent.content.Digest;
+import java.io.IOException;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * The parts of OCI and Docker schema2 manifests, indexes and configs that images need, and their media types.
@@ -27,8 +25,8 @@ final class Oci {
 
     static final Set<String> INDEX_TYPES = Set.of(OCI_INDEX, DOCKER_LIST);
     static final Set<String> MANIFEST_TYPES = Set.of(OCI_MANIFEST, DOCKER_MANIFEST);
-    static final Set<String> CONFIG_TYPES = Set.of("application/vnd.oci.image.config.v1+json",
-            "application/vnd.docker.container.image.v1+json");
+    static final Set<String> CONFIG_TYPES =
+            Set.of("application/vnd.oci.image.config.v1+json", "application/vnd.docker.container.image.v1+json");
     static final Set<String> LAYER_TYPES = Set.of(
             "application/vnd.oci.image.layer.v1.tar",
             "application/vnd.oci.image.layer.v1.tar+gzip",
@@ -41,15 +39,14 @@ final class Oci {
     /** Manifests, configs and indexes are small; a bigger one is hostile or broken, and is read into memory. */
     static final long MAX_JSON_SIZE = 4L * 1024 * 1024;
 
-    static final ObjectMapper JSON = new ObjectMapper()
-            .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    static final ObjectMapper JSON =
+            new ObjectMapper().configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
 
-    private Oci() {
-    }
+    private Oci() {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record Descriptor(String mediaType, String digest, long size, PlatformSpec platform,
-            Map<String, String> annotations) {
+    record Descriptor(
+            String mediaType, String digest, long size, PlatformSpec platform, Map<String, String> annotations) {
 
         Digest parsedDigest() {
             return Oci.digest(digest);
@@ -61,30 +58,27 @@ final class Oci {
     }
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record PlatformSpec(String os, String architecture, String variant) {
-    }
+    record PlatformSpec(String os, String architecture, String variant) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record Index(int schemaVersion, String mediaType, List<Descriptor> manifests) {
-    }
+    record Index(int schemaVersion, String mediaType, List<Descriptor> manifests) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record Manifest(int schemaVersion, String mediaType, Descriptor config, List<Descriptor> layers) {
-    }
+    record Manifest(int schemaVersion, String mediaType, Descriptor config, List<Descriptor> layers) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record Config(String os, String architecture, ContainerConfig config, RootFs rootfs) {
-    }
+    record Config(String os, String architecture, ContainerConfig config, RootFs rootfs) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record ContainerConfig(@JsonProperty("Entrypoint") List<String> entrypoint, @JsonProperty("Cmd") List<String> cmd,
-            @JsonProperty("Env") List<String> env, @JsonProperty("WorkingDir") String workingDir,
-            @JsonProperty("User") String user) {
-    }
+    record ContainerConfig(
+            @JsonProperty("Entrypoint") List<String> entrypoint,
+            @JsonProperty("Cmd") List<String> cmd,
+            @JsonProperty("Env") List<String> env,
+            @JsonProperty("WorkingDir") String workingDir,
+            @JsonProperty("User") String user) {}
 
     @JsonIgnoreProperties(ignoreUnknown = true)
-    record RootFs(String type, @JsonProperty("diff_ids") List<String> diffIds) {
-    }
+    record RootFs(String type, @JsonProperty("diff_ids") List<String> diffIds) {}
 
     /** Null-safe: the immutable sets above throw on {@code contains(null)}. */
     static boolean isOneOf(Set<String> mediaTypes, String mediaType) {
@@ -113,7 +107,8 @@ final class Oci {
         if (tree == null || !tree.isObject()) {
             throw invalid("a manifest that is not a JSON object");
         }
-        String inner = tree.path("mediaType").isTextual() ? tree.get("mediaType").asText() : null;
+        String inner =
+                tree.path("mediaType").isTextual() ? tree.get("mediaType").asText() : null;
         boolean declaredUseful = declared != null && !declared.isBlank() && !declared.startsWith("application/json");
         if (inner != null && declaredUseful && !inner.equals(declared)) {
             throw invalid("a manifest served or described as " + declared + " declares " + inner);

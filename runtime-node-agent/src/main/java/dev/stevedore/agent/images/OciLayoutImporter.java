@@ -3,6 +3,9 @@ package dev.stevedore.agent.images;
 import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
 import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.content.DigestMismatchException;
 import java.io.BufferedInputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -12,15 +15,10 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarConstants;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
-
-import dev.stevedore.agent.content.ContentStore;
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.content.DigestMismatchException;
 
 /**
  * Reads an OCI image layout, as a directory or a tar (optionally gzipped) like {@code ctr images import} takes, and
@@ -86,7 +84,7 @@ final class OciLayoutImporter {
         boolean layout = false;
         try (InputStream raw = new BufferedInputStream(Files.newInputStream(file));
                 TarArchiveInputStream tar = new TarArchiveInputStream(maybeGunzip(raw))) {
-            for (TarArchiveEntry entry; (entry = tar.getNextEntry()) != null;) {
+            for (TarArchiveEntry entry; (entry = tar.getNextEntry()) != null; ) {
                 String name = safeName(entry);
                 if (entry.isDirectory()) {
                     continue;
@@ -178,8 +176,8 @@ final class OciLayoutImporter {
         }
         // Not isFile(): commons-compress calls anything not a directory a file, symlinks included.
         byte type = entry.getLinkFlag();
-        boolean regular = type == TarConstants.LF_NORMAL || type == TarConstants.LF_OLDNORM
-                || type == TarConstants.LF_CONTIG;
+        boolean regular =
+                type == TarConstants.LF_NORMAL || type == TarConstants.LF_OLDNORM || type == TarConstants.LF_CONTIG;
         if (!entry.isDirectory() && !regular) {
             throw invalid("the archive entry " + entry.getName() + " is a link or device; a layout has none");
         }

@@ -5,6 +5,8 @@ import static dev.stevedore.agent.images.ImageException.MANIFEST_UNKNOWN;
 import static dev.stevedore.agent.images.ImageException.REGISTRY_UNAVAILABLE;
 import static dev.stevedore.agent.images.ImageException.UNAUTHORIZED;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.stevedore.agent.content.Digest;
 import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
@@ -13,21 +15,15 @@ import java.nio.charset.StandardCharsets;
 import java.util.Set;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
-
 import javax.net.ssl.SSLException;
-
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
-import com.fasterxml.jackson.databind.JsonNode;
-
-import dev.stevedore.agent.content.Digest;
 import okhttp3.Credentials;
 import okhttp3.HttpUrl;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
 import okhttp3.ResponseBody;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The pull half of the OCI distribution API for one repository, over okhttp: manifests by tag or digest, blobs as
@@ -50,8 +46,7 @@ final class RegistryClient {
     private final Predicate<String> plainHttpAllowed;
     private String authorization;
 
-    record FetchedManifest(byte[] bytes, String mediaType, String digestHeader) {
-    }
+    record FetchedManifest(byte[] bytes, String mediaType, String digestHeader) {}
 
     /**
      * @param registry {@code host[:port]} of the registry API
@@ -75,7 +70,9 @@ final class RegistryClient {
         } else if (host.indexOf(':') == host.lastIndexOf(':') && host.indexOf(':') >= 0) {
             host = host.substring(0, host.indexOf(':'));
         }
-        return host.equalsIgnoreCase("localhost") || LOOPBACK_V4.matcher(host).matches() || host.equals("::1")
+        return host.equalsIgnoreCase("localhost")
+                || LOOPBACK_V4.matcher(host).matches()
+                || host.equals("::1")
                 || host.equals("0:0:0:0:0:0:0:1");
     }
 
@@ -85,8 +82,11 @@ final class RegistryClient {
 
     FetchedManifest manifest(String reference) throws FetchException {
         Request request = new Request.Builder()
-                .url(base.newBuilder().addPathSegments(repository).addPathSegment("manifests")
-                        .addPathSegment(reference).build())
+                .url(base.newBuilder()
+                        .addPathSegments(repository)
+                        .addPathSegment("manifests")
+                        .addPathSegment(reference)
+                        .build())
                 .header("Accept", Oci.MANIFEST_ACCEPT)
                 .build();
         try (Response response = send(request)) {
@@ -95,16 +95,19 @@ final class RegistryClient {
             }
             byte[] bytes = readSmall(response.body(), "manifest " + reference);
             String contentType = response.header("Content-Type", "");
-            return new FetchedManifest(bytes, contentType.split(";", 2)[0].trim(),
-                    response.header("Docker-Content-Digest"));
+            return new FetchedManifest(
+                    bytes, contentType.split(";", 2)[0].trim(), response.header("Docker-Content-Digest"));
         }
     }
 
     /** The blob's bytes as the registry sends them; read errors come as transient {@link FetchException}s. */
     InputStream blob(Digest digest) throws FetchException {
         Request request = new Request.Builder()
-                .url(base.newBuilder().addPathSegments(repository).addPathSegment("blobs")
-                        .addPathSegment(digest.toString()).build())
+                .url(base.newBuilder()
+                        .addPathSegments(repository)
+                        .addPathSegment("blobs")
+                        .addPathSegment(digest.toString())
+                        .build())
                 .build();
         Response response = send(request);
         if (!response.isSuccessful()) {
@@ -138,21 +141,23 @@ final class RegistryClient {
         var challenges = response.headers("WWW-Authenticate");
         response.close();
         AuthChallenge challenge = AuthChallenge.choose(challenges)
-                .orElseThrow(() -> new FetchException(UNAUTHORIZED, base.host() + " answered 401 with no challenge",
-                        false, null));
+                .orElseThrow(() ->
+                        new FetchException(UNAUTHORIZED, base.host() + " answered 401 with no challenge", false, null));
         authorization = answer(challenge);
         return execute(authorized(request));
     }
 
     private Request authorized(Request request) {
-        return authorization == null ? request : request.newBuilder().header("Authorization", authorization).build();
+        return authorization == null
+                ? request
+                : request.newBuilder().header("Authorization", authorization).build();
     }
 
     private String answer(AuthChallenge challenge) throws FetchException {
         if (challenge.isBasic()) {
             if (auth == null) {
-                throw new FetchException(UNAUTHORIZED, base.host() + " requires credentials and none were given",
-                        false, null);
+                throw new FetchException(
+                        UNAUTHORIZED, base.host() + " requires credentials and none were given", false, null);
             }
             return basic();
         }
@@ -177,7 +182,8 @@ final class RegistryClient {
         Request.Builder request = new Request.Builder().url(url.build());
         if (auth != null) {
             // Credentials go to the realm only over TLS, or where the registry itself may be spoken to in the clear.
-            if (realm.isHttps() || plainHttpAllowed.test(realm.host() + ":" + realm.port())
+            if (realm.isHttps()
+                    || plainHttpAllowed.test(realm.host() + ":" + realm.port())
                     || plainHttpAllowed.test(realm.host())) {
                 request.header("Authorization", basic());
             } else {
@@ -191,8 +197,8 @@ final class RegistryClient {
             JsonNode json = Oci.JSON.readTree(readSmall(response.body(), "token"));
             String token = json.path("token").asText(json.path("access_token").asText(""));
             if (token.isBlank()) {
-                throw new FetchException(UNAUTHORIZED, "the token realm " + realm.host() + " returned no token", false,
-                        null);
+                throw new FetchException(
+                        UNAUTHORIZED, "the token realm " + realm.host() + " returned no token", false, null);
             }
             return token;
         } catch (FetchException e) {
@@ -210,7 +216,10 @@ final class RegistryClient {
         try {
             return http.newCall(request).execute();
         } catch (IOException e) {
-            throw unavailable(request.method() + " " + request.url().host() + request.url().encodedPath(), e);
+            throw unavailable(
+                    request.method() + " " + request.url().host()
+                            + request.url().encodedPath(),
+                    e);
         }
     }
 
@@ -252,17 +261,17 @@ final class RegistryClient {
 
     private static byte[] readSmall(ResponseBody body, String what) throws FetchException {
         if (body.contentLength() > Oci.MAX_JSON_SIZE) {
-            throw new FetchException(INVALID_IMAGE, what + " is larger than " + Oci.MAX_JSON_SIZE + " bytes", false,
-                    null);
+            throw new FetchException(
+                    INVALID_IMAGE, what + " is larger than " + Oci.MAX_JSON_SIZE + " bytes", false, null);
         }
         try (InputStream in = body.byteStream()) {
             ByteArrayOutputStream out = new ByteArrayOutputStream();
             byte[] buffer = new byte[16 * 1024];
-            for (int n; (n = in.read(buffer)) != -1;) {
+            for (int n; (n = in.read(buffer)) != -1; ) {
                 out.write(buffer, 0, n);
                 if (out.size() > Oci.MAX_JSON_SIZE) {
-                    throw new FetchException(INVALID_IMAGE, what + " is larger than " + Oci.MAX_JSON_SIZE + " bytes",
-                            false, null);
+                    throw new FetchException(
+                            INVALID_IMAGE, what + " is larger than " + Oci.MAX_JSON_SIZE + " bytes", false, null);
                 }
             }
             return out.toByteArray();

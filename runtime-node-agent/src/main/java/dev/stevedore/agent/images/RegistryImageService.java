@@ -4,6 +4,8 @@ import static dev.stevedore.agent.images.ImageException.DIGEST_MISMATCH;
 import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
 import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
+import dev.stevedore.agent.content.ContentStore;
+import dev.stevedore.agent.content.Digest;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -14,13 +16,9 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
-
+import okhttp3.OkHttpClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
-
-import dev.stevedore.agent.content.ContentStore;
-import dev.stevedore.agent.content.Digest;
-import okhttp3.OkHttpClient;
 
 /**
  * {@link ImageService} over OCI distribution registries and OCI image layouts. A record is written only once every
@@ -45,8 +43,9 @@ public final class RegistryImageService implements ImageService {
      * @param platform the node's; an index contributes its manifest for it, other images must be for it
      * @param insecureRegistries {@code host[:port]} of registries spoken to over plain HTTP; loopback ones always are
      */
-    public RegistryImageService(ContentStore content, Path recordsDir, Platform platform,
-            Set<String> insecureRegistries) throws IOException {
+    public RegistryImageService(
+            ContentStore content, Path recordsDir, Platform platform, Set<String> insecureRegistries)
+            throws IOException {
         this(content, recordsDir, platform, insecureRegistries, true);
     }
 
@@ -54,8 +53,13 @@ public final class RegistryImageService implements ImageService {
      * @param removeLeftovers whether temp files in {@code recordsDir} are a crash's leftovers: true for the agent,
      *        false for another process beside it ({@code stevedore-agent import}), which must not touch its writes
      */
-    public RegistryImageService(ContentStore content, Path recordsDir, Platform platform,
-            Set<String> insecureRegistries, boolean removeLeftovers) throws IOException {
+    public RegistryImageService(
+            ContentStore content,
+            Path recordsDir,
+            Platform platform,
+            Set<String> insecureRegistries,
+            boolean removeLeftovers)
+            throws IOException {
         this.records = new ImageRecords(recordsDir, removeLeftovers);
         this.assembler = new ImageAssembler(content, platform);
         this.importer = new OciLayoutImporter(content, assembler);
@@ -77,8 +81,8 @@ public final class RegistryImageService implements ImageService {
         } catch (IllegalArgumentException e) {
             throw new ImageException(INVALID_IMAGE, e.getMessage(), false, e);
         }
-        RegistryClient client = new RegistryClient(http, ref.apiHost(), ref.repository(), authFor(ref, auths),
-                insecureRegistries);
+        RegistryClient client =
+                new RegistryClient(http, ref.apiHost(), ref.repository(), authFor(ref, auths), insecureRegistries);
         RegistryClient.FetchedManifest top;
         try {
             top = client.manifest(ref.manifestReference());
@@ -86,11 +90,13 @@ public final class RegistryImageService implements ImageService {
             throw e.toImageException();
         }
         Digest digest = resolvedDigest(ref, top);
-        Image image = assembler.assemble(ref.toString(), digest, top.mediaType(), top.bytes().length,
-                new ImageAssembler.Blobs() {
+        Image image = assembler.assemble(
+                ref.toString(), digest, top.mediaType(), top.bytes().length, new ImageAssembler.Blobs() {
                     @Override
                     public InputStream manifest(Digest manifest) throws IOException {
-                        byte[] bytes = manifest.equals(digest) ? top.bytes() : client.manifest(manifest.toString()).bytes();
+                        byte[] bytes = manifest.equals(digest)
+                                ? top.bytes()
+                                : client.manifest(manifest.toString()).bytes();
                         return new ByteArrayInputStream(bytes);
                     }
 
@@ -129,7 +135,8 @@ public final class RegistryImageService implements ImageService {
 
     @Override
     public void remove(String name) {
-        String recorded = records.get(name).isPresent() ? name : normalized(name).orElse(name);
+        String recorded =
+                records.get(name).isPresent() ? name : normalized(name).orElse(name);
         try {
             records.remove(recorded);
         } catch (IOException e) {
@@ -147,10 +154,14 @@ public final class RegistryImageService implements ImageService {
             return ref.digest();
         }
         Digest computed = Digest.sha256Of(top.bytes());
-        if (top.digestHeader() != null && top.digestHeader().startsWith("sha256:")
+        if (top.digestHeader() != null
+                && top.digestHeader().startsWith("sha256:")
                 && !top.digestHeader().equals(computed.toString())) {
-            throw new ImageException(DIGEST_MISMATCH, ref + ": the registry says " + top.digestHeader()
-                    + " but sent bytes of " + computed, false, null);
+            throw new ImageException(
+                    DIGEST_MISMATCH,
+                    ref + ": the registry says " + top.digestHeader() + " but sent bytes of " + computed,
+                    false,
+                    null);
         }
         return computed;
     }

@@ -1,5 +1,12 @@
 package dev.stevedore.agent.node;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -8,14 +15,6 @@ import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
-import io.fabric8.kubernetes.client.dsl.Resource;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -63,8 +62,12 @@ public final class AgentFinalizer implements AutoCloseable {
                 patch(resource, true);
             } catch (KubernetesClientException e) {
                 // The next event of the object tries again.
-                LOG.info("finalizer of {} {}/{} not added: {}", resource.getKind(), resource.getMetadata().getNamespace(),
-                        resource.getMetadata().getName(), e.getMessage());
+                LOG.info(
+                        "finalizer of {} {}/{} not added: {}",
+                        resource.getKind(),
+                        resource.getMetadata().getNamespace(),
+                        resource.getMetadata().getName(),
+                        e.getMessage());
             } finally {
                 adding.remove(uid);
             }
@@ -89,7 +92,9 @@ public final class AgentFinalizer implements AutoCloseable {
         R current = resource;
         for (int attempt = 1; ; attempt++) {
             boolean done = current == null
-                    || (add ? current.hasFinalizer(NAME) || current.isMarkedForDeletion() : !current.hasFinalizer(NAME));
+                    || (add
+                            ? current.hasFinalizer(NAME) || current.isMarkedForDeletion()
+                            : !current.hasFinalizer(NAME));
             if (done) {
                 return;
             }
@@ -106,7 +111,10 @@ public final class AgentFinalizer implements AutoCloseable {
                 }
             }
             current = handle.get();
-            if (current != null && !current.getMetadata().getUid().equals(resource.getMetadata().getUid())) {
+            if (current != null
+                    && !current.getMetadata()
+                            .getUid()
+                            .equals(resource.getMetadata().getUid())) {
                 return;
             }
         }
@@ -115,7 +123,13 @@ public final class AgentFinalizer implements AutoCloseable {
     private static List<Map<String, Object>> operations(HasMetadata resource, boolean add) {
         List<String> finalizers = resource.getMetadata().getFinalizers();
         List<Map<String, Object>> ops = new ArrayList<>();
-        ops.add(Map.of("op", "test", "path", "/metadata/uid", "value", resource.getMetadata().getUid()));
+        ops.add(Map.of(
+                "op",
+                "test",
+                "path",
+                "/metadata/uid",
+                "value",
+                resource.getMetadata().getUid()));
         Map<String, Object> testList = new HashMap<>(); // Map.of takes no null
         testList.put("op", "test");
         testList.put("path", "/metadata/finalizers");

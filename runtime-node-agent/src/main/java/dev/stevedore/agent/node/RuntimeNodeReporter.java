@@ -1,5 +1,14 @@
 package dev.stevedore.agent.node;
 
+import dev.stevedore.agent.images.ImageService;
+import dev.stevedore.api.FieldManager;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -15,16 +24,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
-
-import dev.stevedore.agent.images.ImageService;
-import dev.stevedore.api.FieldManager;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
-import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
-import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
-import io.fabric8.kubernetes.api.model.ConditionBuilder;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,8 +49,15 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         return thread;
     });
 
-    public RuntimeNodeReporter(KubernetesClient client, String nodeName, Map<String, String> labels, Path root,
-            ImageService images, LongSupplier diskUsed, IntSupplier runningTasks, List<String> snapshotters) {
+    public RuntimeNodeReporter(
+            KubernetesClient client,
+            String nodeName,
+            Map<String, String> labels,
+            Path root,
+            ImageService images,
+            LongSupplier diskUsed,
+            IntSupplier runningTasks,
+            List<String> snapshotters) {
         this.client = client;
         this.nodeName = nodeName;
         this.labels = labels;
@@ -72,7 +78,8 @@ public final class RuntimeNodeReporter implements AutoCloseable {
 
     private void register() {
         RuntimeNode node = new RuntimeNode();
-        node.setMetadata(new ObjectMetaBuilder().withName(nodeName).withLabels(labels).build());
+        node.setMetadata(
+                new ObjectMetaBuilder().withName(nodeName).withLabels(labels).build());
         node.setSpec(new RuntimeNodeSpec(null));
         FieldManager.AGENT.apply(client, node);
     }
@@ -83,12 +90,26 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             RuntimeNode apply = new RuntimeNode();
             apply.setMetadata(new ObjectMetaBuilder().withName(nodeName).build());
             String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
-            apply.setStatus(new RuntimeNodeStatus(runtimes, snapshotters, Files.getFileStore(root).getUsableSpace(),
-                    diskUsed.getAsLong(), images.list().stream().map(i -> new RuntimeNodeStatus.ImageInfo(i.name(),
-                            i.digest().toString(), i.size())).toList(),
-                    runningTasks.getAsInt(), null, null, now,
-                    List.of(new ConditionBuilder().withType("Ready").withStatus("True").withReason("AgentReady")
-                            .withMessage("the node agent is running").withLastTransitionTime(now).build())));
+            apply.setStatus(new RuntimeNodeStatus(
+                    runtimes,
+                    snapshotters,
+                    Files.getFileStore(root).getUsableSpace(),
+                    diskUsed.getAsLong(),
+                    images.list().stream()
+                            .map(i -> new RuntimeNodeStatus.ImageInfo(
+                                    i.name(), i.digest().toString(), i.size()))
+                            .toList(),
+                    runningTasks.getAsInt(),
+                    null,
+                    null,
+                    now,
+                    List.of(new ConditionBuilder()
+                            .withType("Ready")
+                            .withStatus("True")
+                            .withReason("AgentReady")
+                            .withMessage("the node agent is running")
+                            .withLastTransitionTime(now)
+                            .build())));
             FieldManager.AGENT.applyStatus(client, apply);
         } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
             // (an exception escaping would end the scheduled heartbeats for good)
@@ -101,11 +122,16 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         List<RuntimeNodeStatus.RuntimeInfo> found = new ArrayList<>();
         for (String runtime : List.of("runc", "crun")) {
             try {
-                Process process = new ProcessBuilder(runtime, "--version").redirectErrorStream(true).start();
-                String first = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines()
-                        .findFirst().orElse("");
+                Process process = new ProcessBuilder(runtime, "--version")
+                        .redirectErrorStream(true)
+                        .start();
+                String first = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8)
+                        .lines()
+                        .findFirst()
+                        .orElse("");
                 if (process.waitFor() == 0) {
-                    found.add(new RuntimeNodeStatus.RuntimeInfo(runtime, first.replaceAll("^.*version\\s*", "").trim()));
+                    found.add(new RuntimeNodeStatus.RuntimeInfo(
+                            runtime, first.replaceAll("^.*version\\s*", "").trim()));
                 }
             } catch (IOException notInstalled) {
                 LOG.debug("{} is not installed", runtime);

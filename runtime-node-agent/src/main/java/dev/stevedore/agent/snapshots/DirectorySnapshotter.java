@@ -1,8 +1,8 @@
 package dev.stevedore.agent.snapshots;
 
-import dev.stevedore.agent.fs.AtomicFiles;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.fs.AtomicFiles;
 import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
@@ -38,13 +38,14 @@ abstract class DirectorySnapshotter implements Snapshotter {
     private static final Pattern CHAIN_ID = Pattern.compile("sha256:[a-f0-9]{64}");
     private static final Pattern ID = Pattern.compile("[1-9][0-9]{0,17}");
     private static final String INFO = "info.json";
-    private static final ObjectMapper JSON = new ObjectMapper()
-            .disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
+    private static final ObjectMapper JSON =
+            new ObjectMapper().disable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES);
 
     private final Path home;
     private final Path tmp;
     /** By chain ID or key; guarded by this. The disk is the truth, this is its index. */
     private final Map<String, SnapshotRecord> snapshots = new HashMap<>();
+
     private long nextId = 1;
 
     DirectorySnapshotter(Path root, String name) throws IOException {
@@ -162,8 +163,11 @@ abstract class DirectorySnapshotter implements Snapshotter {
             if (record == null) {
                 return;
             }
-            List<String> children = snapshots.values().stream().filter(s -> keyOrChainId.equals(s.parent()))
-                    .map(SnapshotRecord::name).sorted().toList();
+            List<String> children = snapshots.values().stream()
+                    .filter(s -> keyOrChainId.equals(s.parent()))
+                    .map(SnapshotRecord::name)
+                    .sorted()
+                    .toList();
             if (!children.isEmpty()) {
                 throw new SnapshotInUseException(
                         "snapshot " + keyOrChainId + " is the parent of " + children + "; remove those first");
@@ -178,8 +182,10 @@ abstract class DirectorySnapshotter implements Snapshotter {
 
     @Override
     public synchronized List<SnapshotInfo> list() {
-        return snapshots.values().stream().sorted(Comparator.comparingLong(SnapshotRecord::id))
-                .map(r -> new SnapshotInfo(r.name(), r.kind(), r.parent())).toList();
+        return snapshots.values().stream()
+                .sorted(Comparator.comparingLong(SnapshotRecord::id))
+                .map(r -> new SnapshotInfo(r.name(), r.kind(), r.parent()))
+                .toList();
     }
 
     /** Allocated bytes of all snapshot trees; a hardlinked inode counts once. */

@@ -40,7 +40,10 @@ import java.util.stream.Stream;
  * <p>On {@link LayerRejectedException} (or any failure) the directory is left half-written: the caller deletes it.
  */
 public final class LayerApplier {
-    public enum Mode { OVERLAY, NATIVE }
+    public enum Mode {
+        OVERLAY,
+        NATIVE
+    }
 
     private static final String WHITEOUT = ".wh.";
     private static final String WHITEOUT_META = ".wh..wh.";
@@ -61,8 +64,7 @@ public final class LayerApplier {
      *
      * @param lowers the committed trees below, top first, for {@link Mode#OVERLAY}; empty for {@link Mode#NATIVE}
      */
-    public void apply(Path blob, String mediaType, String diffId, Path target, List<Path> lowers)
-            throws IOException {
+    public void apply(Path blob, String mediaType, String diffId, Path target, List<Path> lowers) throws IOException {
         Sha256InputStream tar = new Sha256InputStream(LayerStreams.open(blob, mediaType));
         try (tar) {
             apply(tar, target, lowers);
@@ -183,13 +185,14 @@ public final class LayerApplier {
             Path parent = resolver.directory(entry.name(), parentComponents, RootResolver.Missing.CREATE);
             Path path = parent.resolve(RootResolver.fileName(base));
             Path linkTarget = entry.type() == TarEntry.Type.HARDLINK
-                    ? resolver.hardlinkTarget(entry.name(), entry.linkName()) : null;
+                    ? resolver.hardlinkTarget(entry.name(), entry.linkName())
+                    : null;
             if (path.equals(linkTarget)) {
                 return; // a hardlink to itself: nothing to do
             }
             BasicFileAttributes existing = RootResolver.lstat(path);
-            boolean mergeDirectory = entry.type() == TarEntry.Type.DIRECTORY && existing != null
-                    && existing.isDirectory();
+            boolean mergeDirectory =
+                    entry.type() == TarEntry.Type.DIRECTORY && existing != null && existing.isDirectory();
             if (!mergeDirectory) {
                 boolean whitedOut = existing != null && resolver.isWhiteout(path, existing);
                 if (existing != null) {
@@ -211,8 +214,8 @@ public final class LayerApplier {
                 case DIRECTORY -> Files.createDirectory(path);
                 case FILE -> {
                     // CREATE_NEW is O_CREAT|O_EXCL: fails on anything there, a dangling symlink included.
-                    try (OutputStream out = Files.newOutputStream(path, StandardOpenOption.CREATE_NEW,
-                            StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
+                    try (OutputStream out = Files.newOutputStream(
+                            path, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS)) {
                         reader.content().transferTo(out);
                     }
                 }
@@ -223,10 +226,12 @@ public final class LayerApplier {
                     PosixFiles.symlink(entry.linkName(), path); // any target: a symlink is only data to us
                 }
                 case HARDLINK -> Files.createLink(path, linkTarget); // link(2) never follows a symlink target
-                case CHAR_DEVICE -> PosixFiles.mknod(path, LibC.S_IFCHR, entry.mode(),
-                        PosixFiles.makedev(entry.devMajor(), entry.devMinor()));
-                case BLOCK_DEVICE -> PosixFiles.mknod(path, LibC.S_IFBLK, entry.mode(),
-                        PosixFiles.makedev(entry.devMajor(), entry.devMinor()));
+                case CHAR_DEVICE ->
+                    PosixFiles.mknod(
+                            path, LibC.S_IFCHR, entry.mode(), PosixFiles.makedev(entry.devMajor(), entry.devMinor()));
+                case BLOCK_DEVICE ->
+                    PosixFiles.mknod(
+                            path, LibC.S_IFBLK, entry.mode(), PosixFiles.makedev(entry.devMajor(), entry.devMinor()));
                 case FIFO -> PosixFiles.mknod(path, LibC.S_IFIFO, entry.mode(), 0);
             }
         }
@@ -283,8 +288,14 @@ public final class LayerApplier {
             Map<String, byte[]> xattrs = new LinkedHashMap<>(entry.xattrs());
             xattrs.keySet().removeIf(name -> name.startsWith(OVERLAY_XATTRS));
             boolean directory = entry.type() == TarEntry.Type.DIRECTORY;
-            PosixFiles.setMetadata(path, entry.type() == TarEntry.Type.SYMLINK, entry.uid(), entry.gid(),
-                    entry.mode(), xattrs, directory ? null : entry.mtime());
+            PosixFiles.setMetadata(
+                    path,
+                    entry.type() == TarEntry.Type.SYMLINK,
+                    entry.uid(),
+                    entry.gid(),
+                    entry.mode(),
+                    xattrs,
+                    directory ? null : entry.mtime());
             if (directory) {
                 directoryTimes.remove(path); // re-insert: a later entry for the same directory wins
                 directoryTimes.put(path, entry.mtime());

@@ -27,8 +27,7 @@ public final class LayerStreams {
     private static final byte[] GZIP_MAGIC = {0x1f, (byte) 0x8b};
     private static final byte[] ZSTD_MAGIC = {0x28, (byte) 0xb5, 0x2f, (byte) 0xfd};
 
-    private LayerStreams() {
-    }
+    private LayerStreams() {}
 
     /** @param mediaType the descriptor's media type, or null to go by magic bytes alone */
     public static InputStream open(Path blob, String mediaType) throws IOException {

@@ -24,8 +24,7 @@ public final class NativeSnapshotter extends DirectorySnapshotter {
     }
 
     @Override
-    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId)
-            throws IOException {
+    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId) throws IOException {
         copyOrCreate(lowers.isEmpty() ? null : lowers.get(0), fs); // the parent's tree holds those below it
         applier.apply(layer, mediaType, diffId, fs, List.of());
     }

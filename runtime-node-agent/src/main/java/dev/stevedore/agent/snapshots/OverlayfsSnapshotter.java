@@ -31,8 +31,7 @@ public final class OverlayfsSnapshotter extends DirectorySnapshotter {
     }
 
     @Override
-    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId)
-            throws IOException {
+    void populateCommitted(Path fs, List<Path> lowers, Path layer, String mediaType, String diffId) throws IOException {
         Files.createDirectory(fs);
         PosixFiles.chmod(fs, 0755);
         applier.apply(layer, mediaType, diffId, fs, lowers); // the lowers are read, not copied: the mount stacks them

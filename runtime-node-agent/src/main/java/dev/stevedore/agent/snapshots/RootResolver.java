@@ -39,7 +39,10 @@ import java.util.function.BiConsumer;
  */
 final class RootResolver {
     /** Missing intermediate directories: created (entries), or the walk ends with null (whiteouts). */
-    enum Missing { CREATE, SKIP }
+    enum Missing {
+        CREATE,
+        SKIP
+    }
 
     private static final int MAX_SYMLINKS = 40; // the kernel's own limit (ELOOP)
     private static final String OVERLAY_XATTRS = "trusted.overlay.";
@@ -50,6 +53,7 @@ final class RootResolver {
     private final Path root;
     /** The trees of the layers below, top first, for an overlay layer; empty for a full tree. */
     private final List<Path> lowers;
+
     private final boolean overlay;
     /**
      * Told, for each directory the walk enters, the mtime it had before this layer wrote into it (a copied-up
@@ -156,8 +160,9 @@ final class RootResolver {
                         todo.addFirst(target.getName(i));
                     }
                 }
-                case OTHER -> throw new LayerRejectedException(
-                        "entry " + entry + ": " + root.relativize(found.path()) + " is not a directory");
+                case OTHER ->
+                    throw new LayerRejectedException(
+                            "entry " + entry + ": " + root.relativize(found.path()) + " is not a directory");
                 case LOWER_DIRECTORY, ABSENT, WHITED_OUT -> {
                     if (missing == Missing.SKIP) {
                         return null;
@@ -221,14 +226,19 @@ final class RootResolver {
     }
 
     /** A directory of the merged view: its path in this layer's tree, and the lower directories merged into it. */
-    private record Level(Path path, List<Path> lowers) {
-    }
+    private record Level(Path path, List<Path> lowers) {}
 
-    private enum Kind { DIRECTORY, LOWER_DIRECTORY, SYMLINK, OTHER, ABSENT, WHITED_OUT }
+    private enum Kind {
+        DIRECTORY,
+        LOWER_DIRECTORY,
+        SYMLINK,
+        OTHER,
+        ABSENT,
+        WHITED_OUT
+    }
 
     /** What the merged view has for a name: where the topmost entry is, its attributes, for a directory its level. */
-    private record Merged(Kind kind, Path path, BasicFileAttributes attrs, Level level) {
-    }
+    private record Merged(Kind kind, Path path, BasicFileAttributes attrs, Level level) {}
 
     /**
      * Looks a name up in the merged view as overlayfs does: the topmost layer that has it decides, a whiteout
@@ -316,12 +326,12 @@ final class RootResolver {
     }
 
     private void copyUp(Path lower, Path dir) throws IOException {
-        Map<String, Object> attrs = Files.readAttributes(lower, "unix:mode,uid,gid,lastModifiedTime",
-                LinkOption.NOFOLLOW_LINKS);
+        Map<String, Object> attrs =
+                Files.readAttributes(lower, "unix:mode,uid,gid,lastModifiedTime", LinkOption.NOFOLLOW_LINKS);
         Map<String, byte[]> xattrs = new LinkedHashMap<>(PosixFiles.xattrs(lower));
         xattrs.keySet().removeIf(name -> name.startsWith(OVERLAY_XATTRS)); // overlayfs' own, of the lower layer
-        PosixFiles.setMetadata(dir, false, (int) attrs.get("uid"), (int) attrs.get("gid"), (int) attrs.get("mode"),
-                xattrs, null);
+        PosixFiles.setMetadata(
+                dir, false, (int) attrs.get("uid"), (int) attrs.get("gid"), (int) attrs.get("mode"), xattrs, null);
         entered.accept(dir, (FileTime) attrs.get("lastModifiedTime"));
     }
 

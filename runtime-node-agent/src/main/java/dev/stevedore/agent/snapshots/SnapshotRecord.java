@@ -5,5 +5,4 @@ package dev.stevedore.agent.snapshots;
  * (short and numeric, so overlay's lowerdir list stays short; never a name from outside), and {@code name} is
  * the chain ID of a committed snapshot or the key of an active one.
  */
-record SnapshotRecord(long id, String name, Snapshotter.Kind kind, String parent) {
-}
+record SnapshotRecord(long id, String name, Snapshotter.Kind kind, String parent) {}

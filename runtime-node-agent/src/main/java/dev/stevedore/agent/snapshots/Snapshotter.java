@@ -30,8 +30,7 @@ public interface Snapshotter {
      * @throws java.nio.file.NoSuchFileException if the parent is not a committed snapshot
      * @throws IllegalArgumentException if a chain ID or the diff ID is not {@code sha256:<64 lowercase hex>}
      */
-    void unpack(String chainId, String parentChainId, Path layer, String mediaType, String diffId)
-            throws IOException;
+    void unpack(String chainId, String parentChainId, Path layer, String mediaType, String diffId) throws IOException;
 
     /**
      * Creates the active snapshot {@code key} on {@code parentChainId} (null: empty) and returns its mounts;
@@ -57,8 +56,10 @@ public interface Snapshotter {
     /** Bytes on disk of all snapshots. */
     long usage() throws IOException;
 
-    record SnapshotInfo(String key, Kind kind, String parent) {
-    }
+    record SnapshotInfo(String key, Kind kind, String parent) {}
 
-    enum Kind { COMMITTED, ACTIVE }
+    enum Kind {
+        COMMITTED,
+        ACTIVE
+    }
 }

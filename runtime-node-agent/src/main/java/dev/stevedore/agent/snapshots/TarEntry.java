@@ -9,8 +9,26 @@ import java.util.Map;
  * @param mode permission bits incl. setuid, setgid and sticky (07777)
  * @param xattrs from PAX {@code SCHILY.xattr.NAME} records, values byte-exact (e.g. security.capability)
  */
-record TarEntry(String name, Type type, long size, int mode, int uid, int gid, FileTime mtime, String linkName,
-        long devMajor, long devMinor, Map<String, byte[]> xattrs) {
+record TarEntry(
+        String name,
+        Type type,
+        long size,
+        int mode,
+        int uid,
+        int gid,
+        FileTime mtime,
+        String linkName,
+        long devMajor,
+        long devMinor,
+        Map<String, byte[]> xattrs) {
 
-    enum Type { FILE, DIRECTORY, SYMLINK, HARDLINK, CHAR_DEVICE, BLOCK_DEVICE, FIFO }
+    enum Type {
+        FILE,
+        DIRECTORY,
+        SYMLINK,
+        HARDLINK,
+        CHAR_DEVICE,
+        BLOCK_DEVICE,
+        FIFO
+    }
 }

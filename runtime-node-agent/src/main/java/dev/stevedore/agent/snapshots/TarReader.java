@@ -22,6 +22,7 @@ final class TarReader {
     private static final int BLOCK = 512;
     /** Bounds what a PAX or GNU long-name header may make us hold in memory. */
     private static final int MAX_META_SIZE = 1 << 20;
+
     private static final String XATTR_PREFIX = "SCHILY.xattr.";
 
     private final InputStream in;
@@ -86,8 +87,8 @@ final class TarReader {
     private TarEntry entry(char typeflag, long size, Map<String, byte[]> pax, String longName, String longLink)
             throws IOException {
         String name = present(pax, "path") ? utf8(pax.get("path")) : longName != null ? longName : ustarName();
-        String link = present(pax, "linkpath") ? utf8(pax.get("linkpath"))
-                : longLink != null ? longLink : string(157, 100);
+        String link =
+                present(pax, "linkpath") ? utf8(pax.get("linkpath")) : longLink != null ? longLink : string(157, 100);
         if (present(pax, "size")) {
             size = decimal(pax.get("size"), "size");
         }
@@ -100,8 +101,8 @@ final class TarReader {
             case '4' -> TarEntry.Type.BLOCK_DEVICE;
             case '5' -> TarEntry.Type.DIRECTORY;
             case '6' -> TarEntry.Type.FIFO;
-            default -> throw new LayerRejectedException(
-                    "unsupported tar entry type '" + printable(typeflag) + "': " + name);
+            default ->
+                throw new LayerRejectedException("unsupported tar entry type '" + printable(typeflag) + "': " + name);
         };
         if (pax.keySet().stream().anyMatch(k -> k.startsWith("GNU.sparse."))) {
             throw new LayerRejectedException("sparse files are not supported: " + name);
@@ -111,7 +112,8 @@ final class TarReader {
         if (uid > 0xffffffffL || gid > 0xffffffffL) {
             throw new LayerRejectedException("uid/gid out of range: " + name);
         }
-        FileTime mtime = present(pax, "mtime") ? paxTime(pax.get("mtime"))
+        FileTime mtime = present(pax, "mtime")
+                ? paxTime(pax.get("mtime"))
                 : FileTime.from(Instant.ofEpochSecond(number(136, 12, "mtime")));
         Map<String, byte[]> xattrs = new LinkedHashMap<>();
         pax.forEach((k, v) -> {
@@ -125,8 +127,18 @@ final class TarReader {
         long dataSize = type == TarEntry.Type.FILE ? size : 0;
         remaining = dataSize;
         padding = (BLOCK - dataSize % BLOCK) % BLOCK;
-        return new TarEntry(name, type, dataSize, mode(), (int) uid, (int) gid, mtime,
-                link, device ? number(329, 8, "devmajor") : 0, device ? number(337, 8, "devminor") : 0, xattrs);
+        return new TarEntry(
+                name,
+                type,
+                dataSize,
+                mode(),
+                (int) uid,
+                (int) gid,
+                mtime,
+                link,
+                device ? number(329, 8, "devmajor") : 0,
+                device ? number(337, 8, "devminor") : 0,
+                xattrs);
     }
 
     /** Reads one header block; false at the end of the archive (a zero block, or the stream's end). */
@@ -195,8 +207,8 @@ final class TarReader {
 
     private String ustarName() {
         String name = string(0, 100);
-        boolean posixUstar = Arrays.equals(Arrays.copyOfRange(header, 257, 263), "ustar\0".getBytes(
-                StandardCharsets.US_ASCII));
+        boolean posixUstar =
+                Arrays.equals(Arrays.copyOfRange(header, 257, 263), "ustar\0".getBytes(StandardCharsets.US_ASCII));
         String prefix = posixUstar ? string(345, 155) : "";
         return prefix.isEmpty() ? name : prefix + "/" + name;
     }
@@ -252,7 +264,8 @@ final class TarReader {
         String s = new String(value, StandardCharsets.US_ASCII);
         try {
             BigDecimal seconds = new BigDecimal(s);
-            return FileTime.from(Instant.ofEpochSecond(seconds.longValue(),
+            return FileTime.from(Instant.ofEpochSecond(
+                    seconds.longValue(),
                     seconds.remainder(BigDecimal.ONE).movePointRight(9).intValue()));
         } catch (NumberFormatException | ArithmeticException | java.time.DateTimeException e) {
             throw new LayerRejectedException("invalid mtime in PAX header: " + s);

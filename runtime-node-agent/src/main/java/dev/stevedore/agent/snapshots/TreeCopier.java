@@ -22,8 +22,7 @@ import java.util.Map;
 final class TreeCopier {
     private static final int S_IFMT = 0170000;
 
-    private TreeCopier() {
-    }
+    private TreeCopier() {}
 
     /** Copies {@code source} to {@code target}, which must not exist. */
     static void copy(Path source, Path target) throws IOException {
@@ -53,8 +52,7 @@ final class TreeCopier {
         });
     }
 
-    private static void copyNonDirectory(Path from, Path to, Map<List<Long>, Path> copiedInodes)
-            throws IOException {
+    private static void copyNonDirectory(Path from, Path to, Map<List<Long>, Path> copiedInodes) throws IOException {
         Map<String, Object> attrs = unixAttributes(from);
         if ((int) attrs.get("nlink") > 1) {
             Path first = copiedInodes.putIfAbsent(List.of((long) attrs.get("dev"), (long) attrs.get("ino")), to);
@@ -68,7 +66,7 @@ final class TreeCopier {
             case 0100000 -> Files.copy(from, to, LinkOption.NOFOLLOW_LINKS);
             case 0120000 -> Files.createSymbolicLink(to, Files.readSymbolicLink(from));
             case LibC.S_IFCHR, LibC.S_IFBLK, LibC.S_IFIFO ->
-                    PosixFiles.mknod(to, mode & S_IFMT, mode, (long) attrs.get("rdev"));
+                PosixFiles.mknod(to, mode & S_IFMT, mode, (long) attrs.get("rdev"));
             default -> {
                 return; // sockets: a live endpoint of some process, not part of an image
             }
@@ -78,12 +76,18 @@ final class TreeCopier {
 
     private static void copyMetadata(Path from, Path to, Map<String, Object> attrs) throws IOException {
         int mode = (int) attrs.get("mode");
-        PosixFiles.setMetadata(to, (mode & S_IFMT) == 0120000, (int) attrs.get("uid"), (int) attrs.get("gid"),
-                mode, PosixFiles.xattrs(from), (FileTime) attrs.get("lastModifiedTime"));
+        PosixFiles.setMetadata(
+                to,
+                (mode & S_IFMT) == 0120000,
+                (int) attrs.get("uid"),
+                (int) attrs.get("gid"),
+                mode,
+                PosixFiles.xattrs(from),
+                (FileTime) attrs.get("lastModifiedTime"));
     }
 
     private static Map<String, Object> unixAttributes(Path path) throws IOException {
-        return Files.readAttributes(path, "unix:mode,uid,gid,ino,dev,rdev,nlink,lastModifiedTime",
-                LinkOption.NOFOLLOW_LINKS);
+        return Files.readAttributes(
+                path, "unix:mode,uid,gid,ino,dev,rdev,nlink,lastModifiedTime", LinkOption.NOFOLLOW_LINKS);
     }
 }

@@ -1,5 +1,9 @@
 package dev.stevedore.agent.spec;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -8,11 +12,6 @@ import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.List;
-
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * The canonical bytes of a JSON tree: UTF-8, object keys sorted (by UTF-16 code units, as RFC 8785 does) at every
@@ -23,8 +22,7 @@ final class CanonicalJson {
     /** A mapper's factory: writing a scalar node needs the mapper as codec. Default settings, never changed. */
     private static final JsonFactory FACTORY = new ObjectMapper().getFactory();
 
-    private CanonicalJson() {
-    }
+    private CanonicalJson() {}
 
     static byte[] bytes(JsonNode node) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
@@ -49,7 +47,7 @@ final class CanonicalJson {
     private static void write(JsonNode node, JsonGenerator generator) throws IOException {
         if (node.isObject()) {
             List<String> names = new ArrayList<>();
-            for (Iterator<String> it = node.fieldNames(); it.hasNext();) {
+            for (Iterator<String> it = node.fieldNames(); it.hasNext(); ) {
                 names.add(it.next());
             }
             names.sort(null);

@@ -1,10 +1,9 @@
 package dev.stevedore.agent.spec;
 
-import java.util.List;
-
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
 
 /**
  * The spec every container starts from: containerd's {@code oci.WithDefaultSpec} for Linux plus
@@ -16,24 +15,44 @@ final class DefaultSpec {
     static final String DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
     /** containerd's defaultUnixCaps: what Docker grants too; no CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_SYS_PTRACE. */
-    static final List<String> CAPABILITIES = List.of("CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
-            "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP",
-            "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE");
+    static final List<String> CAPABILITIES = List.of(
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_FSETID",
+            "CAP_FOWNER",
+            "CAP_MKNOD",
+            "CAP_NET_RAW",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETFCAP",
+            "CAP_SETPCAP",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_CHROOT",
+            "CAP_KILL",
+            "CAP_AUDIT_WRITE");
 
     /** A new namespace of each kind: the network namespace is empty (loopback only), as with ctr run without --net-host. */
     static final List<String> NAMESPACES = List.of("pid", "ipc", "uts", "mount", "network");
 
     /** Kernel interfaces that leak host information or allow host-wide effects: hidden (masked) or read-only. */
-    static final List<String> MASKED_PATHS = List.of("/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys",
-            "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware",
+    static final List<String> MASKED_PATHS = List.of(
+            "/proc/acpi",
+            "/proc/asound",
+            "/proc/kcore",
+            "/proc/keys",
+            "/proc/latency_stats",
+            "/proc/timer_list",
+            "/proc/timer_stats",
+            "/proc/sched_debug",
+            "/sys/firmware",
             "/proc/scsi");
-    static final List<String> READONLY_PATHS = List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys",
-            "/proc/sysrq-trigger");
+
+    static final List<String> READONLY_PATHS =
+            List.of("/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger");
 
     private static final JsonNodeFactory JSON = JsonNodeFactory.instance;
 
-    private DefaultSpec() {
-    }
+    private DefaultSpec() {}
 
     static ObjectNode create(String hostname) {
         ObjectNode spec = JSON.objectNode();
@@ -52,8 +71,16 @@ final class DefaultSpec {
         ArrayNode mounts = JSON.arrayNode();
         mounts.add(mount("/proc", "proc", "proc", "nosuid", "noexec", "nodev"));
         mounts.add(mount("/dev", "tmpfs", "tmpfs", "nosuid", "strictatime", "mode=755", "size=65536k"));
-        mounts.add(mount("/dev/pts", "devpts", "devpts",
-                "nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"));
+        mounts.add(mount(
+                "/dev/pts",
+                "devpts",
+                "devpts",
+                "nosuid",
+                "noexec",
+                "newinstance",
+                "ptmxmode=0666",
+                "mode=0620",
+                "gid=5"));
         mounts.add(mount("/dev/shm", "tmpfs", "shm", "nosuid", "noexec", "nodev", "mode=1777", "size=65536k"));
         mounts.add(mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"));
         mounts.add(mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"));
@@ -115,15 +142,15 @@ final class DefaultSpec {
     private static ArrayNode devices() {
         ArrayNode devices = JSON.arrayNode();
         devices.addObject().put("allow", false).put("access", "rwm");
-        devices.add(device("c", 1, 3, "rwm"));   // /dev/null
-        devices.add(device("c", 1, 8, "rwm"));   // /dev/random
-        devices.add(device("c", 1, 7, "rwm"));   // /dev/full
-        devices.add(device("c", 5, 0, "rwm"));   // /dev/tty
-        devices.add(device("c", 1, 5, "rwm"));   // /dev/zero
-        devices.add(device("c", 1, 9, "rwm"));   // /dev/urandom
-        devices.add(device("c", 5, 1, "rwm"));   // /dev/console
+        devices.add(device("c", 1, 3, "rwm")); // /dev/null
+        devices.add(device("c", 1, 8, "rwm")); // /dev/random
+        devices.add(device("c", 1, 7, "rwm")); // /dev/full
+        devices.add(device("c", 5, 0, "rwm")); // /dev/tty
+        devices.add(device("c", 1, 5, "rwm")); // /dev/zero
+        devices.add(device("c", 1, 9, "rwm")); // /dev/urandom
+        devices.add(device("c", 5, 1, "rwm")); // /dev/console
         devices.add(device("c", 136, null, "rwm")); // /dev/pts/*
-        devices.add(device("c", 5, 2, "rwm"));   // /dev/ptmx
+        devices.add(device("c", 5, 2, "rwm")); // /dev/ptmx
         return devices;
     }
 

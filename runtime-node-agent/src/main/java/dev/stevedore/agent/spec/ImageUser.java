@@ -29,6 +29,7 @@ import java.util.regex.Pattern;
 final class ImageUser {
     /** Far above any real passwd or group file; keeps a hostile image from making the agent read gigabytes. */
     static final int MAX_FILE_BYTES = 4 * 1024 * 1024;
+
     private static final long MAX_ID = 0xFFFF_FFFFL; // uid_t and gid_t are 32-bit unsigned
     private static final Pattern NUMBER = Pattern.compile("[0-9]{1,10}");
 
@@ -39,11 +40,9 @@ final class ImageUser {
         }
     }
 
-    private record Passwd(String name, long uid, long gid) {
-    }
+    private record Passwd(String name, long uid, long gid) {}
 
-    private record Group(String name, long gid, List<String> members) {
-    }
+    private record Group(String name, long gid, List<String> members) {}
 
     private final Path rootfs;
 
@@ -62,7 +61,9 @@ final class ImageUser {
         String description = "spec.process.user.uid " + uid;
         checkId(uid, description);
         Optional<Passwd> entry = image.findPasswd(e -> e.uid() == uid);
-        long primary = gid != null ? checkId(gid, "spec.process.user.gid " + gid) : entry.map(Passwd::gid).orElse(0L);
+        long primary = gid != null
+                ? checkId(gid, "spec.process.user.gid " + gid)
+                : entry.map(Passwd::gid).orElse(0L);
         return image.withSupplementaryGroups(uid, primary, entry.map(Passwd::name));
     }
 
@@ -73,7 +74,9 @@ final class ImageUser {
         int colon = user.indexOf(':');
         String userPart = colon < 0 ? user : user.substring(0, colon);
         String groupPart = colon < 0 ? null : user.substring(colon + 1);
-        if (userPart.isEmpty() || (groupPart != null && groupPart.isEmpty()) || (groupPart != null && groupPart.contains(":"))) {
+        if (userPart.isEmpty()
+                || (groupPart != null && groupPart.isEmpty())
+                || (groupPart != null && groupPart.contains(":"))) {
             throw new SpecRejectedException("the image's User \"" + user + "\" is not user[:group]");
         }
 
@@ -96,7 +99,9 @@ final class ImageUser {
         } else if (isNumber(groupPart)) {
             gid = id(groupPart, user);
         } else {
-            gid = findGroups(g -> g.name().equals(groupPart)).stream().findFirst().map(Group::gid)
+            gid = findGroups(g -> g.name().equals(groupPart)).stream()
+                    .findFirst()
+                    .map(Group::gid)
                     .orElseThrow(() -> new SpecRejectedException(unresolved(user, "group " + groupPart, "/etc/group")));
         }
         // containerd looks the name up again by uid: for "0:0" it is root's name, whatever the image's User said.
@@ -109,7 +114,8 @@ final class ImageUser {
         List<Long> gids = new ArrayList<>();
         if (userName.isPresent()) {
             String name = userName.get();
-            findGroups(g -> !g.name().equals(name) && g.members().contains(name)).forEach(g -> gids.add(g.gid()));
+            findGroups(g -> !g.name().equals(name) && g.members().contains(name))
+                    .forEach(g -> gids.add(g.gid()));
         }
         if (!gids.contains(gid)) {
             gids.add(0, gid);

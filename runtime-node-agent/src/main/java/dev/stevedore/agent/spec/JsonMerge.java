@@ -1,10 +1,9 @@
 package dev.stevedore.agent.spec;
 
-import java.util.Map;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.Map;
 
 /**
  * JSON Merge Patch (RFC 7386), the semantics of a Container's ociSpec: objects merge key by key, recursively; any
@@ -13,8 +12,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
  */
 final class JsonMerge {
 
-    private JsonMerge() {
-    }
+    private JsonMerge() {}
 
     /**
      * Applies {@code patch} to {@code target} in place and returns it.
@@ -29,7 +27,8 @@ final class JsonMerge {
                 JsonNode existing = target.get(key);
                 // RFC 7386: an object patch over a non-object starts from an empty object, so nulls inside it are
                 // dropped rather than written.
-                ObjectNode base = existing instanceof ObjectNode object ? object : JsonNodeFactory.instance.objectNode();
+                ObjectNode base =
+                        existing instanceof ObjectNode object ? object : JsonNodeFactory.instance.objectNode();
                 target.set(key, apply(base, (ObjectNode) value));
             } else {
                 target.set(key, value.deepCopy());

@@ -1,5 +1,7 @@
 package dev.stevedore.agent.spec;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.InvalidPathException;
@@ -8,9 +10,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 
 /**
  * What the node refuses in a finished spec: every way a spec names something on the host. It checks the spec
@@ -68,8 +67,9 @@ final class NodePolicy {
         }
         for (JsonNode namespace : spec.path("linux").path("namespaces")) {
             if (namespace.has("path")) {
-                throw new SpecRejectedException("joining the " + namespace.path("type").asText() + " namespace at "
-                        + namespace.path("path").asText() + " is not allowed on this node");
+                throw new SpecRejectedException(
+                        "joining the " + namespace.path("type").asText() + " namespace at "
+                                + namespace.path("path").asText() + " is not allowed on this node");
             }
         }
         if (!"rootfs".equals(spec.path("root").path("path").asText(null))) {
@@ -128,8 +128,8 @@ final class NodePolicy {
             throw new UncheckedIOException(e);
         }
         if (!underAllowed(real, true)) {
-            throw new SpecRejectedException("bind mount of host path " + normalized + " (a link to " + real
-                    + ") is not allowed on this node");
+            throw new SpecRejectedException(
+                    "bind mount of host path " + normalized + " (a link to " + real + ") is not allowed on this node");
         }
         return real;
     }

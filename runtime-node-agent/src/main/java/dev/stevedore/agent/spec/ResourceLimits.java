@@ -1,11 +1,10 @@
 package dev.stevedore.agent.spec;
 
-import java.math.BigDecimal;
-import java.math.RoundingMode;
-
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 
 /** A Container's resources as cgroup limits in {@code linux.resources}, the way the kubelet maps a Pod's limits. */
 final class ResourceLimits {
@@ -14,8 +13,7 @@ final class ResourceLimits {
     /** The kernel refuses a quota below 1ms; the kubelet raises tiny limits to it too. */
     static final long MIN_CPU_QUOTA = 1_000;
 
-    private ResourceLimits() {
-    }
+    private ResourceLimits() {}
 
     static void apply(ContainerSpec.Resources resources, ObjectNode linuxResources) throws SpecRejectedException {
         if (resources == null) {

@@ -30,8 +30,7 @@ final class RootfsFiles {
     /** Linux's limit on symbolic links in one lookup: a link cycle ends here. */
     private static final int MAX_LINKS = 40;
 
-    private RootfsFiles() {
-    }
+    private RootfsFiles() {}
 
     /**
      * The content of an absolute path inside {@code rootfs}, or empty when it does not exist.
@@ -45,7 +44,8 @@ final class RootfsFiles {
         }
         Path file = resolved.get();
         try {
-            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+            BasicFileAttributes attributes =
+                    Files.readAttributes(file, BasicFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
             // Refuse a FIFO or device before opening it: opening a FIFO would block the agent.
             if (!attributes.isRegularFile()) {
                 throw new SpecRejectedException("the image's " + path + " is not a regular file");

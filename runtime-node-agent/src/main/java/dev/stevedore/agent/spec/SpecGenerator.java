@@ -1,16 +1,15 @@
 package dev.stevedore.agent.spec;
 
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.regex.Pattern;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.images.ImageConfig;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
 
 /**
  * Builds a container's config.json (OCI runtime spec 1.0.2) in layers, each overriding the one before, as
@@ -37,6 +36,7 @@ import dev.stevedore.api.v1alpha1.ContainerSpec;
 public final class SpecGenerator {
     /** runc's and crun's rule for container ids; also keeps the id from steering the cgroup path with / or .. */
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9_+-][A-Za-z0-9_.+-]{0,1023}");
+
     private static final Pattern FULL_HEX_ID = Pattern.compile("[0-9a-f]{64}");
     /** A hostname is at most one DNS label long in practice (the kernel's limit is 64 bytes). */
     private static final int MAX_HOSTNAME = 63;
@@ -72,11 +72,13 @@ public final class SpecGenerator {
         setArray(process, "env", env(overrides, image));
         process.put("cwd", cwd(overrides, image));
         ImageUser.Ids user = user(overrides, image, rootfs);
-        ObjectNode userNode = process.withObjectProperty("user").put("uid", user.uid()).put("gid", user.gid());
+        ObjectNode userNode =
+                process.withObjectProperty("user").put("uid", user.uid()).put("gid", user.gid());
         ArrayNode gids = userNode.putArray("additionalGids");
         user.additionalGids().forEach(gids::add);
 
-        ResourceLimits.apply(container.resources(), spec.withObjectProperty("linux").withObjectProperty("resources"));
+        ResourceLimits.apply(
+                container.resources(), spec.withObjectProperty("linux").withObjectProperty("resources"));
         ArrayNode mounts = spec.withArrayProperty("mounts");
         if (container.mounts() != null) {
             for (ContainerSpec.Mount mount : container.mounts()) {
@@ -138,7 +140,9 @@ public final class SpecGenerator {
     }
 
     private static String cwd(ContainerSpec.Process overrides, ImageConfig image) throws SpecRejectedException {
-        String cwd = overrides != null && overrides.workingDir() != null && !overrides.workingDir().isEmpty()
+        String cwd = overrides != null
+                        && overrides.workingDir() != null
+                        && !overrides.workingDir().isEmpty()
                 ? overrides.workingDir()
                 : image.workingDir();
         if (cwd == null || cwd.isEmpty()) {
@@ -169,9 +173,13 @@ public final class SpecGenerator {
         String type = mount.type() == null || mount.type().isEmpty() ? "bind" : mount.type();
         String destination = mount.destination();
         // Normalized so that the runtime and the node's checks see the same path (/data/../ is /).
-        oci.put("destination", destination != null && destination.startsWith("/")
-                ? NodePolicy.path(destination, "mount destination").normalize().toString()
-                : destination);
+        oci.put(
+                "destination",
+                destination != null && destination.startsWith("/")
+                        ? NodePolicy.path(destination, "mount destination")
+                                .normalize()
+                                .toString()
+                        : destination);
         oci.put("type", type);
         if (mount.source() != null) {
             oci.put("source", mount.source());

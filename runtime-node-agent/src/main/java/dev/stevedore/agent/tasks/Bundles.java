@@ -1,17 +1,15 @@
 package dev.stevedore.agent.tasks;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.fs.MountTable;
-import dev.stevedore.agent.fs.SafeDelete;
 import dev.stevedore.agent.fs.PosixFiles;
+import dev.stevedore.agent.fs.SafeDelete;
 import dev.stevedore.agent.snapshots.Mount;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
 
 /**
  * A task's OCI bundle: config.json copied from its Container's generated spec, with a cgroup of its own
@@ -20,14 +18,14 @@ import dev.stevedore.agent.snapshots.Mount;
 public final class Bundles {
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    private Bundles() {
-    }
+    private Bundles() {}
 
     public static String cgroupsPath(String taskUid) {
         return "/stevedore/" + taskUid;
     }
 
-    public static void create(Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts) throws IOException {
+    public static void create(Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts)
+            throws IOException {
         Path rootfs = bundle.resolve("rootfs");
         Files.createDirectories(rootfs);
         ObjectNode spec = (ObjectNode) JSON.readTree(containerSpec.toFile());

@@ -1,5 +1,8 @@
 package dev.stevedore.agent.tasks;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -20,10 +23,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stevedore.agent.fs.PosixFiles;
 
 /**
  * An OCI runtime (runc or crun, see {@link Runtimes}) driven the way CRI-O does: conmon runs {@code <runtime> create} and stays as the
@@ -46,11 +45,12 @@ public final class ConmonRuntime implements OciRuntime {
      * The whole environment conmon and the runtime get. The locale is UTF-8 because in the plain C locale each
      * conmon is 450 KiB larger (2552 vs 2092 KiB RSS; glib's charset conversion).
      */
-    private static final Map<String, String> ENV = Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "LANG", "C.UTF-8");
+    private static final Map<String, String> ENV =
+            Map.of("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG", "C.UTF-8");
     /** conmon's: the runtime's, and where its sync and start pipes are. */
-    private static final Map<String, String> CONMON_ENV = Map.of("PATH", ENV.get("PATH"), "LANG", ENV.get("LANG"),
-            "_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4");
+    private static final Map<String, String> CONMON_ENV =
+            Map.of("PATH", ENV.get("PATH"), "LANG", ENV.get("LANG"), "_OCI_SYNCPIPE", "3", "_OCI_STARTPIPE", "4");
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern RUNC_MSG = Pattern.compile("msg=\"((?:[^\"\\\\]|\\\\.)*)\"");
     private static final ExecutorService READERS = Executors.newCachedThreadPool(r -> {
@@ -82,32 +82,73 @@ public final class ConmonRuntime implements OciRuntime {
      * conmon writes its own pid to {@code <workDir>/conmon.pid} and the container's to {@code <workDir>/ctr.pid}.
      */
     @Override
-    public long create(String id, Path bundle, Path workDir, Path exitDir, Path socketDir, Path persistDir, Path log,
-            long logSizeMax) throws RuntimeCommandException, IOException {
+    public long create(
+            String id,
+            Path bundle,
+            Path workDir,
+            Path exitDir,
+            Path socketDir,
+            Path persistDir,
+            Path log,
+            long logSizeMax)
+            throws RuntimeCommandException, IOException {
         Files.createDirectories(workDir);
         Files.createDirectories(persistDir);
         Path sync = workDir.resolve("sync.fifo");
         Path start = workDir.resolve("start.fifo");
         mkfifo(sync);
         mkfifo(start);
-        List<String> command = new ArrayList<>(List.of(CONMON.toString(), "--api-version", "1", "-c", id, "-u", id, "-n", id,
-                "-r", binary.toString(), "-b", bundle.toString(), "-p", workDir.resolve("ctr.pid").toString(),
-                "-P", workDir.resolve("conmon.pid").toString(), "-l", "k8s-file:" + log, "--exit-dir", exitDir.toString(),
-                "--socket-dir-path", socketDir.toString(), "-0", persistDir.toString(), "--log-level", "error"));
+        List<String> command = new ArrayList<>(List.of(
+                CONMON.toString(),
+                "--api-version",
+                "1",
+                "-c",
+                id,
+                "-u",
+                id,
+                "-n",
+                id,
+                "-r",
+                binary.toString(),
+                "-b",
+                bundle.toString(),
+                "-p",
+                workDir.resolve("ctr.pid").toString(),
+                "-P",
+                workDir.resolve("conmon.pid").toString(),
+                "-l",
+                "k8s-file:" + log,
+                "--exit-dir",
+                exitDir.toString(),
+                "--socket-dir-path",
+                socketDir.toString(),
+                "-0",
+                persistDir.toString(),
+                "--log-level",
+                "error"));
         if (logSizeMax > 0) {
             command.addAll(List.of("--log-size-max", Long.toString(logSizeMax)));
         }
         try (RandomAccessFile syncFifo = new RandomAccessFile(sync.toFile(), "rw");
-             RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
+                RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
             startFifo.write('s');
             Path out = workDir.resolve("conmon.out");
             // conmon writes its "oom" marker into its working directory: the task's persist directory.
-            int conmon = Spawn.start(command, CONMON_ENV, persistDir, List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out),
-                    new Spawn.Fd.SameAs(1), new Spawn.Fd.Write(sync), new Spawn.Fd.Read(start)));
+            int conmon = Spawn.start(
+                    command,
+                    CONMON_ENV,
+                    persistDir,
+                    List.of(
+                            new Spawn.Fd.Read(DEV_NULL),
+                            new Spawn.Fd.Write(out),
+                            new Spawn.Fd.SameAs(1),
+                            new Spawn.Fd.Write(sync),
+                            new Spawn.Fd.Read(start)));
             JsonNode json = JSON.readTree(awaitReply(conmon, syncFifo));
             long pid = json.path("data").asLong(-1);
             if (pid <= 0) {
-                throw new RuntimeCommandException(runtimeMessage(json.path("message").asText("conmon failed to create the container")));
+                throw new RuntimeCommandException(
+                        runtimeMessage(json.path("message").asText("conmon failed to create the container")));
             }
             return pid;
         } catch (InterruptedException e) {
@@ -140,8 +181,11 @@ public final class ConmonRuntime implements OciRuntime {
                             ProcessHandle.of(conmon).ifPresent(ProcessHandle::destroyForcibly);
                         }
                         // Wake the reader: nobody else will write (we hold a write end, so it never sees EOF).
-                        String why = failed ? "conmon exited with status " + Spawn.exitCode(exited.getAsInt()) : "timed out waiting for conmon";
-                        syncFifo.write(("{\"data\": -2, \"message\": " + JSON.writeValueAsString(why) + "}\n").getBytes(StandardCharsets.UTF_8));
+                        String why = failed
+                                ? "conmon exited with status " + Spawn.exitCode(exited.getAsInt())
+                                : "timed out waiting for conmon";
+                        syncFifo.write(("{\"data\": -2, \"message\": " + JSON.writeValueAsString(why) + "}\n")
+                                .getBytes(StandardCharsets.UTF_8));
                     }
                 } catch (ExecutionException e) {
                     throw new IOException("reading conmon's sync pipe", e.getCause());
@@ -240,18 +284,21 @@ public final class ConmonRuntime implements OciRuntime {
         command.addAll(List.of(args));
         Result r = exec(command);
         if (r.code != 0) {
-            throw new RuntimeCommandException(name + " " + args[0] + ": " + runtimeMessage(r.err.isBlank() ? r.out : r.err));
+            throw new RuntimeCommandException(
+                    name + " " + args[0] + ": " + runtimeMessage(r.err.isBlank() ? r.out : r.err));
         }
     }
 
-    record Result(int code, String out, String err) {
-    }
+    record Result(int code, String out, String err) {}
 
     static Result exec(List<String> command) throws IOException {
         Path out = Files.createTempFile("stevedore-runtime", ".out");
         Path err = Files.createTempFile("stevedore-runtime", ".err");
         try {
-            int pid = Spawn.start(command, ENV, ROOT,
+            int pid = Spawn.start(
+                    command,
+                    ENV,
+                    ROOT,
                     List.of(new Spawn.Fd.Read(DEV_NULL), new Spawn.Fd.Write(out), new Spawn.Fd.Write(err)));
             int status = Spawn.waitFor(pid, TIMEOUT);
             return new Result(Spawn.exitCode(status), Files.readString(out), Files.readString(err));

@@ -11,7 +11,6 @@ import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,7 +42,9 @@ public final class ExitWatcher implements AutoCloseable {
 
     private void rescan() {
         try (Stream<Path> files = Files.list(dir)) {
-            files.map(p -> p.getFileName().toString()).filter(n -> !n.startsWith(".")).forEach(this::fire);
+            files.map(p -> p.getFileName().toString())
+                    .filter(n -> !n.startsWith("."))
+                    .forEach(this::fire);
         } catch (IOException e) {
             LOG.warn("listing {}: {}", dir, e.toString());
         }
@@ -60,7 +61,8 @@ public final class ExitWatcher implements AutoCloseable {
             for (WatchEvent<?> event : key.pollEvents()) {
                 if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
                     rescan();
-                } else if (event.context() instanceof Path name && !name.toString().startsWith(".")) {
+                } else if (event.context() instanceof Path name
+                        && !name.toString().startsWith(".")) {
                     fire(name.toString());
                 }
             }

@@ -1,12 +1,5 @@
 package dev.stevedore.agent.tasks;
 
-import java.io.IOException;
-import java.time.Duration;
-import java.util.List;
-import java.util.Objects;
-import java.util.Set;
-import java.util.stream.Collectors;
-
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
@@ -26,6 +19,12 @@ import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.inbound.SimpleInboundEventSource;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import java.io.IOException;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.Set;
+import java.util.stream.Collectors;
 
 /**
  * The node side of a Task: runs it (through {@link TaskManager}) once bound to this node, follows desiredState,
@@ -61,14 +60,28 @@ public class NodeTaskReconciler implements Reconciler<Task> {
     public List<EventSource<?, Task>> prepareEventSources(EventSourceContext<Task> context) {
         IndexerResourceCache<Task> primaries = context.getPrimaryCache();
         this.primaries = primaries;
-        primaries.addIndexer(BY_CONTAINER, t -> List.of(containerKey(t.getMetadata().getNamespace(), t.getSpec().container())));
-        var containers = new InformerEventSource<>(InformerEventSourceConfiguration.from(Container.class, Task.class)
-                .withFieldSelector(new FieldSelector(new FieldSelector.Field(SelectableFields.NODE_NAME, nodeName)))
-                .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(t.getSpec().container(), t.getMetadata().getNamespace())))
-                .withSecondaryToPrimaryMapper(c -> primaries.byIndex(BY_CONTAINER, containerKey(c.getMetadata().getNamespace(), c.getMetadata().getName()))
-                        .stream().map(ResourceID::fromResource).collect(Collectors.toSet()))
-                .withOnUpdateFilter(NodeTaskReconciler::startRelevantChange)
-                .build(), context);
+        primaries.addIndexer(
+                BY_CONTAINER,
+                t -> List.of(
+                        containerKey(t.getMetadata().getNamespace(), t.getSpec().container())));
+        var containers = new InformerEventSource<>(
+                InformerEventSourceConfiguration.from(Container.class, Task.class)
+                        .withFieldSelector(
+                                new FieldSelector(new FieldSelector.Field(SelectableFields.NODE_NAME, nodeName)))
+                        .withPrimaryToSecondaryMapper((Task t) -> Set.of(new ResourceID(
+                                t.getSpec().container(), t.getMetadata().getNamespace())))
+                        .withSecondaryToPrimaryMapper(c -> primaries
+                                .byIndex(
+                                        BY_CONTAINER,
+                                        containerKey(
+                                                c.getMetadata().getNamespace(),
+                                                c.getMetadata().getName()))
+                                .stream()
+                                .map(ResourceID::fromResource)
+                                .collect(Collectors.toSet()))
+                        .withOnUpdateFilter(NodeTaskReconciler::startRelevantChange)
+                        .build(),
+                context);
         return List.of(containers, prepared);
     }
 
@@ -108,7 +121,9 @@ public class NodeTaskReconciler implements Reconciler<Task> {
         }
         finalizer.addSoon(task);
         Duration again = tasks.reconcile(task, context.getSecondaryResource(Container.class));
-        return again == null ? UpdateControl.noUpdate() : UpdateControl.<Task>noUpdate().rescheduleAfter(again);
+        return again == null
+                ? UpdateControl.noUpdate()
+                : UpdateControl.<Task>noUpdate().rescheduleAfter(again);
     }
 
     /** Stops a live task; once it has exited and is released, its record goes, and then the finalizer. */

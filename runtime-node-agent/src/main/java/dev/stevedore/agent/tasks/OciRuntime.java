@@ -16,8 +16,16 @@ public interface OciRuntime {
     String name();
 
     /** Creates (does not start) the container; returns its init process's pid. */
-    long create(String id, Path bundle, Path workDir, Path exitDir, Path socketDir, Path persistDir, Path log,
-            long logSizeMax) throws RuntimeCommandException, IOException;
+    long create(
+            String id,
+            Path bundle,
+            Path workDir,
+            Path exitDir,
+            Path socketDir,
+            Path persistDir,
+            Path log,
+            long logSizeMax)
+            throws RuntimeCommandException, IOException;
 
     /** Runs the created container's process: at most once per container. */
     void start(String id) throws RuntimeCommandException, IOException;

@@ -1,16 +1,15 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.api.v1alpha1.SelectableFields;
+import dev.stevedore.api.v1alpha1.Task;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Pattern;
-
-import dev.stevedore.api.v1alpha1.SelectableFields;
-import dev.stevedore.api.v1alpha1.Task;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +30,14 @@ final class OrphanSweep {
     private final TaskExecutor executor;
     private final TaskLocks locks;
 
-    OrphanSweep(KubernetesClient client, String nodeName, TaskRecords records, Runtimes runtimes, TaskDecisions decisions,
-            TaskExecutor executor, TaskLocks locks) {
+    OrphanSweep(
+            KubernetesClient client,
+            String nodeName,
+            TaskRecords records,
+            Runtimes runtimes,
+            TaskDecisions decisions,
+            TaskExecutor executor,
+            TaskLocks locks) {
         this.client = client;
         this.nodeName = nodeName;
         this.records = records;
@@ -45,7 +50,11 @@ final class OrphanSweep {
     void run() {
         Set<String> wanted = new HashSet<>();
         try {
-            client.resources(Task.class).inAnyNamespace().withField(SelectableFields.NODE_NAME, nodeName).list().getItems()
+            client.resources(Task.class)
+                    .inAnyNamespace()
+                    .withField(SelectableFields.NODE_NAME, nodeName)
+                    .list()
+                    .getItems()
                     .forEach(t -> wanted.add(t.getMetadata().getUid()));
         } catch (KubernetesClientException e) {
             LOG.warn("listing this node's Tasks, orphans are left for later: {}", e.getMessage());
@@ -60,7 +69,9 @@ final class OrphanSweep {
         for (OciRuntime runtime : runtimes.all()) {
             try {
                 for (Map.Entry<String, String> c : runtime.list().entrySet()) {
-                    if (c.getValue().startsWith(ours) && UID.matcher(c.getKey()).matches() && records.get(c.getKey()).isEmpty()) {
+                    if (c.getValue().startsWith(ours)
+                            && UID.matcher(c.getKey()).matches()
+                            && records.get(c.getKey()).isEmpty()) {
                         LOG.info("{} container {} has no record: deleting", runtime.name(), c.getKey());
                         runtime.delete(c.getKey(), true);
                         Bundles.release(Path.of(c.getValue()));

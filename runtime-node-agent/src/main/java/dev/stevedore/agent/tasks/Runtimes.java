@@ -60,7 +60,8 @@ public final class Runtimes {
         } else {
             Files.deleteIfExists(wrapper);
         }
-        return new Runtimes(new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC)),
+        return new Runtimes(
+                new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC)),
                 new ConmonRuntime("crun", binaries.getOrDefault("crun", crun)));
     }
 
@@ -79,8 +80,10 @@ public final class Runtimes {
      */
     static boolean hybridWithV2Controllers(Path cgroupRoot) throws IOException {
         Path controllers = cgroupRoot.resolve("unified").resolve("cgroup.controllers");
-        return !Files.exists(cgroupRoot.resolve("cgroup.controllers")) && Files.isDirectory(cgroupRoot.resolve("memory"))
-                && Files.exists(controllers) && !Files.readString(controllers).isBlank();
+        return !Files.exists(cgroupRoot.resolve("cgroup.controllers"))
+                && Files.isDirectory(cgroupRoot.resolve("memory"))
+                && Files.exists(controllers)
+                && !Files.readString(controllers).isBlank();
     }
 
     static String wrapperScript(Path realCrun) {

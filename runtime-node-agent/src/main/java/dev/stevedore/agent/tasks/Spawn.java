@@ -1,5 +1,12 @@
 package dev.stevedore.agent.tasks;
 
+import com.sun.jna.LastErrorException;
+import com.sun.jna.Library;
+import com.sun.jna.Memory;
+import com.sun.jna.Native;
+import com.sun.jna.Pointer;
+import com.sun.jna.StringArray;
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -10,14 +17,6 @@ import java.util.OptionalInt;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-
-import com.sun.jna.LastErrorException;
-import com.sun.jna.Library;
-import com.sun.jna.Memory;
-import com.sun.jna.Native;
-import com.sun.jna.Pointer;
-import com.sun.jna.StringArray;
-import dev.stevedore.agent.fs.PosixFiles;
 
 /**
  * Starts a program with posix_spawn(3), for what {@link ProcessBuilder} cannot do: hand the child file descriptors
@@ -43,7 +42,8 @@ final class Spawn {
     private interface Lib extends Library {
         Lib INSTANCE = Native.load("c", Lib.class);
 
-        int posix_spawn(int[] pid, byte[] path, Pointer fileActions, Pointer attributes, StringArray argv, StringArray envp);
+        int posix_spawn(
+                int[] pid, byte[] path, Pointer fileActions, Pointer attributes, StringArray argv, StringArray envp);
 
         int posix_spawn_file_actions_init(Pointer fileActions);
 
@@ -76,19 +76,15 @@ final class Spawn {
         String strerror(int errno);
     }
 
-    private Spawn() {
-    }
+    private Spawn() {}
 
     /** What the child's fds 0 and up are: a file opened for reading, or for writing (appending; created if missing), or the same as a lower fd. */
     sealed interface Fd {
-        record Read(Path file) implements Fd {
-        }
+        record Read(Path file) implements Fd {}
 
-        record Write(Path file) implements Fd {
-        }
+        record Write(Path file) implements Fd {}
 
-        record SameAs(int fd) implements Fd {
-        }
+        record SameAs(int fd) implements Fd {}
     }
 
     /** Starts {@code argv} with fds 0..n-1 set up as {@code fds} says; returns the child's pid. */
@@ -106,8 +102,13 @@ final class Spawn {
                 env.forEach((k, v) -> envp.add(k + "=" + v));
                 String charset = PosixFiles.PATH_CHARSET.name();
                 int[] pid = new int[1];
-                int rc = lib.posix_spawn(pid, PosixFiles.bytes(Path.of(argv.get(0))), actions, attributes,
-                        new StringArray(argv.toArray(String[]::new), charset), new StringArray(envp.toArray(String[]::new), charset));
+                int rc = lib.posix_spawn(
+                        pid,
+                        PosixFiles.bytes(Path.of(argv.get(0))),
+                        actions,
+                        attributes,
+                        new StringArray(argv.toArray(String[]::new), charset),
+                        new StringArray(envp.toArray(String[]::new), charset));
                 if (rc != 0) {
                     throw new IOException("cannot run " + argv.get(0) + ": " + strerror(rc));
                 }
@@ -125,17 +126,24 @@ final class Spawn {
         for (int fd = 0; fd < fds.size(); fd++) {
             Fd what = fds.get(fd);
             if (what instanceof Fd.Read r) {
-                check("posix_spawn_file_actions_addopen",
+                check(
+                        "posix_spawn_file_actions_addopen",
                         lib.posix_spawn_file_actions_addopen(actions, fd, PosixFiles.bytes(r.file()), O_RDONLY, 0));
             } else if (what instanceof Fd.Write w) {
-                check("posix_spawn_file_actions_addopen", lib.posix_spawn_file_actions_addopen(actions, fd,
-                        PosixFiles.bytes(w.file()), O_WRONLY | O_CREAT | O_APPEND, 0600));
+                check(
+                        "posix_spawn_file_actions_addopen",
+                        lib.posix_spawn_file_actions_addopen(
+                                actions, fd, PosixFiles.bytes(w.file()), O_WRONLY | O_CREAT | O_APPEND, 0600));
             } else if (what instanceof Fd.SameAs same) {
                 check("posix_spawn_file_actions_adddup2", lib.posix_spawn_file_actions_adddup2(actions, same.fd(), fd));
             }
         }
-        check("posix_spawn_file_actions_addclosefrom_np", lib.posix_spawn_file_actions_addclosefrom_np(actions, fds.size()));
-        check("posix_spawn_file_actions_addchdir_np", lib.posix_spawn_file_actions_addchdir_np(actions, PosixFiles.bytes(workDir)));
+        check(
+                "posix_spawn_file_actions_addclosefrom_np",
+                lib.posix_spawn_file_actions_addclosefrom_np(actions, fds.size()));
+        check(
+                "posix_spawn_file_actions_addchdir_np",
+                lib.posix_spawn_file_actions_addchdir_np(actions, PosixFiles.bytes(workDir)));
     }
 
     /** The calling JVM thread may block signals, and the JVM handles some: the child starts with none of that. */
@@ -146,7 +154,8 @@ final class Spawn {
         check("posix_spawnattr_setsigmask", lib.posix_spawnattr_setsigmask(attributes, signals));
         lib.sigfillset(signals);
         check("posix_spawnattr_setsigdefault", lib.posix_spawnattr_setsigdefault(attributes, signals));
-        check("posix_spawnattr_setflags", lib.posix_spawnattr_setflags(attributes, (short) (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
+        check("posix_spawnattr_setflags", lib.posix_spawnattr_setflags(attributes, (short)
+                (POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK)));
     }
 
     /** The child's wait status if it has ended (reaping it), empty while it runs. */

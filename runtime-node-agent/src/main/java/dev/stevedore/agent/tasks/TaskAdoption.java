@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Clock;
 import java.util.Optional;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -23,8 +22,13 @@ final class TaskAdoption {
     private final TaskExecutor executor;
     private final Clock clock;
 
-    TaskAdoption(TaskRecords records, Runtimes runtimes, TaskResources resources, TaskDecisions decisions,
-            TaskExecutor executor, Clock clock) {
+    TaskAdoption(
+            TaskRecords records,
+            Runtimes runtimes,
+            TaskResources resources,
+            TaskDecisions decisions,
+            TaskExecutor executor,
+            Clock clock) {
         this.records = records;
         this.runtimes = runtimes;
         this.resources = resources;
@@ -49,8 +53,13 @@ final class TaskAdoption {
             return new TaskDecisions.Found(Optional.empty(), true, false, null);
         }
         Optional<String> state = runtimes.named(rec.runtime()).state(rec.runtimeId());
-        LOG.info("adopting task {}/{}: recorded {}, runtime says {}", rec.namespace(), rec.name(), rec.state(),
+        LOG.info(
+                "adopting task {}/{}: recorded {}, runtime says {}",
+                rec.namespace(),
+                rec.name(),
+                rec.state(),
                 state.orElse("nothing"));
-        return new TaskDecisions.Found(state, false, resources.conmonAlive(rec.uid()), resources.containerPid(rec.uid()));
+        return new TaskDecisions.Found(
+                state, false, resources.conmonAlive(rec.uid()), resources.containerPid(rec.uid()));
     }
 }

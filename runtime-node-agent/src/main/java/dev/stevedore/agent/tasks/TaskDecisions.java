@@ -1,13 +1,5 @@
 package dev.stevedore.agent.tasks;
 
-import java.time.Duration;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Objects;
-import java.util.Optional;
-
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
@@ -15,6 +7,13 @@ import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
+import java.time.Duration;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.Optional;
 
 /**
  * What to do about a task, from what the node recorded of it ({@link TaskRecord}), what its Task object asks for,
@@ -28,6 +27,7 @@ import dev.stevedore.api.v1alpha1.TaskStatus;
 final class TaskDecisions {
     /** When a step cannot be taken yet (a create under way, a status that did not land): look again after this. */
     static final Duration NOT_READY_RETRY = Duration.ofSeconds(2);
+
     static final long DEFAULT_GRACE_SECONDS = 10;
     private static final String SIGKILL = "SIGKILL";
 
@@ -38,12 +38,10 @@ final class TaskDecisions {
     }
 
     /** An exit file of the task's runtime id: its code (null while conmon is still writing it) and when it appeared. */
-    record ExitFile(Integer code, Instant at, boolean oomKilled) {
-    }
+    record ExitFile(Integer code, Instant at, boolean oomKilled) {}
 
     /** What a restarted agent finds of a recorded task outside its record. */
-    record Found(Optional<String> runtimeState, boolean exitFilePresent, boolean monitorAlive, Long containerPid) {
-    }
+    record Found(Optional<String> runtimeState, boolean exitFilePresent, boolean monitorAlive, Long containerPid) {}
 
     // --- reconcile: the Task object changed (or asked to be looked at again) ---------------------------------
 
@@ -54,8 +52,12 @@ final class TaskDecisions {
      * @param container the Task's Container as this node's informer has it, if it has it
      * @param containerRecord what this node prepared for that Container, if anything
      */
-    List<TaskAction> reconcile(Task task, TaskRecord rec, Optional<Container> container,
-            Optional<ContainerRecord> containerRecord, Instant now) {
+    List<TaskAction> reconcile(
+            Task task,
+            TaskRecord rec,
+            Optional<Container> container,
+            Optional<ContainerRecord> containerRecord,
+            Instant now) {
         if (rec == null) {
             return unrecorded(task, container, containerRecord, now);
         }
@@ -75,18 +77,22 @@ final class TaskDecisions {
         TaskSpec spec = task.getSpec();
         if (spec.desiredState() == TaskSpec.DesiredState.Stopped) {
             rec = stop(plan, rec, spec, now);
-        } else if (!rec.stopRequested() && spec.desiredState() == TaskSpec.DesiredState.Paused
+        } else if (!rec.stopRequested()
+                && spec.desiredState() == TaskSpec.DesiredState.Paused
                 && rec.state() == TaskRecord.State.RUNNING) {
             plan.add(new TaskAction.Pause());
             rec = save(plan, rec.paused());
-        } else if (!rec.stopRequested() && spec.desiredState() == TaskSpec.DesiredState.Running
+        } else if (!rec.stopRequested()
+                && spec.desiredState() == TaskSpec.DesiredState.Running
                 && rec.state() == TaskRecord.State.PAUSED) {
             plan.add(new TaskAction.Resume());
             rec = save(plan, rec.resumed());
         }
         TaskStatus want = statusOf(rec);
         TaskStatus have = task.getStatus();
-        if (have == null || have.phase() != want.phase() || !Objects.equals(have.reason(), want.reason())
+        if (have == null
+                || have.phase() != want.phase()
+                || !Objects.equals(have.reason(), want.reason())
                 || !Objects.equals(have.observedGeneration(), want.observedGeneration())) {
             plan.add(new TaskAction.WriteStatus(want));
         }
@@ -94,19 +100,22 @@ final class TaskDecisions {
     }
 
     /** A Task this node has no record of: start it once its Container is prepared here, unless it is too late. */
-    private List<TaskAction> unrecorded(Task task, Optional<Container> container, Optional<ContainerRecord> containerRecord,
-            Instant now) {
-        TaskStatus.Phase phase = task.getStatus() == null ? null : task.getStatus().phase();
+    private List<TaskAction> unrecorded(
+            Task task, Optional<Container> container, Optional<ContainerRecord> containerRecord, Instant now) {
+        TaskStatus.Phase phase =
+                task.getStatus() == null ? null : task.getStatus().phase();
         Long generation = task.getMetadata().getGeneration();
         if (phase == TaskStatus.Phase.Deleted) {
             return List.of();
         }
         if (phase != null && phase != TaskStatus.Phase.Pending) {
             // It ran here once (a node wiped, a record lost): it cannot be found, and must not run again.
-            return List.of(new TaskAction.WriteStatus(deleted(now, "Lost", "the node has no record of this task", generation)));
+            return List.of(new TaskAction.WriteStatus(
+                    deleted(now, "Lost", "the node has no record of this task", generation)));
         }
         if (task.getSpec().desiredState() == TaskSpec.DesiredState.Stopped) {
-            return List.of(new TaskAction.WriteStatus(deleted(now, "Cancelled", "stopped before it was started", generation)));
+            return List.of(
+                    new TaskAction.WriteStatus(deleted(now, "Cancelled", "stopped before it was started", generation)));
         }
         // Not prepared yet, or going away: no polling, the Container's preparation (or its next event) brings the
         // Task back here. The local record, not the Container's Ready condition, says what is prepared: it is
@@ -117,8 +126,12 @@ final class TaskDecisions {
         }
         ContainerRecord prepared = containerRecord.orElse(null);
         if (prepared == null || !prepared.prepares(c.getMetadata().getGeneration())) {
-            return stalled(c).map(why -> List.<TaskAction>of(new TaskAction.WriteStatus(deleted(now, "StartFailed",
-                    "Container " + c.getMetadata().getName() + " cannot run on node " + nodeName + ": " + why, generation))))
+            return stalled(c)
+                    .map(why -> List.<TaskAction>of(new TaskAction.WriteStatus(deleted(
+                            now,
+                            "StartFailed",
+                            "Container " + c.getMetadata().getName() + " cannot run on node " + nodeName + ": " + why,
+                            generation))))
                     .orElse(List.of());
         }
         // The runtime recorded when the Container was prepared: what was reported Ready is what runs.
@@ -133,13 +146,14 @@ final class TaskDecisions {
         return Optional.ofNullable(c.getStatus())
                 .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.STALLED))
                 .filter(stalled -> "True".equals(stalled.getStatus())
-                        && Objects.equals(stalled.getObservedGeneration(), c.getMetadata().getGeneration()))
+                        && Objects.equals(
+                                stalled.getObservedGeneration(), c.getMetadata().getGeneration()))
                 .map(stalled -> stalled.getReason() + ": " + stalled.getMessage());
     }
 
     private TaskStatus deleted(Instant now, String reason, String message, Long generation) {
-        return new TaskStatus(TaskStatus.Phase.Deleted, nodeName, null, null, null, rfc3339(now), reason, message,
-                generation, null);
+        return new TaskStatus(
+                TaskStatus.Phase.Deleted, nodeName, null, null, null, rfc3339(now), reason, message, generation, null);
     }
 
     // --- stop and delete --------------------------------------------------------------------------------------
@@ -222,8 +236,7 @@ final class TaskDecisions {
         return plan;
     }
 
-    record Classified(String reason, String message) {
-    }
+    record Classified(String reason, String message) {}
 
     /** Why a process ended, from its exit code (128+N: signal N) and whether the memory cgroup's OOM killer acted. */
     static Classified classify(int code, boolean oomKilled) {
@@ -298,8 +311,13 @@ final class TaskDecisions {
                 if (found.monitorAlive()) {
                     armKill(plan, rec); // conmon is about to write the exit file
                 } else {
-                    rec = save(plan, rec.exited(null, now, "Error",
-                            "the process exited while the agent was down and its exit status was lost"));
+                    rec = save(
+                            plan,
+                            rec.exited(
+                                    null,
+                                    now,
+                                    "Error",
+                                    "the process exited while the agent was down and its exit status was lost"));
                     plan.addAll(finish(rec));
                 }
             }
@@ -308,9 +326,15 @@ final class TaskDecisions {
                 if (neverStarted && found.monitorAlive()) {
                     plan.add(new TaskAction.AwaitMonitorExit());
                 }
-                rec = save(plan, rec.exited(null, now, neverStarted ? "StartFailed" : "Error",
-                        neverStarted ? "the agent restarted while creating the task; it was not started"
-                                : "the runtime has no state of this task and its exit status was lost"));
+                rec = save(
+                        plan,
+                        rec.exited(
+                                null,
+                                now,
+                                neverStarted ? "StartFailed" : "Error",
+                                neverStarted
+                                        ? "the agent restarted while creating the task; it was not started"
+                                        : "the runtime has no state of this task and its exit status was lost"));
                 plan.addAll(finish(rec));
             }
         }
@@ -335,18 +359,40 @@ final class TaskDecisions {
         String reason;
         String message;
         switch (phase) {
-            case Created -> { reason = "Created"; message = "created by " + rec.runtime() + " under conmon"; }
-            case Running -> { reason = "Started"; message = "running as pid " + rec.pid(); }
-            case Paused -> { reason = "Paused"; message = "frozen"; }
+            case Created -> {
+                reason = "Created";
+                message = "created by " + rec.runtime() + " under conmon";
+            }
+            case Running -> {
+                reason = "Started";
+                message = "running as pid " + rec.pid();
+            }
+            case Paused -> {
+                reason = "Paused";
+                message = "frozen";
+            }
             case Stopped -> {
                 reason = "Stopping";
-                message = rec.stopSignal() == null ? "exiting" : "sent " + rec.stopSignal() + "; SIGKILL after "
-                        + rec.stopGracePeriodSeconds() + "s";
+                message = rec.stopSignal() == null
+                        ? "exiting"
+                        : "sent " + rec.stopSignal() + "; SIGKILL after " + rec.stopGracePeriodSeconds() + "s";
             }
-            default -> { reason = rec.reason(); message = rec.message(); }
+            default -> {
+                reason = rec.reason();
+                message = rec.message();
+            }
         }
-        return new TaskStatus(phase, nodeName, rec.pid(), rfc3339(rec.startedAt()), rec.exitCode(),
-                phase == TaskStatus.Phase.Deleted ? rfc3339(rec.exitedAt()) : null, reason, message, rec.generation(), null);
+        return new TaskStatus(
+                phase,
+                nodeName,
+                rec.pid(),
+                rfc3339(rec.startedAt()),
+                rec.exitCode(),
+                phase == TaskStatus.Phase.Deleted ? rfc3339(rec.exitedAt()) : null,
+                reason,
+                message,
+                rec.generation(),
+                null);
     }
 
     /** Status times are whole seconds, as Kubernetes writes its own. */

@@ -1,5 +1,9 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.snapshots.Mount;
+import dev.stevedore.agent.snapshots.Snapshotter;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.time.Clock;
@@ -14,11 +18,6 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
-
-import dev.stevedore.agent.containers.ContainerRecord;
-import dev.stevedore.agent.containers.ContainerRecords;
-import dev.stevedore.agent.snapshots.Mount;
-import dev.stevedore.agent.snapshots.Snapshotter;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -31,8 +30,7 @@ final class TaskExecutor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskExecutor.class);
 
     /** When to look at the task again (null: on its next event), and whether its record went. */
-    record Outcome(Duration lookAgain, boolean forgotten) {
-    }
+    record Outcome(Duration lookAgain, boolean forgotten) {}
 
     private final TaskRecords records;
     private final ContainerRecords containers;
@@ -52,8 +50,16 @@ final class TaskExecutor implements AutoCloseable {
     });
 
     /** @param graceOver called with a task's UID when the grace period of its stop is over */
-    TaskExecutor(TaskRecords records, ContainerRecords containers, Map<String, Snapshotter> snapshotters, Runtimes runtimes,
-            TaskResources resources, TaskStatusWriter statuses, TaskDecisions decisions, long logSizeMax, Clock clock,
+    TaskExecutor(
+            TaskRecords records,
+            ContainerRecords containers,
+            Map<String, Snapshotter> snapshotters,
+            Runtimes runtimes,
+            TaskResources resources,
+            TaskStatusWriter statuses,
+            TaskDecisions decisions,
+            long logSizeMax,
+            Clock clock,
             Consumer<String> graceOver) {
         this.records = records;
         this.containers = containers;
@@ -103,8 +109,11 @@ final class TaskExecutor implements AutoCloseable {
                             records.put(current);
                         }
                         case TASK_GONE -> {
-                            LOG.info("task {}/{} ({}) has no Task object any more: its record goes", task.namespace(),
-                                    task.name(), task.uid());
+                            LOG.info(
+                                    "task {}/{} ({}) has no Task object any more: its record goes",
+                                    task.namespace(),
+                                    task.name(),
+                                    task.uid());
                             forget(current);
                             return new Outcome(again, true);
                         }
@@ -134,24 +143,44 @@ final class TaskExecutor implements AutoCloseable {
     private Outcome start(TaskRef task, TaskAction.Start start) throws IOException {
         String uid = task.uid();
         ContainerRecord container = start.container();
-        TaskRecord rec = TaskRecord.creating(uid, task.namespace(), task.name(), container.uid(), container.snapshotter(),
-                container.snapshotKey(), start.runtime(), records.bundle(uid).toString(), start.generation());
+        TaskRecord rec = TaskRecord.creating(
+                uid,
+                task.namespace(),
+                task.name(),
+                container.uid(),
+                container.snapshotter(),
+                container.snapshotKey(),
+                start.runtime(),
+                records.bundle(uid).toString(),
+                start.generation());
         records.put(rec);
         Snapshotter snapshotter = snapshotters.get(container.snapshotter());
-        Optional<List<Mount>> mounts = snapshotter == null ? Optional.empty() : snapshotter.mounts(container.snapshotKey());
+        Optional<List<Mount>> mounts =
+                snapshotter == null ? Optional.empty() : snapshotter.mounts(container.snapshotKey());
         if (mounts.isEmpty()) {
             return startFailed(task, rec, "the Container's rootfs snapshot " + container.snapshotKey() + " is missing");
         }
         try {
-            Bundles.create(records.bundle(uid), containers.specFile(container.uid(), container.specDigest()), uid, mounts.get());
+            Bundles.create(
+                    records.bundle(uid),
+                    containers.specFile(container.uid(), container.specDigest()),
+                    uid,
+                    mounts.get());
         } catch (IOException e) {
             return startFailed(task, rec, "preparing the bundle: " + e.getMessage());
         }
         OciRuntime runtime = runtimes.named(start.runtime());
         long pid;
         try {
-            pid = runtime.create(uid, records.bundle(uid), records.taskDir(uid), records.exitDir(), records.socketDir(),
-                    records.persistDir(uid), records.log(uid), logSizeMax);
+            pid = runtime.create(
+                    uid,
+                    records.bundle(uid),
+                    records.taskDir(uid),
+                    records.exitDir(),
+                    records.socketDir(),
+                    records.persistDir(uid),
+                    records.log(uid),
+                    logSizeMax);
         } catch (RuntimeCommandException | IOException e) {
             return startFailed(task, rec, e.getMessage());
         }
@@ -181,13 +210,16 @@ final class TaskExecutor implements AutoCloseable {
             return;
         }
         long delay = Math.max(0, Duration.between(clock.instant(), at).toMillis());
-        timers.schedule(() -> {
-            try {
-                graceOver.accept(uid);
-            } finally {
-                killTimers.remove(uid);
-            }
-        }, delay, TimeUnit.MILLISECONDS);
+        timers.schedule(
+                () -> {
+                    try {
+                        graceOver.accept(uid);
+                    } finally {
+                        killTimers.remove(uid);
+                    }
+                },
+                delay,
+                TimeUnit.MILLISECONDS);
     }
 
     private void forget(TaskRecord rec) throws IOException {

@@ -1,5 +1,11 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.Task;
+import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,13 +18,6 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
-
-import dev.stevedore.agent.containers.ContainerRecord;
-import dev.stevedore.agent.containers.ContainerRecords;
-import dev.stevedore.agent.snapshots.Snapshotter;
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.Task;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -50,14 +49,29 @@ public final class TaskManager implements AutoCloseable {
     });
     private ExitWatcher watcher;
 
-    public TaskManager(KubernetesClient client, String nodeName, TaskRecords records, ContainerRecords containers,
-            Map<String, Snapshotter> snapshotters, long logSizeMax, Runtimes runtimes) {
+    public TaskManager(
+            KubernetesClient client,
+            String nodeName,
+            TaskRecords records,
+            ContainerRecords containers,
+            Map<String, Snapshotter> snapshotters,
+            long logSizeMax,
+            Runtimes runtimes) {
         this.records = records;
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
         this.decisions = new TaskDecisions(nodeName);
-        this.executor = new TaskExecutor(records, containers, snapshotters, runtimes, resources, new TaskStatusWriter(client),
-                decisions, logSizeMax, clock, this::graceOver);
+        this.executor = new TaskExecutor(
+                records,
+                containers,
+                snapshotters,
+                runtimes,
+                resources,
+                new TaskStatusWriter(client),
+                decisions,
+                logSizeMax,
+                clock,
+                this::graceOver);
         this.adoption = new TaskAdoption(records, runtimes, resources, decisions, executor, clock);
         this.sweep = new OrphanSweep(client, nodeName, records, runtimes, decisions, executor, locks);
     }
@@ -122,7 +136,8 @@ public final class TaskManager implements AutoCloseable {
         return locks.with(uid, () -> {
             TaskRecord rec = records.get(uid).orElse(null);
             // Only a task without a record can start, and only then is the Container's record needed.
-            Optional<ContainerRecord> prepared = rec != null ? Optional.empty()
+            Optional<ContainerRecord> prepared = rec != null
+                    ? Optional.empty()
                     : container.flatMap(c -> containers.get(c.getMetadata().getUid()));
             List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, clock.instant());
             return settle(uid, executor.execute(TaskRef.of(task), rec, plan)).lookAgain();
@@ -140,7 +155,8 @@ public final class TaskManager implements AutoCloseable {
             if (rec == null) {
                 return true;
             }
-            return settle(uid, executor.execute(TaskRef.of(task), rec, decisions.remove(task, rec, clock.instant()))).forgotten();
+            return settle(uid, executor.execute(TaskRef.of(task), rec, decisions.remove(task, rec, clock.instant())))
+                    .forgotten();
         });
     }
 
@@ -170,7 +186,8 @@ public final class TaskManager implements AutoCloseable {
         }
         // The cgroup is read only for a failure: a clean exit was no OOM kill.
         boolean oomKilled = code.get() != 0 && resources.oomKilled(rec);
-        return new TaskDecisions.ExitFile(code.get(), Files.getLastModifiedTime(file).toInstant(), oomKilled);
+        return new TaskDecisions.ExitFile(
+                code.get(), Files.getLastModifiedTime(file).toInstant(), oomKilled);
     }
 
     /** A stop's grace period ended: SIGKILL unless the task has exited meanwhile. */
@@ -182,7 +199,8 @@ public final class TaskManager implements AutoCloseable {
                 if (!plan.isEmpty()) {
                     LOG.info("task {}/{}: grace period over, SIGKILL", rec.namespace(), rec.name());
                 }
-                return settle(uid, executor.execute(rec == null ? new TaskRef(null, null, uid) : TaskRef.of(rec), rec, plan));
+                return settle(
+                        uid, executor.execute(rec == null ? new TaskRef(null, null, uid) : TaskRef.of(rec), rec, plan));
             });
         } catch (IOException | RuntimeException e) {
             LOG.warn("SIGKILL {}: {}", uid, e.toString());

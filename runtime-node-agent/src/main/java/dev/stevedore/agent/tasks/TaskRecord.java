@@ -1,9 +1,8 @@
 package dev.stevedore.agent.tasks;
 
-import java.time.Instant;
-
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import java.time.Instant;
 
 /**
  * What the node keeps of a task it started, written before each step so a restarted agent knows where it was:
@@ -53,10 +52,39 @@ public record TaskRecord(
     }
 
     /** A new task about to be created: the first record, written before anything else. */
-    public static TaskRecord creating(String uid, String namespace, String name, String containerUid, String snapshotter,
-            String snapshotKey, String runtime, String bundle, Long generation) {
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, uid, bundle,
-                State.CREATING, null, null, null, null, null, null, null, null, null, generation, false, false);
+    public static TaskRecord creating(
+            String uid,
+            String namespace,
+            String name,
+            String containerUid,
+            String snapshotter,
+            String snapshotKey,
+            String runtime,
+            String bundle,
+            Long generation) {
+        return new TaskRecord(
+                uid,
+                namespace,
+                name,
+                containerUid,
+                snapshotter,
+                snapshotKey,
+                runtime,
+                uid,
+                bundle,
+                State.CREATING,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                null,
+                generation,
+                false,
+                false);
     }
 
     public boolean live() {
@@ -80,11 +108,17 @@ public record TaskRecord(
 
     /** The runtime created the container; its init process waits for start. */
     public TaskRecord created(Long containerPid) {
-        return edit(b -> { b.state = State.CREATED; b.pid = containerPid; });
+        return edit(b -> {
+            b.state = State.CREATED;
+            b.pid = containerPid;
+        });
     }
 
     public TaskRecord started(Instant at) {
-        return edit(b -> { b.state = State.RUNNING; b.startedAt = at; });
+        return edit(b -> {
+            b.state = State.RUNNING;
+            b.startedAt = at;
+        });
     }
 
     /** The runtime says the task is running or paused (adoption): the record follows, keeping an earlier start time. */
@@ -105,11 +139,21 @@ public record TaskRecord(
     }
 
     public TaskRecord stopping(Instant at, String signal, long gracePeriodSeconds) {
-        return edit(b -> { b.stopRequestedAt = at; b.stopSignal = signal; b.stopGracePeriodSeconds = gracePeriodSeconds; });
+        return edit(b -> {
+            b.stopRequestedAt = at;
+            b.stopSignal = signal;
+            b.stopGracePeriodSeconds = gracePeriodSeconds;
+        });
     }
 
     public TaskRecord exited(Integer code, Instant at, String why, String text) {
-        return edit(b -> { b.state = State.EXITED; b.exitCode = code; b.exitedAt = at; b.reason = why; b.message = text; });
+        return edit(b -> {
+            b.state = State.EXITED;
+            b.exitCode = code;
+            b.exitedAt = at;
+            b.reason = why;
+            b.message = text;
+        });
     }
 
     public TaskRecord withGeneration(Long g) {
@@ -127,9 +171,29 @@ public record TaskRecord(
     private TaskRecord edit(java.util.function.Consumer<Changes> change) {
         Changes b = new Changes(this);
         change.accept(b);
-        return new TaskRecord(uid, namespace, name, containerUid, snapshotter, snapshotKey, runtime, runtimeId, bundle,
-                b.state, b.pid, b.startedAt, b.stopRequestedAt, b.stopSignal, b.stopGracePeriodSeconds, b.exitCode,
-                b.exitedAt, b.reason, b.message, b.generation, b.released, b.reported);
+        return new TaskRecord(
+                uid,
+                namespace,
+                name,
+                containerUid,
+                snapshotter,
+                snapshotKey,
+                runtime,
+                runtimeId,
+                bundle,
+                b.state,
+                b.pid,
+                b.startedAt,
+                b.stopRequestedAt,
+                b.stopSignal,
+                b.stopGracePeriodSeconds,
+                b.exitCode,
+                b.exitedAt,
+                b.reason,
+                b.message,
+                b.generation,
+                b.released,
+                b.reported);
     }
 
     /** The lifecycle part of a record, which transitions change; the identity part never changes. */

@@ -1,21 +1,19 @@
 package dev.stevedore.agent.tasks;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Comparator;
-import java.util.List;
-import java.util.Optional;
-import java.util.regex.Pattern;
-import java.util.stream.Stream;
-
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import dev.stevedore.agent.fs.AtomicFiles;
 import dev.stevedore.agent.fs.SafeDelete;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 
 /**
  * The node's task records, under {@code <root>/tasks/<task-uid>/}: record.json (crash-safe), the bundle, conmon's
@@ -24,7 +22,8 @@ import dev.stevedore.agent.fs.SafeDelete;
 public final class TaskRecords {
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
     /** Instants as RFC 3339 strings, as records always had them: a record survives an agent upgrade either way. */
-    private static final ObjectMapper JSON = new ObjectMapper().registerModule(new JavaTimeModule())
+    private static final ObjectMapper JSON = new ObjectMapper()
+            .registerModule(new JavaTimeModule())
             .disable(SerializationFeature.WRITE_DATES_AS_TIMESTAMPS);
 
     private final Path dir;

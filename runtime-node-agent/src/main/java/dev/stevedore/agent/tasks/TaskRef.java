@@ -6,7 +6,10 @@ import dev.stevedore.api.v1alpha1.Task;
 record TaskRef(String namespace, String name, String uid) {
 
     static TaskRef of(Task task) {
-        return new TaskRef(task.getMetadata().getNamespace(), task.getMetadata().getName(), task.getMetadata().getUid());
+        return new TaskRef(
+                task.getMetadata().getNamespace(),
+                task.getMetadata().getName(),
+                task.getMetadata().getUid());
     }
 
     static TaskRef of(TaskRecord rec) {

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -8,9 +9,6 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import dev.stevedore.agent.fs.SafeDelete;
-
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -55,7 +53,8 @@ final class TaskResources {
             }
             long pid = Long.parseLong(Files.readString(pidFile).strip());
             Optional<ProcessHandle> conmon = ProcessHandle.of(pid)
-                    .filter(h -> h.info().command().map(c -> c.endsWith("conmon")).orElse(false));
+                    .filter(h ->
+                            h.info().command().map(c -> c.endsWith("conmon")).orElse(false));
             if (conmon.isPresent()) {
                 long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
                 while (conmon.get().isAlive() && System.nanoTime() < deadline) {
@@ -75,7 +74,8 @@ final class TaskResources {
     boolean conmonAlive(String uid) {
         try {
             Long pid = readPid(conmonPidFile(uid));
-            return pid != null && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+            return pid != null
+                    && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
         } catch (IOException | RuntimeException e) {
             return false;
         }
@@ -92,7 +92,8 @@ final class TaskResources {
             return true;
         }
         String cg = Bundles.cgroupsPath(rec.uid()).substring(1);
-        for (Path file : List.of(CGROUP_ROOT.resolve("memory").resolve(cg).resolve("memory.oom_control"),
+        for (Path file : List.of(
+                CGROUP_ROOT.resolve("memory").resolve(cg).resolve("memory.oom_control"),
                 CGROUP_ROOT.resolve(cg).resolve("memory.events"))) {
             try {
                 if (Files.exists(file)) {
@@ -122,7 +123,8 @@ final class TaskResources {
 
     /** The task's cgroup in every hierarchy (v1) or the unified one (v2); retried while the kernel still empties it. */
     static void removeCgroups(String uid) {
-        List<Path> candidates = new ArrayList<>(List.of(CGROUP_ROOT.resolve("stevedore").resolve(uid)));
+        List<Path> candidates =
+                new ArrayList<>(List.of(CGROUP_ROOT.resolve("stevedore").resolve(uid)));
         try (Stream<Path> hierarchies = Files.list(CGROUP_ROOT)) {
             hierarchies.forEach(h -> candidates.add(h.resolve("stevedore").resolve(uid)));
         } catch (IOException e) {

@@ -16,7 +16,11 @@ import org.slf4j.LoggerFactory;
 final class TaskStatusWriter {
     private static final Logger LOG = LoggerFactory.getLogger(TaskStatusWriter.class);
 
-    enum Result { WRITTEN, NOT_WRITTEN, TASK_GONE }
+    enum Result {
+        WRITTEN,
+        NOT_WRITTEN,
+        TASK_GONE
+    }
 
     private final KubernetesClient client;
 
@@ -26,8 +30,11 @@ final class TaskStatusWriter {
 
     Result write(TaskRef task, TaskStatus status) {
         Task apply = new Task();
-        apply.setMetadata(new ObjectMetaBuilder().withName(task.name()).withNamespace(task.namespace())
-                .withUid(task.uid()).build());
+        apply.setMetadata(new ObjectMetaBuilder()
+                .withName(task.name())
+                .withNamespace(task.namespace())
+                .withUid(task.uid())
+                .build());
         apply.setStatus(status);
         try {
             FieldManager.AGENT.applyStatus(client, apply);

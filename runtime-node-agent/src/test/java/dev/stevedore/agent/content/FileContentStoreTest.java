@@ -22,7 +22,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.stream.Stream;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -34,6 +33,7 @@ class FileContentStoreTest {
 
     @TempDir
     Path root;
+
     private FileContentStore store;
     private ExecutorService executor;
 
@@ -131,7 +131,8 @@ class FileContentStoreTest {
         assertThat(secondOpened).hasValue(0);
         assertThat(store.path(DIGEST)).isEmpty();
         // nothing stays in flight: the next ingest downloads afresh
-        assertThat(store.ingest(DIGEST, -1, () -> new ByteArrayInputStream(BLOB))).hasBinaryContent(BLOB);
+        assertThat(store.ingest(DIGEST, -1, () -> new ByteArrayInputStream(BLOB)))
+                .hasBinaryContent(BLOB);
     }
 
     @Test
@@ -191,14 +192,15 @@ class FileContentStoreTest {
         assertThat(store.list()).isEmpty();
         assertThat(ingestDir()).isEmptyDirectory();
         // and a later ingest of the same digest is not blocked by the failed one
-        assertThat(store.ingest(DIGEST, BLOB.length, () -> new ByteArrayInputStream(BLOB))).hasBinaryContent(BLOB);
+        assertThat(store.ingest(DIGEST, BLOB.length, () -> new ByteArrayInputStream(BLOB)))
+                .hasBinaryContent(BLOB);
     }
 
     @Test
     void aCrashDuringIngestLeavesATempFileThatTheNextStoreRemoves() throws IOException {
         // What a process killed mid-download leaves: a partial file in ingest/, nothing in blobs/.
         Path partial = ingestDir().resolve("sha256-" + DIGEST.hex() + "-123.partial");
-        Files.write(partial, new byte[] { 1, 2, 3 });
+        Files.write(partial, new byte[] {1, 2, 3});
 
         FileContentStore restarted = new FileContentStore(root);
 
@@ -229,8 +231,10 @@ class FileContentStoreTest {
 
     @Test
     void hostileDigestsNeverBecomePaths() {
-        assertThatThrownBy(() -> Digest.parse("sha256:../../../etc/passwd")).isInstanceOf(IllegalArgumentException.class);
-        assertThatThrownBy(() -> Digest.parse("../sha256:" + DIGEST.hex())).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Digest.parse("sha256:../../../etc/passwd"))
+                .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Digest.parse("../sha256:" + DIGEST.hex()))
+                .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Digest.parse("sha256:" + DIGEST.hex().toUpperCase()))
                 .isInstanceOf(IllegalArgumentException.class);
         assertThatThrownBy(() -> Digest.parse("md5:" + DIGEST.hex())).isInstanceOf(IllegalArgumentException.class);

@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
-
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -28,7 +27,8 @@ class PosixFilesMountIT {
     @Test
     void flagOptionsBecomeFlagsAndTheRestTheFileSystemsData() throws IOException {
         Path target = Files.createDirectories(dir.resolve("target"));
-        PosixFiles.mount("stevedore-test", target, "tmpfs", List.of("rw", "nosuid", "nodev", "noexec", "size=1m", "mode=0700"));
+        PosixFiles.mount(
+                "stevedore-test", target, "tmpfs", List.of("rw", "nosuid", "nodev", "noexec", "size=1m", "mode=0700"));
 
         String[] fields = mountLine(target).orElseThrow().split(" ");
         assertThat(fields[0]).isEqualTo("stevedore-test");
@@ -59,16 +59,20 @@ class PosixFilesMountIT {
     void whatCannotBeMountedSaysWhatAndWhere() throws IOException {
         Path target = Files.createDirectories(dir.resolve("target"));
         assertThatThrownBy(() -> PosixFiles.mount("none", target, "no-such-fs", List.of()))
-                .isInstanceOf(IOException.class).hasMessageContaining("mount no-such-fs none on " + target);
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("mount no-such-fs none on " + target);
         assertThatThrownBy(() -> PosixFiles.mount(dir.toString(), target, "bind", List.of("bind", "ro")))
-                .isInstanceOf(IOException.class).hasMessageContaining("read-only bind");
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("read-only bind");
         assertThatThrownBy(() -> PosixFiles.unmount(target, false))
-                .isInstanceOf(IOException.class).hasMessageContaining("umount " + target);
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("umount " + target);
         assertThat(mountLine(target)).isEmpty();
     }
 
     private static Optional<String> mountLine(Path target) throws IOException {
         return Files.readAllLines(Path.of("/proc/self/mounts")).stream()
-                .filter(line -> line.split(" ")[1].equals(target.toString())).findFirst();
+                .filter(line -> line.split(" ")[1].equals(target.toString()))
+                .findFirst();
     }
 }

@@ -3,7 +3,6 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import java.util.List;
-
 import org.junit.jupiter.api.Test;
 
 class AuthChallengeTest {
@@ -31,9 +30,13 @@ class AuthChallengeTest {
     @Test
     void prefersBearerOverBasic() {
         assertThat(AuthChallenge.choose(List.of("Basic realm=\"r\"", "Bearer realm=\"https://t\"")))
-                .get().extracting(AuthChallenge::scheme).isEqualTo("bearer");
-        assertThat(AuthChallenge.choose(List.of("Basic realm=\"r\""))).get()
-                .extracting(AuthChallenge::isBasic).isEqualTo(true);
+                .get()
+                .extracting(AuthChallenge::scheme)
+                .isEqualTo("bearer");
+        assertThat(AuthChallenge.choose(List.of("Basic realm=\"r\"")))
+                .get()
+                .extracting(AuthChallenge::isBasic)
+                .isEqualTo(true);
         assertThat(AuthChallenge.choose(List.of())).isEmpty();
     }
 }

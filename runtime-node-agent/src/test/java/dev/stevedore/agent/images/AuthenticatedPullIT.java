@@ -3,22 +3,20 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import java.io.IOException;
-import java.nio.file.Path;
-import java.util.Map;
-import java.util.Set;
-
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.agent.testing.TestImages.Format;
 import dev.stevedore.agent.testing.TokenServer;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Set;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** Pulls from registries that want credentials: htpasswd Basic auth, and the bearer-token flow. */
 class AuthenticatedPullIT {
@@ -29,6 +27,7 @@ class AuthenticatedPullIT {
 
     @TempDir
     static Path buildDir;
+
     private static TestImages images;
     private static LocalRegistry basic;
     private static TokenServer tokens;
@@ -36,6 +35,7 @@ class AuthenticatedPullIT {
 
     @TempDir
     Path root;
+
     private RegistryImageService service;
 
     @BeforeAll
@@ -50,7 +50,7 @@ class AuthenticatedPullIT {
 
     @AfterAll
     static void stopRegistries() {
-        for (AutoCloseable closeable : new AutoCloseable[] { basic, bearer, tokens }) {
+        for (AutoCloseable closeable : new AutoCloseable[] {basic, bearer, tokens}) {
             try {
                 if (closeable != null) {
                     closeable.close();
@@ -63,8 +63,8 @@ class AuthenticatedPullIT {
 
     @BeforeEach
     void newNode() throws IOException {
-        service = new RegistryImageService(new FileContentStore(root), root.resolve("images"), Platform.current(),
-                Set.of());
+        service = new RegistryImageService(
+                new FileContentStore(root), root.resolve("images"), Platform.current(), Set.of());
     }
 
     @Test
@@ -106,10 +106,9 @@ class AuthenticatedPullIT {
     }
 
     private void assertUnauthorized(String reference, Map<String, RegistryAuth> auths) {
-        assertThatThrownBy(() -> service.pull(reference, auths))
-                .isInstanceOfSatisfying(ImageException.class, e -> {
-                    assertThat(e.reason()).isEqualTo("Unauthorized");
-                    assertThat(e.transientFailure()).isFalse();
-                });
+        assertThatThrownBy(() -> service.pull(reference, auths)).isInstanceOfSatisfying(ImageException.class, e -> {
+            assertThat(e.reason()).isEqualTo("Unauthorized");
+            assertThat(e.transientFailure()).isFalse();
+        });
     }
 }

@@ -3,6 +3,8 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.content.FileContentStore;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -11,13 +13,9 @@ import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
-
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.content.FileContentStore;
 
 /** What a registry or an archive may send that is not an image; the happy paths run against a real registry. */
 class ImageAssemblerTest {
@@ -26,6 +24,7 @@ class ImageAssemblerTest {
 
     @TempDir
     Path root;
+
     private FileContentStore content;
     private ImageAssembler assembler;
     private final Map<Digest, byte[]> blobs = new HashMap<>();
@@ -62,7 +61,9 @@ class ImageAssemblerTest {
 
         Image image = assemble(manifest, Oci.OCI_MANIFEST);
 
-        assertThat(image.layers()).singleElement().satisfies(l -> assertThat(l.diffId()).isEqualTo(claimed));
+        assertThat(image.layers())
+                .singleElement()
+                .satisfies(l -> assertThat(l.diffId()).isEqualTo(claimed));
     }
 
     @Test
@@ -81,8 +82,8 @@ class ImageAssemblerTest {
 
         Digest config = blob(config("amd64", "\"" + Digest.sha256Of("diff".getBytes()) + "\""));
         Digest layer = blob("layer bytes");
-        Digest foreignLayer = blob(manifest(Oci.OCI_MANIFEST, config, layer,
-                "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"));
+        Digest foreignLayer = blob(
+                manifest(Oci.OCI_MANIFEST, config, layer, "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip"));
         assertInvalid(foreignLayer, Oci.OCI_MANIFEST, "layer media type");
     }
 
@@ -90,14 +91,22 @@ class ImageAssemblerTest {
     void malformedManifestsAreInvalidImages() throws Exception {
         assertInvalid(blob("not json"), Oci.OCI_MANIFEST, "");
         assertInvalid(blob("[1,2]"), Oci.OCI_MANIFEST, "");
-        assertInvalid(blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST + "\",\"layers\":[]}"),
-                Oci.OCI_MANIFEST, "no config");
-        assertInvalid(blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST
-                + "\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2},"
-                + "\"layers\":[]}"), Oci.OCI_MANIFEST, "digest");
-        assertInvalid(blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST
-                + "\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2,"
-                + "\"digest\":\"sha256:../../etc/passwd\"},\"layers\":[]}"), Oci.OCI_MANIFEST, "digest");
+        assertInvalid(
+                blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST + "\",\"layers\":[]}"),
+                Oci.OCI_MANIFEST,
+                "no config");
+        assertInvalid(
+                blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST
+                        + "\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2},"
+                        + "\"layers\":[]}"),
+                Oci.OCI_MANIFEST,
+                "digest");
+        assertInvalid(
+                blob("{\"schemaVersion\":2,\"mediaType\":\"" + Oci.OCI_MANIFEST
+                        + "\",\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1+json\",\"size\":2,"
+                        + "\"digest\":\"sha256:../../etc/passwd\"},\"layers\":[]}"),
+                Oci.OCI_MANIFEST,
+                "digest");
     }
 
     @Test
@@ -126,7 +135,8 @@ class ImageAssemblerTest {
         Digest huge = new Digest("sha256", "a".repeat(64));
 
         assertThatThrownBy(() -> assembler.assemble("x", huge, Oci.OCI_MANIFEST, 1L << 40, source()))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
     }
 
     @Test
@@ -135,7 +145,8 @@ class ImageAssemblerTest {
         blobs.put(claimed, "{\"schemaVersion\":2}".getBytes(StandardCharsets.UTF_8));
 
         assertThatThrownBy(() -> assemble(claimed, Oci.OCI_MANIFEST))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("DigestMismatch"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("DigestMismatch"));
         assertThat(content.path(claimed)).isEmpty();
     }
 
@@ -144,12 +155,11 @@ class ImageAssemblerTest {
     }
 
     private void assertInvalid(Digest digest, String mediaType, String message) {
-        assertThatThrownBy(() -> assemble(digest, mediaType))
-                .isInstanceOfSatisfying(ImageException.class, e -> {
-                    assertThat(e.reason()).isEqualTo("InvalidImage");
-                    assertThat(e.transientFailure()).isFalse();
-                    assertThat(e).hasMessageContaining(message);
-                });
+        assertThatThrownBy(() -> assemble(digest, mediaType)).isInstanceOfSatisfying(ImageException.class, e -> {
+            assertThat(e.reason()).isEqualTo("InvalidImage");
+            assertThat(e.transientFailure()).isFalse();
+            assertThat(e).hasMessageContaining(message);
+        });
     }
 
     private ImageAssembler.Blobs source() {

@@ -2,16 +2,14 @@ package dev.stevedore.agent.images;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.content.Digest;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.stream.Stream;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-
-import dev.stevedore.agent.content.Digest;
 
 class ImageRecordsTest {
     @TempDir
@@ -32,8 +30,14 @@ class ImageRecordsTest {
     void aRecordIsReplacedWhole() throws IOException {
         ImageRecords records = new ImageRecords(dir);
         records.put(image("busybox"));
-        Image newer = new Image("busybox", digest('9'), digest('9'), digest('8'), List.of(),
-                new ImageConfig(List.of(), List.of("sh"), List.of(), "/", ""), 1);
+        Image newer = new Image(
+                "busybox",
+                digest('9'),
+                digest('9'),
+                digest('8'),
+                List.of(),
+                new ImageConfig(List.of(), List.of("sh"), List.of(), "/", ""),
+                1);
 
         records.put(newer);
 
@@ -90,7 +94,8 @@ class ImageRecordsTest {
         ImageRecords records = new ImageRecords(dir);
         records.put(image("pulled"));
         records.put(image("imported"), true);
-        Path old = dir.resolve(Digest.sha256Of("pulled".getBytes(java.nio.charset.StandardCharsets.UTF_8)).hex() + ".json");
+        Path old = dir.resolve(Digest.sha256Of("pulled".getBytes(java.nio.charset.StandardCharsets.UTF_8))
+                        .hex() + ".json");
         assertThat(old).exists();
         String withoutPin = Files.readString(old).replaceAll(",\\s*\"pinned\"\\s*:\\s*(true|false)", "");
         Files.writeString(old, withoutPin); // as an agent before pins wrote it
@@ -104,7 +109,8 @@ class ImageRecordsTest {
     @Test
     void anotherProcessLeavesTempFilesAlone() throws IOException {
         new ImageRecords(dir).put(image("busybox"));
-        Path inProgress = Files.writeString(dir.resolve(jsonFiles().get(0).getFileName() + "777.tmp"), "{\"format\":1,");
+        Path inProgress =
+                Files.writeString(dir.resolve(jsonFiles().get(0).getFileName() + "777.tmp"), "{\"format\":1,");
 
         new ImageRecords(dir, false);
 
@@ -118,9 +124,14 @@ class ImageRecordsTest {
     }
 
     private static Image image(String name) {
-        return new Image(name, digest('1'), digest('2'), digest('3'),
+        return new Image(
+                name,
+                digest('1'),
+                digest('2'),
+                digest('3'),
                 List.of(new Image.Layer(digest('4'), "application/vnd.oci.image.layer.v1.tar+gzip", 42, digest('5'))),
-                new ImageConfig(List.of("/bin/sh"), List.of("-c", "true"), List.of("PATH=/bin"), "/", "0:0"), 100);
+                new ImageConfig(List.of("/bin/sh"), List.of("-c", "true"), List.of("PATH=/bin"), "/", "0:0"),
+                100);
     }
 
     private static Digest digest(char c) {

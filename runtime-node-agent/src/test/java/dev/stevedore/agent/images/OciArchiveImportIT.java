@@ -3,6 +3,9 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.content.FileContentStore;
+import dev.stevedore.agent.testing.TestImages;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -14,7 +17,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
-
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
@@ -23,22 +25,21 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.content.FileContentStore;
-import dev.stevedore.agent.testing.TestImages;
-
 /** Imports OCI image layouts, as directories and as tar archives (what {@code ctr images import} takes). */
 class OciArchiveImportIT {
     private static final String NAME = "registry.example.com/imported/busybox:1";
 
     @TempDir
     static Path buildDir;
+
     private static TestImages images;
 
     @TempDir
     Path root;
+
     @TempDir
     Path work;
+
     private FileContentStore content;
     private RegistryImageService service;
 
@@ -62,16 +63,22 @@ class OciArchiveImportIT {
         assertThat(imported).hasSize(1);
         Image image = imported.get(0);
         assertThat(image.name()).isEqualTo(NAME);
-        assertThat(image.digest()).hasToString(images.digest(TestImages.LAYERED)).isEqualTo(image.manifest());
-        assertThat(image.layers()).extracting(l -> l.digest().toString())
+        assertThat(image.digest())
+                .hasToString(images.digest(TestImages.LAYERED))
+                .isEqualTo(image.manifest());
+        assertThat(image.layers())
+                .extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.LAYERED));
         assertThat(image.imageConfig().cmd()).containsExactly("sh");
         for (Image.Layer layer : image.layers()) {
             assertThat(content.path(layer.digest())).isPresent();
         }
         assertThat(service.get(NAME)).contains(image);
-        assertThat(new RegistryImageService(new FileContentStore(root), root.resolve("images"), Platform.current(),
-                Set.of()).get(NAME)).as("after a restart").contains(image);
+        assertThat(new RegistryImageService(
+                                new FileContentStore(root), root.resolve("images"), Platform.current(), Set.of())
+                        .get(NAME))
+                .as("after a restart")
+                .contains(image);
     }
 
     @Test
@@ -93,14 +100,19 @@ class OciArchiveImportIT {
         List<Image> imported = service.importArchive(layout);
 
         assertThat(imported).extracting(Image::name).containsExactlyInAnyOrder("layered", "multi");
-        assertThat(service.list()).extracting(Image::digest).extracting(Digest::toString)
+        assertThat(service.list())
+                .extracting(Image::digest)
+                .extracting(Digest::toString)
                 .containsExactlyInAnyOrder(images.digest(TestImages.LAYERED), images.digest(TestImages.MULTI));
     }
 
     @Test
     void namesAnImageWithoutRefNameByItsDigest() throws Exception {
-        Path archive = tarOfLayout(copyTag(TestImages.BASE, work.resolve("layout"), "base"), work.resolve("a.tar.gz"),
-                true, index -> index.replaceAll(",\"annotations\":\\{[^}]*\\}", ""));
+        Path archive = tarOfLayout(
+                copyTag(TestImages.BASE, work.resolve("layout"), "base"),
+                work.resolve("a.tar.gz"),
+                true,
+                index -> index.replaceAll(",\"annotations\":\\{[^}]*\\}", ""));
 
         Image image = service.importArchive(archive).get(0);
 
@@ -117,11 +129,10 @@ class OciArchiveImportIT {
                 addLayout(tar, layout, s -> s);
             }
 
-            assertThatThrownBy(() -> service.importArchive(archive))
-                    .isInstanceOfSatisfying(ImageException.class, e -> {
-                        assertThat(e.reason()).isEqualTo("InvalidImage");
-                        assertThat(e).hasMessageContaining(evil);
-                    });
+            assertThatThrownBy(() -> service.importArchive(archive)).isInstanceOfSatisfying(ImageException.class, e -> {
+                assertThat(e.reason()).isEqualTo("InvalidImage");
+                assertThat(e).hasMessageContaining(evil);
+            });
         }
         assertThat(work.getParent().resolve("escaped")).doesNotExist();
         assertThat(root.getParent().resolve("escaped")).doesNotExist();
@@ -141,22 +152,24 @@ class OciArchiveImportIT {
         }
 
         assertThatThrownBy(() -> service.importArchive(archive))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
         assertThat(service.list()).isEmpty();
     }
 
     @Test
     void aCorruptedBlobInTheArchiveIsADigestMismatchAndLeavesNoImage() throws Exception {
         Path layout = copyTag(TestImages.LAYERED, work.resolve("layout"), "layered");
-        Path layer = layout.resolve("blobs/sha256").resolve(images.layerDigests(TestImages.LAYERED).get(2)
-                .substring("sha256:".length()));
+        Path layer = layout.resolve("blobs/sha256")
+                .resolve(images.layerDigests(TestImages.LAYERED).get(2).substring("sha256:".length()));
         byte[] bytes = Files.readAllBytes(layer);
         bytes[bytes.length / 2] ^= 0x01;
         Files.write(layer, bytes);
 
         for (Path archive : List.of(layout, tarOfLayout(layout, work.resolve("corrupt.tar"), false, s -> s))) {
             assertThatThrownBy(() -> service.importArchive(archive))
-                    .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("DigestMismatch"));
+                    .isInstanceOfSatisfying(
+                            ImageException.class, e -> assertThat(e.reason()).isEqualTo("DigestMismatch"));
         }
         assertThat(service.list()).isEmpty();
         assertThat(root.resolve("content/ingest")).isEmptyDirectory();
@@ -167,7 +180,8 @@ class OciArchiveImportIT {
         Path archive = images.ociArchive(TestImages.FOREIGN, NAME, work.resolve("foreign.tar"));
 
         assertThatThrownBy(() -> service.importArchive(archive))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
         assertThat(service.list()).isEmpty();
     }
 
@@ -190,7 +204,8 @@ class OciArchiveImportIT {
         }
         command.addAll(List.of("oci:" + images.layout() + ":" + tag, "oci:" + layout + ":" + name));
         try {
-            Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            Process process =
+                    new ProcessBuilder(command).redirectErrorStream(true).start();
             String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             assertThat(process.waitFor()).as(output).isZero();
         } catch (IOException e) {
@@ -202,8 +217,8 @@ class OciArchiveImportIT {
         return layout;
     }
 
-    private static Path tarOfLayout(Path layout, Path archive, boolean gzip,
-            UnaryOperator<String> editIndex) throws IOException {
+    private static Path tarOfLayout(Path layout, Path archive, boolean gzip, UnaryOperator<String> editIndex)
+            throws IOException {
         try (TarArchiveOutputStream tar = tarStream(archive, gzip)) {
             addLayout(tar, layout, editIndex);
         }
@@ -217,11 +232,13 @@ class OciArchiveImportIT {
         return tar;
     }
 
-    private static void addLayout(TarArchiveOutputStream tar, Path layout,
-            UnaryOperator<String> editIndex) throws IOException {
+    private static void addLayout(TarArchiveOutputStream tar, Path layout, UnaryOperator<String> editIndex)
+            throws IOException {
         addFile(tar, "oci-layout", Files.readAllBytes(layout.resolve("oci-layout")));
-        addFile(tar, "index.json", editIndex.apply(Files.readString(layout.resolve("index.json")))
-                .getBytes(StandardCharsets.UTF_8));
+        addFile(
+                tar,
+                "index.json",
+                editIndex.apply(Files.readString(layout.resolve("index.json"))).getBytes(StandardCharsets.UTF_8));
         try (Stream<Path> blobs = Files.list(layout.resolve("blobs/sha256"))) {
             for (Path blob : blobs.toList()) {
                 addFile(tar, "blobs/sha256/" + blob.getFileName(), Files.readAllBytes(blob));

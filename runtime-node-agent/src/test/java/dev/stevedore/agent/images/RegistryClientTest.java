@@ -3,6 +3,10 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpHandler;
+import com.sun.net.httpserver.HttpServer;
+import dev.stevedore.agent.content.Digest;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -11,18 +15,11 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
-
+import okhttp3.OkHttpClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpHandler;
-import com.sun.net.httpserver.HttpServer;
-
-import dev.stevedore.agent.content.Digest;
-import okhttp3.OkHttpClient;
 
 /** The scheme choice, and how registry answers map to ImageException reasons, against a scripted HTTP server. */
 class RegistryClientTest {
@@ -40,26 +37,26 @@ class RegistryClientTest {
 
     @ParameterizedTest
     @CsvSource({
-            "127.0.0.1:5000,       http",
-            "127.1.2.3,            http",
-            "localhost:5000,       http",
-            "[::1]:5000,           http",
-            "registry.local:5000,  http",
-            "registry.local:5001,  https",
-            "quay.io,              https",
-            "127.0.0.1.nip.io,     https",
-            "10.0.0.1:5000,        https",
+        "127.0.0.1:5000,       http",
+        "127.1.2.3,            http",
+        "localhost:5000,       http",
+        "[::1]:5000,           http",
+        "registry.local:5000,  http",
+        "registry.local:5001,  https",
+        "quay.io,              https",
+        "127.0.0.1.nip.io,     https",
+        "10.0.0.1:5000,        https",
     })
     void speaksPlainHttpOnlyToLoopbackAndInsecureRegistries(String registry, String scheme) {
-        RegistryClient client = new RegistryClient(new OkHttpClient(), registry, "test/busybox", null,
-                Set.of("registry.local:5000"));
+        RegistryClient client =
+                new RegistryClient(new OkHttpClient(), registry, "test/busybox", null, Set.of("registry.local:5000"));
 
         assertThat(client.scheme()).isEqualTo(scheme);
     }
 
     @Test
     void serverErrorsAndThrottlingAreTransient() throws IOException {
-        for (int status : new int[] { 500, 502, 503, 429 }) {
+        for (int status : new int[] {500, 502, 503, 429}) {
             RegistryClient client = clientOf(exchange -> respond(exchange, status, "{}"));
 
             assertFailure(() -> client.manifest("1"), "RegistryUnavailable", true);
@@ -70,8 +67,8 @@ class RegistryClientTest {
 
     @Test
     void anUnknownManifestIsManifestUnknownAndAnUnknownBlobAnInvalidImage() throws IOException {
-        RegistryClient client = clientOf(exchange -> respond(exchange, 404,
-                "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}"));
+        RegistryClient client = clientOf(exchange -> respond(
+                exchange, 404, "{\"errors\":[{\"code\":\"MANIFEST_UNKNOWN\",\"message\":\"manifest unknown\"}]}"));
 
         assertFailure(() -> client.manifest("1"), "ManifestUnknown", false);
         assertFailure(() -> client.blob(BLOB), "InvalidImage", false);
@@ -101,14 +98,15 @@ class RegistryClientTest {
         });
 
         assertThatThrownBy(() -> {
-            try (InputStream in = client.blob(BLOB)) {
-                in.readAllBytes();
-            }
-        }).isInstanceOfSatisfying(FetchException.class, e -> {
-            ImageException failure = e.toImageException();
-            assertThat(failure.reason()).isEqualTo("RegistryUnavailable");
-            assertThat(failure.transientFailure()).isTrue();
-        });
+                    try (InputStream in = client.blob(BLOB)) {
+                        in.readAllBytes();
+                    }
+                })
+                .isInstanceOfSatisfying(FetchException.class, e -> {
+                    ImageException failure = e.toImageException();
+                    assertThat(failure.reason()).isEqualTo("RegistryUnavailable");
+                    assertThat(failure.transientFailure()).isTrue();
+                });
     }
 
     @Test
@@ -133,7 +131,8 @@ class RegistryClientTest {
             }
         });
         server.start();
-        OkHttpClient http = new OkHttpClient.Builder().readTimeout(Duration.ofMillis(300)).build();
+        OkHttpClient http =
+                new OkHttpClient.Builder().readTimeout(Duration.ofMillis(300)).build();
         return new RegistryClient(http, "127.0.0.1:" + server.getAddress().getPort(), "test/busybox", null, Set.of());
     }
 
@@ -144,8 +143,8 @@ class RegistryClientTest {
         exchange.getResponseBody().write(bytes);
     }
 
-    private static void assertFailure(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String reason,
-            boolean transientFailure) {
+    private static void assertFailure(
+            org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String reason, boolean transientFailure) {
         assertThatThrownBy(call).isInstanceOfSatisfying(FetchException.class, e -> {
             ImageException failure = e.toImageException();
             assertThat(failure.reason()).isEqualTo(reason);

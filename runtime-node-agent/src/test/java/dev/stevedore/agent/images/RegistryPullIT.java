@@ -3,6 +3,12 @@ package dev.stevedore.agent.images;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.content.FileContentStore;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.agent.testing.TestImages.Format;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -17,7 +23,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
@@ -27,23 +32,17 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import com.fasterxml.jackson.databind.JsonNode;
-
-import dev.stevedore.agent.content.Digest;
-import dev.stevedore.agent.content.FileContentStore;
-import dev.stevedore.agent.testing.LocalRegistry;
-import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.agent.testing.TestImages.Format;
-
 /** Pulls from a real distribution registry on loopback, with images umoci built and skopeo pushed. */
 class RegistryPullIT {
     @TempDir
     static Path buildDir;
+
     private static TestImages images;
     private static LocalRegistry registry;
 
     @TempDir
     Path root;
+
     private FileContentStore content;
     private RegistryImageService service;
 
@@ -81,17 +80,21 @@ class RegistryPullIT {
         assertThat(image.digest()).hasToString(images.digest(TestImages.BASE));
         assertThat(image.manifest()).isEqualTo(image.digest());
         assertThat(image.config()).hasToString(configDigest);
-        assertThat(image.layers()).extracting(l -> l.digest().toString())
+        assertThat(image.layers())
+                .extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.BASE));
-        assertThat(image.layers()).extracting(Image.Layer::mediaType)
+        assertThat(image.layers())
+                .extracting(Image.Layer::mediaType)
                 .containsOnly("application/vnd.oci.image.layer.v1.tar+gzip");
-        assertThat(image.layers()).extracting(l -> l.diffId().toString())
+        assertThat(image.layers())
+                .extracting(l -> l.diffId().toString())
                 .containsExactlyElementsOf(diffIds(configDigest));
         assertThat(image.imageConfig().cmd()).containsExactly("sh");
         assertThat(image.imageConfig().env()).contains("PATH=/bin");
-        assertThat(image.size()).isEqualTo(Files.size(images.blobPath(image.manifest().toString()))
-                + Files.size(images.blobPath(configDigest))
-                + image.layers().stream().mapToLong(Image.Layer::size).sum());
+        assertThat(image.size())
+                .isEqualTo(Files.size(images.blobPath(image.manifest().toString()))
+                        + Files.size(images.blobPath(configDigest))
+                        + image.layers().stream().mapToLong(Image.Layer::size).sum());
         assertEveryBlobStoredAndIntact(image);
         assertThat(service.get(image.name())).contains(image);
     }
@@ -104,9 +107,11 @@ class RegistryPullIT {
         assertThat(Oci.JSON.readTree(served).path("mediaType").asText()).isEqualTo(Oci.DOCKER_MANIFEST);
         assertThat(image.digest()).isEqualTo(Digest.sha256Of(served)).isEqualTo(image.manifest());
         assertThat(image.digest()).doesNotHaveToString(images.digest(TestImages.BASE));
-        assertThat(image.layers()).extracting(l -> l.digest().toString())
+        assertThat(image.layers())
+                .extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.BASE));
-        assertThat(image.layers()).extracting(Image.Layer::mediaType)
+        assertThat(image.layers())
+                .extracting(Image.Layer::mediaType)
                 .containsOnly("application/vnd.docker.image.rootfs.diff.tar.gzip");
         assertThat(image.imageConfig().cmd()).containsExactly("sh");
         assertEveryBlobStoredAndIntact(image);
@@ -117,9 +122,11 @@ class RegistryPullIT {
         Image image = service.pull(ref("test/layered:1"), Map.of());
 
         assertThat(image.layers()).hasSize(4); // base, a file added, a file deleted, a directory made opaque
-        assertThat(image.layers()).extracting(l -> l.digest().toString())
+        assertThat(image.layers())
+                .extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.LAYERED));
-        assertThat(image.layers().get(0).digest()).hasToString(images.layerDigests(TestImages.BASE).get(0));
+        assertThat(image.layers().get(0).digest())
+                .hasToString(images.layerDigests(TestImages.BASE).get(0));
         assertThat(tarEntries(image.layers().get(1).digest())).contains(TestImages.ADDED_FILE);
         assertThat(tarEntries(image.layers().get(2).digest())).contains("etc/.wh.group");
         assertEveryBlobStoredAndIntact(image);
@@ -131,9 +138,11 @@ class RegistryPullIT {
 
         assertThat(image.digest()).hasToString(images.digest(TestImages.MULTI));
         assertThat(image.manifest()).hasToString(images.digest(TestImages.BASE));
-        assertThat(image.layers()).extracting(l -> l.digest().toString())
+        assertThat(image.layers())
+                .extracting(l -> l.digest().toString())
                 .containsExactlyElementsOf(images.layerDigests(TestImages.BASE));
-        Digest foreignLayer = Digest.parse(images.layerDigests(TestImages.FOREIGN).get(0));
+        Digest foreignLayer =
+                Digest.parse(images.layerDigests(TestImages.FOREIGN).get(0));
         assertThat(content.path(foreignLayer)).as("the other platform's layer").isEmpty();
         assertEveryBlobStoredAndIntact(image);
     }
@@ -164,9 +173,11 @@ class RegistryPullIT {
                     assertThat(e.transientFailure()).isFalse();
                 });
         assertThatThrownBy(() -> service.pull(ref("test/nothing-here:1"), Map.of()))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("ManifestUnknown"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("ManifestUnknown"));
         assertThatThrownBy(() -> service.pull(ref("test/busybox@sha256:" + "0".repeat(64)), Map.of()))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("ManifestUnknown"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("ManifestUnknown"));
         assertThat(service.list()).isEmpty();
     }
 
@@ -197,22 +208,25 @@ class RegistryPullIT {
     @Test
     void anUnparseableReferenceIsInvalid() {
         assertThatThrownBy(() -> service.pull("Not/A:Valid:Reference", Map.of()))
-                .isInstanceOfSatisfying(ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
+                .isInstanceOfSatisfying(
+                        ImageException.class, e -> assertThat(e.reason()).isEqualTo("InvalidImage"));
     }
 
     @Test
     void aNewServiceOnTheSameRootSeesTheRecordsAndPullsAgain() throws Exception {
         Image pulled = service.pull(ref("test/layered:1"), Map.of());
 
-        RegistryImageService restarted = new RegistryImageService(new FileContentStore(root), root.resolve("images"),
-                Platform.current(), Set.of());
+        RegistryImageService restarted = new RegistryImageService(
+                new FileContentStore(root), root.resolve("images"), Platform.current(), Set.of());
 
         assertThat(restarted.get(pulled.name())).contains(pulled);
         assertThat(restarted.list()).containsExactly(pulled);
         assertThat(restarted.pull(ref("test/layered:1"), Map.of())).isEqualTo(pulled);
         restarted.remove(pulled.name());
-        assertThat(new RegistryImageService(new FileContentStore(root), root.resolve("images"), Platform.current(),
-                Set.of()).get(pulled.name())).isEmpty();
+        assertThat(new RegistryImageService(
+                                new FileContentStore(root), root.resolve("images"), Platform.current(), Set.of())
+                        .get(pulled.name()))
+                .isEmpty();
     }
 
     @Test
@@ -251,7 +265,8 @@ class RegistryPullIT {
 
             for (String pulled : List.of(reference, own.host() + "/test/tampered@" + manifestDigest)) {
                 assertThatThrownBy(() -> service.pull(pulled, Map.of()))
-                        .isInstanceOfSatisfying(ImageException.class,
+                        .isInstanceOfSatisfying(
+                                ImageException.class,
                                 e -> assertThat(e.reason()).isEqualTo("DigestMismatch"));
             }
             assertThat(content.path(Digest.parse(manifestDigest))).isEmpty();
@@ -279,7 +294,7 @@ class RegistryPullIT {
         List<String> names = new ArrayList<>();
         try (InputStream in = Files.newInputStream(content.path(layer).orElseThrow());
                 TarArchiveInputStream tar = new TarArchiveInputStream(new GzipCompressorInputStream(in))) {
-            for (TarArchiveEntry entry; (entry = tar.getNextEntry()) != null;) {
+            for (TarArchiveEntry entry; (entry = tar.getNextEntry()) != null; ) {
                 names.add(entry.getName().replaceFirst("^\\./", ""));
             }
         }
@@ -287,9 +302,13 @@ class RegistryPullIT {
     }
 
     private static byte[] manifestAsServed(String repository, String tag, String accept) throws Exception {
-        HttpResponse<byte[]> response = HttpClient.newHttpClient().send(HttpRequest.newBuilder(
-                URI.create("http://" + registry.host() + "/v2/" + repository + "/manifests/" + tag))
-                .header("Accept", accept).build(), HttpResponse.BodyHandlers.ofByteArray());
+        HttpResponse<byte[]> response = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create(
+                                        "http://" + registry.host() + "/v2/" + repository + "/manifests/" + tag))
+                                .header("Accept", accept)
+                                .build(),
+                        HttpResponse.BodyHandlers.ofByteArray());
         assertThat(response.statusCode()).isEqualTo(200);
         return response.body();
     }
@@ -303,5 +322,4 @@ class RegistryPullIT {
     private static String ref(String repositoryAndTag) {
         return registry.host() + "/" + repositoryAndTag;
     }
-
 }

@@ -2,10 +2,6 @@ package dev.stevedore.agent.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.List;
-import java.util.Objects;
-import java.util.concurrent.TimeUnit;
-
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.testing.ControlPlane;
@@ -13,6 +9,9 @@ import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.client.dsl.Resource;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -38,7 +37,8 @@ class AgentFinalizerIT {
 
         try (AgentFinalizer finalizer = new AgentFinalizer(ns.client())) {
             finalizer.addSoon(stale);
-            Container now = container(ns).waitUntilCondition(c -> c.hasFinalizer(AgentFinalizer.NAME), 30, TimeUnit.SECONDS);
+            Container now =
+                    container(ns).waitUntilCondition(c -> c.hasFinalizer(AgentFinalizer.NAME), 30, TimeUnit.SECONDS);
             assertThat(now.getMetadata().getFinalizers()).containsExactly(OTHER, AgentFinalizer.NAME);
         }
         setFinalizers(ns, List.of());

@@ -12,8 +12,7 @@ import java.nio.file.Path;
  * <p>Arguments: the mode (OVERLAY or NATIVE), the uncompressed layer, the rootfs directory.
  */
 public final class ApplyLayerMain {
-    private ApplyLayerMain() {
-    }
+    private ApplyLayerMain() {}
 
     public static void main(String[] args) throws IOException {
         System.out.println(System.getProperty("sun.jnu.encoding"));

@@ -28,6 +28,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class HostileLayerTest {
     @TempDir
     Path base;
+
     Path rootfs;
     Outside outside;
 
@@ -48,23 +49,41 @@ class HostileLayerTest {
     /** Each case: a layer built against the absolute path of the outside directory, and the expected message. */
     static Stream<Arguments> escapes() {
         return Stream.of(
-                escape("dot-dot traversal", o -> new LayerBuilder().file("../outside/pwned", "x"),
+                escape(
+                        "dot-dot traversal",
+                        o -> new LayerBuilder().file("../outside/pwned", "x"),
                         "entry escapes rootfs: ../outside/pwned"),
-                escape("dot-dot after a directory", o -> new LayerBuilder().file("a/../../outside/sentinel", "x"),
+                escape(
+                        "dot-dot after a directory",
+                        o -> new LayerBuilder().file("a/../../outside/sentinel", "x"),
                         "entry escapes rootfs: a/../../outside/sentinel"),
-                escape("absolute path", o -> new LayerBuilder().file(o + "/pwned", "x"),
+                escape(
+                        "absolute path",
+                        o -> new LayerBuilder().file(o + "/pwned", "x"),
                         "entry escapes rootfs: " + "%s/pwned (absolute path)"),
-                escape("symlink loop", o -> new LayerBuilder().symlink("loop", "loop").file("loop/x", "x"),
+                escape(
+                        "symlink loop",
+                        o -> new LayerBuilder().symlink("loop", "loop").file("loop/x", "x"),
                         "too many levels of symbolic links: loop/x"),
-                escape("hardlink to a file outside", o -> new LayerBuilder().hardlink("h", "../outside/sentinel"),
+                escape(
+                        "hardlink to a file outside",
+                        o -> new LayerBuilder().hardlink("h", "../outside/sentinel"),
                         "entry escapes rootfs: ../outside/sentinel"),
-                escape("hardlink to an absolute path", o -> new LayerBuilder().hardlink("h", o + "/sentinel"),
+                escape(
+                        "hardlink to an absolute path",
+                        o -> new LayerBuilder().hardlink("h", o + "/sentinel"),
                         "entry escapes rootfs: %s/sentinel (absolute path)"),
-                escape("hardlink through a symlink", o -> new LayerBuilder().symlink("link", o)
-                        .hardlink("h", "link/sentinel"), "hardlink h -> link/sentinel: target not found"),
-                escape("hardlink through a relative symlink", o -> new LayerBuilder().symlink("link", "../outside")
-                        .hardlink("h", "link/sentinel"), "hardlink h -> link/sentinel: target not found"),
-                escape("whiteout of the parent", o -> new LayerBuilder().file("a/.wh...", ""),
+                escape(
+                        "hardlink through a symlink",
+                        o -> new LayerBuilder().symlink("link", o).hardlink("h", "link/sentinel"),
+                        "hardlink h -> link/sentinel: target not found"),
+                escape(
+                        "hardlink through a relative symlink",
+                        o -> new LayerBuilder().symlink("link", "../outside").hardlink("h", "link/sentinel"),
+                        "hardlink h -> link/sentinel: target not found"),
+                escape(
+                        "whiteout of the parent",
+                        o -> new LayerBuilder().file("a/.wh...", ""),
                         "invalid whiteout: a/.wh..."));
     }
 
@@ -91,20 +110,45 @@ class HostileLayerTest {
      */
     static Stream<Arguments> symlinksPointingOut() {
         Stream<Arguments> cases = Stream.of(
-                landing("absolute symlink", o -> new LayerBuilder().symlink("link", o).file("link/pwned", "x"),
+                landing(
+                        "absolute symlink",
+                        o -> new LayerBuilder().symlink("link", o).file("link/pwned", "x"),
                         "%s/pwned"),
-                landing("relative symlink", o -> new LayerBuilder().symlink("link", "../outside")
-                        .file("link/sentinel", "x"), "outside/sentinel"),
-                landing("relative symlink deeper down", o -> new LayerBuilder().dir("a/b/")
-                        .symlink("a/b/up", "../../..").file("a/b/up/outside/pwned", "x"), "outside/pwned"),
-                landing("chain of symlinks", o -> new LayerBuilder().symlink("one", "two")
-                        .symlink("two", "../outside").file("one/pwned", "x"), "outside/pwned"),
-                landing("directory replaced by a symlink", o -> new LayerBuilder().dir("etc/").file("etc/ok", "ok")
-                        .symlink("etc", o).file("etc/pwned", "x"), "%s/pwned"),
-                landing("directory replaced by a relative symlink", o -> new LayerBuilder().dir("etc/")
-                        .symlink("etc", "../outside").file("etc/sentinel", "x", 0777, 1000, 1000),
+                landing(
+                        "relative symlink",
+                        o -> new LayerBuilder().symlink("link", "../outside").file("link/sentinel", "x"),
+                        "outside/sentinel"),
+                landing(
+                        "relative symlink deeper down",
+                        o -> new LayerBuilder()
+                                .dir("a/b/")
+                                .symlink("a/b/up", "../../..")
+                                .file("a/b/up/outside/pwned", "x"),
+                        "outside/pwned"),
+                landing(
+                        "chain of symlinks",
+                        o -> new LayerBuilder()
+                                .symlink("one", "two")
+                                .symlink("two", "../outside")
+                                .file("one/pwned", "x"),
+                        "outside/pwned"),
+                landing(
+                        "directory replaced by a symlink",
+                        o -> new LayerBuilder()
+                                .dir("etc/")
+                                .file("etc/ok", "ok")
+                                .symlink("etc", o)
+                                .file("etc/pwned", "x"),
+                        "%s/pwned"),
+                landing(
+                        "directory replaced by a relative symlink",
+                        o -> new LayerBuilder()
+                                .dir("etc/")
+                                .symlink("etc", "../outside")
+                                .file("etc/sentinel", "x", 0777, 1000, 1000),
                         "outside/sentinel"));
-        return cases.flatMap(c -> Stream.of(Mode.values()).map(m -> Arguments.of(c.get()[0], c.get()[1], c.get()[2], m)));
+        return cases.flatMap(
+                c -> Stream.of(Mode.values()).map(m -> Arguments.of(c.get()[0], c.get()[1], c.get()[2], m)));
     }
 
     private static Arguments landing(String name, Function<String, LayerBuilder> layer, String landsAt) {
@@ -113,8 +157,8 @@ class HostileLayerTest {
 
     @ParameterizedTest(name = "{0}, {3}")
     @MethodSource("symlinksPointingOut")
-    void symlinksPointingOutAreResolvedInsideTheRootfs(String name, Function<String, LayerBuilder> layer,
-            String landsAt, Mode mode) throws IOException {
+    void symlinksPointingOutAreResolvedInsideTheRootfs(
+            String name, Function<String, LayerBuilder> layer, String landsAt, Mode mode) throws IOException {
         String o = outside.dir.toString();
 
         apply(mode, layer.apply(o));
@@ -127,11 +171,17 @@ class HostileLayerTest {
     void whiteoutsThroughSymlinksPointingOutStayInside(Mode mode) throws IOException {
         String o = outside.dir.toString();
 
-        apply(mode, new LayerBuilder().symlink("link", o).whiteout("link/sentinel")
-                .symlink("up", "../outside").opaque("up"));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .symlink("link", o)
+                        .whiteout("link/sentinel")
+                        .symlink("up", "../outside")
+                        .opaque("up"));
 
         if (mode == Mode.OVERLAY) {
-            assertThat(unix(rootfs.resolve(o.substring(1) + "/sentinel"))).containsEntry("mode", 020000)
+            assertThat(unix(rootfs.resolve(o.substring(1) + "/sentinel")))
+                    .containsEntry("mode", 020000)
                     .containsEntry("rdev", 0L);
             assertThat(PosixFiles.xattrs(rootfs.resolve("outside"))).containsKey("trusted.overlay.opaque");
         }
@@ -142,18 +192,28 @@ class HostileLayerTest {
     @EnumSource(Mode.class)
     void replacesSymlinksInsteadOfWritingThroughThem(Mode mode) throws IOException {
         String o = outside.dir.toString();
-        apply(mode, new LayerBuilder()
-                .symlink("file", o + "/sentinel").file("file", "mine", 04755, 1000, 1000)
-                .symlink("dir", o).dir("dir/", 0700, 1000, 1000)
-                .symlink("dev", o + "/sentinel").device("dev", org.apache.commons.compress.archivers.tar
-                        .TarConstants.LF_CHR, 1, 3)
-                .symlink("target", o + "/sentinel").hardlink("alias", "target")
-                .symlink("gone", o).whiteout("gone")
-                .xattr("user.x", "y").symlink("meta", o + "/sentinel", 1000, 1000));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .symlink("file", o + "/sentinel")
+                        .file("file", "mine", 04755, 1000, 1000)
+                        .symlink("dir", o)
+                        .dir("dir/", 0700, 1000, 1000)
+                        .symlink("dev", o + "/sentinel")
+                        .device("dev", org.apache.commons.compress.archivers.tar.TarConstants.LF_CHR, 1, 3)
+                        .symlink("target", o + "/sentinel")
+                        .hardlink("alias", "target")
+                        .symlink("gone", o)
+                        .whiteout("gone")
+                        .xattr("user.x", "y")
+                        .symlink("meta", o + "/sentinel", 1000, 1000));
 
         assertThat(Files.readString(rootfs.resolve("file"))).isEqualTo("mine");
-        assertThat(Files.isDirectory(rootfs.resolve("dir"), java.nio.file.LinkOption.NOFOLLOW_LINKS)).isTrue();
-        assertThat(Files.isSymbolicLink(rootfs.resolve("alias"))).as("a hardlink to a symlink is a symlink").isTrue();
+        assertThat(Files.isDirectory(rootfs.resolve("dir"), java.nio.file.LinkOption.NOFOLLOW_LINKS))
+                .isTrue();
+        assertThat(Files.isSymbolicLink(rootfs.resolve("alias")))
+                .as("a hardlink to a symlink is a symlink")
+                .isTrue();
         assertThat(Files.isSymbolicLink(rootfs.resolve("meta"))).isTrue();
     }
 

@@ -35,6 +35,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 class LayerApplierTest {
     @TempDir
     Path base;
+
     Path rootfs;
 
     @BeforeEach
@@ -45,27 +46,40 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void keepsFilesDirectoriesModesOwnersAndTimes(Mode mode) throws IOException {
-        apply(mode, new LayerBuilder()
-                .dir("usr/", 0755, 0, 0)
-                .dir("usr/bin/", 0711, 0, 0)
-                .file("usr/bin/su", "#!su", 04755, 0, 0)
-                .file("usr/bin/wall", "#!wall", 02755, 0, 5)
-                .dir("tmp/", 01777, 0, 0)
-                .dir("shared/", 02770, 1000, 1001)
-                .file("home/user/.profile", "PS1=$", 0600, 1000, 1001)
-                .file("big-ids", "x", 0644, 3_000_000_000L, 4_000_000_000L));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .dir("usr/", 0755, 0, 0)
+                        .dir("usr/bin/", 0711, 0, 0)
+                        .file("usr/bin/su", "#!su", 04755, 0, 0)
+                        .file("usr/bin/wall", "#!wall", 02755, 0, 5)
+                        .dir("tmp/", 01777, 0, 0)
+                        .dir("shared/", 02770, 1000, 1001)
+                        .file("home/user/.profile", "PS1=$", 0600, 1000, 1001)
+                        .file("big-ids", "x", 0644, 3_000_000_000L, 4_000_000_000L));
 
         assertThat(Files.readString(rootfs.resolve("usr/bin/su"))).isEqualTo("#!su");
-        assertThat(unix(rootfs.resolve("usr/bin/su"))).containsEntry("mode", 0104755).containsEntry("uid", 0);
-        assertThat(unix(rootfs.resolve("usr/bin/wall"))).containsEntry("mode", 0102755).containsEntry("gid", 5);
+        assertThat(unix(rootfs.resolve("usr/bin/su")))
+                .containsEntry("mode", 0104755)
+                .containsEntry("uid", 0);
+        assertThat(unix(rootfs.resolve("usr/bin/wall")))
+                .containsEntry("mode", 0102755)
+                .containsEntry("gid", 5);
         assertThat(unix(rootfs.resolve("usr/bin"))).containsEntry("mode", 040711);
         assertThat(unix(rootfs.resolve("tmp"))).containsEntry("mode", 041777);
-        assertThat(unix(rootfs.resolve("shared"))).containsEntry("mode", 042770).containsEntry("uid", 1000)
+        assertThat(unix(rootfs.resolve("shared")))
+                .containsEntry("mode", 042770)
+                .containsEntry("uid", 1000)
                 .containsEntry("gid", 1001);
-        assertThat(unix(rootfs.resolve("home/user/.profile"))).containsEntry("mode", 0100600)
-                .containsEntry("uid", 1000).containsEntry("gid", 1001);
-        assertThat(unix(rootfs.resolve("home"))).as("a parent the layer left out").containsEntry("mode", 040755);
-        assertThat(unix(rootfs.resolve("big-ids"))).containsEntry("uid", (int) 3_000_000_000L)
+        assertThat(unix(rootfs.resolve("home/user/.profile")))
+                .containsEntry("mode", 0100600)
+                .containsEntry("uid", 1000)
+                .containsEntry("gid", 1001);
+        assertThat(unix(rootfs.resolve("home")))
+                .as("a parent the layer left out")
+                .containsEntry("mode", 040755);
+        assertThat(unix(rootfs.resolve("big-ids")))
+                .containsEntry("uid", (int) 3_000_000_000L)
                 .containsEntry("gid", (int) 4_000_000_000L);
         for (String p : new String[] {"usr", "usr/bin", "usr/bin/su", "tmp", "shared", "home/user/.profile"}) {
             assertThat(Files.getLastModifiedTime(rootfs.resolve(p))).as(p).isEqualTo(LayerBuilder.MTIME);
@@ -98,20 +112,24 @@ class LayerApplierTest {
         LayerBuilder layer = new LayerBuilder().file("a", "a");
         Path blob = layer.write(base.resolve("layer"));
 
-        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(blob, "application/vnd.oci.image.config.v1+json",
-                layer.diffId(), rootfs, List.of())).isInstanceOf(LayerRejectedException.class).hasMessageContaining("unsupported layer media type");
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE)
+                        .apply(blob, "application/vnd.oci.image.config.v1+json", layer.diffId(), rootfs, List.of()))
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessageContaining("unsupported layer media type");
     }
 
     @ParameterizedTest
     @EnumSource(Mode.class)
     void keepsSymlinksAndHardlinks(Mode mode) throws IOException {
-        apply(mode, new LayerBuilder()
-                .file("bin/busybox", "elf", 0755, 0, 0)
-                .hardlink("bin/sh", "bin/busybox")
-                .hardlink("./bin/ls", "./bin/busybox")
-                .symlink("bin/ash", "busybox", 1000, 1000)
-                .symlink("abs", "/etc/passwd")
-                .symlink("dangling", "../../nowhere/"));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .file("bin/busybox", "elf", 0755, 0, 0)
+                        .hardlink("bin/sh", "bin/busybox")
+                        .hardlink("./bin/ls", "./bin/busybox")
+                        .symlink("bin/ash", "busybox", 1000, 1000)
+                        .symlink("abs", "/etc/passwd")
+                        .symlink("dangling", "../../nowhere/"));
 
         Object inode = unix(rootfs.resolve("bin/busybox")).get("ino");
         assertThat(unix(rootfs.resolve("bin/sh"))).containsEntry("ino", inode).containsEntry("nlink", 3);
@@ -127,16 +145,21 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void createsDevicesAndFifos(Mode mode) throws IOException {
-        apply(mode, new LayerBuilder()
-                .device("dev/null", TarConstants.LF_CHR, 1, 3)
-                .device("dev/tty4096", TarConstants.LF_CHR, 4, 4096)
-                .device("dev/sda", TarConstants.LF_BLK, 8, 0)
-                .fifo("run/initctl"));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .device("dev/null", TarConstants.LF_CHR, 1, 3)
+                        .device("dev/tty4096", TarConstants.LF_CHR, 4, 4096)
+                        .device("dev/sda", TarConstants.LF_BLK, 8, 0)
+                        .fifo("run/initctl"));
 
-        assertThat(unix(rootfs.resolve("dev/null"))).containsEntry("mode", 020660).containsEntry("gid", 6)
+        assertThat(unix(rootfs.resolve("dev/null")))
+                .containsEntry("mode", 020660)
+                .containsEntry("gid", 6)
                 .containsEntry("rdev", PosixFiles.makedev(1, 3));
         assertThat(unix(rootfs.resolve("dev/tty4096"))).containsEntry("rdev", PosixFiles.makedev(4, 4096));
-        assertThat(unix(rootfs.resolve("dev/sda"))).containsEntry("mode", 060660)
+        assertThat(unix(rootfs.resolve("dev/sda")))
+                .containsEntry("mode", 060660)
                 .containsEntry("rdev", PosixFiles.makedev(8, 0));
         assertThat(unix(rootfs.resolve("run/initctl"))).containsEntry("mode", 010640);
     }
@@ -144,14 +167,21 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void keepsXattrsButNotOverlayOnes(Mode mode) throws IOException {
-        apply(mode, new LayerBuilder()
-                .xattr("user.mime_type", "text/plain").xattr("trusted.note", "kept")
-                .file("file", "x")
-                .xattr("user.dir", "yes").dir("dir/")
-                .xattr("trusted.overlay.redirect", "/etc").xattr("trusted.overlay.opaque", "y").dir("fake/"));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .xattr("user.mime_type", "text/plain")
+                        .xattr("trusted.note", "kept")
+                        .file("file", "x")
+                        .xattr("user.dir", "yes")
+                        .dir("dir/")
+                        .xattr("trusted.overlay.redirect", "/etc")
+                        .xattr("trusted.overlay.opaque", "y")
+                        .dir("fake/"));
 
         assertThat(PosixFiles.xattrs(rootfs.resolve("file")))
-                .containsEntry("user.mime_type", bytes("text/plain")).containsEntry("trusted.note", bytes("kept"));
+                .containsEntry("user.mime_type", bytes("text/plain"))
+                .containsEntry("trusted.note", bytes("kept"));
         assertThat(PosixFiles.xattrs(rootfs.resolve("dir"))).containsEntry("user.dir", bytes("yes"));
         assertThat(PosixFiles.xattrs(rootfs.resolve("fake"))).isEmpty();
     }
@@ -168,11 +198,19 @@ class LayerApplierTest {
         Files.getFileAttributeView(file, UserDefinedFileAttributeView.class)
                 .write("bin", java.nio.ByteBuffer.wrap(binary));
         Path blob = base.resolve("layer.tar");
-        run("tar", "--format=posix", "--xattrs", "--xattrs-include=user.*", "-C", source.toString(), "-cf",
-                blob.toString(), ".");
+        run(
+                "tar",
+                "--format=posix",
+                "--xattrs",
+                "--xattrs-include=user.*",
+                "-C",
+                source.toString(),
+                "-cf",
+                blob.toString(),
+                ".");
 
-        new LayerApplier(Mode.NATIVE).apply(blob, LayerBuilder.OCI_TAR, LayerBuilder.diffIdOf(Files.readAllBytes(blob)),
-                rootfs, List.of());
+        new LayerApplier(Mode.NATIVE)
+                .apply(blob, LayerBuilder.OCI_TAR, LayerBuilder.diffIdOf(Files.readAllBytes(blob)), rootfs, List.of());
 
         assertThat(PosixFiles.xattrs(rootfs.resolve("ping")).get("user.bin")).isEqualTo(binary);
     }
@@ -202,9 +240,13 @@ class LayerApplierTest {
 
     @Test
     void nativeWhiteoutDeletesTheLowerFileOrTree() throws IOException {
-        apply(Mode.NATIVE, new LayerBuilder().file("etc/keep", "k").file("etc/gone", "g").file("var/cache/x", "x"));
+        apply(
+                Mode.NATIVE,
+                new LayerBuilder().file("etc/keep", "k").file("etc/gone", "g").file("var/cache/x", "x"));
 
-        apply(Mode.NATIVE, new LayerBuilder().whiteout("etc/gone").whiteout("var/cache").whiteout("never/existed"));
+        apply(
+                Mode.NATIVE,
+                new LayerBuilder().whiteout("etc/gone").whiteout("var/cache").whiteout("never/existed"));
 
         assertThat(rootfs.resolve("etc/keep")).exists();
         assertThat(rootfs.resolve("etc/gone")).doesNotExist();
@@ -214,11 +256,22 @@ class LayerApplierTest {
 
     @Test
     void nativeOpaqueDirectoryKeepsOnlyThisLayersEntries() throws IOException {
-        apply(Mode.NATIVE, new LayerBuilder().file("opq/lower", "l").file("opq/sub/lower", "l")
-                .file("opq/sub2/lower", "l").file("other/lower", "l"));
+        apply(
+                Mode.NATIVE,
+                new LayerBuilder()
+                        .file("opq/lower", "l")
+                        .file("opq/sub/lower", "l")
+                        .file("opq/sub2/lower", "l")
+                        .file("other/lower", "l"));
 
-        apply(Mode.NATIVE, new LayerBuilder().dir("opq/").file("opq/early", "e").dir("opq/sub2/")
-                .opaque("opq").file("opq/late", "l"));
+        apply(
+                Mode.NATIVE,
+                new LayerBuilder()
+                        .dir("opq/")
+                        .file("opq/early", "e")
+                        .dir("opq/sub2/")
+                        .opaque("opq")
+                        .file("opq/late", "l"));
 
         try (Stream<Path> list = Files.list(rootfs.resolve("opq"))) {
             assertThat(list.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("early", "late", "sub2");
@@ -229,10 +282,19 @@ class LayerApplierTest {
 
     @Test
     void overlayWhiteoutIsACharDevice00AndOpaqueAnXattr() throws IOException {
-        apply(Mode.OVERLAY, new LayerBuilder().dir("etc/").whiteout("etc/gone").dir("opq/").opaque("opq")
-                .file("opq/new", "n").whiteout("deep/er/gone"));
+        apply(
+                Mode.OVERLAY,
+                new LayerBuilder()
+                        .dir("etc/")
+                        .whiteout("etc/gone")
+                        .dir("opq/")
+                        .opaque("opq")
+                        .file("opq/new", "n")
+                        .whiteout("deep/er/gone"));
 
-        assertThat(unix(rootfs.resolve("etc/gone"))).containsEntry("mode", 020000).containsEntry("rdev", 0L);
+        assertThat(unix(rootfs.resolve("etc/gone")))
+                .containsEntry("mode", 020000)
+                .containsEntry("rdev", 0L);
         assertThat(unix(rootfs.resolve("deep/er/gone"))).containsEntry("mode", 020000);
         assertThat(PosixFiles.xattrs(rootfs.resolve("opq"))).containsEntry("trusted.overlay.opaque", bytes("y"));
         assertThat(rootfs.resolve("opq/.wh..wh..opq")).doesNotExist();
@@ -242,8 +304,14 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void followsSymlinksThatStayInside(Mode mode) throws IOException {
-        apply(mode, new LayerBuilder().dir("usr/lib/").symlink("lib", "usr/lib").symlink("usr/lib64", "../lib")
-                .file("lib/libc.so", "c").file("usr/lib64/libm.so", "m"));
+        apply(
+                mode,
+                new LayerBuilder()
+                        .dir("usr/lib/")
+                        .symlink("lib", "usr/lib")
+                        .symlink("usr/lib64", "../lib")
+                        .file("lib/libc.so", "c")
+                        .file("usr/lib64/libm.so", "m"));
 
         assertThat(Files.readString(rootfs.resolve("usr/lib/libc.so"))).isEqualTo("c");
         assertThat(Files.readString(rootfs.resolve("usr/lib/libm.so"))).isEqualTo("m");
@@ -251,15 +319,18 @@ class LayerApplierTest {
 
     @Test
     void rejectsACorruptOrTruncatedArchive() throws IOException {
-        byte[] tar = new LayerBuilder().file("a", "x".repeat(2000)).file("b", "b").tar();
+        byte[] tar =
+                new LayerBuilder().file("a", "x".repeat(2000)).file("b", "b").tar();
         byte[] corrupt = tar.clone();
         corrupt[10] ^= 1; // inside the first header: its checksum no longer matches
 
         assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(corrupt), rootfs))
-                .isInstanceOf(LayerRejectedException.class).hasMessageContaining("checksum");
-        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(
-                new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
-                .isInstanceOf(LayerRejectedException.class).hasMessageContaining("truncated");
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessageContaining("checksum");
+        assertThatThrownBy(() ->
+                        new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessageContaining("truncated");
     }
 
     /**
@@ -270,13 +341,15 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void headerOnlyEntriesHaveNoDataWhateverTheirSizeSays(Mode mode) throws IOException {
-        byte[] tar = concat(header("claims-data/", TarConstants.LF_DIR, 512),
+        byte[] tar = concat(
+                header("claims-data/", TarConstants.LF_DIR, 512),
                 header("link", TarConstants.LF_SYMLINK, 1024),
                 new LayerBuilder().file("after", "what Go reads").tar());
 
         apply(mode, tar);
 
-        assertThat(Files.isDirectory(rootfs.resolve("claims-data"), LinkOption.NOFOLLOW_LINKS)).isTrue();
+        assertThat(Files.isDirectory(rootfs.resolve("claims-data"), LinkOption.NOFOLLOW_LINKS))
+                .isTrue();
         assertThat(Files.readSymbolicLink(rootfs.resolve("link"))).hasToString("after");
         assertThat(rootfs.resolve("after")).hasContent("what Go reads");
     }
@@ -288,11 +361,20 @@ class LayerApplierTest {
     @ParameterizedTest
     @EnumSource(Mode.class)
     void unpacksUtf8NamesUnderTheCLocale(Mode mode) throws Exception {
-        Path layer = new LayerBuilder().file("café", "ustar name").symlink("lien", "café").hardlink("dur", "café")
-                .nonAsciiNamesInPax().file("naïve/über.txt", "PAX path").write(base.resolve("layer.tar"));
+        Path layer = new LayerBuilder()
+                .file("café", "ustar name")
+                .symlink("lien", "café")
+                .hardlink("dur", "café")
+                .nonAsciiNamesInPax()
+                .file("naïve/über.txt", "PAX path")
+                .write(base.resolve("layer.tar"));
 
-        List<String> output = runJava(Map.of("LANG", "C", "LC_ALL", "C"), ApplyLayerMain.class.getName(),
-                mode.name(), layer.toString(), rootfs.toString());
+        List<String> output = runJava(
+                Map.of("LANG", "C", "LC_ALL", "C"),
+                ApplyLayerMain.class.getName(),
+                mode.name(),
+                layer.toString(),
+                rootfs.toString());
 
         assertThat(output).as("the child JVM's file name encoding").first().isEqualTo("ANSI_X3.4-1968");
         assertThat(rawNames(rootfs)).containsExactlyInAnyOrder("caf%C3%A9", "lien", "dur", "na%C3%AFve");
@@ -308,13 +390,16 @@ class LayerApplierTest {
     /** The names in a directory as the JDK's file URIs spell their bytes, whatever the locale. */
     private static List<String> rawNames(Path dir) throws IOException {
         try (Stream<Path> list = Files.list(dir)) {
-            return list.map(p -> rawPath(p).substring(rawPath(dir).length() + 1)).toList();
+            return list.map(p -> rawPath(p).substring(rawPath(dir).length() + 1))
+                    .toList();
         }
     }
 
     private static Path child(Path dir, String rawName) throws IOException {
         try (Stream<Path> list = Files.list(dir)) {
-            return list.filter(p -> rawPath(p).endsWith("/" + rawName)).findFirst().orElseThrow();
+            return list.filter(p -> rawPath(p).endsWith("/" + rawName))
+                    .findFirst()
+                    .orElseThrow();
         }
     }
 
@@ -326,11 +411,16 @@ class LayerApplierTest {
     /** Runs a main class of this classpath in a new JVM with extra environment; returns its output lines. */
     private static List<String> runJava(Map<String, String> environment, String mainClass, String... args)
             throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java")
-                .toString(), "-cp", System.getProperty("java.class.path"), mainClass));
+        List<String> command = new ArrayList<>(List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                System.getProperty("java.class.path"),
+                mainClass));
         command.addAll(List.of(args));
         ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true);
-        builder.environment().keySet().removeIf(k -> k.startsWith("LC_") || k.equals("LANG") || k.startsWith("JAVA_TOOL"));
+        builder.environment()
+                .keySet()
+                .removeIf(k -> k.startsWith("LC_") || k.equals("LANG") || k.startsWith("JAVA_TOOL"));
         builder.environment().putAll(environment);
         Process p = builder.start();
         String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);

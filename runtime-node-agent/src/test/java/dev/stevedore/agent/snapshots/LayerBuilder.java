@@ -28,11 +28,16 @@ final class LayerBuilder {
     static final String DOCKER_GZIP = "application/vnd.docker.image.rootfs.diff.tar.gzip";
     static final FileTime MTIME = FileTime.from(Instant.parse("2020-01-02T03:04:05Z"));
 
-    enum Compression { NONE, GZIP, ZSTD }
+    enum Compression {
+        NONE,
+        GZIP,
+        ZSTD
+    }
 
     private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
     /** UTF-8 whatever the test JVM's locale, as image tools write names. */
     private final TarArchiveOutputStream tar = new TarArchiveOutputStream(bytes, "UTF-8");
+
     private boolean finished;
     private final Map<String, String> nextXattrs = new LinkedHashMap<>();
 
@@ -133,7 +138,9 @@ final class LayerBuilder {
 
     static String diffIdOf(byte[] tar) {
         try {
-            return "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(tar));
+            return "sha256:"
+                    + HexFormat.of()
+                            .formatHex(MessageDigest.getInstance("SHA-256").digest(tar));
         } catch (NoSuchAlgorithmException e) {
             throw new AssertionError(e);
         }

@@ -21,14 +21,19 @@ class NativeSnapshotterTest extends SnapshotterContractTest {
 
     @Test
     void prepareCopiesTheParentKeepingEverything() throws IOException {
-        unpack(L1, null, new LayerBuilder()
-                .xattr("trusted.t", "1").xattr("user.u", "2").file("bin/busybox", "elf", 04755, 0, 0)
-                .hardlink("bin/sh", "bin/busybox")
-                .symlink("bin/ls", "busybox", 7, 8)
-                .dir("tmp/", 01777, 0, 0)
-                .device("dev/null", TarConstants.LF_CHR, 1, 3)
-                .fifo("run/fifo")
-                .file("home/u/f", "f", 0600, 1000, 1000));
+        unpack(
+                L1,
+                null,
+                new LayerBuilder()
+                        .xattr("trusted.t", "1")
+                        .xattr("user.u", "2")
+                        .file("bin/busybox", "elf", 04755, 0, 0)
+                        .hardlink("bin/sh", "bin/busybox")
+                        .symlink("bin/ls", "busybox", 7, 8)
+                        .dir("tmp/", 01777, 0, 0)
+                        .device("dev/null", TarConstants.LF_CHR, 1, 3)
+                        .fifo("run/fifo")
+                        .file("home/u/f", "f", 0600, 1000, 1000));
 
         List<Mount> mounts = snapshotter.prepare("ctr", L1);
 
@@ -46,7 +51,8 @@ class NativeSnapshotterTest extends SnapshotterContractTest {
             }
             assertThat(copy.get("ino")).as(p + " is a copy").isNotEqualTo(original.get("ino"));
         }
-        assertThat(unix(fs.resolve("bin/sh")).get("ino")).isEqualTo(unix(fs.resolve("bin/busybox")).get("ino"));
+        assertThat(unix(fs.resolve("bin/sh")).get("ino"))
+                .isEqualTo(unix(fs.resolve("bin/busybox")).get("ino"));
         assertThat(PosixFiles.xattrs(fs.resolve("bin/busybox")))
                 .containsEntry("trusted.t", "1".getBytes(StandardCharsets.UTF_8))
                 .containsEntry("user.u", "2".getBytes(StandardCharsets.UTF_8));
@@ -58,17 +64,30 @@ class NativeSnapshotterTest extends SnapshotterContractTest {
 
     @Test
     void committedSnapshotsAreWholeTreesWithWhiteoutsApplied() throws IOException {
-        unpack(L1, null, new LayerBuilder().file("etc/gone", "g").file("etc/keep", "k").file("opq/lower", "l"));
-        LayerBuilder upper = new LayerBuilder().whiteout("etc/gone").dir("opq/").opaque("opq").file("opq/upper", "u");
-        snapshotter.unpack(L2, L1, upper.write(base.resolve("upper.tar.zst"), Compression.ZSTD),
-                LayerBuilder.OCI_ZSTD, upper.diffId());
+        unpack(
+                L1,
+                null,
+                new LayerBuilder().file("etc/gone", "g").file("etc/keep", "k").file("opq/lower", "l"));
+        LayerBuilder upper = new LayerBuilder()
+                .whiteout("etc/gone")
+                .dir("opq/")
+                .opaque("opq")
+                .file("opq/upper", "u");
+        snapshotter.unpack(
+                L2,
+                L1,
+                upper.write(base.resolve("upper.tar.zst"), Compression.ZSTD),
+                LayerBuilder.OCI_ZSTD,
+                upper.diffId());
 
         Path fs = committedFs(L2);
         assertThat(fs.resolve("etc/keep")).exists();
         assertThat(fs.resolve("etc/gone")).doesNotExist();
         assertThat(fs.resolve("opq/upper")).exists();
         assertThat(fs.resolve("opq/lower")).doesNotExist();
-        assertThat(committedFs(L1).resolve("etc/gone")).as("the parent is untouched").exists();
+        assertThat(committedFs(L1).resolve("etc/gone"))
+                .as("the parent is untouched")
+                .exists();
         assertThat(committedFs(L1).resolve("opq/lower")).exists();
     }
 

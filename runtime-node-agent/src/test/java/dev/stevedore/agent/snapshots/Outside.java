@@ -32,9 +32,14 @@ final class Outside {
             assertThat(children).containsExactly(sentinel);
         }
         assertThat(Files.readString(sentinel)).isEqualTo("original");
-        assertThat(unix(sentinel)).containsEntry("mode", 0100644).containsEntry("uid", 0).containsEntry("nlink", 1)
+        assertThat(unix(sentinel))
+                .containsEntry("mode", 0100644)
+                .containsEntry("uid", 0)
+                .containsEntry("nlink", 1)
                 .containsEntry("lastModifiedTime", sentinelMtime);
-        assertThat(unix(dir)).containsEntry("mode", 040755).containsEntry("uid", 0)
+        assertThat(unix(dir))
+                .containsEntry("mode", 040755)
+                .containsEntry("uid", 0)
                 .containsEntry("lastModifiedTime", dirMtime);
         assertThat(PosixFiles.xattrs(dir)).isEmpty();
         assertThat(PosixFiles.xattrs(sentinel)).isEmpty();

@@ -47,7 +47,10 @@ class OverlayfsSnapshotterTest extends SnapshotterContractTest {
 
         Mount overlay = snapshotter.prepare("ctr", L2).get(0);
 
-        String lowerdir = overlay.options().stream().filter(o -> o.startsWith("lowerdir=")).findFirst().orElseThrow();
+        String lowerdir = overlay.options().stream()
+                .filter(o -> o.startsWith("lowerdir="))
+                .findFirst()
+                .orElseThrow();
         assertThat(lowerdir).doesNotContain("sha256").matches("lowerdir=" + home + "/\\d+/fs:" + home + "/\\d+/fs");
     }
 
@@ -85,7 +88,10 @@ class OverlayfsSnapshotterTest extends SnapshotterContractTest {
     }
 
     static Path option(Mount mount, String prefix) {
-        return Path.of(mount.options().stream().filter(o -> o.startsWith(prefix)).findFirst().orElseThrow()
+        return Path.of(mount.options().stream()
+                .filter(o -> o.startsWith(prefix))
+                .findFirst()
+                .orElseThrow()
                 .substring(prefix.length()));
     }
 

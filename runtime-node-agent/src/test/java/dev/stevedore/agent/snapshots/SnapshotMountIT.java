@@ -31,42 +31,72 @@ class SnapshotMountIT {
     @ParameterizedTest
     @ValueSource(strings = {"overlayfs", "native"})
     void theMountedRootfsIsTheImageWithWhiteoutsApplied(String kind) throws Exception {
-        Snapshotter snapshotter = kind.equals("native") ? new NativeSnapshotter(base.resolve("state"))
+        Snapshotter snapshotter = kind.equals("native")
+                ? new NativeSnapshotter(base.resolve("state"))
                 : new OverlayfsSnapshotter(base.resolve("state"));
-        unpack(snapshotter, L1, null, "1", Compression.GZIP, new LayerBuilder()
-                .dir("etc/").file("etc/passwd", "root").file("etc/deleteme", "x")
-                .dir("opq/").file("opq/lower", "l").file("opq/sub/lower", "l")
-                .file("var/cache/apt", "a").file("var/log", "l")
-                .xattr("user.cap", "ping").file("bin/busybox", "elf", 04755, 0, 0)
-                .hardlink("bin/sh", "bin/busybox").symlink("bin/ls", "busybox")
-                .device("dev/null", TarConstants.LF_CHR, 1, 3).fifo("run/fifo")
-                .dir("home/user/", 0700, 1000, 1000).file("home/user/.profile", "p", 0600, 1000, 1000));
-        unpack(snapshotter, L2, L1, "2", Compression.ZSTD, new LayerBuilder()
-                .whiteout("etc/deleteme").file("etc/passwd", "root2")
-                .dir("opq/").opaque("opq").file("opq/upper2", "u")
-                .whiteout("var/cache"));
+        unpack(
+                snapshotter,
+                L1,
+                null,
+                "1",
+                Compression.GZIP,
+                new LayerBuilder()
+                        .dir("etc/")
+                        .file("etc/passwd", "root")
+                        .file("etc/deleteme", "x")
+                        .dir("opq/")
+                        .file("opq/lower", "l")
+                        .file("opq/sub/lower", "l")
+                        .file("var/cache/apt", "a")
+                        .file("var/log", "l")
+                        .xattr("user.cap", "ping")
+                        .file("bin/busybox", "elf", 04755, 0, 0)
+                        .hardlink("bin/sh", "bin/busybox")
+                        .symlink("bin/ls", "busybox")
+                        .device("dev/null", TarConstants.LF_CHR, 1, 3)
+                        .fifo("run/fifo")
+                        .dir("home/user/", 0700, 1000, 1000)
+                        .file("home/user/.profile", "p", 0600, 1000, 1000));
+        unpack(
+                snapshotter,
+                L2,
+                L1,
+                "2",
+                Compression.ZSTD,
+                new LayerBuilder()
+                        .whiteout("etc/deleteme")
+                        .file("etc/passwd", "root2")
+                        .dir("opq/")
+                        .opaque("opq")
+                        .file("opq/upper2", "u")
+                        .whiteout("var/cache"));
         unpack(snapshotter, L3, L2, "3", Compression.NONE, new LayerBuilder().file("opq/upper3", "u"));
 
         Path rootfs = Files.createDirectory(base.resolve("rootfs"));
         mount(snapshotter.prepare("ctr", L3), rootfs);
         try {
-            assertThat(Files.readAllLines(Path.of("/proc/self/mounts"))).as("really mounted")
-                    .anySatisfy(line -> assertThat(line).contains(" " + rootfs + " ")
+            assertThat(Files.readAllLines(Path.of("/proc/self/mounts")))
+                    .as("really mounted")
+                    .anySatisfy(line -> assertThat(line)
+                            .contains(" " + rootfs + " ")
                             .contains(kind.equals("native") ? "" : " overlay "));
             assertThat(names(rootfs.resolve("etc"))).containsExactly("passwd");
             assertThat(Files.readString(rootfs.resolve("etc/passwd"))).isEqualTo("root2");
             assertThat(names(rootfs.resolve("opq"))).containsExactly("upper2", "upper3");
             assertThat(names(rootfs.resolve("var"))).containsExactly("log");
             assertThat(unix(rootfs.resolve("bin/busybox"))).containsEntry("mode", 0104755);
-            assertThat(unix(rootfs.resolve("bin/sh")).get("ino")).isEqualTo(unix(rootfs.resolve("bin/busybox"))
-                    .get("ino"));
+            assertThat(unix(rootfs.resolve("bin/sh")).get("ino"))
+                    .isEqualTo(unix(rootfs.resolve("bin/busybox")).get("ino"));
             assertThat(PosixFiles.xattrs(rootfs.resolve("bin/busybox")))
                     .containsEntry("user.cap", "ping".getBytes(StandardCharsets.UTF_8));
             assertThat(Files.readSymbolicLink(rootfs.resolve("bin/ls"))).hasToString("busybox");
-            assertThat(unix(rootfs.resolve("dev/null"))).containsEntry("mode", 020660)
+            assertThat(unix(rootfs.resolve("dev/null")))
+                    .containsEntry("mode", 020660)
                     .containsEntry("rdev", PosixFiles.makedev(1, 3));
             assertThat(unix(rootfs.resolve("run/fifo"))).containsEntry("mode", 010640);
-            assertThat(unix(rootfs.resolve("home/user"))).containsEntry("mode", 040700).containsEntry("uid", 1000);
+            assertThat(unix(rootfs.resolve("home/user")))
+                    .containsEntry("mode", 040700)
+                    .containsEntry("uid", 1000);
             assertThat(Files.readString(rootfs.resolve("home/user/.profile"))).isEqualTo("p");
 
             Files.writeString(rootfs.resolve("etc/written-by-container"), "w");
@@ -77,7 +107,8 @@ class SnapshotMountIT {
 
         mount(snapshotter.prepare("another", L3), rootfs);
         try {
-            assertThat(names(rootfs.resolve("etc"))).as("one container's writes stay in its snapshot")
+            assertThat(names(rootfs.resolve("etc")))
+                    .as("one container's writes stay in its snapshot")
                     .containsExactly("passwd");
         } finally {
             run("umount", rootfs.toString());
@@ -85,15 +116,21 @@ class SnapshotMountIT {
     }
 
     /** Unpacks the layer, compressed as given (the media type says so too), under its true diff ID. */
-    private void unpack(Snapshotter snapshotter, String chainId, String parent, String name, Compression compression,
-            LayerBuilder layer) throws IOException {
+    private void unpack(
+            Snapshotter snapshotter,
+            String chainId,
+            String parent,
+            String name,
+            Compression compression,
+            LayerBuilder layer)
+            throws IOException {
         String mediaType = switch (compression) {
             case NONE -> LayerBuilder.OCI_TAR;
             case GZIP -> LayerBuilder.OCI_GZIP;
             case ZSTD -> LayerBuilder.OCI_ZSTD;
         };
-        snapshotter.unpack(chainId, parent, layer.write(base.resolve("layer" + name), compression), mediaType,
-                layer.diffId());
+        snapshotter.unpack(
+                chainId, parent, layer.write(base.resolve("layer" + name), compression), mediaType, layer.diffId());
     }
 
     static void mount(List<Mount> mounts, Path target) throws Exception {
@@ -108,7 +145,9 @@ class SnapshotMountIT {
     }
 
     static List<String> names(Path dir) throws IOException {
-        assertThat(Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)).as(dir + " is a directory").isTrue();
+        assertThat(Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS))
+                .as(dir + " is a directory")
+                .isTrue();
         try (Stream<Path> list = Files.list(dir)) {
             return list.map(p -> p.getFileName().toString()).sorted().toList();
         }

@@ -33,6 +33,7 @@ abstract class SnapshotterContractTest {
 
     @TempDir
     Path base;
+
     Path root;
     Path home;
     Snapshotter snapshotter;
@@ -54,8 +55,8 @@ abstract class SnapshotterContractTest {
         assertThat(snapshotter.exists(L1)).isTrue();
         assertThat(snapshotter.exists(L2)).isTrue();
         assertThat(snapshotter.exists(chainId("other"))).isFalse();
-        assertThat(snapshotter.list()).containsExactly(
-                new SnapshotInfo(L1, Kind.COMMITTED, null), new SnapshotInfo(L2, Kind.COMMITTED, L1));
+        assertThat(snapshotter.list())
+                .containsExactly(new SnapshotInfo(L1, Kind.COMMITTED, null), new SnapshotInfo(L2, Kind.COMMITTED, L1));
     }
 
     @Test
@@ -74,7 +75,8 @@ abstract class SnapshotterContractTest {
         LayerBuilder layer = new LayerBuilder().file("a", "a");
 
         assertThatThrownBy(() -> unpack(L2, L1, layer))
-                .isInstanceOf(NoSuchFileException.class).hasMessageContaining(L1);
+                .isInstanceOf(NoSuchFileException.class)
+                .hasMessageContaining(L1);
         assertThat(snapshotter.exists(L2)).isFalse();
         assertNothingLeft();
     }
@@ -84,14 +86,25 @@ abstract class SnapshotterContractTest {
         LayerBuilder layer = new LayerBuilder().file("a", "a");
         Path blob = layer(layer);
         String hex = L1.substring("sha256:".length());
-        for (String bad : new String[] {"../../etc", hex, "sha256:" + hex.toUpperCase(), "sha512:" + hex + hex,
-                "sha256:" + hex + "/../x", "sha256:../" + hex.substring(3)}) {
+        for (String bad : new String[] {
+            "../../etc",
+            hex,
+            "sha256:" + hex.toUpperCase(),
+            "sha512:" + hex + hex,
+            "sha256:" + hex + "/../x",
+            "sha256:../" + hex.substring(3)
+        }) {
             assertThatThrownBy(() -> snapshotter.unpack(bad, null, blob, LayerBuilder.OCI_GZIP, layer.diffId()))
-                    .as(bad).isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a chain ID");
+                    .as(bad)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("not a chain ID");
             assertThatThrownBy(() -> snapshotter.unpack(L1, bad, blob, LayerBuilder.OCI_GZIP, layer.diffId()))
-                    .as(bad).isInstanceOf(IllegalArgumentException.class);
-            assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, bad)).as(bad)
-                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a diff ID");
+                    .as(bad)
+                    .isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, bad))
+                    .as(bad)
+                    .isInstanceOf(IllegalArgumentException.class)
+                    .hasMessageContaining("not a diff ID");
         }
         assertNothingLeft();
     }
@@ -123,7 +136,8 @@ abstract class SnapshotterContractTest {
         Path truncated = Files.write(base.resolve("truncated.tar"), Arrays.copyOf(tar, tar.length / 2));
 
         assertThatThrownBy(() -> snapshotter.unpack(L1, null, truncated, LayerBuilder.OCI_TAR, big.diffId()))
-                .isInstanceOf(LayerRejectedException.class).hasMessageContaining("truncated");
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessageContaining("truncated");
 
         assertThat(snapshotter.exists(L1)).isFalse();
         assertNothingLeft();
@@ -133,8 +147,8 @@ abstract class SnapshotterContractTest {
     void startupRemovesWhatACrashLeftAndKeepsWhatWasCommitted() throws IOException {
         unpackTwoLayers();
         List<Mount> mounts = snapshotter.prepare("ctr", L2);
-        Files.createDirectories(home.resolve("tmp/98/fs/usr"));     // an unpack the crash interrupted
-        Files.createDirectories(home.resolve("99/fs/etc"));         // renamed, but metadata never written
+        Files.createDirectories(home.resolve("tmp/98/fs/usr")); // an unpack the crash interrupted
+        Files.createDirectories(home.resolve("99/fs/etc")); // renamed, but metadata never written
 
         Snapshotter reopened = open(root);
 
@@ -156,13 +170,14 @@ abstract class SnapshotterContractTest {
         assertThat(mounts).isNotEmpty();
         assertThat(snapshotter.mounts("ctr")).contains(mounts);
         assertThat(snapshotter.mounts("unknown")).isEmpty();
-        assertThat(snapshotter.mounts(L2)).as("committed snapshots are not mounted").isEmpty();
+        assertThat(snapshotter.mounts(L2))
+                .as("committed snapshots are not mounted")
+                .isEmpty();
         assertThat(snapshotter.list()).contains(new SnapshotInfo("ctr", Kind.ACTIVE, L2));
         assertThat(snapshotter.exists(L2)).isTrue();
         assertThatThrownBy(() -> snapshotter.prepare("ctr", L2)).isInstanceOf(FileAlreadyExistsException.class);
         assertThatThrownBy(() -> snapshotter.prepare(L1, L2)).isInstanceOf(FileAlreadyExistsException.class);
-        assertThatThrownBy(() -> snapshotter.prepare("x", chainId("missing")))
-                .isInstanceOf(NoSuchFileException.class);
+        assertThatThrownBy(() -> snapshotter.prepare("x", chainId("missing"))).isInstanceOf(NoSuchFileException.class);
         assertThat(snapshotter.prepare("empty", null)).hasSize(1);
     }
 
@@ -171,7 +186,8 @@ abstract class SnapshotterContractTest {
         unpackTwoLayers();
         snapshotter.prepare("ctr", L1);
 
-        assertThatThrownBy(() -> snapshotter.remove(L1)).isInstanceOf(SnapshotInUseException.class)
+        assertThatThrownBy(() -> snapshotter.remove(L1))
+                .isInstanceOf(SnapshotInUseException.class)
                 .hasMessage("snapshot " + L1 + " is the parent of [ctr, " + L2 + "]; remove those first");
         assertThat(snapshotter.exists(L1)).isTrue();
 
@@ -204,16 +220,30 @@ abstract class SnapshotterContractTest {
      */
     @Test
     void directoriesALayerOnlyImpliesKeepWhatTheLowerLayersGaveThem() throws Exception {
-        unpack(L1, null, new LayerBuilder().dir("tmp/", 01777, 0, 0)
-                .xattr("user.origin", "lower").dir("srv/", 0750, 1000, 1001).file("srv/old", "o"));
-        unpack(L2, L1, new LayerBuilder().file("tmp/x", "x").file("srv/new", "n").file("fresh/f", "f"));
+        unpack(
+                L1,
+                null,
+                new LayerBuilder()
+                        .dir("tmp/", 01777, 0, 0)
+                        .xattr("user.origin", "lower")
+                        .dir("srv/", 0750, 1000, 1001)
+                        .file("srv/old", "o"));
+        unpack(
+                L2,
+                L1,
+                new LayerBuilder().file("tmp/x", "x").file("srv/new", "n").file("fresh/f", "f"));
 
         Path view = mergedView(L2);
 
-        assertThat(unix(view.resolve("tmp"))).containsEntry("mode", 041777).containsEntry("uid", 0)
+        assertThat(unix(view.resolve("tmp")))
+                .containsEntry("mode", 041777)
+                .containsEntry("uid", 0)
                 .containsEntry("lastModifiedTime", LayerBuilder.MTIME);
-        assertThat(unix(view.resolve("srv"))).containsEntry("mode", 040750).containsEntry("uid", 1000)
-                .containsEntry("gid", 1001).containsEntry("lastModifiedTime", LayerBuilder.MTIME);
+        assertThat(unix(view.resolve("srv")))
+                .containsEntry("mode", 040750)
+                .containsEntry("uid", 1000)
+                .containsEntry("gid", 1001)
+                .containsEntry("lastModifiedTime", LayerBuilder.MTIME);
         assertThat(PosixFiles.xattrs(view.resolve("srv"))).containsEntry("user.origin", bytes("lower"));
         assertThat(SnapshotMountIT.names(view.resolve("srv"))).containsExactly("new", "old");
         assertThat(unix(view.resolve("fresh"))).as("a parent no layer has").containsEntry("mode", 040755);
@@ -226,10 +256,24 @@ abstract class SnapshotterContractTest {
      */
     @Test
     void symlinksInParentsResolveInsideTheRootAcrossLayers() throws Exception {
-        unpack(L1, null, new LayerBuilder().dir("usr/bin/").dir("usr/lib/").symlink("bin", "/usr/bin")
-                .symlink("lib", "usr/lib").symlink("usr/lib64", "../../../usr/lib").symlink("sbin", "/usr/sbin"));
-        unpack(L2, L1, new LayerBuilder().file("bin/foo", "foo").file("lib/libx.so", "x")
-                .file("usr/lib64/liby.so", "y").file("sbin/init", "i"));
+        unpack(
+                L1,
+                null,
+                new LayerBuilder()
+                        .dir("usr/bin/")
+                        .dir("usr/lib/")
+                        .symlink("bin", "/usr/bin")
+                        .symlink("lib", "usr/lib")
+                        .symlink("usr/lib64", "../../../usr/lib")
+                        .symlink("sbin", "/usr/sbin"));
+        unpack(
+                L2,
+                L1,
+                new LayerBuilder()
+                        .file("bin/foo", "foo")
+                        .file("lib/libx.so", "x")
+                        .file("usr/lib64/liby.so", "y")
+                        .file("sbin/init", "i"));
 
         Path view = mergedView(L2);
 
@@ -246,8 +290,9 @@ abstract class SnapshotterContractTest {
     void aLayerThatDoesNotHashToItsDiffIdIsRejectedAndNothingOfItKept() throws IOException {
         LayerBuilder layer = new LayerBuilder().file("a", "a");
 
-        assertThatThrownBy(() -> snapshotter.unpack(L1, null, layer(layer), LayerBuilder.OCI_GZIP,
-                chainId("another layer"))).isInstanceOf(LayerRejectedException.class)
+        assertThatThrownBy(() ->
+                        snapshotter.unpack(L1, null, layer(layer), LayerBuilder.OCI_GZIP, chainId("another layer")))
+                .isInstanceOf(LayerRejectedException.class)
                 .hasMessage("the layer uncompresses to " + layer.diffId() + ", not to its diff ID "
                         + chainId("another layer"));
 
@@ -262,8 +307,8 @@ abstract class SnapshotterContractTest {
         byte[] padded = Arrays.copyOf(tar, tar.length + 4096); // more zero blocks, as some tar writers add
         Path blob = LayerBuilder.write(padded, base.resolve("padded.tar.gz"), Compression.GZIP);
 
-        assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP,
-                LayerBuilder.diffIdOf(tar))).isInstanceOf(LayerRejectedException.class);
+        assertThatThrownBy(() -> snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, LayerBuilder.diffIdOf(tar)))
+                .isInstanceOf(LayerRejectedException.class);
         snapshotter.unpack(L1, null, blob, LayerBuilder.OCI_GZIP, LayerBuilder.diffIdOf(padded));
 
         assertThat(snapshotter.exists(L1)).isTrue();
@@ -306,7 +351,10 @@ abstract class SnapshotterContractTest {
     /** The snapshot directories on disk, besides tmp. */
     List<String> snapshotDirs() throws IOException {
         try (Stream<Path> list = Files.list(home)) {
-            return list.map(p -> p.getFileName().toString()).filter(n -> !n.equals("tmp")).sorted().toList();
+            return list.map(p -> p.getFileName().toString())
+                    .filter(n -> !n.equals("tmp"))
+                    .sorted()
+                    .toList();
         }
     }
 

@@ -3,12 +3,11 @@ package dev.stevedore.agent.spec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.stevedore.agent.images.ImageConfig;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import dev.stevedore.agent.images.ImageConfig;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -16,6 +15,7 @@ import org.junit.jupiter.api.io.TempDir;
 class ImageUserTest {
     @TempDir
     Path dir;
+
     Path rootfs;
 
     @BeforeEach
@@ -54,7 +54,9 @@ class ImageUserTest {
         assertThat(ImageUser.resolve(null, empty)).isEqualTo(ids(0, 0));
         assertThat(ImageUser.resolve("1234:5678", empty)).isEqualTo(ids(1234, 5678));
         assertThat(ImageUser.resolve("4294967295:0", empty)).isEqualTo(ids(4294967295L, 0));
-        assertThat(ImageUser.resolve("1234", empty)).as("no passwd to ask: gid 0").isEqualTo(ids(1234, 0));
+        assertThat(ImageUser.resolve("1234", empty))
+                .as("no passwd to ask: gid 0")
+                .isEqualTo(ids(1234, 0));
     }
 
     @Test
@@ -62,15 +64,22 @@ class ImageUserTest {
         assertThat(ImageUser.resolve("nobody", rootfs)).isEqualTo(ids(65534, 65534, 44));
         // app is listed in staff, video and its own group app: containerd leaves the group of the same name out.
         assertThat(ImageUser.resolve("app", rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
-        assertThat(ImageUser.resolve("app:staff", rootfs)).as("a primary gid among them stays in its place")
+        assertThat(ImageUser.resolve("app:staff", rootfs))
+                .as("a primary gid among them stays in its place")
                 .isEqualTo(new ImageUser.Ids(1000, 50, List.of(50L, 44L)));
         assertThat(ImageUser.resolve("app:video", rootfs)).isEqualTo(new ImageUser.Ids(1000, 44, List.of(50L, 44L)));
         assertThat(ImageUser.resolve("app:7", rootfs)).isEqualTo(ids(1000, 7, 50, 44));
-        assertThat(ImageUser.resolve("1000", rootfs)).as("primary group of a listed uid").isEqualTo(ids(1000, 1001, 50, 44));
+        assertThat(ImageUser.resolve("1000", rootfs))
+                .as("primary group of a listed uid")
+                .isEqualTo(ids(1000, 1001, 50, 44));
         assertThat(ImageUser.resolve("1000:1000", rootfs)).isEqualTo(ids(1000, 1000, 50, 44));
-        assertThat(ImageUser.resolve("4242", rootfs)).as("an unlisted uid is still a uid").isEqualTo(ids(4242, 0));
+        assertThat(ImageUser.resolve("4242", rootfs))
+                .as("an unlisted uid is still a uid")
+                .isEqualTo(ids(4242, 0));
         assertThat(ImageUser.resolve("4242:nogroup", rootfs)).isEqualTo(ids(4242, 65534));
-        assertThat(ImageUser.resolve("", rootfs)).as("root is in no other group").isEqualTo(ids(0, 0));
+        assertThat(ImageUser.resolve("", rootfs))
+                .as("root is in no other group")
+                .isEqualTo(ids(0, 0));
     }
 
     @Test
@@ -78,7 +87,8 @@ class ImageUserTest {
         assertThat(ImageUser.resolve(1000, null, rootfs)).isEqualTo(ids(1000, 1001, 50, 44));
         assertThat(ImageUser.resolve(1000, 9L, rootfs)).isEqualTo(ids(1000, 9, 50, 44));
         assertThat(ImageUser.resolve(4242, null, rootfs)).isEqualTo(ids(4242, 0));
-        assertThatThrownBy(() -> ImageUser.resolve(-1, null, rootfs)).isInstanceOf(SpecRejectedException.class)
+        assertThatThrownBy(() -> ImageUser.resolve(-1, null, rootfs))
+                .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("spec.process.user.uid -1");
     }
 
@@ -86,7 +96,8 @@ class ImageUserTest {
     void theGeneratorResolvesTheImageUserInTheRootfs() throws Exception {
         ImageConfig image = new ImageConfig(null, List.of("sh"), null, null, "nobody");
         JsonNode user = Specs.generate(new SpecGenerator(List.of()), "c1", Specs.container(), image, rootfs)
-                .path("process").path("user");
+                .path("process")
+                .path("user");
         assertThat(user.path("uid").asLong()).isEqualTo(65534);
         assertThat(user.path("gid").asLong()).isEqualTo(65534);
     }
@@ -95,12 +106,14 @@ class ImageUserTest {
     void whatCannotBeResolvedIsRejected() {
         assertThatThrownBy(() -> ImageUser.resolve("postgres", rootfs))
                 .isInstanceOf(SpecRejectedException.class)
-                .hasMessage("the image's User \"postgres\" names a user postgres that is not in the image's /etc/passwd");
+                .hasMessage(
+                        "the image's User \"postgres\" names a user postgres that is not in the image's /etc/passwd");
         assertThatThrownBy(() -> ImageUser.resolve("app:wheel", rootfs))
                 .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("the image's User \"app:wheel\" names a group wheel that is not in the image's /etc/group");
         for (String malformed : List.of(":", "app:", ":1", "4294967296", "1:2:3")) {
-            assertThatThrownBy(() -> ImageUser.resolve(malformed, rootfs)).as(malformed)
+            assertThatThrownBy(() -> ImageUser.resolve(malformed, rootfs))
+                    .as(malformed)
                     .isInstanceOf(SpecRejectedException.class);
         }
     }
@@ -112,12 +125,14 @@ class ImageUserTest {
 
         Files.createSymbolicLink(rootfs.resolve("etc/passwd"), outside.toAbsolutePath());
         assertThatThrownBy(() -> ImageUser.resolve("intruder", rootfs))
-                .as("an absolute target starts at the rootfs").isInstanceOf(SpecRejectedException.class);
+                .as("an absolute target starts at the rootfs")
+                .isInstanceOf(SpecRejectedException.class);
 
         Files.delete(rootfs.resolve("etc/passwd"));
         Files.createSymbolicLink(rootfs.resolve("etc/passwd"), Path.of("../../../../../../../../../../" + outside));
         assertThatThrownBy(() -> ImageUser.resolve("intruder", rootfs))
-                .as(".. stops at the rootfs").isInstanceOf(SpecRejectedException.class);
+                .as(".. stops at the rootfs")
+                .isInstanceOf(SpecRejectedException.class);
 
         Files.delete(rootfs.resolve("etc/passwd"));
         Files.delete(rootfs.resolve("etc/group"));
@@ -125,7 +140,8 @@ class ImageUserTest {
         Files.createSymbolicLink(rootfs.resolve("etc"), dir);
         Files.writeString(dir.resolve("passwd"), "intruder:x:4242:4242::/:/bin/sh\n");
         assertThatThrownBy(() -> ImageUser.resolve("intruder", rootfs))
-                .as("a linked directory is resolved in the rootfs too").isInstanceOf(SpecRejectedException.class);
+                .as("a linked directory is resolved in the rootfs too")
+                .isInstanceOf(SpecRejectedException.class);
     }
 
     @Test
@@ -145,19 +161,22 @@ class ImageUserTest {
     void aLinkLoopOrANonFileEndsTheLookup() throws Exception {
         Files.delete(rootfs.resolve("etc/passwd"));
         Files.createSymbolicLink(rootfs.resolve("etc/passwd"), Path.of("passwd"));
-        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs)).isInstanceOf(SpecRejectedException.class)
+        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs))
+                .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("not in the image's /etc/passwd");
 
         Files.delete(rootfs.resolve("etc/passwd"));
         Files.createDirectory(rootfs.resolve("etc/passwd"));
-        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs)).isInstanceOf(SpecRejectedException.class)
+        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs))
+                .isInstanceOf(SpecRejectedException.class)
                 .hasMessage("the image's /etc/passwd is not a regular file");
     }
 
     @Test
     void anOversizedPasswdIsRefused() throws Exception {
         Files.write(rootfs.resolve("etc/passwd"), new byte[ImageUser.MAX_FILE_BYTES + 1]);
-        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs)).isInstanceOf(SpecRejectedException.class)
+        assertThatThrownBy(() -> ImageUser.resolve("app", rootfs))
+                .isInstanceOf(SpecRejectedException.class)
                 .hasMessageContaining("is larger than");
     }
 }

@@ -6,12 +6,11 @@ import static dev.stevedore.agent.spec.Specs.strings;
 import static dev.stevedore.agent.spec.Specs.withOciSpec;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.util.List;
-
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /** spec.ociSpec, merged last: what the other fields do not cover, and overrides of what they do. */
@@ -20,8 +19,8 @@ class OciSpecTest {
 
     @Test
     void nestedObjectsMergeKeyByKey() throws Exception {
-        ContainerSpec container = Specs.container(null, new ContainerSpec.Resources(new Quantity("64Mi"), null, null),
-                null, Specs.map("""
+        ContainerSpec container = Specs.container(
+                null, new ContainerSpec.Resources(new Quantity("64Mi"), null, null), null, Specs.map("""
                         {"process": {"terminal": false, "user": {"additionalGids": [10]}},
                          "linux": {"resources": {"pids": {"limit": 5}}, "sysctl": {"net.ipv4.ping_group_range": "0 0"}}}
                         """));
@@ -30,12 +29,19 @@ class OciSpecTest {
 
         JsonNode resources = spec.path("linux").path("resources");
         assertThat(resources.path("pids").path("limit").asInt()).isEqualTo(5);
-        assertThat(resources.path("memory").path("limit").asLong()).as("kept beside the patch").isEqualTo(67108864L);
+        assertThat(resources.path("memory").path("limit").asLong())
+                .as("kept beside the patch")
+                .isEqualTo(67108864L);
         assertThat(resources.path("devices").size()).as("kept beside the patch").isEqualTo(10);
-        assertThat(spec.path("linux").path("sysctl").path("net.ipv4.ping_group_range").asText()).isEqualTo("0 0");
+        assertThat(spec.path("linux")
+                        .path("sysctl")
+                        .path("net.ipv4.ping_group_range")
+                        .asText())
+                .isEqualTo("0 0");
         assertThat(spec.path("hostname").asText()).as("kept beside the patch").isEqualTo("c1");
         assertThat(spec.path("process").path("user").path("uid").asInt(-1)).isZero();
-        assertThat(spec.path("process").path("user").path("additionalGids")).isEqualTo(Specs.json("{\"g\":[10]}").get("g"));
+        assertThat(spec.path("process").path("user").path("additionalGids"))
+                .isEqualTo(Specs.json("{\"g\":[10]}").get("g"));
     }
 
     @Test
@@ -47,8 +53,11 @@ class OciSpecTest {
                 """), SH_IMAGE, EMPTY_ROOTFS);
 
         assertThat(strings(spec.path("process").path("args"))).containsExactly("sh", "-c", "true");
-        assertThat(strings(spec.path("process").path("capabilities").path("bounding"))).containsExactly("CAP_KILL");
-        assertThat(spec.path("process").path("capabilities").path("effective")).as("a sibling array stays").hasSize(14);
+        assertThat(strings(spec.path("process").path("capabilities").path("bounding")))
+                .containsExactly("CAP_KILL");
+        assertThat(spec.path("process").path("capabilities").path("effective"))
+                .as("a sibling array stays")
+                .hasSize(14);
         assertThat(strings(spec.path("linux").path("maskedPaths"))).containsExactly("/proc/kcore");
         assertThat(spec.path("hostname").asText()).isEqualTo("web");
     }
@@ -70,6 +79,7 @@ class OciSpecTest {
     void theContainersOciSpecIsNotChanged() throws Exception {
         ContainerSpec container = withOciSpec("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}");
         Specs.generate(generator, "c1", container, SH_IMAGE, EMPTY_ROOTFS);
-        assertThat(container.ociSpec()).isEqualTo(Specs.map("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}"));
+        assertThat(container.ociSpec())
+                .isEqualTo(Specs.map("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}"));
     }
 }

@@ -3,6 +3,10 @@ package dev.stevedore.agent.spec;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.agent.images.ImageConfig;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+import io.fabric8.kubernetes.api.model.Quantity;
 import java.io.File;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -16,11 +20,6 @@ import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
-
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.stevedore.agent.images.ImageConfig;
-import dev.stevedore.api.v1alpha1.ContainerSpec;
-import io.fabric8.kubernetes.api.model.Quantity;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -40,10 +39,12 @@ class SpecGeneratorIT {
 
     @TempDir
     Path dir;
+
     Path bundle;
     Path rootfs;
     /** A cgroup parent of this test's own, removed afterwards: runtimes delete a container's cgroup, not its parent. */
     final String cgroupParent = "stevedore-it-" + randomHex();
+
     final List<String[]> toDelete = new ArrayList<>();
 
     @BeforeAll
@@ -98,26 +99,36 @@ class SpecGeneratorIT {
         Files.writeString(rootfs.resolve("etc/group"), "app:x:2345:\nwheel:x:10:root,app\n");
         Path shared = Files.createDirectories(dir.resolve("host/shared"));
         Files.writeString(shared.resolve("greeting"), "hello from the host\n");
-        String script = String.join("; ",
-                "busybox id -u", "busybox id -g", "busybox id -G",
+        String script = String.join(
+                "; ",
+                "busybox id -u",
+                "busybox id -g",
+                "busybox id -G",
                 "busybox cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || busybox cat /sys/fs/cgroup/memory.max",
                 "busybox cat /sys/fs/cgroup/pids/pids.max 2>/dev/null || busybox cat /sys/fs/cgroup/pids.max",
                 "busybox cat /shared/greeting");
-        ContainerSpec container = Specs.container(new ContainerSpec.Process(List.of("sh", "-c", script), null, null, null),
-                LIMITS, List.of(new ContainerSpec.Mount("bind", shared.toString(), "/shared", List.of("ro"))), null);
+        ContainerSpec container = Specs.container(
+                new ContainerSpec.Process(List.of("sh", "-c", script), null, null, null),
+                LIMITS,
+                List.of(new ContainerSpec.Mount("bind", shared.toString(), "/shared", List.of("ro"))),
+                null);
         ImageConfig image = new ImageConfig(null, List.of("sh"), null, null, "app");
         SpecGenerator generator = new SpecGenerator(List.of(dir.resolve("host")));
 
         Result result = run(Runtime.RUNC, "it-user-" + randomHex(), generator, container, image);
 
-        assertThat(result.stdout()).as(result.stderr())
+        assertThat(result.stdout())
+                .as(result.stderr())
                 .isEqualTo("1234\n2345\n2345 10\n67108864\n64\nhello from the host\n");
         assertThat(result.exitCode()).as(result.stderr()).isZero();
     }
 
     private static ContainerSpec echoOkExit3() {
-        return Specs.container(new ContainerSpec.Process(List.of("sh", "-c", "echo ok; exit 3"), null, null, null),
-                LIMITS, null, null);
+        return Specs.container(
+                new ContainerSpec.Process(List.of("sh", "-c", "echo ok; exit 3"), null, null, null),
+                LIMITS,
+                null,
+                null);
     }
 
     private Result run(Runtime runtime, String id, ContainerSpec container) throws Exception {
@@ -133,7 +144,8 @@ class SpecGeneratorIT {
         spec.withArrayProperty("mounts").add(Specs.json("""
                 {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
                  "options": ["nosuid", "noexec", "nodev", "relatime", "ro"]}"""));
-        Files.writeString(bundle.resolve("config.json"),
+        Files.writeString(
+                bundle.resolve("config.json"),
                 Specs.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(spec));
         Path state = Files.createDirectories(dir.resolve("state"));
         toDelete.add(runtime.command(state, "delete", "-f", id));
@@ -141,7 +153,8 @@ class SpecGeneratorIT {
     }
 
     enum Runtime {
-        RUNC, CRUN;
+        RUNC,
+        CRUN;
 
         String[] command(Path state, String... args) {
             List<String> command = new ArrayList<>();
@@ -149,8 +162,15 @@ class SpecGeneratorIT {
                 // crun 1.8 refuses a hybrid cgroup host whose v2 hierarchy has any controller ("cgroups in hybrid
                 // mode not supported, drop all controllers from cgroupv2"). In a mount namespace of its own, without
                 // the v2 mount, it sees plain cgroup v1; the host keeps its mounts.
-                command.addAll(List.of("unshare", "--mount", "--propagation", "private",
-                        "sh", "-c", "umount /sys/fs/cgroup/unified && exec \"$@\"", "sh"));
+                command.addAll(List.of(
+                        "unshare",
+                        "--mount",
+                        "--propagation",
+                        "private",
+                        "sh",
+                        "-c",
+                        "umount /sys/fs/cgroup/unified && exec \"$@\"",
+                        "sh"));
             }
             command.addAll(List.of(name().toLowerCase(), "--root", state.toString()));
             command.addAll(List.of(args));
@@ -158,8 +178,7 @@ class SpecGeneratorIT {
         }
     }
 
-    record Result(int exitCode, String stdout, String stderr) {
-    }
+    record Result(int exitCode, String stdout, String stderr) {}
 
     private Result exec(String... command) throws Exception {
         Path err = Files.createTempFile(dir, "stderr", ".txt");

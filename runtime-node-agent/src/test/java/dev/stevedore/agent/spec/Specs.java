@@ -1,12 +1,5 @@
 package dev.stevedore.agent.spec;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
-import java.util.Map;
-
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -15,6 +8,12 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.images.ImageConfig;
 import dev.stevedore.agent.testing.RuntimeSpecSchema;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
 
 /** Containers, images and JSON for the spec tests, with only the fields a test cares about. */
 final class Specs {
@@ -23,8 +22,7 @@ final class Specs {
     /** A root filesystem without /etc/passwd or /etc/group, as a one-binary image has. */
     static final Path EMPTY_ROOTFS = emptyDirectory();
 
-    private Specs() {
-    }
+    private Specs() {}
 
     private static Path emptyDirectory() {
         try {
@@ -37,8 +35,9 @@ final class Specs {
     }
 
     /** {@link SpecGenerator#generate}, and the result checked against the runtime-spec schema. */
-    static ObjectNode generate(SpecGenerator generator, String containerId, ContainerSpec container, ImageConfig image,
-            Path rootfs) throws SpecRejectedException {
+    static ObjectNode generate(
+            SpecGenerator generator, String containerId, ContainerSpec container, ImageConfig image, Path rootfs)
+            throws SpecRejectedException {
         ObjectNode spec = generator.generate(containerId, container, image, rootfs);
         RuntimeSpecSchema.assertValid(spec);
         return spec;
@@ -52,10 +51,13 @@ final class Specs {
         return container(process, null, null, null);
     }
 
-    static ContainerSpec container(ContainerSpec.Process process, ContainerSpec.Resources resources,
-            List<ContainerSpec.Mount> mounts, Map<String, Object> ociSpec) {
-        return new ContainerSpec("docker.io/library/busybox:1.36", null, null, null, null, null, process, resources,
-                mounts, ociSpec);
+    static ContainerSpec container(
+            ContainerSpec.Process process,
+            ContainerSpec.Resources resources,
+            List<ContainerSpec.Mount> mounts,
+            Map<String, Object> ociSpec) {
+        return new ContainerSpec(
+                "docker.io/library/busybox:1.36", null, null, null, null, null, process, resources, mounts, ociSpec);
     }
 
     static ContainerSpec withMounts(ContainerSpec.Mount... mounts) {
@@ -68,7 +70,7 @@ final class Specs {
 
     static Map<String, Object> map(String json) {
         try {
-            return MAPPER.readValue(json, new TypeReference<Map<String, Object>>() { });
+            return MAPPER.readValue(json, new TypeReference<Map<String, Object>>() {});
         } catch (JsonProcessingException e) {
             throw new IllegalArgumentException(json, e);
         }
@@ -83,6 +85,6 @@ final class Specs {
     }
 
     static List<String> strings(JsonNode array) {
-        return MAPPER.convertValue(array, new TypeReference<List<String>>() { });
+        return MAPPER.convertValue(array, new TypeReference<List<String>>() {});
     }
 }

@@ -38,8 +38,16 @@ final class FakeRuntime implements OciRuntime {
     }
 
     @Override
-    public long create(String id, Path bundle, Path workDir, Path exitDir, Path socketDir, Path persistDir, Path log,
-            long logSizeMax) throws RuntimeCommandException {
+    public long create(
+            String id,
+            Path bundle,
+            Path workDir,
+            Path exitDir,
+            Path socketDir,
+            Path persistDir,
+            Path log,
+            long logSizeMax)
+            throws RuntimeCommandException {
         call("create", id);
         states.put(id, "created");
         return nextPid;

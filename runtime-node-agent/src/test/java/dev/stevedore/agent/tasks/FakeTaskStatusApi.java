@@ -1,11 +1,5 @@
 package dev.stevedore.agent.tasks;
 
-import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
-
 import com.sun.net.httpserver.HttpServer;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -14,14 +8,18 @@ import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
  * The one API request the executor makes, a Task status apply, answered by a local HTTP server: it keeps what was
  * applied, with the field manager, and answers with {@link #respondWith} (200 unless told otherwise).
  */
 final class FakeTaskStatusApi implements AutoCloseable {
-    record Applied(String path, String query, TaskStatus status) {
-    }
+    record Applied(String path, String query, TaskStatus status) {}
 
     private final HttpServer server;
     private final KubernetesClient client;
@@ -36,7 +34,10 @@ final class FakeTaskStatusApi implements AutoCloseable {
             byte[] reply;
             if ("PATCH".equals(exchange.getRequestMethod()) && code == 200) {
                 Task task = Serialization.unmarshal(new String(body, StandardCharsets.UTF_8), Task.class);
-                applied.add(new Applied(exchange.getRequestURI().getPath(), exchange.getRequestURI().getQuery(), task.getStatus()));
+                applied.add(new Applied(
+                        exchange.getRequestURI().getPath(),
+                        exchange.getRequestURI().getQuery(),
+                        task.getStatus()));
                 reply = body;
             } else {
                 reply = ("{\"kind\":\"Status\",\"apiVersion\":\"v1\",\"status\":\"Failure\",\"code\":" + code + "}")
@@ -48,9 +49,12 @@ final class FakeTaskStatusApi implements AutoCloseable {
             exchange.close();
         });
         server.start();
-        client = new KubernetesClientBuilder().withConfig(new ConfigBuilder(Config.empty())
-                .withMasterUrl("http://127.0.0.1:" + server.getAddress().getPort())
-                .withRequestRetryBackoffLimit(0).build()).build();
+        client = new KubernetesClientBuilder()
+                .withConfig(new ConfigBuilder(Config.empty())
+                        .withMasterUrl("http://127.0.0.1:" + server.getAddress().getPort())
+                        .withRequestRetryBackoffLimit(0)
+                        .build())
+                .build();
     }
 
     KubernetesClient client() {

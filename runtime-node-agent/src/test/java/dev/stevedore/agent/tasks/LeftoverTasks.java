@@ -1,8 +1,8 @@
 package dev.stevedore.agent.tasks;
 
-import dev.stevedore.agent.fs.MountTable;
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.fs.MountTable;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,8 +15,7 @@ import java.util.stream.Stream;
  * remove whatever is left under the agent root they used, whatever happened.
  */
 final class LeftoverTasks {
-    private LeftoverTasks() {
-    }
+    private LeftoverTasks() {}
 
     /** No mount, runtime state, cgroup, bundle, exit file or conmon of the task {@code uid} is left. */
     static void assertNoneLeft(Path root, Runtimes runtimes, String uid) throws IOException {
@@ -25,14 +24,20 @@ final class LeftoverTasks {
             assertThat(rt.state(uid)).as(rt.name() + " state of " + uid).isEmpty();
         }
         try (Stream<Path> hierarchies = Files.list(Path.of("/sys/fs/cgroup"))) {
-            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid))).noneMatch(Files::exists);
+            assertThat(hierarchies.map(h -> h.resolve("stevedore").resolve(uid)))
+                    .noneMatch(Files::exists);
         }
         assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
         assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
         assertThat(ProcessHandle.allProcesses()
-                .filter(p -> p.info().command().map(c -> c.endsWith("/conmon")).orElse(false))
-                .map(p -> String.join(" ", p.info().arguments().orElse(new String[0])))
-                .filter(args -> args.contains(uid))).as("conmon of " + uid).isEmpty();
+                        .filter(p -> p.info()
+                                .command()
+                                .map(c -> c.endsWith("/conmon"))
+                                .orElse(false))
+                        .map(p -> String.join(" ", p.info().arguments().orElse(new String[0])))
+                        .filter(args -> args.contains(uid)))
+                .as("conmon of " + uid)
+                .isEmpty();
     }
 
     static void removeUnder(Path root, Runtimes runtimes) throws IOException {

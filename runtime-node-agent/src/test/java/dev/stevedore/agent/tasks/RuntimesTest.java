@@ -8,7 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
-
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,7 +32,8 @@ class RuntimesTest {
     @Test
     void theWrapperRunsCrunInAMountNamespaceWithoutTheCgroup2Mount() {
         String script = Runtimes.wrapperScript(Path.of("/usr/bin/crun"));
-        assertThat(script).startsWith("#!/bin/sh\n")
+        assertThat(script)
+                .startsWith("#!/bin/sh\n")
                 .contains("exec /usr/bin/unshare --mount --propagation private /bin/sh -c "
                         + "'umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/crun \"$@\"' crun \"$@\"");
     }
@@ -51,8 +51,14 @@ class RuntimesTest {
             ConmonRuntime.Result version = ConmonRuntime.exec(List.of(wrapper.toString(), "--version"));
             assertThat(version.code()).as(version.err()).isZero();
             assertThat(version.out()).startsWith("crun version");
-            ConmonRuntime.Result mounts = ConmonRuntime.exec(List.of("/usr/bin/unshare", "--mount", "--propagation", "private",
-                    "/bin/sh", "-c", "umount /sys/fs/cgroup/unified 2>/dev/null; cat /proc/self/mounts"));
+            ConmonRuntime.Result mounts = ConmonRuntime.exec(List.of(
+                    "/usr/bin/unshare",
+                    "--mount",
+                    "--propagation",
+                    "private",
+                    "/bin/sh",
+                    "-c",
+                    "umount /sys/fs/cgroup/unified 2>/dev/null; cat /proc/self/mounts"));
             assertThat(mounts.out()).doesNotContain(" /sys/fs/cgroup/unified ");
             assertThat(Files.readString(Path.of("/proc/self/mounts"))).contains(" /sys/fs/cgroup/unified ");
         } else {
@@ -68,9 +74,12 @@ class RuntimesTest {
         Runtimes runtimes = Runtimes.prepare(dir.resolve("root"), Map.of("runc", runc, "crun", crun));
         assertThat(binary(runtimes, "runc")).isEqualTo(runc);
         assertThat(binary(runtimes, "crun")).isEqualTo(crun);
-        assertThat(dir.resolve("root/bin/crun")).as("no wrapper for a crun given").doesNotExist();
+        assertThat(dir.resolve("root/bin/crun"))
+                .as("no wrapper for a crun given")
+                .doesNotExist();
         assertThatThrownBy(() -> Runtimes.prepare(dir.resolve("root"), Map.of("youki", runc)))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("youki");
+                .isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("youki");
     }
 
     private static Path binary(Runtimes runtimes, String name) {

@@ -18,10 +18,12 @@ class SignalsAndMessagesTest {
 
     @Test
     void runcsLogLineIsReducedToItsMessage() {
-        String raw = "time=\"2026-11-29T13:00:43Z\" level=error msg=\"runc create failed: unable to start container process: "
-                + "exec: \\\"nosuchcmd\\\": executable file not found in $PATH\"\n";
+        String raw =
+                "time=\"2026-11-29T13:00:43Z\" level=error msg=\"runc create failed: unable to start container process: "
+                        + "exec: \\\"nosuchcmd\\\": executable file not found in $PATH\"\n";
         assertThat(ConmonRuntime.runtimeMessage(raw))
-                .isEqualTo("runc create failed: unable to start container process: exec: \"nosuchcmd\": executable file not found in $PATH");
+                .isEqualTo(
+                        "runc create failed: unable to start container process: exec: \"nosuchcmd\": executable file not found in $PATH");
         assertThat(ConmonRuntime.runtimeMessage("crun: plain message\n")).isEqualTo("crun: plain message");
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
@@ -14,8 +15,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeoutException;
 import java.util.stream.Stream;
-
-import dev.stevedore.agent.fs.PosixFiles;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -33,19 +32,29 @@ class SpawnTest {
         Path work = Files.createDirectory(dir.resolve("work"));
         try (RandomAccessFile stdin = new RandomAccessFile(fifo.toFile(), "rw")) {
             // cat blocks reading the FIFO (this end keeps it open) while its fds are looked at.
-            int pid = Spawn.start(List.of("/bin/cat"), Map.of("ONLY", "this"), work, List.of(new Spawn.Fd.Read(fifo),
-                    new Spawn.Fd.Write(out), new Spawn.Fd.SameAs(1), new Spawn.Fd.Write(three), new Spawn.Fd.Read(four)));
+            int pid = Spawn.start(
+                    List.of("/bin/cat"),
+                    Map.of("ONLY", "this"),
+                    work,
+                    List.of(
+                            new Spawn.Fd.Read(fifo),
+                            new Spawn.Fd.Write(out),
+                            new Spawn.Fd.SameAs(1),
+                            new Spawn.Fd.Write(three),
+                            new Spawn.Fd.Read(four)));
             boolean fed = false;
             int status;
             try {
                 Path proc = Path.of("/proc", Integer.toString(pid));
-                await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(fds(proc)).containsExactly("0", "1", "2", "3", "4"));
+                await().atMost(Duration.ofSeconds(10))
+                        .untilAsserted(() -> assertThat(fds(proc)).containsExactly("0", "1", "2", "3", "4"));
                 assertThat(Files.readSymbolicLink(proc.resolve("fd/2"))).isEqualTo(out);
                 assertThat(Files.readSymbolicLink(proc.resolve("fd/3"))).isEqualTo(three);
                 assertThat(Files.readSymbolicLink(proc.resolve("fd/4"))).isEqualTo(four);
                 assertThat(Files.readString(proc.resolve("environ"))).isEqualTo("ONLY=this\0");
                 assertThat(Files.readSymbolicLink(proc.resolve("cwd"))).isEqualTo(work);
-                // No signal blocked, none of 1..31 ignored (glibc's posix_spawn ignores its own two internal ones, 32 and 33).
+                // No signal blocked, none of 1..31 ignored (glibc's posix_spawn ignores its own two internal ones, 32
+                // and 33).
                 assertThat(signalMask(proc, "SigBlk")).isZero();
                 assertThat(signalMask(proc, "SigIgn") & 0x7fff_ffffL).isZero();
                 assertThat(Spawn.exitStatus(pid)).isEmpty();
@@ -78,20 +87,31 @@ class SpawnTest {
 
     @Test
     void aMissingProgramIsAnError() {
-        assertThatThrownBy(() -> Spawn.start(List.of(dir.resolve("missing").toString()), Map.of(), dir,
-                List.of(new Spawn.Fd.Read(Path.of("/dev/null")))))
-                .isInstanceOf(IOException.class).hasMessageContaining("missing").hasMessageContaining("No such file or directory");
+        assertThatThrownBy(() -> Spawn.start(
+                        List.of(dir.resolve("missing").toString()),
+                        Map.of(),
+                        dir,
+                        List.of(new Spawn.Fd.Read(Path.of("/dev/null")))))
+                .isInstanceOf(IOException.class)
+                .hasMessageContaining("missing")
+                .hasMessageContaining("No such file or directory");
     }
 
     private int sh(String script) throws IOException {
         Path devNull = Path.of("/dev/null");
-        return Spawn.start(List.of("/bin/sh", "-c", script), Map.of(), dir,
+        return Spawn.start(
+                List.of("/bin/sh", "-c", script),
+                Map.of(),
+                dir,
                 List.of(new Spawn.Fd.Read(devNull), new Spawn.Fd.Write(devNull), new Spawn.Fd.SameAs(1)));
     }
 
     private static long signalMask(Path proc, String field) throws IOException {
-        return Files.readAllLines(proc.resolve("status")).stream().filter(l -> l.startsWith(field + ":"))
-                .map(l -> Long.parseUnsignedLong(l.substring(field.length() + 1).strip(), 16)).findFirst().orElseThrow();
+        return Files.readAllLines(proc.resolve("status")).stream()
+                .filter(l -> l.startsWith(field + ":"))
+                .map(l -> Long.parseUnsignedLong(l.substring(field.length() + 1).strip(), 16))
+                .findFirst()
+                .orElseThrow();
     }
 
     private static List<String> fds(Path proc) throws IOException {

@@ -3,18 +3,6 @@ package dev.stevedore.agent.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.io.File;
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.time.Instant;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Optional;
-import java.util.concurrent.TimeUnit;
-
-import dev.stevedore.agent.NodeAgent;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
@@ -28,6 +16,16 @@ import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import java.io.File;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -46,8 +44,10 @@ import org.junit.jupiter.api.io.TempDir;
 class TaskAgentKilledIT {
     private static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final String NODE = "task-kill-it-node";
+
     @TempDir
     static Path tmp;
+
     private static LocalRegistry registry;
     private static ControlPlane controlPlane;
     private static Path root;
@@ -57,6 +57,7 @@ class TaskAgentKilledIT {
     private static int agentStarts;
     /** While this file exists the wrapper holds every runc start; it writes its pid to {@link #held} and waits. */
     private static Path holdStarts;
+
     private static Path held;
     private static Path runcWrapper;
     private static final String RUNC_WRAPPER = """
@@ -84,8 +85,12 @@ class TaskAgentKilledIT {
         runcWrapper = tmp.resolve("runc-wrapper");
         Files.writeString(runcWrapper, RUNC_WRAPPER.formatted(holdStarts, held, Runtimes.RUNC));
         assertThat(runcWrapper.toFile().setExecutable(true)).isTrue();
-        assertThat(Path.of("target/classes/dev/stevedore/agent/NodeAgent.class")).as("the module is built").exists();
-        assertThat(Path.of("target/lib")).as("mvn package copies the agent's dependencies to target/lib").isDirectory();
+        assertThat(Path.of("target/classes/dev/stevedore/agent/NodeAgent.class"))
+                .as("the module is built")
+                .exists();
+        assertThat(Path.of("target/lib"))
+                .as("mvn package copies the agent's dependencies to target/lib")
+                .isDirectory();
     }
 
     @AfterAll
@@ -98,7 +103,11 @@ class TaskAgentKilledIT {
         } finally {
             LeftoverTasks.removeUnder(root, runtimes); // leave nothing behind, whatever happened
             registry.close();
-            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
         }
     }
 
@@ -108,14 +117,17 @@ class TaskAgentKilledIT {
         List<String> uids = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             // Tasks 0 and 1 exit while the agent is dead: they wait for a file the test creates then.
-            String args = i < 2 ? "[sh, -c, 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + (10 + i) + "']" : "[sleep, '3600']";
+            String args = i < 2
+                    ? "[sh, -c, 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + (10 + i) + "']"
+                    : "[sleep, '3600']";
             container(ns, "k" + i, "process: {args: " + args + "}");
             uids.add(task(ns, "k" + i + "-1", "k" + i).getMetadata().getUid());
         }
         List<TaskStatus> before = new ArrayList<>();
         List<Optional<Instant>> processStarts = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            TaskStatus s = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
+            TaskStatus s = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running)
+                    .getStatus();
             before.add(s);
             processStarts.add(ProcessHandle.of(s.pid()).orElseThrow().info().startInstant());
         }
@@ -123,7 +135,9 @@ class TaskAgentKilledIT {
         kill9(agent);
         for (int i = 0; i < 2; i++) {
             Path exitFile = root.resolve("task-exits").resolve(uids.get(i));
-            assertThat(exitFile).as("task %d must still run when the agent dies", i).doesNotExist();
+            assertThat(exitFile)
+                    .as("task %d must still run when the agent dies", i)
+                    .doesNotExist();
             Files.writeString(root.resolve("tasks").resolve(uids.get(i)).resolve("bundle/rootfs/tmp/go"), "");
         }
         for (int i = 0; i < 2; i++) {
@@ -131,8 +145,14 @@ class TaskAgentKilledIT {
             await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(exitFile));
         }
         for (int i = 0; i < 5; i++) {
-            assertThat(ns.client().resources(Task.class).withName("k" + i + "-1").get().getStatus().phase())
-                    .as("nobody wrote task %d's status while the agent was dead", i).isEqualTo(TaskStatus.Phase.Running);
+            assertThat(ns.client()
+                            .resources(Task.class)
+                            .withName("k" + i + "-1")
+                            .get()
+                            .getStatus()
+                            .phase())
+                    .as("nobody wrote task %d's status while the agent was dead", i)
+                    .isEqualTo(TaskStatus.Phase.Running);
         }
 
         agent = startAgent();
@@ -145,11 +165,13 @@ class TaskAgentKilledIT {
         }
         for (int i = 2; i < 5; i++) {
             // The agent re-adopts every record before it handles any exit, so by now it has seen these three.
-            TaskStatus after = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running).getStatus();
+            TaskStatus after = Tasks.awaitPhase(ns, "k" + i + "-1", TaskStatus.Phase.Running)
+                    .getStatus();
             // The same process, never started twice.
             assertThat(after.pid()).isEqualTo(before.get(i).pid());
             assertThat(after.startedAt()).isEqualTo(before.get(i).startedAt());
-            assertThat(ProcessHandle.of(after.pid()).orElseThrow().info().startInstant()).isEqualTo(processStarts.get(i));
+            assertThat(ProcessHandle.of(after.pid()).orElseThrow().info().startInstant())
+                    .isEqualTo(processStarts.get(i));
             assertThat(runtimes.named("runc").state(uids.get(i))).contains("running");
         }
         for (int i = 2; i < 5; i++) {
@@ -174,12 +196,19 @@ class TaskAgentKilledIT {
         start.onExit().get(30, TimeUnit.SECONDS);
         Files.delete(holdStarts);
         assertThat(runtimes.named("runc").state(uid)).contains("created");
-        long createdPid = Long.parseLong(Files.readString(root.resolve("tasks").resolve(uid).resolve("ctr.pid")).strip());
+        long createdPid = Long.parseLong(
+                Files.readString(root.resolve("tasks").resolve(uid).resolve("ctr.pid"))
+                        .strip());
         Task unreported = ns.client().resources(Task.class).withName("halt-1").get();
-        assertThat(unreported.getStatus() == null ? null : unreported.getStatus().phase()).isIn(null, TaskStatus.Phase.Pending);
+        assertThat(
+                        unreported.getStatus() == null
+                                ? null
+                                : unreported.getStatus().phase())
+                .isIn(null, TaskStatus.Phase.Pending);
 
         agent = startAgent();
-        TaskStatus running = Tasks.awaitPhase(ns, "halt-1", TaskStatus.Phase.Running).getStatus();
+        TaskStatus running =
+                Tasks.awaitPhase(ns, "halt-1", TaskStatus.Phase.Running).getStatus();
         assertThat(running.pid()).isEqualTo(createdPid);
         Path starts = root.resolve("tasks").resolve(uid).resolve("bundle/rootfs/starts");
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(starts));
@@ -197,11 +226,22 @@ class TaskAgentKilledIT {
     // --- helpers -------------------------------------------------------------------------------------------
 
     private static Process startAgent() throws IOException {
-        List<String> command = List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-cp", Path.of("target/classes").toAbsolutePath() + File.pathSeparator + Path.of("target/lib").toAbsolutePath() + "/*",
-                "dev.stevedore.agent.NodeAgent", "--node-name", NODE, "--root", root.toString(), "--heartbeat-interval", "2s",
-                "--runtime-binary", "runc=" + runcWrapper);
-        ProcessBuilder builder = new ProcessBuilder(command).redirectErrorStream(true)
+        List<String> command = List.of(
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp",
+                Path.of("target/classes").toAbsolutePath() + File.pathSeparator
+                        + Path.of("target/lib").toAbsolutePath() + "/*",
+                "dev.stevedore.agent.NodeAgent",
+                "--node-name",
+                NODE,
+                "--root",
+                root.toString(),
+                "--heartbeat-interval",
+                "2s",
+                "--runtime-binary",
+                "runc=" + runcWrapper);
+        ProcessBuilder builder = new ProcessBuilder(command)
+                .redirectErrorStream(true)
                 .redirectInput(new File("/dev/null"))
                 .redirectOutput(tmp.resolve("agent-" + (++agentStarts) + ".log").toFile());
         builder.environment().put("KUBECONFIG", controlPlane.kubeconfig().toString());
@@ -210,12 +250,17 @@ class TaskAgentKilledIT {
 
     /** The runc start the wrapper holds, if it holds one. */
     private static Optional<ProcessHandle> heldStart() throws IOException {
-        return Files.exists(held) ? ProcessHandle.of(Long.parseLong(Files.readString(held).strip())) : Optional.empty();
+        return Files.exists(held)
+                ? ProcessHandle.of(Long.parseLong(Files.readString(held).strip()))
+                : Optional.empty();
     }
 
     private static void kill9(Process process) throws Exception {
         assertThat(process.isAlive()).as("the agent runs").isTrue();
-        assertThat(new ProcessBuilder("kill", "-9", Long.toString(process.pid())).start().waitFor()).isZero();
+        assertThat(new ProcessBuilder("kill", "-9", Long.toString(process.pid()))
+                        .start()
+                        .waitFor())
+                .isZero();
         assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
         assertThat(process.exitValue()).isEqualTo(128 + 9);
     }

@@ -2,11 +2,6 @@ package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
-import java.util.Optional;
-
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.tasks.TaskAction.AwaitMonitorExit;
 import dev.stevedore.agent.tasks.TaskAction.Forget;
@@ -32,6 +27,10 @@ import dev.stevedore.api.v1alpha1.TaskSpec.DesiredState;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Optional;
 import org.junit.jupiter.api.Test;
 
 /** Every lifecycle transition of a task, decided without a node, a runtime or an API server. */
@@ -40,8 +39,8 @@ class TaskDecisionsTest {
     private static final String UID = "0a1b2c3d-0000-4000-8000-000000000001";
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00.250Z");
     private static final Instant STARTED = Instant.parse("2026-12-01T09:00:00Z");
-    private static final ContainerRecord PREPARED = new ContainerRecord("c-uid", "ns", "box", 3L, "img", "sha256:i",
-            "overlayfs", "snap-1", "sha256:s", "runc", List.of());
+    private static final ContainerRecord PREPARED = new ContainerRecord(
+            "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "runc", List.of());
 
     private final TaskDecisions decide = new TaskDecisions(NODE);
 
@@ -63,13 +62,17 @@ class TaskDecisionsTest {
     }
 
     private static Container container(long generation, String runtime, boolean deleting) {
-        return Serialization.unmarshal("""
+        return Serialization.unmarshal(
+                """
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
                 metadata: {name: box, namespace: ns, uid: c-uid, generation: %d%s}
                 spec: {image: img%s}
-                """.formatted(generation, deleting ? ", deletionTimestamp: '2026-12-01T09:59:00Z'" : "",
-                runtime == null ? "" : ", runtime: {name: " + runtime + "}"), Container.class);
+                """.formatted(
+                                generation,
+                                deleting ? ", deletionTimestamp: '2026-12-01T09:59:00Z'" : "",
+                                runtime == null ? "" : ", runtime: {name: " + runtime + "}"),
+                Container.class);
     }
 
     private static TaskRecord creating() {
@@ -94,68 +97,116 @@ class TaskDecisionsTest {
     void startsOnceItsContainerIsPreparedOnTheNode() {
         assertThat(reconcile(task(DesiredState.Running, null), null)).containsExactly(new Start("runc", PREPARED, 1L));
         TaskStatus pending = new TaskStatus(Phase.Pending, null, null, null, null, null, "Bound", null, 1L, null);
-        assertThat(reconcile(task(DesiredState.Running, pending), null)).containsExactly(new Start("runc", PREPARED, 1L));
+        assertThat(reconcile(task(DesiredState.Running, pending), null))
+                .containsExactly(new Start("runc", PREPARED, 1L));
     }
 
     @Test
     void startsOnTheRuntimeRecordedWhenItsContainerWasPrepared() {
-        ContainerRecord crun = new ContainerRecord("c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1",
-                "sha256:s", "crun", List.of());
-        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(container(3, "runc", false)),
-                Optional.of(crun), NOW)).as("the live object's runtime may have changed since; what was prepared runs")
+        ContainerRecord crun = new ContainerRecord(
+                "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "crun", List.of());
+        assertThat(decide.reconcile(
+                        task(DesiredState.Running, null),
+                        null,
+                        Optional.of(container(3, "runc", false)),
+                        Optional.of(crun),
+                        NOW))
+                .as("the live object's runtime may have changed since; what was prepared runs")
                 .containsExactly(new Start("crun", crun, 1L));
     }
 
     @Test
     void endsStartFailedWhenTheNodeGaveUpOnItsContainerAsItIsNow() {
         Container stalled = container(3, null, false);
-        stalled.setStatus(new ContainerStatus(null, null, null, null, null, 3L, List.of(
-                Conditions.of(null, ContainerStatus.READY, "False", "SpecRejected", "no user app", 3L),
-                Conditions.of(null, ContainerStatus.STALLED, "True", "SpecRejected", "no user app", 3L))));
-        List<TaskAction> plan = decide.reconcile(task(DesiredState.Running, null), null, Optional.of(stalled),
-                Optional.empty(), NOW);
+        stalled.setStatus(new ContainerStatus(
+                null,
+                null,
+                null,
+                null,
+                null,
+                3L,
+                List.of(
+                        Conditions.of(null, ContainerStatus.READY, "False", "SpecRejected", "no user app", 3L),
+                        Conditions.of(null, ContainerStatus.STALLED, "True", "SpecRejected", "no user app", 3L))));
+        List<TaskAction> plan =
+                decide.reconcile(task(DesiredState.Running, null), null, Optional.of(stalled), Optional.empty(), NOW);
         assertThat(plan).singleElement().isInstanceOfSatisfying(TaskAction.WriteStatus.class, write -> {
             assertThat(write.status().phase()).isEqualTo(Phase.Deleted);
             assertThat(write.status().reason()).isEqualTo("StartFailed");
-            assertThat(write.status().message()).isEqualTo("Container box cannot run on node node-1: SpecRejected: no user app");
+            assertThat(write.status().message())
+                    .isEqualTo("Container box cannot run on node node-1: SpecRejected: no user app");
         });
 
         Container changedSince = container(4, null, false);
         changedSince.setStatus(stalled.getStatus());
-        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(changedSince), Optional.empty(), NOW))
-                .as("stalled at generation 3 says nothing of generation 4: wait for the node").isEmpty();
+        assertThat(decide.reconcile(
+                        task(DesiredState.Running, null), null, Optional.of(changedSince), Optional.empty(), NOW))
+                .as("stalled at generation 3 says nothing of generation 4: wait for the node")
+                .isEmpty();
 
         Container retrying = container(3, null, false);
-        retrying.setStatus(new ContainerStatus(null, null, null, null, null, 3L, List.of(
-                Conditions.of(null, ContainerStatus.READY, "False", "RegistryUnavailable", "retrying in 4s", 3L))));
-        assertThat(decide.reconcile(task(DesiredState.Running, null), null, Optional.of(retrying), Optional.empty(), NOW))
-                .as("a failure the node retries: wait").isEmpty();
+        retrying.setStatus(new ContainerStatus(
+                null,
+                null,
+                null,
+                null,
+                null,
+                3L,
+                List.of(Conditions.of(
+                        null, ContainerStatus.READY, "False", "RegistryUnavailable", "retrying in 4s", 3L))));
+        assertThat(decide.reconcile(
+                        task(DesiredState.Running, null), null, Optional.of(retrying), Optional.empty(), NOW))
+                .as("a failure the node retries: wait")
+                .isEmpty();
     }
 
     @Test
     void waitsWithoutPollingWhileItsContainerIsNotPreparedHere() {
         Task t = task(DesiredState.Running, null);
-        assertThat(decide.reconcile(t, null, Optional.empty(), Optional.of(PREPARED), NOW)).isEmpty();
-        assertThat(decide.reconcile(t, null, Optional.of(container(3, null, false)), Optional.empty(), NOW)).isEmpty();
+        assertThat(decide.reconcile(t, null, Optional.empty(), Optional.of(PREPARED), NOW))
+                .isEmpty();
+        assertThat(decide.reconcile(t, null, Optional.of(container(3, null, false)), Optional.empty(), NOW))
+                .isEmpty();
         assertThat(decide.reconcile(t, null, Optional.of(container(3, null, true)), Optional.of(PREPARED), NOW))
-                .as("the Container is going away").isEmpty();
+                .as("the Container is going away")
+                .isEmpty();
         assertThat(decide.reconcile(t, null, Optional.of(container(4, null, false)), Optional.of(PREPARED), NOW))
-                .as("the node has only generation 3 prepared").isEmpty();
+                .as("the node has only generation 3 prepared")
+                .isEmpty();
     }
 
     @Test
     void stoppedBeforeItStartedIsCancelled() {
-        assertThat(reconcile(task(DesiredState.Stopped, null), null)).containsExactly(new WriteStatus(new TaskStatus(
-                Phase.Deleted, NODE, null, null, null, "2026-12-01T10:00:00Z", "Cancelled", "stopped before it was started",
-                1L, null)));
+        assertThat(reconcile(task(DesiredState.Stopped, null), null))
+                .containsExactly(new WriteStatus(new TaskStatus(
+                        Phase.Deleted,
+                        NODE,
+                        null,
+                        null,
+                        null,
+                        "2026-12-01T10:00:00Z",
+                        "Cancelled",
+                        "stopped before it was started",
+                        1L,
+                        null)));
     }
 
     @Test
     void oneThatRanHereButHasNoRecordIsLostNotStartedAgain() {
-        TaskStatus running = new TaskStatus(Phase.Running, NODE, 7L, "2026-12-01T09:00:00Z", null, null, "Started", null, 1L, null);
-        assertThat(reconcile(task(DesiredState.Running, running), null)).containsExactly(new WriteStatus(new TaskStatus(
-                Phase.Deleted, NODE, null, null, null, "2026-12-01T10:00:00Z", "Lost", "the node has no record of this task",
-                1L, null)));
+        TaskStatus running =
+                new TaskStatus(Phase.Running, NODE, 7L, "2026-12-01T09:00:00Z", null, null, "Started", null, 1L, null);
+        assertThat(reconcile(task(DesiredState.Running, running), null))
+                .containsExactly(new WriteStatus(new TaskStatus(
+                        Phase.Deleted,
+                        NODE,
+                        null,
+                        null,
+                        null,
+                        "2026-12-01T10:00:00Z",
+                        "Lost",
+                        "the node has no record of this task",
+                        1L,
+                        null)));
     }
 
     @Test
@@ -168,10 +219,21 @@ class TaskDecisionsTest {
     void aFailedStartEndsStartFailedAndReleasesWhatItHeld() {
         TaskRecord failed = creating().exited(null, NOW, "StartFailed", "exec: no such file");
         TaskRecord released = failed.releasedNow();
-        assertThat(decide.startFailed(creating(), "exec: no such file", NOW)).containsExactly(new Save(failed),
-                new Release(), new Save(released), new ReportFinal(statusOf(released)));
-        assertThat(statusOf(released)).isEqualTo(new TaskStatus(Phase.Deleted, NODE, null, null, null,
-                "2026-12-01T10:00:00Z", "StartFailed", "exec: no such file", 1L, null));
+        assertThat(decide.startFailed(creating(), "exec: no such file", NOW))
+                .containsExactly(
+                        new Save(failed), new Release(), new Save(released), new ReportFinal(statusOf(released)));
+        assertThat(statusOf(released))
+                .isEqualTo(new TaskStatus(
+                        Phase.Deleted,
+                        NODE,
+                        null,
+                        null,
+                        null,
+                        "2026-12-01T10:00:00Z",
+                        "StartFailed",
+                        "exec: no such file",
+                        1L,
+                        null));
     }
 
     // --- a recorded, live task and its Task object ----------------------------------------------------------------
@@ -186,8 +248,18 @@ class TaskDecisionsTest {
     void reportsItsStatusWhenTheObjectsDiffers() {
         TaskRecord rec = running();
         assertThat(reconcile(task(DesiredState.Running, null), rec)).containsExactly(new WriteStatus(statusOf(rec)));
-        assertThat(statusOf(rec)).isEqualTo(new TaskStatus(Phase.Running, NODE, 4242L, "2026-12-01T09:00:00Z", null, null,
-                "Started", "running as pid 4242", 1L, null));
+        assertThat(statusOf(rec))
+                .isEqualTo(new TaskStatus(
+                        Phase.Running,
+                        NODE,
+                        4242L,
+                        "2026-12-01T09:00:00Z",
+                        null,
+                        null,
+                        "Started",
+                        "running as pid 4242",
+                        1L,
+                        null));
     }
 
     @Test
@@ -207,7 +279,9 @@ class TaskDecisionsTest {
         assertThat(statusOf(paused).phase()).isEqualTo(Phase.Paused);
         assertThat(reconcile(task(DesiredState.Running, statusOf(paused)), paused))
                 .containsExactly(new Resume(), new Save(rec), new WriteStatus(statusOf(rec)));
-        assertThat(reconcile(task(DesiredState.Paused, statusOf(paused)), paused)).as("already paused").isEmpty();
+        assertThat(reconcile(task(DesiredState.Paused, statusOf(paused)), paused))
+                .as("already paused")
+                .isEmpty();
     }
 
     @Test
@@ -220,9 +294,14 @@ class TaskDecisionsTest {
     void aStopSendsTheSignalOnceAndArmsTheKillForTheEndOfTheGracePeriod() {
         TaskRecord rec = running();
         TaskRecord stopping = rec.stopping(NOW, "SIGINT", 5);
-        assertThat(reconcile(task(1, DesiredState.Stopped, "SIGINT", 5L, statusOf(rec)), rec)).containsExactly(
-                new Save(stopping), new Signal("SIGINT"), new KillAt(NOW.plusSeconds(5)), new WriteStatus(statusOf(stopping)));
-        assertThat(statusOf(stopping)).extracting(TaskStatus::phase, TaskStatus::reason, TaskStatus::message)
+        assertThat(reconcile(task(1, DesiredState.Stopped, "SIGINT", 5L, statusOf(rec)), rec))
+                .containsExactly(
+                        new Save(stopping),
+                        new Signal("SIGINT"),
+                        new KillAt(NOW.plusSeconds(5)),
+                        new WriteStatus(statusOf(stopping)));
+        assertThat(statusOf(stopping))
+                .extracting(TaskStatus::phase, TaskStatus::reason, TaskStatus::message)
                 .containsExactly(Phase.Stopped, "Stopping", "sent SIGINT; SIGKILL after 5s");
 
         // Asked again (a later event, or a restarted agent): no second signal, the kill armed again.
@@ -234,8 +313,12 @@ class TaskDecisionsTest {
     void aStopWithoutSignalOrGraceIsSigtermAndTenSeconds() {
         TaskRecord rec = running();
         TaskRecord stopping = rec.stopping(NOW, "SIGTERM", 10);
-        assertThat(reconcile(task(1, DesiredState.Stopped, null, null, statusOf(rec)), rec)).containsExactly(
-                new Save(stopping), new Signal("SIGTERM"), new KillAt(NOW.plusSeconds(10)), new WriteStatus(statusOf(stopping)));
+        assertThat(reconcile(task(1, DesiredState.Stopped, null, null, statusOf(rec)), rec))
+                .containsExactly(
+                        new Save(stopping),
+                        new Signal("SIGTERM"),
+                        new KillAt(NOW.plusSeconds(10)),
+                        new WriteStatus(statusOf(stopping)));
     }
 
     @Test
@@ -251,22 +334,29 @@ class TaskDecisionsTest {
         TaskRecord paused = running().paused();
         TaskRecord stopping = paused.stopping(NOW, "SIGTERM", 3);
         TaskRecord resumed = stopping.resumed();
-        assertThat(reconcile(task(1, DesiredState.Stopped, "SIGTERM", 3L, statusOf(paused)), paused)).containsExactly(
-                new Save(stopping), new Resume(), new Save(resumed), new Signal("SIGTERM"), new KillAt(NOW.plusSeconds(3)),
-                new WriteStatus(statusOf(resumed)));
+        assertThat(reconcile(task(1, DesiredState.Stopped, "SIGTERM", 3L, statusOf(paused)), paused))
+                .containsExactly(
+                        new Save(stopping),
+                        new Resume(),
+                        new Save(resumed),
+                        new Signal("SIGTERM"),
+                        new KillAt(NOW.plusSeconds(3)),
+                        new WriteStatus(statusOf(resumed)));
     }
 
     @Test
     void aStoppingTaskIsNeitherPausedNorResumed() {
         TaskRecord stopping = running().stopping(NOW, "SIGTERM", 3);
-        assertThat(reconcile(task(DesiredState.Paused, statusOf(stopping)), stopping)).isEmpty();
+        assertThat(reconcile(task(DesiredState.Paused, statusOf(stopping)), stopping))
+                .isEmpty();
     }
 
     @Test
     void theKillAtTheEndOfTheGracePeriodIsForALiveTaskOnly() {
         TaskRecord stopping = running().stopping(NOW, "SIGTERM", 3);
         assertThat(decide.graceOver(stopping)).containsExactly(new Signal("SIGKILL"));
-        assertThat(decide.graceOver(stopping.exited(143, NOW, "Signaled", "killed by SIGTERM"))).isEmpty();
+        assertThat(decide.graceOver(stopping.exited(143, NOW, "Signaled", "killed by SIGTERM")))
+                .isEmpty();
         assertThat(decide.graceOver(null)).isEmpty();
     }
 
@@ -285,51 +375,78 @@ class TaskDecisionsTest {
     void anExitIsRecordedThenReleasedThenReported() {
         TaskRecord exited = running().exited(0, NOW, "Completed", "exited with code 0");
         TaskRecord released = exited.releasedNow();
-        assertThat(exit(0, false)).containsExactly(new Save(exited), new Release(), new Save(released),
-                new ReportFinal(statusOf(released)));
-        assertThat(statusOf(released)).isEqualTo(new TaskStatus(Phase.Deleted, NODE, 4242L, "2026-12-01T09:00:00Z", 0,
-                "2026-12-01T10:00:00Z", "Completed", "exited with code 0", 1L, null));
+        assertThat(exit(0, false))
+                .containsExactly(
+                        new Save(exited), new Release(), new Save(released), new ReportFinal(statusOf(released)));
+        assertThat(statusOf(released))
+                .isEqualTo(new TaskStatus(
+                        Phase.Deleted,
+                        NODE,
+                        4242L,
+                        "2026-12-01T09:00:00Z",
+                        0,
+                        "2026-12-01T10:00:00Z",
+                        "Completed",
+                        "exited with code 0",
+                        1L,
+                        null));
     }
 
     @Test
     void exitCodesAreClassified() {
-        assertThat(finalStatus(exit(3, false))).extracting(TaskStatus::reason, TaskStatus::message, TaskStatus::exitCode)
+        assertThat(finalStatus(exit(3, false)))
+                .extracting(TaskStatus::reason, TaskStatus::message, TaskStatus::exitCode)
                 .containsExactly("Error", "exited with code 3", 3);
-        assertThat(finalStatus(exit(137, false))).extracting(TaskStatus::reason, TaskStatus::message)
+        assertThat(finalStatus(exit(137, false)))
+                .extracting(TaskStatus::reason, TaskStatus::message)
                 .containsExactly("Signaled", "killed by SIGKILL");
         assertThat(finalStatus(exit(143, false)).message()).isEqualTo("killed by SIGTERM");
-        assertThat(finalStatus(exit(137, true))).extracting(TaskStatus::reason, TaskStatus::message)
+        assertThat(finalStatus(exit(137, true)))
+                .extracting(TaskStatus::reason, TaskStatus::message)
                 .containsExactly("OOMKilled", "killed by the memory cgroup's OOM killer (exit code 137)");
-        assertThat(finalStatus(exit(0, true)).reason()).as("a clean exit was no OOM kill").isEqualTo("Completed");
-        assertThat(finalStatus(exit(200, false)).reason()).as("128+72 is no signal").isEqualTo("Error");
+        assertThat(finalStatus(exit(0, true)).reason())
+                .as("a clean exit was no OOM kill")
+                .isEqualTo("Completed");
+        assertThat(finalStatus(exit(200, false)).reason())
+                .as("128+72 is no signal")
+                .isEqualTo("Error");
     }
 
     @Test
     void anIncompleteExitFileWaitsForItsNextEvent() {
-        assertThat(decide.exited(running(), new ExitFile(null, null, false), true)).isEmpty();
+        assertThat(decide.exited(running(), new ExitFile(null, null, false), true))
+                .isEmpty();
     }
 
     @Test
     void exitFilesOfFinishedOrUnknownTasksGo() {
         TaskRecord exited = running().exited(0, NOW, "Completed", "m");
         assertThat(decide.exited(exited.releasedNow(), null, true)).containsExactly(new TaskAction.DeleteExitFile());
-        assertThat(decide.exited(exited, null, true)).as("still to be released: it needs no second exit").isEmpty();
+        assertThat(decide.exited(exited, null, true))
+                .as("still to be released: it needs no second exit")
+                .isEmpty();
         assertThat(decide.exited(null, null, false)).containsExactly(new TaskAction.DeleteExitFile());
-        assertThat(decide.exited(null, null, true)).as("a record may be on its way").isEmpty();
+        assertThat(decide.exited(null, null, true))
+                .as("a record may be on its way")
+                .isEmpty();
     }
 
     @Test
     void anExitWhoseStatusDidNotLandIsReportedAgainOnTheNextLook() {
-        TaskRecord released = running().exited(1, NOW, "Error", "exited with code 1").releasedNow();
-        assertThat(reconcile(task(DesiredState.Running, null), released)).containsExactly(new ReportFinal(statusOf(released)));
-        assertThat(reconcile(task(DesiredState.Running, statusOf(released)), released.reportedNow())).isEmpty();
+        TaskRecord released =
+                running().exited(1, NOW, "Error", "exited with code 1").releasedNow();
+        assertThat(reconcile(task(DesiredState.Running, null), released))
+                .containsExactly(new ReportFinal(statusOf(released)));
+        assertThat(reconcile(task(DesiredState.Running, statusOf(released)), released.reportedNow()))
+                .isEmpty();
     }
 
     @Test
     void anExitNotYetReleasedIsReleasedOnTheNextLook() {
         TaskRecord exited = running().exited(1, NOW, "Error", "exited with code 1");
-        assertThat(reconcile(task(DesiredState.Running, null), exited)).containsExactly(new Release(),
-                new Save(exited.releasedNow()), new ReportFinal(statusOf(exited.releasedNow())));
+        assertThat(reconcile(task(DesiredState.Running, null), exited))
+                .containsExactly(
+                        new Release(), new Save(exited.releasedNow()), new ReportFinal(statusOf(exited.releasedNow())));
     }
 
     @Test
@@ -341,7 +458,8 @@ class TaskDecisionsTest {
         assertThat(TaskDecisions.phaseOf(rec.stopping(NOW, "SIGTERM", 10))).isEqualTo(Phase.Stopped);
         assertThat(TaskDecisions.phaseOf(rec.paused())).isEqualTo(Phase.Paused);
         assertThat(TaskDecisions.phaseOf(rec.exited(0, NOW, "Completed", "m"))).isEqualTo(Phase.Stopped);
-        assertThat(TaskDecisions.phaseOf(rec.exited(0, NOW, "Completed", "m").releasedNow())).isEqualTo(Phase.Deleted);
+        assertThat(TaskDecisions.phaseOf(rec.exited(0, NOW, "Completed", "m").releasedNow()))
+                .isEqualTo(Phase.Deleted);
     }
 
     // --- deletion of the Task object ---------------------------------------------------------------------------
@@ -357,9 +475,14 @@ class TaskDecisionsTest {
     @Test
     void anExitedTaskIsFinishedAndForgotten() {
         TaskRecord exited = running().exited(0, NOW, "Completed", "m");
-        assertThat(decide.remove(task(DesiredState.Running, null), exited, NOW)).containsExactly(new Release(),
-                new Save(exited.releasedNow()), new ReportFinal(statusOf(exited.releasedNow())), new Forget());
-        assertThat(decide.remove(task(DesiredState.Running, null), exited.releasedNow().reportedNow(), NOW))
+        assertThat(decide.remove(task(DesiredState.Running, null), exited, NOW))
+                .containsExactly(
+                        new Release(),
+                        new Save(exited.releasedNow()),
+                        new ReportFinal(statusOf(exited.releasedNow())),
+                        new Forget());
+        assertThat(decide.remove(
+                        task(DesiredState.Running, null), exited.releasedNow().reportedNow(), NOW))
                 .containsExactly(new Forget());
     }
 
@@ -370,7 +493,8 @@ class TaskDecisionsTest {
 
     @Test
     void aTaskBeingCreatedIsWaitedFor() {
-        assertThat(decide.remove(task(DesiredState.Running, null), creating(), NOW)).isEmpty();
+        assertThat(decide.remove(task(DesiredState.Running, null), creating(), NOW))
+                .isEmpty();
     }
 
     // --- adoption by a restarted agent ---------------------------------------------------------------------------
@@ -383,8 +507,9 @@ class TaskDecisionsTest {
     void aContainerCreatedButNeverStartedIsStartedOnce() {
         TaskRecord created = creating().created(4242L);
         TaskRecord started = created.started(NOW);
-        assertThat(decide.adopt(creating(), runtimeSays("created", true), NOW)).containsExactly(new Save(created),
-                new StartCreated(), new Save(started), new WriteStatus(statusOf(started)));
+        assertThat(decide.adopt(creating(), runtimeSays("created", true), NOW))
+                .containsExactly(
+                        new Save(created), new StartCreated(), new Save(started), new WriteStatus(statusOf(started)));
         assertThat(statusOf(started).pid()).isEqualTo(4242L);
     }
 
@@ -405,38 +530,49 @@ class TaskDecisionsTest {
     @Test
     void aCreatedContainerWhoseStopWasRequestedIsNotStarted() {
         TaskRecord stopping = creating().created(4242L).stopping(NOW, "SIGTERM", 2);
-        assertThat(decide.adopt(stopping, runtimeSays("created", true), NOW)).containsExactly(
-                new KillAt(NOW.plusSeconds(2)), new Save(stopping), new WriteStatus(statusOf(stopping)));
+        assertThat(decide.adopt(stopping, runtimeSays("created", true), NOW))
+                .containsExactly(
+                        new KillAt(NOW.plusSeconds(2)), new Save(stopping), new WriteStatus(statusOf(stopping)));
     }
 
     @Test
     void aStopUnderWayHasItsKillArmedAgain() {
         TaskRecord stopping = running().stopping(NOW, "SIGTERM", 2);
-        assertThat(decide.adopt(stopping, runtimeSays("running", true), NOW)).startsWith(new KillAt(NOW.plusSeconds(2)));
-        assertThat(decide.adopt(stopping, runtimeSays("stopped", true), NOW)).containsExactly(new KillAt(NOW.plusSeconds(2)));
+        assertThat(decide.adopt(stopping, runtimeSays("running", true), NOW))
+                .startsWith(new KillAt(NOW.plusSeconds(2)));
+        assertThat(decide.adopt(stopping, runtimeSays("stopped", true), NOW))
+                .containsExactly(new KillAt(NOW.plusSeconds(2)));
     }
 
     @Test
     void aCreateTheAgentDiedInIsStartFailedAfterItsMonitorGaveUp() {
-        TaskRecord failed = creating().exited(null, NOW, "StartFailed",
-                "the agent restarted while creating the task; it was not started");
-        assertThat(decide.adopt(creating(), runtimeSays(null, true), NOW)).containsExactly(new AwaitMonitorExit(),
-                new Save(failed), new Release(), new Save(failed.releasedNow()), new ReportFinal(statusOf(failed.releasedNow())));
+        TaskRecord failed = creating()
+                .exited(null, NOW, "StartFailed", "the agent restarted while creating the task; it was not started");
+        assertThat(decide.adopt(creating(), runtimeSays(null, true), NOW))
+                .containsExactly(
+                        new AwaitMonitorExit(),
+                        new Save(failed),
+                        new Release(),
+                        new Save(failed.releasedNow()),
+                        new ReportFinal(statusOf(failed.releasedNow())));
         assertThat(decide.adopt(creating(), runtimeSays(null, false), NOW)).startsWith(new Save(failed));
     }
 
     @Test
     void aTaskWhoseExitStatusWasLostEndsWithError() {
         TaskRecord rec = running();
-        TaskRecord lost = rec.exited(null, NOW, "Error", "the process exited while the agent was down and its exit status was lost");
+        TaskRecord lost = rec.exited(
+                null, NOW, "Error", "the process exited while the agent was down and its exit status was lost");
         assertThat(decide.adopt(rec, runtimeSays("stopped", false), NOW)).startsWith(new Save(lost), new Release());
-        TaskRecord gone = rec.exited(null, NOW, "Error", "the runtime has no state of this task and its exit status was lost");
+        TaskRecord gone =
+                rec.exited(null, NOW, "Error", "the runtime has no state of this task and its exit status was lost");
         assertThat(decide.adopt(rec, runtimeSays(null, false), NOW)).startsWith(new Save(gone), new Release());
     }
 
     @Test
     void anExitWhileTheAgentWasAwayIsLeftToTheExitWatcher() {
-        assertThat(decide.adopt(running(), new Found(Optional.empty(), true, false, null), NOW)).isEmpty();
+        assertThat(decide.adopt(running(), new Found(Optional.empty(), true, false, null), NOW))
+                .isEmpty();
     }
 
     @Test

@@ -2,6 +2,16 @@ package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.snapshots.Mount;
+import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -15,17 +25,6 @@ import java.util.Optional;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stevedore.agent.containers.ContainerRecord;
-import dev.stevedore.agent.containers.ContainerRecords;
-import dev.stevedore.agent.snapshots.Mount;
-import dev.stevedore.agent.snapshots.Snapshotter;
-import dev.stevedore.api.v1alpha1.Task;
-import dev.stevedore.api.v1alpha1.TaskSpec;
-import dev.stevedore.api.v1alpha1.TaskStatus;
-import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
-import io.fabric8.kubernetes.client.utils.Serialization;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -39,12 +38,13 @@ class TaskExecutorTest {
     private static final String UID = "0a1b2c3d-0000-4000-8000-000000000001";
     private static final String CONTAINER_UID = "c0ffee00-0000-4000-8000-000000000002";
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00Z");
-    private static final ContainerRecord PREPARED = new ContainerRecord(CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i",
-            "overlayfs", "snap-1", "sha256:abc", "runc", List.of());
+    private static final ContainerRecord PREPARED = new ContainerRecord(
+            CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:abc", "runc", List.of());
     private static final TaskRef REF = new TaskRef("ns", "t", UID);
 
     @TempDir
     Path root;
+
     private TaskRecords records;
     private final FakeRuntime runc = new FakeRuntime("runc");
     private final Runtimes runtimes = new Runtimes(runc, new FakeRuntime("crun"));
@@ -58,12 +58,22 @@ class TaskExecutorTest {
     void setUp() throws IOException {
         records = new TaskRecords(root);
         ContainerRecords containers = new ContainerRecords(root);
-        Files.createDirectories(containers.specFile(CONTAINER_UID, PREPARED.specDigest()).getParent());
+        Files.createDirectories(
+                containers.specFile(CONTAINER_UID, PREPARED.specDigest()).getParent());
         containers.putSpec(CONTAINER_UID, PREPARED.specDigest(), new ObjectMapper().createObjectNode());
         api = new FakeTaskStatusApi();
         Map<String, Snapshotter> snapshotters = Map.of("overlayfs", new RootfsOnly("snap-1"));
-        executor = new TaskExecutor(records, containers, snapshotters, runtimes, new TaskResources(records, runtimes),
-                new TaskStatusWriter(api.client()), decisions, 0, Clock.fixed(NOW, ZoneOffset.UTC), uid -> {
+        executor = new TaskExecutor(
+                records,
+                containers,
+                snapshotters,
+                runtimes,
+                new TaskResources(records, runtimes),
+                new TaskStatusWriter(api.client()),
+                decisions,
+                0,
+                Clock.fixed(NOW, ZoneOffset.UTC),
+                uid -> {
                     gracesOver.incrementAndGet();
                     graceOver.countDown();
                 });
@@ -80,8 +90,18 @@ class TaskExecutorTest {
     }
 
     private TaskRecord running() throws IOException {
-        TaskRecord rec = TaskRecord.creating(UID, "ns", "t", CONTAINER_UID, "overlayfs", "snap-1", "runc",
-                records.bundle(UID).toString(), 1L).created(4242L).started(NOW.minusSeconds(60));
+        TaskRecord rec = TaskRecord.creating(
+                        UID,
+                        "ns",
+                        "t",
+                        CONTAINER_UID,
+                        "overlayfs",
+                        "snap-1",
+                        "runc",
+                        records.bundle(UID).toString(),
+                        1L)
+                .created(4242L)
+                .started(NOW.minusSeconds(60));
         records.put(rec);
         runc.has(UID, "running");
         return rec;
@@ -131,7 +151,9 @@ class TaskExecutorTest {
         assertThat(rec.state()).isEqualTo(TaskRecord.State.EXITED);
         assertThat(rec.released()).isTrue();
         assertThat(rec.reported()).isTrue();
-        assertThat(api.statuses()).singleElement().extracting(TaskStatus::phase, TaskStatus::reason, TaskStatus::message)
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::reason, TaskStatus::message)
                 .containsExactly(Phase.Deleted, "StartFailed", "runc create: exec: \"/no/such/binary\": no such file");
         assertThat(records.bundle(UID)).doesNotExist();
     }
@@ -141,14 +163,25 @@ class TaskExecutorTest {
         runc.failNext("start", "container init was OOM-killed");
         start();
         assertThat(runc.calls).containsExactly("create " + UID, "start " + UID, "delete " + UID);
-        assertThat(recorded()).extracting(TaskRecord::state, TaskRecord::pid, TaskRecord::reason)
+        assertThat(recorded())
+                .extracting(TaskRecord::state, TaskRecord::pid, TaskRecord::reason)
                 .containsExactly(TaskRecord.State.EXITED, 4242L, "StartFailed");
     }
 
     @Test
     void aMissingRootfsSnapshotIsStartFailedBeforeTheRuntimeIsAsked() throws IOException {
-        ContainerRecord elsewhere = new ContainerRecord(CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i", "overlayfs",
-                "snap-gone", "sha256:abc", "runc", List.of());
+        ContainerRecord elsewhere = new ContainerRecord(
+                CONTAINER_UID,
+                "ns",
+                "box",
+                1L,
+                "img",
+                "sha256:i",
+                "overlayfs",
+                "snap-gone",
+                "sha256:abc",
+                "runc",
+                List.of());
         executor.execute(REF, null, List.of(new TaskAction.Start("runc", elsewhere, 1L)));
         assertThat(runc.calls).containsExactly("delete " + UID);
         assertThat(recorded().message()).isEqualTo("the Container's rootfs snapshot snap-gone is missing");
@@ -160,8 +193,12 @@ class TaskExecutorTest {
     void aPauseTheRuntimeRefusesChangesNothingAndIsTriedAgainShortly() throws IOException {
         TaskRecord rec = running();
         runc.failNext("pause", "container not running");
-        List<TaskAction> plan = decisions.reconcile(task(TaskSpec.DesiredState.Paused, decisions.statusOf(rec)), rec,
-                Optional.empty(), Optional.empty(), NOW);
+        List<TaskAction> plan = decisions.reconcile(
+                task(TaskSpec.DesiredState.Paused, decisions.statusOf(rec)),
+                rec,
+                Optional.empty(),
+                Optional.empty(),
+                NOW);
 
         assertThat(executor.execute(REF, rec, plan)).isEqualTo(new TaskExecutor.Outcome(Duration.ofSeconds(2), false));
         assertThat(recorded()).isEqualTo(rec);
@@ -173,8 +210,12 @@ class TaskExecutorTest {
         TaskRecord paused = running().paused();
         records.put(paused);
         runc.failNext("resume", "container not paused");
-        List<TaskAction> plan = decisions.reconcile(task(TaskSpec.DesiredState.Running, decisions.statusOf(paused)), paused,
-                Optional.empty(), Optional.empty(), NOW);
+        List<TaskAction> plan = decisions.reconcile(
+                task(TaskSpec.DesiredState.Running, decisions.statusOf(paused)),
+                paused,
+                Optional.empty(),
+                Optional.empty(),
+                NOW);
 
         assertThat(executor.execute(REF, paused, plan).lookAgain()).isEqualTo(Duration.ofSeconds(2));
         assertThat(recorded()).isEqualTo(paused);
@@ -186,8 +227,12 @@ class TaskExecutorTest {
         TaskRecord paused = running().paused();
         records.put(paused);
         runc.failNext("resume", "container not paused");
-        List<TaskAction> plan = decisions.reconcile(task(TaskSpec.DesiredState.Stopped, decisions.statusOf(paused)), paused,
-                Optional.empty(), Optional.empty(), NOW);
+        List<TaskAction> plan = decisions.reconcile(
+                task(TaskSpec.DesiredState.Stopped, decisions.statusOf(paused)),
+                paused,
+                Optional.empty(),
+                Optional.empty(),
+                NOW);
 
         assertThat(executor.execute(REF, paused, plan).lookAgain()).isEqualTo(Duration.ofSeconds(2));
         assertThat(recorded()).isEqualTo(paused.stopping(NOW, "SIGTERM", 3));
@@ -201,8 +246,13 @@ class TaskExecutorTest {
         TaskRecord rec = running();
         Task stop = task(TaskSpec.DesiredState.Stopped, decisions.statusOf(rec));
         TaskRecord stopping = rec.stopping(NOW.minusSeconds(2), "SIGTERM", 3); // its grace period ends in a second
-        executor.execute(REF, rec, List.of(new TaskAction.Save(stopping), new TaskAction.Signal("SIGTERM"),
-                new TaskAction.KillAt(stopping.killAt())));
+        executor.execute(
+                REF,
+                rec,
+                List.of(
+                        new TaskAction.Save(stopping),
+                        new TaskAction.Signal("SIGTERM"),
+                        new TaskAction.KillAt(stopping.killAt())));
         executor.execute(REF, stopping, decisions.reconcile(stop, stopping, Optional.empty(), Optional.empty(), NOW));
 
         assertThat(graceOver.await(5, TimeUnit.SECONDS)).isTrue();
@@ -221,14 +271,26 @@ class TaskExecutorTest {
         api.respondWith = 500;
         List<TaskAction> plan = decisions.exited(rec, new TaskDecisions.ExitFile(0, NOW, false), true);
         assertThat(executor.execute(REF, rec, plan).lookAgain()).isEqualTo(Duration.ofSeconds(2));
-        assertThat(recorded()).extracting(TaskRecord::released, TaskRecord::reported).containsExactly(true, false);
+        assertThat(recorded())
+                .extracting(TaskRecord::released, TaskRecord::reported)
+                .containsExactly(true, false);
 
         api.respondWith = 200;
         TaskRecord released = recorded();
-        assertThat(executor.execute(REF, released, decisions.reconcile(task(TaskSpec.DesiredState.Running, null), released,
-                Optional.empty(), Optional.empty(), NOW))).isEqualTo(new TaskExecutor.Outcome(null, false));
+        assertThat(executor.execute(
+                        REF,
+                        released,
+                        decisions.reconcile(
+                                task(TaskSpec.DesiredState.Running, null),
+                                released,
+                                Optional.empty(),
+                                Optional.empty(),
+                                NOW)))
+                .isEqualTo(new TaskExecutor.Outcome(null, false));
         assertThat(recorded().reported()).isTrue();
-        assertThat(api.statuses()).singleElement().extracting(TaskStatus::phase, TaskStatus::exitCode)
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::exitCode)
                 .containsExactly(Phase.Deleted, 0);
     }
 
@@ -236,8 +298,8 @@ class TaskExecutorTest {
     void aFinalStatusForATaskObjectThatIsGoneTakesTheRecordWithIt() throws IOException {
         TaskRecord rec = running();
         api.respondWith = 404;
-        TaskExecutor.Outcome outcome = executor.execute(REF, rec,
-                decisions.exited(rec, new TaskDecisions.ExitFile(1, NOW, false), true));
+        TaskExecutor.Outcome outcome =
+                executor.execute(REF, rec, decisions.exited(rec, new TaskDecisions.ExitFile(1, NOW, false), true));
         assertThat(outcome.forgotten()).isTrue();
         assertThat(records.taskDir(UID)).doesNotExist();
     }
@@ -246,21 +308,36 @@ class TaskExecutorTest {
 
     @Test
     void aContainerCreatedBeforeTheAgentDiedIsStartedOnceAcrossAdoptions() throws IOException {
-        TaskRecord creating = TaskRecord.creating(UID, "ns", "t", CONTAINER_UID, "overlayfs", "snap-1", "runc",
-                records.bundle(UID).toString(), 1L);
+        TaskRecord creating = TaskRecord.creating(
+                UID,
+                "ns",
+                "t",
+                CONTAINER_UID,
+                "overlayfs",
+                "snap-1",
+                "runc",
+                records.bundle(UID).toString(),
+                1L);
         records.put(creating);
         Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
         runc.has(UID, "created");
-        TaskAdoption adoption = new TaskAdoption(records, runtimes, new TaskResources(records, runtimes), decisions, executor,
+        TaskAdoption adoption = new TaskAdoption(
+                records,
+                runtimes,
+                new TaskResources(records, runtimes),
+                decisions,
+                executor,
                 Clock.fixed(NOW, ZoneOffset.UTC));
 
         adoption.adopt(UID);
         adoption.adopt(UID); // a second restart
 
         assertThat(runc.calls).containsExactly("start " + UID);
-        assertThat(recorded()).extracting(TaskRecord::state, TaskRecord::pid, TaskRecord::startedAt)
+        assertThat(recorded())
+                .extracting(TaskRecord::state, TaskRecord::pid, TaskRecord::startedAt)
                 .containsExactly(TaskRecord.State.RUNNING, 4343L, NOW);
-        assertThat(api.statuses()).extracting(TaskStatus::phase, TaskStatus::pid)
+        assertThat(api.statuses())
+                .extracting(TaskStatus::phase, TaskStatus::pid)
                 .containsOnly(org.assertj.core.groups.Tuple.tuple(Phase.Running, 4343L));
     }
 

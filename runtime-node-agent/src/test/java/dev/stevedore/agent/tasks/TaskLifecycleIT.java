@@ -2,6 +2,26 @@ package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.node.AgentFinalizer;
+import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.Tasks;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.dsl.Resource;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,27 +32,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
-
-import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.node.AgentFinalizer;
-import dev.stevedore.agent.testing.Containers;
-import dev.stevedore.agent.testing.LocalRegistry;
-import dev.stevedore.agent.testing.Tasks;
-import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.api.v1alpha1.Task;
-import dev.stevedore.api.v1alpha1.TaskSpec;
-import dev.stevedore.api.v1alpha1.TaskStatus;
-import dev.stevedore.api.v1alpha1.RuntimeNode;
-import dev.stevedore.testing.ControlPlane;
-import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.TestNamespace;
-import dev.stevedore.testing.WithControlPlane;
-import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.client.dsl.Resource;
-import io.fabric8.kubernetes.client.dsl.base.PatchContext;
-import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -51,8 +50,10 @@ import org.junit.jupiter.api.io.TempDir;
 class TaskLifecycleIT {
     private static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final String NODE = "task-it-node";
+
     @TempDir
     static Path tmp;
+
     private static LocalRegistry registry;
     private static Path root;
     private static NodeAgent.Running agent;
@@ -75,7 +76,8 @@ class TaskLifecycleIT {
     }
 
     private static NodeAgent.Running startAgent() throws IOException {
-        return NodeAgent.start(controlPlane.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+        return NodeAgent.start(
+                controlPlane.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
     }
 
     @AfterAll
@@ -87,7 +89,11 @@ class TaskLifecycleIT {
         } finally {
             LeftoverTasks.removeUnder(root, runtimes); // leave nothing behind, whatever happened
             registry.close();
-            controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE).delete();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
         }
     }
 
@@ -109,7 +115,10 @@ class TaskLifecycleIT {
 
         // The log is kept until the Task object goes; then the record and log go with the finalizer.
         ns.client().resources(Task.class).withName("exit42-1").delete();
-        ns.client().resources(Task.class).withName("exit42-1").waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        ns.client()
+                .resources(Task.class)
+                .withName("exit42-1")
+                .waitUntilCondition(java.util.Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         assertThat(log).doesNotExist();
     }
 
@@ -185,7 +194,10 @@ class TaskLifecycleIT {
         assertThat(done.getStatus().reason()).as(done.getStatus().message()).isEqualTo("Error");
         assertThat(done.getStatus().exitCode()).isEqualTo(42);
         assertThat(done.getStatus().pid()).isPositive();
-        assertThat(Files.readString(root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log"))).contains("stdout F hi");
+        assertThat(Files.readString(root.resolve("tasks")
+                        .resolve(task.getMetadata().getUid())
+                        .resolve("task.log")))
+                .contains("stdout F hi");
         assertNothingLeft(task.getMetadata().getUid());
 
         // pause, resume and kill go through the same runtime: the freezer is the host's v1 one.
@@ -195,10 +207,13 @@ class TaskLifecycleIT {
                 """);
         Task sleeper = task(ns, "crunsleeper-1", "crunsleeper", "stopGracePeriodSeconds: 1");
         String uid = sleeper.getMetadata().getUid();
-        long pid = awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running).getStatus().pid();
+        long pid = awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Running)
+                .getStatus()
+                .pid();
         assertThat(ProcessHandle.of(pid)).isPresent();
         assertThat(runtimes.named("crun").state(uid)).contains("running");
-        assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory/stevedore", uid, "cgroup.procs"))).contains(Long.toString(pid));
+        assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory/stevedore", uid, "cgroup.procs")))
+                .contains(Long.toString(pid));
         Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
         setDesired(ns, "crunsleeper-1", "Paused");
         awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Paused);
@@ -223,13 +238,19 @@ class TaskLifecycleIT {
         List<String> uids = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
             // Tasks 0 and 1 exit while the agent is down (they wait for a file the test creates then).
-            String args = i < 2 ? "[sh, -c, 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + (10 + i) + "']" : "[sleep, '3600']";
+            String args = i < 2
+                    ? "[sh, -c, 'while [ ! -e /tmp/go ]; do sleep 0.1; done; exit " + (10 + i) + "']"
+                    : "[sleep, '3600']";
             container(ns, "r" + i, "process: {args: " + args + "}");
-            uids.add(task(ns, "r" + i + "-1", "r" + i, "stopGracePeriodSeconds: 1").getMetadata().getUid());
+            uids.add(task(ns, "r" + i + "-1", "r" + i, "stopGracePeriodSeconds: 1")
+                    .getMetadata()
+                    .getUid());
         }
         List<Long> pids = new ArrayList<>();
         for (int i = 0; i < 5; i++) {
-            pids.add(awaitPhase(ns, "r" + i + "-1", TaskStatus.Phase.Running).getStatus().pid());
+            pids.add(awaitPhase(ns, "r" + i + "-1", TaskStatus.Phase.Running)
+                    .getStatus()
+                    .pid());
         }
         agent.close();
         agent = null;
@@ -308,8 +329,12 @@ class TaskLifecycleIT {
         assertThat(awaitDeleted(ns, "changing-1").getStatus().exitCode()).isEqualTo(1);
 
         // The node still has what generation 1 needed; a Task must wait for generation 2's spec, not start on that.
-        ns.client().resources(Container.class).withName("changing").patch(PatchContext.of(PatchType.JSON_MERGE),
-                "{\"spec\": {\"process\": {\"args\": [\"sh\", \"-c\", \"exit 2\"]}}}");
+        ns.client()
+                .resources(Container.class)
+                .withName("changing")
+                .patch(
+                        PatchContext.of(PatchType.JSON_MERGE),
+                        "{\"spec\": {\"process\": {\"args\": [\"sh\", \"-c\", \"exit 2\"]}}}");
         task(ns, "changing-2", "changing", "");
         assertThat(awaitDeleted(ns, "changing-2").getStatus().exitCode()).isEqualTo(2);
     }
@@ -323,17 +348,31 @@ class TaskLifecycleIT {
         container(ns, "vanishing", "process: {args: [sleep, '3600']}");
         Task task = task(ns, "vanishing-1", "vanishing", "stopGracePeriodSeconds: 1");
         String uid = task.getMetadata().getUid();
-        long pid = await(ns, "vanishing-1", t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Running
-                && t.hasFinalizer(AgentFinalizer.NAME)).getStatus().pid();
-        String containerUid = ns.client().resources(Container.class).withName("vanishing").get().getMetadata().getUid();
+        long pid = await(
+                        ns,
+                        "vanishing-1",
+                        t -> t.getStatus() != null
+                                && t.getStatus().phase() == TaskStatus.Phase.Running
+                                && t.hasFinalizer(AgentFinalizer.NAME))
+                .getStatus()
+                .pid();
+        String containerUid = ns.client()
+                .resources(Container.class)
+                .withName("vanishing")
+                .get()
+                .getMetadata()
+                .getUid();
         Containers.await(ns, "vanishing", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
 
         dropFinalizerAndDelete(ns.client().resources(Task.class).withName("vanishing-1"));
         // Its rootfs is still mounted for the task: the Container's release waits for the task's.
         dropFinalizerAndDelete(ns.client().resources(Container.class).withName("vanishing"));
 
-        Awaitility.await().atMost(TIMEOUT).until(() -> ProcessHandle.of(pid).isEmpty()
-                && !Files.exists(root.resolve("tasks").resolve(uid)) && !Files.exists(root.resolve("containers").resolve(containerUid)));
+        Awaitility.await()
+                .atMost(TIMEOUT)
+                .until(() -> ProcessHandle.of(pid).isEmpty()
+                        && !Files.exists(root.resolve("tasks").resolve(uid))
+                        && !Files.exists(root.resolve("containers").resolve(containerUid)));
         assertNothingLeft(uid);
     }
 
@@ -342,7 +381,12 @@ class TaskLifecycleIT {
     void aContainerThatWentWhileTheAgentWasDownIsReleasedWhenItStarts(TestNamespace ns) throws Exception {
         container(ns, "left", "process: {args: [sh, -c, 'exit 0']}");
         Containers.await(ns, "left", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
-        String uid = ns.client().resources(Container.class).withName("left").get().getMetadata().getUid();
+        String uid = ns.client()
+                .resources(Container.class)
+                .withName("left")
+                .get()
+                .getMetadata()
+                .getUid();
         agent.close();
         agent = null;
         dropFinalizerAndDelete(ns.client().resources(Container.class).withName("left"));
@@ -358,12 +402,20 @@ class TaskLifecycleIT {
         container(ns, "gone", "process: {args: [sleep, '3600']}");
         Task task = task(ns, "gone-1", "gone", "stopGracePeriodSeconds: 1");
         String uid = task.getMetadata().getUid();
-        long pid = await(ns, "gone-1", t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Running
-                && t.hasFinalizer(AgentFinalizer.NAME)).getStatus().pid();
+        long pid = await(
+                        ns,
+                        "gone-1",
+                        t -> t.getStatus() != null
+                                && t.getStatus().phase() == TaskStatus.Phase.Running
+                                && t.hasFinalizer(AgentFinalizer.NAME))
+                .getStatus()
+                .pid();
         agent.close();
         agent = null;
         dropFinalizerAndDelete(ns.client().resources(Task.class).withName("gone-1"));
-        assertThat(ProcessHandle.of(pid)).as("the task runs on while the agent is down").isPresent();
+        assertThat(ProcessHandle.of(pid))
+                .as("the task runs on while the agent is down")
+                .isPresent();
 
         agent = startAgent();
         assertThat(root.resolve("tasks").resolve(uid)).doesNotExist();

@@ -2,13 +2,12 @@ package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -49,9 +48,11 @@ class TaskRecordsTest {
     @Test
     void aRecordSurvivesItsWriteAndRead() throws IOException {
         TaskRecords records = new TaskRecords(root);
-        TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L).created(7L)
-                .started(Instant.parse("2026-12-01T10:00:00.5Z")).exited(137, Instant.parse("2026-12-01T10:01:00Z"),
-                        "Signaled", "killed by SIGKILL").releasedNow();
+        TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L)
+                .created(7L)
+                .started(Instant.parse("2026-12-01T10:00:00.5Z"))
+                .exited(137, Instant.parse("2026-12-01T10:01:00Z"), "Signaled", "killed by SIGKILL")
+                .releasedNow();
         records.put(rec);
         assertThat(records.get(UID)).contains(rec);
         assertThat(records.list()).containsExactly(rec);

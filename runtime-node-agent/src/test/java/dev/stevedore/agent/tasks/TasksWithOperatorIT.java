@@ -1,21 +1,10 @@
 package dev.stevedore.agent.tasks;
 
-import dev.stevedore.agent.fs.MountTable;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.time.Duration;
-import java.util.HashSet;
-import java.util.List;
-import java.util.Map;
-import java.util.Set;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.IntStream;
-import java.util.stream.Stream;
-
 import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.fs.MountTable;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.v1alpha1.Container;
@@ -31,6 +20,16 @@ import io.fabric8.kubernetes.client.Watcher;
 import io.fabric8.kubernetes.client.WatcherException;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.stream.IntStream;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -44,8 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
 class TasksWithOperatorIT {
     private static final String NODE = "tasks-with-operator-node";
     private static final int TASKS = 50;
+
     @TempDir
     static Path tmp;
+
     private static LocalRegistry registry;
     private static NodeAgent.Running agent;
     private static Operator operator;
@@ -61,9 +62,16 @@ class TasksWithOperatorIT {
         image = registry.host() + "/test/busybox:1";
         TestImages.build(tmp.resolve("images")).push(TestImages.BASE, image);
         root = tmp.resolve("root");
-        agent = NodeAgent.start(cp.adminClient(), NODE, root, Map.of("stevedore.dev/test", "tasks-with-operator"), List.of(),
-                Set.of(), Duration.ofSeconds(5));
-        operator = StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
+        agent = NodeAgent.start(
+                cp.adminClient(),
+                NODE,
+                root,
+                Map.of("stevedore.dev/test", "tasks-with-operator"),
+                List.of(),
+                Set.of(),
+                Duration.ofSeconds(5));
+        operator =
+                StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }
 
     @AfterAll
@@ -71,12 +79,17 @@ class TasksWithOperatorIT {
         operator.stop();
         agent.close();
         registry.close();
-        controlPlane.adminClient().resources(dev.stevedore.api.v1alpha1.RuntimeNode.class).withName(NODE).delete();
+        controlPlane
+                .adminClient()
+                .resources(dev.stevedore.api.v1alpha1.RuntimeNode.class)
+                .withName(NODE)
+                .delete();
     }
 
     @Test
     void fiftyTasksCreatedAtOnceRunOneAfterAnotherAndLeaveNothingBehind(TestNamespace ns) throws Exception {
-        ns.client().resource(Serialization.unmarshal("""
+        ns.client()
+                .resource(Serialization.unmarshal("""
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
                 metadata: {name: batch}
@@ -84,7 +97,8 @@ class TasksWithOperatorIT {
                   image: %s
                   nodeSelector: {stevedore.dev/test: tasks-with-operator}
                   process: {args: [sh, -c, 'echo run; exit 3']}
-                """.formatted(image), Container.class)).create();
+                """.formatted(image), Container.class))
+                .create();
 
         Set<String> live = new HashSet<>();
         AtomicInteger mostLiveAtOnce = new AtomicInteger();
@@ -92,7 +106,8 @@ class TasksWithOperatorIT {
         try (Watch watch = ns.client().resources(Task.class).watch(new Watcher<>() {
             @Override
             public void eventReceived(Action action, Task task) {
-                TaskStatus.Phase phase = task.getStatus() == null ? null : task.getStatus().phase();
+                TaskStatus.Phase phase =
+                        task.getStatus() == null ? null : task.getStatus().phase();
                 synchronized (live) {
                     if (phase == TaskStatus.Phase.Created || phase == TaskStatus.Phase.Running) {
                         live.add(task.getMetadata().getName());
@@ -104,25 +119,34 @@ class TasksWithOperatorIT {
             }
 
             @Override
-            public void onClose(WatcherException cause) {
-            }
+            public void onClose(WatcherException cause) {}
         })) {
-            IntStream.range(0, TASKS).parallel().forEach(i -> ns.client().resource(Serialization.unmarshal("""
+            IntStream.range(0, TASKS)
+                    .parallel()
+                    .forEach(i -> ns.client()
+                            .resource(Serialization.unmarshal("""
                     apiVersion: stevedore.dev/v1alpha1
                     kind: Task
                     metadata: {name: run-%d}
                     spec: {container: batch}
-                    """.formatted(i), Task.class)).create());
+                    """.formatted(i), Task.class))
+                            .create());
 
-            await().atMost(Duration.ofMinutes(5)).until(() -> ns.client().resources(Task.class).list().getItems().stream()
-                    .filter(t -> t.getStatus() != null && t.getStatus().phase() == TaskStatus.Phase.Deleted).count() == TASKS);
+            await().atMost(Duration.ofMinutes(5))
+                    .until(() -> ns.client().resources(Task.class).list().getItems().stream()
+                                    .filter(t -> t.getStatus() != null
+                                            && t.getStatus().phase() == TaskStatus.Phase.Deleted)
+                                    .count()
+                            == TASKS);
         }
 
         assertThat(mostLiveAtOnce.get()).isEqualTo(1);
-        assertThat(ns.client().resources(Task.class).list().getItems()).hasSize(TASKS).allSatisfy(t -> {
-            assertThat(t.getStatus().exitCode()).isEqualTo(3);
-            assertThat(t.getStatus().reason()).isEqualTo("Error");
-        });
+        assertThat(ns.client().resources(Task.class).list().getItems())
+                .hasSize(TASKS)
+                .allSatisfy(t -> {
+                    assertThat(t.getStatus().exitCode()).isEqualTo(3);
+                    assertThat(t.getStatus().reason()).isEqualTo("Error");
+                });
         assertThat(MountTable.under(root)).isEmpty();
         assertThat(conmonsUnder(root)).isZero();
         OciRuntime runc = Runtimes.prepare(tmp.resolve("check-runtimes")).named("runc");
@@ -133,14 +157,16 @@ class TasksWithOperatorIT {
         for (Task task : ns.client().resources(Task.class).list().getItems()) {
             String uid = task.getMetadata().getUid();
             assertThat(runc.state(uid)).as("runc state of %s", uid).isEmpty();
-            assertThat(hierarchies).noneMatch(h -> Files.exists(h.resolve("stevedore").resolve(uid)));
+            assertThat(hierarchies)
+                    .noneMatch(h -> Files.exists(h.resolve("stevedore").resolve(uid)));
         }
     }
 
     private static long conmonsUnder(Path dir) {
         return ProcessHandle.allProcesses()
                 .filter(p -> p.info().command().map(c -> c.endsWith("/conmon")).orElse(false))
-                .filter(p -> String.join(" ", p.info().arguments().orElse(new String[0])).contains(dir.toString()))
+                .filter(p -> String.join(" ", p.info().arguments().orElse(new String[0]))
+                        .contains(dir.toString()))
                 .count();
     }
 }

@@ -31,8 +31,15 @@ public final class AgentProcess implements AutoCloseable {
      */
     public static AgentProcess start(String node, Path root, Path kubeconfig, Path log) {
         String shipped = "@" + Path.of("jvm.options").toAbsolutePath();
-        ProcessBuilder builder = new ProcessBuilder(java(List.of(shipped), MAIN, "--node-name", node, "--root", root.toString(),
-                "--heartbeat-interval", "2s"))
+        ProcessBuilder builder = new ProcessBuilder(java(
+                        List.of(shipped),
+                        MAIN,
+                        "--node-name",
+                        node,
+                        "--root",
+                        root.toString(),
+                        "--heartbeat-interval",
+                        "2s"))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         builder.environment().put("KUBECONFIG", kubeconfig.toString());
@@ -44,8 +51,7 @@ public final class AgentProcess implements AutoCloseable {
     }
 
     /** What {@code stevedore-agent import --root root archives...} printed, and its exit code. */
-    public record Result(int exitCode, String stdout, String stderr) {
-    }
+    public record Result(int exitCode, String stdout, String stderr) {}
 
     public static Result runImport(Path root, Path... archives) {
         List<String> args = new ArrayList<>(List.of(MAIN, "import", "--root", root.toString()));
@@ -56,8 +62,11 @@ public final class AgentProcess implements AutoCloseable {
             Path out = Files.createTempFile("agent-import", ".out");
             Path err = Files.createTempFile("agent-import", ".err");
             try {
-                Process process = new ProcessBuilder(java(List.of("-Xmx256m", "-XX:+UseSerialGC"), args.toArray(String[]::new)))
-                        .redirectOutput(out.toFile()).redirectError(err.toFile()).start();
+                Process process = new ProcessBuilder(
+                                java(List.of("-Xmx256m", "-XX:+UseSerialGC"), args.toArray(String[]::new)))
+                        .redirectOutput(out.toFile())
+                        .redirectError(err.toFile())
+                        .start();
                 if (!process.waitFor(120, TimeUnit.SECONDS)) {
                     process.destroyForcibly().waitFor();
                     throw new IllegalStateException("stevedore-agent import did not finish in 120s");
@@ -124,7 +133,8 @@ public final class AgentProcess implements AutoCloseable {
         if (!Files.isDirectory(classes) || !Files.isDirectory(lib)) {
             throw new IllegalStateException(classes + " or " + lib + " is missing: run mvn package first");
         }
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
+        List<String> command = new ArrayList<>(
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
         command.addAll(jvmOptions);
         command.addAll(List.of("-cp", classes + ":" + lib + "/*"));
         command.addAll(List.of(args));

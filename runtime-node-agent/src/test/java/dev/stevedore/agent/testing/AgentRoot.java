@@ -1,5 +1,7 @@
 package dev.stevedore.agent.testing;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -13,9 +15,6 @@ import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.stream.Stream;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * Reads an agent's state directory as a node operator would, from outside and without opening its stores (a
@@ -38,8 +37,7 @@ public final class AgentRoot {
     }
 
     /** A snapshot's info.json: its chain ID or key, kind and parent. */
-    public record Snapshot(String snapshotter, long id, String name, String kind, String parent) {
-    }
+    public record Snapshot(String snapshotter, long id, String name, String kind, String parent) {}
 
     public List<Snapshot> snapshots() {
         List<Snapshot> snapshots = new ArrayList<>();
@@ -48,8 +46,14 @@ public final class AgentRoot {
                 Path info = dir.resolve("info.json");
                 if (Files.isRegularFile(info)) {
                     JsonNode json = readJson(info);
-                    snapshots.add(new Snapshot(snapshotter, json.path("id").asLong(), json.path("name").asText(),
-                            json.path("kind").asText(), json.path("parent").isNull() ? null : json.path("parent").asText()));
+                    snapshots.add(new Snapshot(
+                            snapshotter,
+                            json.path("id").asLong(),
+                            json.path("name").asText(),
+                            json.path("kind").asText(),
+                            json.path("parent").isNull()
+                                    ? null
+                                    : json.path("parent").asText()));
                 }
             }
         }
@@ -57,7 +61,9 @@ public final class AgentRoot {
     }
 
     public List<Snapshot> committed(String chainId) {
-        return snapshots().stream().filter(s -> s.kind().equals("COMMITTED") && s.name().equals(chainId)).toList();
+        return snapshots().stream()
+                .filter(s -> s.kind().equals("COMMITTED") && s.name().equals(chainId))
+                .toList();
     }
 
     /** Unpacks, prepares and removals in progress (or a crash's leftovers): {@code snapshots/<name>/tmp/*}. */
@@ -94,13 +100,18 @@ public final class AgentRoot {
 
     /** The names in all image records. */
     public List<String> imageNames() {
-        return list(root.resolve("images")).stream().filter(f -> f.toString().endsWith(".json"))
-                .map(f -> readJson(f).path("image").path("name").asText()).sorted().toList();
+        return list(root.resolve("images")).stream()
+                .filter(f -> f.toString().endsWith(".json"))
+                .map(f -> readJson(f).path("image").path("name").asText())
+                .sorted()
+                .toList();
     }
 
     /** Container directories a crash left without their record.json. */
     public List<Path> containerDirsWithoutRecord() {
-        return list(root.resolve("containers")).stream().filter(d -> !Files.exists(d.resolve("record.json"))).toList();
+        return list(root.resolve("containers")).stream()
+                .filter(d -> !Files.exists(d.resolve("record.json")))
+                .toList();
     }
 
     /** Mount points at or under the root, from /proc/self/mountinfo. */
@@ -123,8 +134,9 @@ public final class AgentRoot {
     public Set<String> filesOutsideSnapshots() {
         Set<String> files = new TreeSet<>();
         try (Stream<Path> walk = Files.walk(root)) {
-            walk.filter(p -> !p.equals(root) && !p.startsWith(root.resolve("snapshots"))).forEach(p ->
-                    files.add(root.relativize(p) + (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? "/" : "")));
+            walk.filter(p -> !p.equals(root) && !p.startsWith(root.resolve("snapshots")))
+                    .forEach(p -> files.add(root.relativize(p)
+                            + (Files.isDirectory(p, java.nio.file.LinkOption.NOFOLLOW_LINKS) ? "/" : "")));
         } catch (IOException | UncheckedIOException e) {
             // a file removed while walked (garbage collection): walk again
             return filesOutsideSnapshots();
@@ -138,7 +150,8 @@ public final class AgentRoot {
         ingestTemps().forEach(p -> leftovers.add("ingest temp file " + p));
         snapshotTemps().forEach(p -> leftovers.add("snapshot temp " + p));
         containerDirsWithoutRecord().forEach(p -> leftovers.add("container dir without record " + p));
-        list(root.resolve("images")).stream().filter(p -> p.toString().endsWith(".tmp"))
+        list(root.resolve("images")).stream()
+                .filter(p -> p.toString().endsWith(".tmp"))
                 .forEach(p -> leftovers.add("image record temp " + p));
         mounts().forEach(m -> leftovers.add("mount " + m));
         return leftovers;

@@ -1,5 +1,9 @@
 package dev.stevedore.agent.testing;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.testing.TestNamespace;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
@@ -7,18 +11,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import java.util.function.Supplier;
 
-import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.testing.TestNamespace;
-import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.client.utils.Serialization;
-
 /** Containers bound to a node by name, and waiting on what the node agent reports about them. */
 public final class Containers {
     /** Generous: two cores, and other builds running beside the tests. */
     public static final Duration TIMEOUT = Duration.ofSeconds(120);
 
-    private Containers() {
-    }
+    private Containers() {}
 
     public static Container create(TestNamespace ns, String name, String image, String node, String moreSpec) {
         String yaml = """
@@ -29,7 +27,9 @@ public final class Containers {
                   image: %s
                   nodeName: %s
                 """.formatted(name, image, node) + moreSpec.indent(2);
-        return ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+        return ns.client()
+                .resource(Serialization.unmarshal(yaml, Container.class))
+                .create();
     }
 
     public static Container awaitCondition(TestNamespace ns, String name, String type, String status) {
@@ -37,33 +37,48 @@ public final class Containers {
     }
 
     /** @param diagnostics appended to the failure message, e.g. the agent's log */
-    public static Container awaitCondition(TestNamespace ns, String name, String type, String status,
-            Supplier<String> diagnostics) {
-        return await(ns, name, c -> c.getStatus() != null && c.getStatus().conditions() != null
-                && c.getStatus().conditions().stream().anyMatch(x -> type.equals(x.getType()) && status.equals(x.getStatus())),
-                type + "=" + status, diagnostics);
+    public static Container awaitCondition(
+            TestNamespace ns, String name, String type, String status, Supplier<String> diagnostics) {
+        return await(
+                ns,
+                name,
+                c -> c.getStatus() != null
+                        && c.getStatus().conditions() != null
+                        && c.getStatus().conditions().stream()
+                                .anyMatch(x -> type.equals(x.getType()) && status.equals(x.getStatus())),
+                type + "=" + status,
+                diagnostics);
     }
 
-    public static Container await(TestNamespace ns, String name, Predicate<Container> condition, String what,
-            Supplier<String> diagnostics) {
+    public static Container await(
+            TestNamespace ns, String name, Predicate<Container> condition, String what, Supplier<String> diagnostics) {
         try {
-            return ns.client().resources(Container.class).withName(name)
+            return ns.client()
+                    .resources(Container.class)
+                    .withName(name)
                     .waitUntilCondition(c -> c != null && condition.test(c), TIMEOUT.toSeconds(), TimeUnit.SECONDS);
         } catch (RuntimeException e) {
-            Container last = ns.client().resources(Container.class).withName(name).get();
-            throw new AssertionError("Container " + name + " did not get " + what + " in " + TIMEOUT.toSeconds()
-                    + "s; its status: " + (last == null ? "(gone)" : Serialization.asYaml(last.getStatus()))
-                    + diagnostics.get(), e);
+            Container last =
+                    ns.client().resources(Container.class).withName(name).get();
+            throw new AssertionError(
+                    "Container " + name + " did not get " + what + " in " + TIMEOUT.toSeconds()
+                            + "s; its status: " + (last == null ? "(gone)" : Serialization.asYaml(last.getStatus()))
+                            + diagnostics.get(),
+                    e);
         }
     }
 
     public static void awaitGone(TestNamespace ns, String name) {
-        ns.client().resources(Container.class).withName(name)
+        ns.client()
+                .resources(Container.class)
+                .withName(name)
                 .waitUntilCondition(Objects::isNull, TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 
     public static Condition condition(Container container, String type) {
-        return container.getStatus().conditions().stream().filter(c -> type.equals(c.getType())).findFirst()
+        return container.getStatus().conditions().stream()
+                .filter(c -> type.equals(c.getType()))
+                .findFirst()
                 .orElseThrow(() -> new AssertionError("no condition " + type + " in " + container.getStatus()));
     }
 
@@ -71,11 +86,15 @@ public final class Containers {
     public static void dropFinalizers(TestNamespace ns) {
         List<Container> all = ns.client().resources(Container.class).list().getItems();
         for (Container container : all) {
-            if (container.getMetadata().getFinalizers() != null && !container.getMetadata().getFinalizers().isEmpty()) {
-                ns.client().resources(Container.class).withName(container.getMetadata().getName()).edit(c -> {
-                    c.getMetadata().setFinalizers(List.of());
-                    return c;
-                });
+            if (container.getMetadata().getFinalizers() != null
+                    && !container.getMetadata().getFinalizers().isEmpty()) {
+                ns.client()
+                        .resources(Container.class)
+                        .withName(container.getMetadata().getName())
+                        .edit(c -> {
+                            c.getMetadata().setFinalizers(List.of());
+                            return c;
+                        });
             }
         }
     }

@@ -2,6 +2,7 @@ package dev.stevedore.agent.testing;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.HttpURLConnection;
@@ -13,8 +14,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
-
-import dev.stevedore.agent.fs.SafeDelete;
 import org.bouncycastle.crypto.generators.OpenBSDBCrypt;
 
 /**
@@ -56,14 +55,16 @@ public final class LocalRegistry implements AutoCloseable {
 
     /** Requires bearer tokens that {@code tokens} issues, as Docker Hub does. */
     public static LocalRegistry withTokenAuth(TokenServer tokens) {
-        return start("""
+        return start(
+                """
                 auth:
                   token:
                     realm: %s
                     service: %s
                     issuer: %s
                     rootcertbundle: %%s
-                """.formatted(tokens.realm(), TokenServer.SERVICE, TokenServer.ISSUER), "token.crt",
+                """.formatted(tokens.realm(), TokenServer.SERVICE, TokenServer.ISSUER),
+                "token.crt",
                 tokens.certificatePem());
     }
 
@@ -75,7 +76,9 @@ public final class LocalRegistry implements AutoCloseable {
     /** The file the registry serves a blob from, to corrupt it in tests. */
     public Path blobData(String digest) {
         String hex = digest.substring(digest.indexOf(':') + 1);
-        return dir.resolve("storage/docker/registry/v2/blobs/sha256").resolve(hex.substring(0, 2)).resolve(hex)
+        return dir.resolve("storage/docker/registry/v2/blobs/sha256")
+                .resolve(hex.substring(0, 2))
+                .resolve(hex)
                 .resolve("data");
     }
 
@@ -161,12 +164,14 @@ public final class LocalRegistry implements AutoCloseable {
     /** Ready when /v2/ answers at all: 200 when open, 401 behind auth. */
     private static void awaitReady(Process process, int port, Path dir) {
         try {
-            await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(() -> {
-                if (!process.isAlive()) {
-                    throw new IllegalStateException("the registry exited with " + process.exitValue());
-                }
-                return status("http://127.0.0.1:" + port + "/v2/") > 0;
-            });
+            await().atMost(Duration.ofSeconds(30))
+                    .pollInterval(Duration.ofMillis(50))
+                    .until(() -> {
+                        if (!process.isAlive()) {
+                            throw new IllegalStateException("the registry exited with " + process.exitValue());
+                        }
+                        return status("http://127.0.0.1:" + port + "/v2/") > 0;
+                    });
         } catch (RuntimeException e) {
             throw new IllegalStateException("the registry did not start: " + e.getMessage() + "\n" + log(dir), e);
         }
@@ -174,7 +179,8 @@ public final class LocalRegistry implements AutoCloseable {
 
     private static int status(String url) {
         try {
-            HttpURLConnection connection = (HttpURLConnection) URI.create(url).toURL().openConnection();
+            HttpURLConnection connection =
+                    (HttpURLConnection) URI.create(url).toURL().openConnection();
             connection.setConnectTimeout(500);
             connection.setReadTimeout(2000);
             try {

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.testing;
 
+import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -7,8 +8,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-
-import dev.stevedore.testing.Tools;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 
@@ -23,6 +22,7 @@ public final class ParityImages {
     public static final String BASE = "base";
     /** /etc/passwd and /etc/group with a user app (1000, primary group 1001) in groups staff (50) and video (44). */
     public static final String USERS = "users";
+
     public static final String USER_NAME = "user-name";
     public static final String USER_UID_GID = "user-uid-gid";
     public static final String USER_NAME_GROUP = "user-name-group";
@@ -32,6 +32,7 @@ public final class ParityImages {
     public static final String MERGED_USR = "merged-usr";
     /** A top layer with tmp/marker and no tmp/ entry: the /tmp of mode 1777 below must stay as it is. */
     public static final String IMPLIED_TMP = "implied-tmp";
+
     public static final String ENV_WITHOUT_PATH = "env-without-path";
 
     private final Path layout;
@@ -50,7 +51,8 @@ public final class ParityImages {
     }
 
     private void buildAll() {
-        TestImages.run(Tools.repositoryRoot().resolve("hack/build-busybox-image.sh").toString(), layout.toString(), BASE);
+        TestImages.run(
+                Tools.repositoryRoot().resolve("hack/build-busybox-image.sh").toString(), layout.toString(), BASE);
         tag(BASE, USERS);
         changeRootfs(USERS, rootfs -> {
             write(rootfs.resolve("etc/passwd"), """
@@ -76,7 +78,13 @@ public final class ParityImages {
         config(BASE, ENV_WITHOUT_PATH, "--clear=config.env", "--config.env", "GREETING=hello");
         buildMergedUsr();
         tag(BASE, IMPLIED_TMP);
-        TestImages.run("umoci", "raw", "add-layer", "--image", ref(IMPLIED_TMP), impliedTmpLayer().toString());
+        TestImages.run(
+                "umoci",
+                "raw",
+                "add-layer",
+                "--image",
+                ref(IMPLIED_TMP),
+                impliedTmpLayer().toString());
     }
 
     /** busybox and its applets in /usr/bin, /bin a link to it. */
@@ -95,7 +103,15 @@ public final class ParityImages {
                 Files.createDirectories(rootfs.resolve(dir));
             }
         });
-        TestImages.run("umoci", "config", "--image", ref(MERGED_USR), "--config.cmd", "sh", "--config.env", "PATH=/usr/bin:/bin");
+        TestImages.run(
+                "umoci",
+                "config",
+                "--image",
+                ref(MERGED_USR),
+                "--config.cmd",
+                "sh",
+                "--config.env",
+                "PATH=/usr/bin:/bin");
     }
 
     private Path impliedTmpLayer() {
@@ -156,7 +172,9 @@ public final class ParityImages {
 
     private static List<String> busyboxApplets() {
         try {
-            Process process = new ProcessBuilder("/bin/busybox", "--list").redirectErrorStream(true).start();
+            Process process = new ProcessBuilder("/bin/busybox", "--list")
+                    .redirectErrorStream(true)
+                    .start();
             String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             process.waitFor();
             return out.lines().filter(a -> !a.isBlank() && !a.equals("busybox")).toList();

@@ -19,12 +19,17 @@ class RuntimeSpecSchemaTest {
         assertThat(RuntimeSpecSchema.violations(JSON.readTree(valid))).isEmpty();
 
         assertThat(RuntimeSpecSchema.violations(JSON.readTree(valid.replace("\"destination\": \"/proc\", ", ""))))
-                .as("Mount in defs.json requires a destination").isNotEmpty();
+                .as("Mount in defs.json requires a destination")
+                .isNotEmpty();
         assertThat(RuntimeSpecSchema.violations(JSON.readTree(valid.replace("\"uid\": 0", "\"uid\": -1"))))
-                .as("uid is a uint32 of defs.json").isNotEmpty();
-        assertThat(RuntimeSpecSchema.violations(JSON.readTree(valid.replace("\"type\": \"pid\"", "\"type\": \"pidx\""))))
-                .as("namespace types are in config-linux.json / defs-linux.json").isNotEmpty();
+                .as("uid is a uint32 of defs.json")
+                .isNotEmpty();
+        assertThat(RuntimeSpecSchema.violations(
+                        JSON.readTree(valid.replace("\"type\": \"pid\"", "\"type\": \"pidx\""))))
+                .as("namespace types are in config-linux.json / defs-linux.json")
+                .isNotEmpty();
         assertThat(RuntimeSpecSchema.violations(JSON.readTree(valid.replace("\"ociVersion\": \"1.0.2\", ", ""))))
-                .as("ociVersion is required").isNotEmpty();
+                .as("ociVersion is required")
+                .isNotEmpty();
     }
 }

@@ -88,32 +88,35 @@ public final class StallingProxy implements AutoCloseable {
     }
 
     private void pump(Socket from, Socket to, boolean response) {
-        Thread thread = new Thread(() -> {
-            long total = 0;
-            byte[] buffer = new byte[16 * 1024];
-            try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
-                for (int n; (n = in.read(buffer)) != -1;) {
-                    out.write(buffer, 0, n);
-                    out.flush();
-                    total += n;
-                    if (response && total >= stallAfterBytes && released.getCount() > 0) {
-                        stalled.incrementAndGet();
-                        try {
-                            released.await();
-                        } finally {
-                            stalled.decrementAndGet();
+        Thread thread = new Thread(
+                () -> {
+                    long total = 0;
+                    byte[] buffer = new byte[16 * 1024];
+                    try (InputStream in = from.getInputStream();
+                            OutputStream out = to.getOutputStream()) {
+                        for (int n; (n = in.read(buffer)) != -1; ) {
+                            out.write(buffer, 0, n);
+                            out.flush();
+                            total += n;
+                            if (response && total >= stallAfterBytes && released.getCount() > 0) {
+                                stalled.incrementAndGet();
+                                try {
+                                    released.await();
+                                } finally {
+                                    stalled.decrementAndGet();
+                                }
+                            }
                         }
+                    } catch (IOException | InterruptedException closed) {
+                        // one side went away: the other goes too
+                    } finally {
+                        closeQuietly(from);
+                        closeQuietly(to);
+                        sockets.remove(from);
+                        sockets.remove(to);
                     }
-                }
-            } catch (IOException | InterruptedException closed) {
-                // one side went away: the other goes too
-            } finally {
-                closeQuietly(from);
-                closeQuietly(to);
-                sockets.remove(from);
-                sockets.remove(to);
-            }
-        }, "stalling-proxy-pump");
+                },
+                "stalling-proxy-pump");
         thread.setDaemon(true);
         thread.start();
     }

@@ -1,18 +1,16 @@
 package dev.stevedore.agent.testing;
 
-import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
-
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.testing.TestNamespace;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
 
 /** Tasks bound to a node by name, and waiting on the phase the node agent reports. */
 public final class Tasks {
-    private Tasks() {
-    }
+    private Tasks() {}
 
     public static Task create(TestNamespace ns, String name, String container, String node, String moreSpec) {
         String yaml = """
@@ -29,7 +27,12 @@ public final class Tasks {
     public static void setDesired(TestNamespace ns, String name, TaskSpec.DesiredState state) {
         ns.client().resources(Task.class).withName(name).edit(t -> {
             TaskSpec s = t.getSpec();
-            t.setSpec(new TaskSpec(s.container(), s.nodeName(), state, s.stopSignal(), s.stopGracePeriodSeconds(),
+            t.setSpec(new TaskSpec(
+                    s.container(),
+                    s.nodeName(),
+                    state,
+                    s.stopSignal(),
+                    s.stopGracePeriodSeconds(),
                     s.ttlSecondsAfterDeleted()));
             return t;
         });
@@ -40,7 +43,10 @@ public final class Tasks {
     }
 
     public static Task await(TestNamespace ns, String name, Predicate<Task> condition) {
-        return ns.client().resources(Task.class).withName(name)
-                .waitUntilCondition(t -> t != null && condition.test(t), Containers.TIMEOUT.toSeconds(), TimeUnit.SECONDS);
+        return ns.client()
+                .resources(Task.class)
+                .withName(name)
+                .waitUntilCondition(
+                        t -> t != null && condition.test(t), Containers.TIMEOUT.toSeconds(), TimeUnit.SECONDS);
     }
 }

@@ -1,5 +1,10 @@
 package dev.stevedore.agent.testing;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -11,13 +16,6 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ArrayNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-
-import dev.stevedore.testing.Tools;
 
 /**
  * Test images in an OCI image layout, built with umoci from Debian's busybox-static (no network), and pushed to a
@@ -39,6 +37,7 @@ public final class TestImages {
     public static final String DELETED_FILE = "etc/group";
     /** A directory of the layered image's second layer that its last layer makes opaque. */
     public static final String OPAQUE_DIR = "opt/data";
+
     public static final String HIDDEN_FILE = OPAQUE_DIR + "/lower-file";
     public static final String OPAQUE_KEPT_FILE = OPAQUE_DIR + "/upper-file";
 
@@ -46,7 +45,8 @@ public final class TestImages {
 
     /** How skopeo writes a single manifest to a registry. */
     public enum Format {
-        OCI, DOCKER_V2S2
+        OCI,
+        DOCKER_V2S2
     }
 
     private final Path layout;
@@ -79,7 +79,9 @@ public final class TestImages {
     /** The digest of the manifest or index the tag names in the layout. */
     public String digest(String tag) {
         for (JsonNode entry : readJson(layout.resolve("index.json")).path("manifests")) {
-            if (tag.equals(entry.path("annotations").path("org.opencontainers.image.ref.name").asText())) {
+            if (tag.equals(entry.path("annotations")
+                    .path("org.opencontainers.image.ref.name")
+                    .asText())) {
                 return entry.path("digest").asText();
             }
         }
@@ -102,14 +104,18 @@ public final class TestImages {
     /** The layer digests of a tag's manifest, bottom first. */
     public List<String> layerDigests(String tag) {
         List<String> digests = new ArrayList<>();
-        manifest(tag).path("layers").forEach(layer -> digests.add(layer.path("digest").asText()));
+        manifest(tag)
+                .path("layers")
+                .forEach(layer -> digests.add(layer.path("digest").asText()));
         return digests;
     }
 
     /** The config's rootfs.diff_ids of a tag's manifest, bottom first. */
     public List<String> diffIds(String tag) {
         List<String> diffIds = new ArrayList<>();
-        blobJson(manifest(tag).path("config").path("digest").asText()).path("rootfs").path("diff_ids")
+        blobJson(manifest(tag).path("config").path("digest").asText())
+                .path("rootfs")
+                .path("diff_ids")
                 .forEach(d -> diffIds.add(d.asText()));
         return diffIds;
     }
@@ -131,15 +137,19 @@ public final class TestImages {
     public String withDiffIds(String tag, String newTag, List<String> diffIds) {
         try {
             ObjectNode manifest = (ObjectNode) manifest(tag).deepCopy();
-            ObjectNode config = (ObjectNode) blobJson(manifest.path("config").path("digest").asText()).deepCopy();
+            ObjectNode config = (ObjectNode)
+                    blobJson(manifest.path("config").path("digest").asText()).deepCopy();
             ArrayNode ids = ((ObjectNode) config.path("rootfs")).putArray("diff_ids");
             diffIds.forEach(ids::add);
             byte[] configBytes = JSON.writeValueAsBytes(config);
-            ((ObjectNode) manifest.path("config")).put("digest", writeBlob(configBytes)).put("size", configBytes.length);
+            ((ObjectNode) manifest.path("config"))
+                    .put("digest", writeBlob(configBytes))
+                    .put("size", configBytes.length);
             byte[] manifestBytes = JSON.writeValueAsBytes(manifest);
             String digest = writeBlob(manifestBytes);
             ObjectNode layoutIndex = (ObjectNode) readJson(layout.resolve("index.json"));
-            ((ArrayNode) layoutIndex.path("manifests")).addObject()
+            ((ArrayNode) layoutIndex.path("manifests"))
+                    .addObject()
                     .put("mediaType", "application/vnd.oci.image.manifest.v1+json")
                     .put("digest", digest)
                     .put("size", manifestBytes.length)
@@ -153,7 +163,9 @@ public final class TestImages {
 
     private String writeBlob(byte[] bytes) throws IOException {
         try {
-            String digest = "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+            String digest = "sha256:"
+                    + HexFormat.of()
+                            .formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
             Files.write(blobPath(digest), bytes);
             return digest;
         } catch (NoSuchAlgorithmException e) {
@@ -213,7 +225,8 @@ public final class TestImages {
     /** umoci never writes the opaque marker, so this layer is written by hand: OPAQUE_DIR opaque, one new file. */
     private static Path opaqueLayer(Path dir) {
         Path tar = dir.resolve("opaque-layer.tar");
-        try (var out = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(Files.newOutputStream(tar))) {
+        try (var out =
+                new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(Files.newOutputStream(tar))) {
             for (String name : List.of("opt/", OPAQUE_DIR + "/")) {
                 var entry = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(name);
                 entry.setMode(040755);
@@ -221,14 +234,16 @@ public final class TestImages {
                 out.closeArchiveEntry();
             }
             writeEntry(out, OPAQUE_DIR + "/.wh..wh..opq", new byte[0]);
-            writeEntry(out, OPAQUE_KEPT_FILE, "from the opaque layer\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+            writeEntry(
+                    out, OPAQUE_KEPT_FILE, "from the opaque layer\n".getBytes(java.nio.charset.StandardCharsets.UTF_8));
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
         return tar;
     }
 
-    private static void writeEntry(org.apache.commons.compress.archivers.tar.TarArchiveOutputStream out, String name, byte[] content)
+    private static void writeEntry(
+            org.apache.commons.compress.archivers.tar.TarArchiveOutputStream out, String name, byte[] content)
             throws IOException {
         var entry = new org.apache.commons.compress.archivers.tar.TarArchiveEntry(name);
         entry.setMode(0100644);
@@ -253,23 +268,30 @@ public final class TestImages {
         ArrayNode manifests = JSON.createArrayNode();
         for (String member : members) {
             String digest = digest(member);
-            JsonNode config = blobJson(manifest(member).path("config").path("digest").asText());
-            ObjectNode entry = manifests.addObject()
+            JsonNode config =
+                    blobJson(manifest(member).path("config").path("digest").asText());
+            ObjectNode entry = manifests
+                    .addObject()
                     .put("mediaType", "application/vnd.oci.image.manifest.v1+json")
                     .put("digest", digest)
                     .put("size", size(blobPath(digest)));
-            entry.putObject("platform").put("architecture", config.path("architecture").asText())
+            entry.putObject("platform")
+                    .put("architecture", config.path("architecture").asText())
                     .put("os", config.path("os").asText());
         }
-        ObjectNode index = JSON.createObjectNode().put("schemaVersion", 2)
+        ObjectNode index = JSON.createObjectNode()
+                .put("schemaVersion", 2)
                 .put("mediaType", "application/vnd.oci.image.index.v1+json");
         index.set("manifests", manifests);
         try {
             byte[] bytes = JSON.writeValueAsBytes(index);
-            String digest = "sha256:" + HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+            String digest = "sha256:"
+                    + HexFormat.of()
+                            .formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
             Files.write(blobPath(digest), bytes);
             ObjectNode layoutIndex = (ObjectNode) readJson(layout.resolve("index.json"));
-            ((ArrayNode) layoutIndex.path("manifests")).addObject()
+            ((ArrayNode) layoutIndex.path("manifests"))
+                    .addObject()
                     .put("mediaType", "application/vnd.oci.image.index.v1+json")
                     .put("digest", digest)
                     .put("size", bytes.length)
@@ -284,7 +306,8 @@ public final class TestImages {
 
     static void run(String... command) {
         try {
-            Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+            Process process =
+                    new ProcessBuilder(command).redirectErrorStream(true).start();
             String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
             if (process.waitFor() != 0) {
                 throw new IllegalStateException(String.join(" ", command) + " failed (" + process.exitValue()

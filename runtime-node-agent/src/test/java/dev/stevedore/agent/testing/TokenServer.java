@@ -1,5 +1,8 @@
 package dev.stevedore.agent.testing;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.sun.net.httpserver.HttpExchange;
+import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.StringWriter;
 import java.io.UncheckedIOException;
@@ -22,7 +25,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.UUID;
 import java.util.concurrent.atomic.AtomicInteger;
-
 import org.bouncycastle.asn1.x500.X500Name;
 import org.bouncycastle.asn1.x509.BasicConstraints;
 import org.bouncycastle.asn1.x509.Extension;
@@ -30,10 +32,6 @@ import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
 import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
 import org.bouncycastle.openssl.jcajce.JcaPEMWriter;
 import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
-
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
 
 /**
  * A token server for the distribution registry's bearer flow (what Docker Hub's auth.docker.io does): checks Basic
@@ -96,8 +94,8 @@ public final class TokenServer implements AutoCloseable {
 
     private void handle(HttpExchange exchange) throws IOException {
         try (exchange) {
-            String expected = "Basic " + Base64.getEncoder()
-                    .encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
+            String expected = "Basic "
+                    + Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
             if (!expected.equals(exchange.getRequestHeaders().getFirst("Authorization"))) {
                 exchange.sendResponseHeaders(401, -1);
                 return;
@@ -108,9 +106,9 @@ public final class TokenServer implements AutoCloseable {
                 String[] pair = parameter.split("=", 2);
                 if (pair[0].equals("scope") && pair.length == 2) {
                     // repository:NAME:ACTION[,ACTION]
-                    String[] scope = URLDecoder.decode(pair[1], StandardCharsets.UTF_8).split(":");
-                    access.add(Map.of("type", scope[0], "name", scope[1],
-                            "actions", List.of(scope[2].split(","))));
+                    String[] scope =
+                            URLDecoder.decode(pair[1], StandardCharsets.UTF_8).split(":");
+                    access.add(Map.of("type", scope[0], "name", scope[1], "actions", List.of(scope[2].split(","))));
                 }
             }
             byte[] body = JSON.writeValueAsBytes(Map.of("token", jwt(access)));
@@ -125,10 +123,30 @@ public final class TokenServer implements AutoCloseable {
 
     private String jwt(List<Map<String, Object>> access) throws IOException, GeneralSecurityException {
         long now = Instant.now().getEpochSecond();
-        Map<String, Object> header = Map.of("typ", "JWT", "alg", "RS256",
-                "x5c", List.of(Base64.getEncoder().encodeToString(certificate.getEncoded())));
-        Map<String, Object> claims = Map.of("iss", ISSUER, "sub", user, "aud", SERVICE, "exp", now + 300,
-                "nbf", now - 60, "iat", now, "jti", UUID.randomUUID().toString(), "access", access);
+        Map<String, Object> header = Map.of(
+                "typ",
+                "JWT",
+                "alg",
+                "RS256",
+                "x5c",
+                List.of(Base64.getEncoder().encodeToString(certificate.getEncoded())));
+        Map<String, Object> claims = Map.of(
+                "iss",
+                ISSUER,
+                "sub",
+                user,
+                "aud",
+                SERVICE,
+                "exp",
+                now + 300,
+                "nbf",
+                now - 60,
+                "iat",
+                now,
+                "jti",
+                UUID.randomUUID().toString(),
+                "access",
+                access);
         Base64.Encoder base64url = Base64.getUrlEncoder().withoutPadding();
         String signed = base64url.encodeToString(JSON.writeValueAsBytes(header)) + "."
                 + base64url.encodeToString(JSON.writeValueAsBytes(claims));
@@ -142,12 +160,17 @@ public final class TokenServer implements AutoCloseable {
         try {
             X500Name name = new X500Name("CN=" + ISSUER);
             Instant now = Instant.now();
-            var builder = new JcaX509v3CertificateBuilder(name, BigInteger.valueOf(now.toEpochMilli()),
-                    Date.from(now.minus(1, ChronoUnit.HOURS)), Date.from(now.plus(1, ChronoUnit.DAYS)), name,
+            var builder = new JcaX509v3CertificateBuilder(
+                    name,
+                    BigInteger.valueOf(now.toEpochMilli()),
+                    Date.from(now.minus(1, ChronoUnit.HOURS)),
+                    Date.from(now.plus(1, ChronoUnit.DAYS)),
+                    name,
                     key.getPublic());
             builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(true));
             return new JcaX509CertificateConverter()
-                    .getCertificate(builder.build(new JcaContentSignerBuilder("SHA256withRSA").build(key.getPrivate())));
+                    .getCertificate(
+                            builder.build(new JcaContentSignerBuilder("SHA256withRSA").build(key.getPrivate())));
         } catch (org.bouncycastle.operator.OperatorCreationException | org.bouncycastle.cert.CertIOException e) {
             throw new GeneralSecurityException(e);
         }
