@@ -47,7 +47,6 @@ class ValidationRulesIT {
                   imagePullSecrets: [{name: registry-credentials}]
                   runtime:
                     name: crun
-                    options: {systemdCgroup: "true"}
                   snapshotter: native
                   nodeName: node-a.example
                   nodeSelector: {disk: ssd}
