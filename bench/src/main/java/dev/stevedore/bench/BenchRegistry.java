@@ -1,5 +1,6 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.testing.Processes;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -88,7 +89,7 @@ final class BenchRegistry implements AutoCloseable {
 
     @Override
     public void close() {
-        Commands.stop(process);
+        Processes.stop(process);
     }
 
     /**

@@ -7,7 +7,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /** Runs the command-line tools the benchmarks set up with (umoci, skopeo, ctr), and tidies up after them. */
@@ -48,19 +47,6 @@ final class Commands {
     }
 
     /** Deletes {@code dir} and everything below it, symlinks not followed; quiet when it does not exist. */
-    /** SIGTERM, so the process can shut down cleanly; SIGKILL if it has not within 10 s. */
-    static void stop(Process process) {
-        process.destroy();
-        try {
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            process.destroyForcibly();
-            Thread.currentThread().interrupt();
-        }
-    }
-
     static void deleteTree(Path dir) {
         if (!Files.exists(dir, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
             return;

@@ -1,5 +1,6 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.testing.Processes;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -247,7 +248,7 @@ final class JvmProcess implements AutoCloseable {
         if (!process.isAlive()) {
             return;
         }
-        Commands.stop(process);
+        Processes.stop(process);
     }
 
     /** Fields of /proc/PID/status. */

@@ -146,20 +146,9 @@ public final class ContainerdDaemon implements AutoCloseable {
         deleteTree(dir);
     }
 
-    /** SIGTERM, which containerd handles by shutting down cleanly; SIGKILL if it has not within 10 s. */
+    /** containerd handles SIGTERM by shutting down cleanly. */
     private void stop() {
-        if (!process.isAlive()) {
-            return;
-        }
-        process.destroy();
-        try {
-            if (!process.waitFor(10, TimeUnit.SECONDS)) {
-                process.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
-            }
-        } catch (InterruptedException e) {
-            process.destroyForcibly();
-            Thread.currentThread().interrupt();
-        }
+        Processes.stop(process);
     }
 
     private static void deleteTree(Path dir) {
