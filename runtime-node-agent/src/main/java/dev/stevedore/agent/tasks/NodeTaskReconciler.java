@@ -33,7 +33,7 @@ import java.util.stream.Collectors;
  * <p>A Task waits for its Container to be prepared without polling: the Container reconciler of this agent says when
  * it has prepared one ({@link #containerPrepared}, before the Container's status is even written), and this node's
  * Containers (an informer with the field selector {@code spec.nodeName=<node>}) are a secondary source whose
- * Ready or specDigest changes trigger too; both reach the Tasks that name the Container through an index on the
+ * Ready, Stalled or specDigest changes trigger too; both reach the Tasks that name the Container through an index on the
  * primary cache (namespace/container).
  *
  * <p>It sees every event, the delete event too, and has the {@link AgentFinalizer} added beside the start, not before
@@ -99,15 +99,18 @@ public class NodeTaskReconciler implements Reconciler<Task> {
     }
 
     /**
-     * Container updates that matter to a waiting Task: its Ready condition or specDigest changed. A safety net: the
-     * usual trigger is {@link #containerPrepared}, which comes before the Container's status is even written.
+     * Container updates that matter to a waiting Task: its Ready condition or specDigest changed (a safety net: the
+     * usual trigger is {@link #containerPrepared}, which comes before the Container's status is even written), or the
+     * node gave up on it (Stalled), which ends a waiting Task.
      */
     static boolean startRelevantChange(Container updated, Container old) {
-        return ready(updated) != ready(old) || !Objects.equals(specDigest(updated), specDigest(old));
+        return is(updated, ContainerStatus.READY) != is(old, ContainerStatus.READY)
+                || is(updated, ContainerStatus.STALLED) != is(old, ContainerStatus.STALLED)
+                || !Objects.equals(specDigest(updated), specDigest(old));
     }
 
-    private static boolean ready(Container c) {
-        return c.getStatus() != null && Conditions.isTrue(c.getStatus().conditions(), ContainerStatus.READY);
+    private static boolean is(Container c, String condition) {
+        return c.getStatus() != null && Conditions.isTrue(c.getStatus().conditions(), condition);
     }
 
     private static String specDigest(Container c) {
