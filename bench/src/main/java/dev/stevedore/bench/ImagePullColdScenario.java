@@ -62,8 +62,8 @@ import org.slf4j.LoggerFactory;
  * fsyncs each committed blob and its bolt database (fdatasync) and does not sync unpacked layers. Counted once by
  * hand with strace -f -c over whole pull-and-remove cycles of this image (not part of the benchmark): the agent
  * about 27 fsync and 2 syncfs calls per cycle, containerd about 5 fsync and 66 fdatasync.</li>
- * <li>Verification: both check every blob's digest while storing it; containerd also hashes each layer's
- * uncompressed tar while unpacking it, to check the config's diff ID; the agent does not.</li>
+ * <li>Verification: both check every blob's digest while storing it, and hash each layer's uncompressed tar while
+ * unpacking it, to check the config's diff ID.</li>
  * <li>Path of the bytes: the agent downloads straight into its content store; ctr downloads and streams the bytes
  * to containerd over gRPC, so they cross one more process boundary.</li>
  * <li>Fixed costs: Stevedore's include the API round trips (create, finalizer, status apply, watch events: about
