@@ -155,6 +155,12 @@ class ContainerdParityIT {
                         List.of("sh", "-c", "echo hi")),
                 new Case("root-in-groups", ParityImages.USERS, "", List.of(), List.of()),
                 new Case("user-name", ParityImages.USER_NAME, "", List.of(), List.of()),
+                new Case(
+                        "user-name-native",
+                        ParityImages.USER_NAME,
+                        "snapshotter: native",
+                        List.of("--snapshotter", "native"),
+                        List.of()),
                 new Case("user-uid-gid", ParityImages.USER_UID_GID, "", List.of(), List.of()),
                 new Case("user-name-group", ParityImages.USER_NAME_GROUP, "", List.of(), List.of()),
                 new Case("user-uid", ParityImages.USER_UID, "", List.of(), List.of()),
@@ -196,6 +202,12 @@ class ContainerdParityIT {
     void tasksPrintWhatCtrRunPrints(TestNamespace ns) throws Exception {
         List<Case> cases = List.of(
                 new Case("run-user-name", ParityImages.USER_NAME, "", List.of(), List.of()),
+                new Case(
+                        "run-user-name-native",
+                        ParityImages.USER_NAME,
+                        "snapshotter: native",
+                        List.of("--snapshotter", "native"),
+                        List.of()),
                 new Case("run-root-in-groups", ParityImages.USERS, "", List.of(), List.of()),
                 new Case("run-user-uid-gid", ParityImages.USER_UID_GID, "", List.of(), List.of()),
                 new Case("run-user-name-group", ParityImages.USER_NAME_GROUP, "", List.of(), List.of()),
@@ -212,7 +224,7 @@ class ContainerdParityIT {
                         List.of()));
         for (Case c : cases) {
             String spec =
-                    c.containerSpec().contains("process:") ? c.containerSpec() : c.containerSpec() + "process: {}";
+                    c.containerSpec().contains("process:") ? c.containerSpec() : c.containerSpec() + "\nprocess: {}";
             Containers.create(
                     ns,
                     c.name(),
