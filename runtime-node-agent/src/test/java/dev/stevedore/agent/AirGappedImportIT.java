@@ -1,6 +1,7 @@
 package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.testing.AgentProcess;
 import dev.stevedore.agent.testing.AgentRoot;
@@ -17,6 +18,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -113,11 +115,14 @@ class AirGappedImportIT {
                         TimeUnit.SECONDS);
 
         // A Container deleted on the node makes the agent collect garbage; the imported image, which no Container
-        // uses yet, must survive it: no registry could give it back.
+        // uses yet, must survive it: no registry could give it back. The stray blob's going shows the collection ran.
+        String stray = root.putStrayBlob();
         Containers.create(ns, "unrelated", "nowhere.invalid/x:1", node, "");
         Containers.awaitCondition(ns, "unrelated", ContainerStatus.IMAGE_READY, "False");
         ns.client().resources(Container.class).withName("unrelated").delete();
         Containers.awaitGone(ns, "unrelated");
+        await().atMost(Containers.TIMEOUT).until(() -> !root.hasBlob(stray));
+        assertTheImportIsKept(root);
 
         Containers.create(ns, "app", NAME, node, "");
         Container ready = Containers.awaitCondition(ns, "app", ContainerStatus.READY, "True");
@@ -135,9 +140,16 @@ class AirGappedImportIT {
         AgentProcess.Result imported = AgentProcess.runImport(root.path(), archive);
         assertThat(imported.exitCode()).as(imported.stderr()).isZero();
 
-        // Starting, the agent removes a crash's leftovers and collects garbage: the import is neither.
+        String stray = root.putStrayBlob();
+
+        // Starting, the agent removes a crash's leftovers and collects garbage (before start returns): the import is
+        // neither, and no Container yet holds its image.
         agent = NodeAgent.start(
                 controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(2));
+        assertThat(root.hasBlob(stray))
+                .as("a blob no image references, after the start-up collection")
+                .isFalse();
+        assertTheImportIsKept(root);
         Containers.create(ns, "app", NAME, node, "snapshotter: native");
 
         Container ready = Containers.awaitCondition(ns, "app", ContainerStatus.READY, "True");
@@ -165,6 +177,18 @@ class AirGappedImportIT {
         assertThat(root.imageNames()).isEmpty();
         assertThat(root.hasBlob(layer)).isFalse();
         assertThat(root.leftovers()).isEmpty();
+    }
+
+    /** The imported image's record and every blob of it, by name. */
+    private static void assertTheImportIsKept(AgentRoot root) {
+        assertThat(root.imageRecord(NAME)).as("the imported image's record").exists();
+        List<String> blobs = new ArrayList<>(images.layerDigests(TestImages.LAYERED));
+        blobs.add(images.digest(TestImages.LAYERED));
+        blobs.add(images.manifest(TestImages.LAYERED)
+                .path("config")
+                .path("digest")
+                .asText());
+        assertThat(blobs).allSatisfy(d -> assertThat(root.hasBlob(d)).as(d).isTrue());
     }
 
     private static int indexOf(byte[] haystack, byte[] needle) {

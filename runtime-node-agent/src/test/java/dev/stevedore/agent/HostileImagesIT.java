@@ -21,11 +21,9 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -205,11 +203,11 @@ class HostileImagesIT {
 
         // (The base layer's snapshot is no evidence either way: garbage collection, run when the previous test's
         // Containers went, may take it, since a Container that failed holds no snapshot.)
-        List<String> chain = chainIds(images.diffIds(name));
+        List<String> chain = AgentRoot.chainIds(images.diffIds(name));
         assertThat(root.committed(chain.get(1)))
                 .as("a committed snapshot of the hostile layer")
                 .isEmpty();
-        assertThat(root.snapshotTemps()).as("half-unpacked snapshots").isEmpty();
+        assertThat(root.snapshotsBeingBuilt()).as("half-unpacked snapshots").isEmpty();
         assertThat(root.path()
                         .resolve("containers")
                         .resolve(failed.getMetadata().getUid()))
@@ -247,7 +245,8 @@ class HostileImagesIT {
         assertThat(root.imageRecord(reference("corrupt"))).as("an image record").doesNotExist();
         assertThat(root.imageNames()).doesNotContain(reference("corrupt"));
         assertThat(root.ingestTemps()).as("temp files in content/ingest").isEmpty();
-        assertThat(root.committed(chainIds(images.diffIds("corrupt")).get(1))).isEmpty();
+        assertThat(root.committed(AgentRoot.chainIds(images.diffIds("corrupt")).get(1)))
+                .isEmpty();
         assertThat(root.path()
                         .resolve("containers")
                         .resolve(failed.getMetadata().getUid()))
@@ -271,7 +270,7 @@ class HostileImagesIT {
         images.withDiffIds("poison-honest", "poison", List.of(honest.get(0), victimDiffIds.get(1)));
         images.push("poison", reference("poison"));
         images.push(TestImages.LAYERED, reference("victim"));
-        String victimChainId = chainIds(victimDiffIds).get(1);
+        String victimChainId = AgentRoot.chainIds(victimDiffIds).get(1);
 
         Containers.create(ns, "poison", reference("poison"), NODE, "");
         Container poisoned = Containers.await(
@@ -295,7 +294,7 @@ class HostileImagesIT {
         assertThat(root.committed(victimChainId))
                 .as("a snapshot under the victim's chain ID")
                 .isEmpty();
-        assertThat(root.snapshotTemps()).isEmpty();
+        assertThat(root.snapshotsBeingBuilt()).as("half-unpacked snapshots").isEmpty();
 
         Containers.create(ns, "victim", reference("victim"), NODE, "");
         Containers.awaitCondition(ns, "victim", ContainerStatus.READY, "True");
@@ -330,24 +329,6 @@ class HostileImagesIT {
 
     private static String reference(String tag) {
         return registry.host() + "/test/" + tag + ":1";
-    }
-
-    /** As the agent computes them: the first diff ID, then sha256 of "parent diff-id". */
-    private static List<String> chainIds(List<String> diffIds) {
-        List<String> chain = new ArrayList<>();
-        for (String diffId : diffIds) {
-            chain.add(chain.isEmpty() ? diffId : "sha256:" + sha256Hex(chain.get(chain.size() - 1) + " " + diffId));
-        }
-        return chain;
-    }
-
-    private static String sha256Hex(String text) {
-        try {
-            return HexFormat.of()
-                    .formatHex(MessageDigest.getInstance("SHA-256").digest(text.getBytes(StandardCharsets.UTF_8)));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
     }
 
     private static void flipAByteInTheMiddle(Path file) throws IOException {

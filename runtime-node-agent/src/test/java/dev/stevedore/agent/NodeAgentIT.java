@@ -4,9 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
-import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.agent.testing.AgentRoot;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
@@ -19,6 +20,7 @@ import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -29,8 +31,11 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -42,7 +47,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @WithControlPlane
 class NodeAgentIT {
-    private static final Duration TIMEOUT = Duration.ofSeconds(60);
+    private static final Duration TIMEOUT = Containers.TIMEOUT;
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
@@ -52,6 +57,7 @@ class NodeAgentIT {
     private static LocalRegistry privateRegistry;
     private static TestImages images;
     private static Path root;
+    private static AgentRoot agentRoot;
     private static NodeAgent.Running agent;
     private static ControlPlane controlPlane;
     private static final String NODE = "agent-it-node";
@@ -69,6 +75,7 @@ class NodeAgentIT {
         images.push(
                 TestImages.BASE, privateRegistry.host() + "/private/base:1", TestImages.Format.OCI, "puller:s3cret");
         root = tmp.resolve("root");
+        agentRoot = new AgentRoot(root);
         agent = NodeAgent.start(
                 cp.adminClient(),
                 NODE,
@@ -237,53 +244,78 @@ class NodeAgentIT {
 
     @Test
     void twoContainersShareLayersAndGarbageCollectionRemovesThemWithTheLast(TestNamespace ns) throws Exception {
+        // An image with a layer of its own: its blobs and snapshot are this test's alone, so they can be named.
+        images.withLayer(TestImages.BASE, "gc", layerOfItsOwn(tmp.resolve("gc-layer.tar")));
         String image = registry.host() + "/test/gc:1";
-        images.push(TestImages.LAYERED, image);
-        long usageBefore = diskUsage();
+        images.push("gc", image);
+        List<String> ownBlobs = List.of(
+                images.digest("gc"),
+                images.manifest("gc").path("config").path("digest").asText(),
+                images.layerDigests("gc").get(1));
+        String ownChainId = AgentRoot.chainIds(images.diffIds("gc")).get(1);
+
         container(ns, "one", image, "");
-        Container one = awaitCondition(ns, "one", ContainerStatus.READY, "True");
-        List<String> committedWithOne = committedSnapshots();
+        Container one = awaitReadyWithTheFinalizer(ns, "one");
         container(ns, "two", image, "");
-        Container two = awaitCondition(ns, "two", ContainerStatus.READY, "True");
+        Container two = awaitReadyWithTheFinalizer(ns, "two");
+        String oneKey = one.getStatus().snapshotKey();
+        String twoKey = two.getStatus().snapshotKey();
 
-        assertThat(committedSnapshots()).isEqualTo(committedWithOne);
-        assertThat(two.getStatus().snapshotKey()).isNotEqualTo(one.getStatus().snapshotKey());
+        assertThat(twoKey).isNotEqualTo(oneKey);
+        assertThat(snapshotKeys()).contains(oneKey, twoKey);
+        assertThat(agentRoot.committed(ownChainId))
+                .as("the shared layer, unpacked once")
+                .hasSize(1);
 
+        // With the finalizer on, the object goes only after the agent released it and collected garbage.
         ns.client().resources(Container.class).withName("one").delete();
         awaitGone(ns, "one");
-        assertThat(committedSnapshots()).isEqualTo(committedWithOne);
-        assertThat(snapshotKeys()).doesNotContain(one.getStatus().snapshotKey());
+        assertThat(snapshotKeys()).doesNotContain(oneKey).contains(twoKey);
+        assertThat(containerDir(one)).doesNotExist();
+        assertThat(agentRoot.committed(ownChainId))
+                .as("the layer the other Container uses")
+                .hasSize(1);
+        assertThat(ownBlobs)
+                .allSatisfy(d -> assertThat(agentRoot.hasBlob(d)).as(d).isTrue());
+        assertThat(agentRoot.imageRecord(image)).exists();
 
         ns.client().resources(Container.class).withName("two").delete();
         awaitGone(ns, "two");
-        assertThat(snapshotKeys()).doesNotContain(two.getStatus().snapshotKey());
-        assertThat(Files.list(root.resolve("containers"))
-                        .map(p -> p.getFileName().toString()))
-                .doesNotContain(one.getMetadata().getUid(), two.getMetadata().getUid());
-        // Blobs, image record and snapshots are gone again (other tests' Containers may only have freed more).
-        org.awaitility.Awaitility.await().atMost(TIMEOUT).until(() -> diskUsage() <= usageBefore);
+        assertThat(snapshotKeys()).doesNotContain(twoKey);
+        assertThat(containerDir(two)).doesNotExist();
+        assertThat(agentRoot.committed(ownChainId))
+                .as("the layer no Container uses")
+                .isEmpty();
+        assertThat(ownBlobs)
+                .allSatisfy(d -> assertThat(agentRoot.hasBlob(d)).as(d).isFalse());
+        assertThat(agentRoot.imageRecord(image)).doesNotExist();
+        assertThat(agentRoot.imageNames()).doesNotContain(image);
+        assertThat(agentRoot.mounts())
+                .as("root filesystems mounted to read them")
+                .isEmpty();
     }
 
-    /** Bytes of the content store and the snapshots, read without touching the agent's state. */
-    private static long diskUsage() throws java.io.IOException {
-        long bytes = 0;
-        for (String dir : List.of("content", "snapshots")) {
-            try (var files = Files.walk(root.resolve(dir))) {
-                bytes += files.mapToLong(f -> {
-                            try {
-                                return Files.isRegularFile(f, java.nio.file.LinkOption.NOFOLLOW_LINKS)
-                                        ? Files.size(f)
-                                        : 0;
-                            } catch (java.io.IOException goneMeanwhile) {
-                                return 0;
-                            }
-                        })
-                        .sum();
-            } catch (java.io.UncheckedIOException goneMeanwhile) {
-                return Long.MAX_VALUE; // a directory vanished mid-walk: measure again
-            }
+    private static Container awaitReadyWithTheFinalizer(TestNamespace ns, String name) {
+        awaitCondition(ns, name, ContainerStatus.READY, "True");
+        return awaitObject(ns, name, c -> c.hasFinalizer(AgentFinalizer.NAME));
+    }
+
+    private static Path containerDir(Container container) {
+        return root.resolve("containers").resolve(container.getMetadata().getUid());
+    }
+
+    /** A layer tar with one file of random bytes, which no other image has. */
+    private static Path layerOfItsOwn(Path file) throws IOException {
+        byte[] content = UUID.randomUUID().toString().getBytes(StandardCharsets.UTF_8);
+        try (TarArchiveOutputStream tar = new TarArchiveOutputStream(Files.newOutputStream(file))) {
+            TarArchiveEntry entry = new TarArchiveEntry("etc/gc-test");
+            entry.setSize(content.length);
+            entry.setMode(0644);
+            tar.putArchiveEntry(entry);
+            tar.write(content);
+            tar.closeArchiveEntry();
         }
-        return bytes;
+        return file;
     }
 
     private static void container(TestNamespace ns, String name, String image, String moreSpec) {
@@ -323,18 +355,9 @@ class NodeAgentIT {
                 .resolve(hex + ".json");
     }
 
-    private static List<String> snapshotKeys() throws java.io.IOException {
-        return new OverlayfsSnapshotter(root)
-                .list().stream().map(Snapshotter.SnapshotInfo::key).toList();
-    }
-
-    private static List<String> committedSnapshots() throws java.io.IOException {
-        return new OverlayfsSnapshotter(root)
-                .list().stream()
-                        .filter(i -> i.kind() == Snapshotter.Kind.COMMITTED)
-                        .map(Snapshotter.SnapshotInfo::key)
-                        .sorted()
-                        .toList();
+    /** Read from outside: a snapshotter opened on the agent's root would empty its tmp/, the agent's work. */
+    private static List<String> snapshotKeys() {
+        return agentRoot.snapshots().stream().map(AgentRoot.Snapshot::name).toList();
     }
 
     private static Path mount(String key) throws Exception {
@@ -345,14 +368,27 @@ class NodeAgentIT {
         if (!mount.options().isEmpty()) {
             command.addAll(List.of("-o", String.join(",", mount.options())));
         }
-        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String out = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(process.waitFor()).as(out).isZero();
+        run(command);
         return target;
     }
 
     private static void umount(Path target) throws Exception {
-        assertThat(new ProcessBuilder("umount", target.toString()).start().waitFor())
+        run(List.of("umount", target.toString()));
+    }
+
+    /** Runs a command to its end, within a minute; its output goes to a file, read after the wait. */
+    private static void run(List<String> command) throws Exception {
+        Path output = Files.createTempFile(tmp, "command", ".out");
+        Process process = new ProcessBuilder(command)
+                .redirectErrorStream(true)
+                .redirectOutput(output.toFile())
+                .start();
+        if (!process.waitFor(60, TimeUnit.SECONDS)) {
+            process.destroyForcibly().waitFor();
+            throw new AssertionError(command + " did not finish in 60s: " + Files.readString(output));
+        }
+        assertThat(process.exitValue())
+                .as(command + ": " + Files.readString(output))
                 .isZero();
     }
 }

@@ -2,11 +2,13 @@ package dev.stevedore.agent.images;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.StallingProxy;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.agent.testing.TestImages.Format;
 import java.io.IOException;
@@ -19,10 +21,17 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
 import org.apache.commons.compress.compressors.gzip.GzipCompressorInputStream;
@@ -271,6 +280,83 @@ class RegistryPullIT {
             }
             assertThat(content.path(Digest.parse(manifestDigest))).isEmpty();
             assertThat(service.list()).isEmpty();
+        }
+    }
+
+    /**
+     * Two images sharing their bottom layer, pulled at once (two Containers of them on one node): the shared blob is
+     * downloaded once, and so is every other. The first download of it is held back by a proxy until the other pull
+     * has reached that layer too, i.e. waits for the first download or has sent its own request.
+     */
+    @Test
+    void twoPullsAtOnceDownloadASharedLayerOnce() throws Exception {
+        String sharedLayer = images.layerDigests(TestImages.BASE).get(0);
+        assertThat(images.layerDigests(TestImages.LAYERED).get(0)).isEqualTo(sharedLayer);
+        long stallAfter = 64 * 1024;
+        assertThat(Files.size(images.blobPath(sharedLayer)))
+                .as("the shared layer outgrows what the proxy lets through")
+                .isGreaterThan(2 * stallAfter);
+        try (StallingProxy proxy = new StallingProxy(registry.host(), stallAfter)) {
+            List<Pull> pulls =
+                    List.of(new Pull(proxy.host() + "/test/busybox:oci"), new Pull(proxy.host() + "/test/layered:1"));
+            pulls.forEach(Pull::start);
+            await().atMost(Duration.ofSeconds(120))
+                    .until(() ->
+                            pulls.stream().anyMatch(Pull::waitsForAnotherDownload) || blobGets(proxy, sharedLayer) > 1);
+            proxy.release();
+            List<Image> pulled = new ArrayList<>();
+            for (Pull pull : pulls) {
+                pulled.add(pull.image.get(120, TimeUnit.SECONDS));
+            }
+            for (Image image : pulled) {
+                assertEveryBlobStoredAndIntact(image);
+            }
+
+            Map<String, Long> getsByBlob = proxy.requests().stream()
+                    .map(BLOB_GET::matcher)
+                    .filter(Matcher::matches)
+                    .collect(Collectors.groupingBy(m -> m.group(1), Collectors.counting()));
+            assertThat(getsByBlob).containsEntry(sharedLayer, 1L);
+            assertThat(getsByBlob.values())
+                    .as("GETs of each blob: %s", getsByBlob)
+                    .containsOnly(1L);
+        }
+    }
+
+    private static final Pattern BLOB_GET = Pattern.compile("GET /v2/.+/blobs/(sha256:[a-f0-9]{64}) HTTP/1\\.1");
+
+    private static long blobGets(StallingProxy proxy, String digest) {
+        return proxy.requests().stream()
+                .filter(r -> r.startsWith("GET ") && r.contains("/blobs/" + digest + " "))
+                .count();
+    }
+
+    /** A pull on a thread of its own, whose stack shows whether it waits for a download another pull started. */
+    private final class Pull {
+        final CompletableFuture<Image> image = new CompletableFuture<>();
+        final Thread thread;
+
+        Pull(String reference) {
+            thread = new Thread(
+                    () -> {
+                        try {
+                            image.complete(service.pull(reference, Map.of()));
+                        } catch (Throwable e) {
+                            image.completeExceptionally(e);
+                        }
+                    },
+                    "pull " + reference);
+            thread.setDaemon(true);
+        }
+
+        void start() {
+            thread.start();
+        }
+
+        boolean waitsForAnotherDownload() {
+            return Stream.of(thread.getStackTrace())
+                    .anyMatch(f -> f.getClassName().equals(FileContentStore.class.getName())
+                            && f.getMethodName().equals("await"));
         }
     }
 

@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
@@ -422,10 +423,7 @@ class LayerApplierTest {
                 .keySet()
                 .removeIf(k -> k.startsWith("LC_") || k.equals("LANG") || k.startsWith("JAVA_TOOL"));
         builder.environment().putAll(environment);
-        Process p = builder.start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor()).as(mainClass + ": " + output).isZero();
-        return output.lines().toList();
+        return finish(builder, mainClass).lines().toList();
     }
 
     /** A ustar header as commons-compress writes it, with a size field that says what we want it to say. */
@@ -463,8 +461,26 @@ class LayerApplierTest {
     }
 
     static void run(String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(p.waitFor()).as(String.join(" ", command) + ": " + output).isZero();
+        finish(new ProcessBuilder(command).redirectErrorStream(true), String.join(" ", command));
+    }
+
+    /**
+     * Runs the process to a zero exit within two minutes and returns its output, which goes to a file read after the
+     * wait: a pipe read to its end first would make the timeout dead.
+     */
+    private static String finish(ProcessBuilder builder, String what) throws IOException, InterruptedException {
+        Path output = Files.createTempFile("process", ".out");
+        try {
+            Process p = builder.redirectOutput(output.toFile()).start();
+            if (!p.waitFor(120, TimeUnit.SECONDS)) {
+                p.destroyForcibly().waitFor();
+                throw new AssertionError(what + " did not finish in 120s: " + Files.readString(output));
+            }
+            String out = Files.readString(output);
+            assertThat(p.exitValue()).as(what + ": " + out).isZero();
+            return out;
+        } finally {
+            Files.deleteIfExists(output);
+        }
     }
 }

@@ -1,13 +1,18 @@
 package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.nio.channels.ClosedByInterruptException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -58,5 +63,79 @@ class TaskRecordsTest {
         assertThat(records.list()).containsExactly(rec);
         records.delete(UID);
         assertThat(records.get(UID)).isEmpty();
+    }
+
+    /**
+     * A write that stops half-way (here: the thread is interrupted, which closes the channel at its first write; a
+     * crash or a full disk stop it likewise) leaves the previous record as it was, and no temp file.
+     */
+    @Test
+    void aWriteThatStopsHalfWayLeavesThePreviousRecord() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        TaskRecord created = record();
+        records.put(created);
+
+        Thread.currentThread().interrupt();
+        try {
+            assertThatThrownBy(() -> records.put(created.started(Instant.parse("2026-12-01T10:00:01Z"))))
+                    .isInstanceOf(ClosedByInterruptException.class);
+        } finally {
+            Thread.interrupted();
+        }
+
+        assertThat(records.get(UID)).contains(created);
+        assertThat(records.list()).containsExactly(created);
+        assertThat(filesIn(records.taskDir(UID))).containsExactly("record.json");
+    }
+
+    /** A crash between writing the temp file and renaming it: the temp file is never read, the record is the old one. */
+    @Test
+    void theTempFileOfATornWriteIsIgnoredAndTheRecordIsThePreviousOne() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        TaskRecord created = record();
+        records.put(created);
+        byte[] next = new ObjectMapper()
+                .findAndRegisterModules()
+                .writeValueAsBytes(created.started(Instant.parse("2026-12-01T10:00:01Z")));
+        Files.write(records.taskDir(UID).resolve(".record.json.4242.tmp"), Arrays.copyOf(next, next.length / 2));
+
+        records.removeLeftovers(); // as at start-up
+        assertThat(records.get(UID)).contains(created);
+        assertThat(records.list()).containsExactly(created);
+
+        TaskRecord started = created.started(Instant.parse("2026-12-01T10:00:02Z"));
+        records.put(started);
+        assertThat(records.get(UID)).contains(started);
+    }
+
+    /**
+     * A crash before the first record was renamed into place leaves a directory with only a partial temp file: no
+     * record, and start-up removes the directory, unless it holds a rootfs (which may still be mounted).
+     */
+    @Test
+    void aDirectoryWhoseFirstWriteWasTornIsNoRecordAndStartupRemovesIt() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        String mounted = "0a1b2c3d-0000-4000-8000-000000000002";
+        Files.createDirectories(records.taskDir(UID));
+        Files.writeString(records.taskDir(UID).resolve(".record.json.17.tmp"), "{\"uid\":\"" + UID + "\",\"na");
+        Files.createDirectories(records.bundle(mounted).resolve("rootfs"));
+
+        assertThat(records.get(UID)).isEmpty();
+        assertThat(records.list()).isEmpty();
+        records.removeLeftovers();
+
+        assertThat(records.taskDir(UID)).doesNotExist();
+        assertThat(records.bundle(mounted).resolve("rootfs")).isDirectory();
+    }
+
+    private static TaskRecord record() {
+        return TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "runc", "/b", 1L)
+                .created(7L);
+    }
+
+    private static List<String> filesIn(Path dir) throws IOException {
+        try (Stream<Path> files = Files.list(dir)) {
+            return files.map(f -> f.getFileName().toString()).sorted().toList();
+        }
     }
 }

@@ -7,6 +7,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
@@ -14,6 +15,7 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.UUID;
 import java.util.stream.Stream;
 
 /**
@@ -44,8 +46,8 @@ public final class AgentRoot {
         for (String snapshotter : SNAPSHOTTERS) {
             for (Path dir : list(root.resolve("snapshots").resolve(snapshotter))) {
                 Path info = dir.resolve("info.json");
-                if (Files.isRegularFile(info)) {
-                    JsonNode json = readJson(info);
+                JsonNode json = readJsonIfThere(info);
+                if (json != null) {
                     snapshots.add(new Snapshot(
                             snapshotter,
                             json.path("id").asLong(),
@@ -75,6 +77,25 @@ public final class AgentRoot {
         return temps;
     }
 
+    /**
+     * Unpacks and prepares in progress (or a crash's leftovers): {@code snapshots/<name>/tmp/<id>}. Not removals,
+     * which are renamed to {@code tmp/<id>.removed} first and may be a garbage collection's of any earlier work.
+     */
+    public List<Path> snapshotsBeingBuilt() {
+        return snapshotTemps().stream()
+                .filter(p -> !p.getFileName().toString().endsWith(".removed"))
+                .toList();
+    }
+
+    /** Chain IDs as the agent computes them from diff IDs: the first diff ID, then sha256 of "parent diff-id". */
+    public static List<String> chainIds(List<String> diffIds) {
+        List<String> chain = new ArrayList<>();
+        for (String diffId : diffIds) {
+            chain.add(chain.isEmpty() ? diffId : "sha256:" + sha256Hex(chain.get(chain.size() - 1) + " " + diffId));
+        }
+        return chain;
+    }
+
     /** Downloads in progress (or a crash's leftovers). */
     public List<Path> ingestTemps() {
         return list(root.resolve("content/ingest"));
@@ -88,14 +109,27 @@ public final class AgentRoot {
         return Files.isRegularFile(blob(digest));
     }
 
+    /**
+     * Stores a blob no image references, as a finished download would (renamed into place): only a garbage
+     * collection removes it, so its going shows that one ran after this call. Returns its digest.
+     */
+    public String putStrayBlob() {
+        byte[] bytes = ("stray blob " + UUID.randomUUID()).getBytes(StandardCharsets.UTF_8);
+        String digest = "sha256:" + sha256Hex(bytes);
+        try {
+            Path temp = Files.createTempFile(root, "stray", ".blob");
+            Files.write(temp, bytes);
+            Files.createDirectories(blob(digest).getParent());
+            Files.move(temp, blob(digest), StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return digest;
+    }
+
     /** The record file of an image name, as ImageRecords names it. */
     public Path imageRecord(String name) {
-        try {
-            byte[] hash = MessageDigest.getInstance("SHA-256").digest(name.getBytes(StandardCharsets.UTF_8));
-            return root.resolve("images").resolve(HexFormat.of().formatHex(hash) + ".json");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return root.resolve("images").resolve(sha256Hex(name) + ".json");
     }
 
     /** The names in all image records. */
@@ -168,11 +202,34 @@ public final class AgentRoot {
         }
     }
 
+    /** Null when the file is not there: a snapshot being removed is renamed away at any moment. */
+    private static JsonNode readJsonIfThere(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        } catch (java.io.FileNotFoundException | java.nio.file.NoSuchFileException gone) {
+            return null;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     private static JsonNode readJson(Path file) {
         try {
             return JSON.readTree(file.toFile());
         } catch (IOException e) {
             throw new UncheckedIOException(e);
+        }
+    }
+
+    private static String sha256Hex(String text) {
+        return sha256Hex(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static String sha256Hex(byte[] bytes) {
+        try {
+            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
         }
     }
 }

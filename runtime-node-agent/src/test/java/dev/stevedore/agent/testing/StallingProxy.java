@@ -7,18 +7,24 @@ import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.util.List;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.regex.Pattern;
 
 /**
  * A TCP forwarder on a free 127.0.0.1 port in front of a real registry, to catch a client in the middle of a
  * download: requests pass as they are; once a connection has carried {@code stallAfterBytes} of responses, the rest
  * waits until {@link #release()}. Only large blobs get that far, so manifests and small layers go through.
  * Image references name {@link #host()} instead of the registry's; being loopback, it is spoken to over plain HTTP.
+ * The request lines that pass ({@code GET /v2/... HTTP/1.1}) are recorded, to count what a client asked for.
  */
 public final class StallingProxy implements AutoCloseable {
+    private static final Pattern REQUEST_LINE = Pattern.compile("[A-Z]+ \\S+ HTTP/1\\.[01]");
+
     private final ServerSocket server;
     private final String targetHost;
     private final int targetPort;
@@ -26,6 +32,7 @@ public final class StallingProxy implements AutoCloseable {
     private final CountDownLatch released = new CountDownLatch(1);
     private final AtomicInteger stalled = new AtomicInteger();
     private final Set<Socket> sockets = ConcurrentHashMap.newKeySet();
+    private final List<String> requests = new CopyOnWriteArrayList<>();
 
     /** @param registry {@code host:port} of the registry behind */
     public StallingProxy(String registry, long stallAfterBytes) {
@@ -49,6 +56,11 @@ public final class StallingProxy implements AutoCloseable {
     /** How many responses are held back right now. */
     public int stalled() {
         return stalled.get();
+    }
+
+    /** The request lines sent through so far, in order, e.g. {@code GET /v2/test/x/blobs/sha256:... HTTP/1.1}. */
+    public List<String> requests() {
+        return List.copyOf(requests);
     }
 
     /** Lets held responses go on, and no longer holds any. */
@@ -92,9 +104,13 @@ public final class StallingProxy implements AutoCloseable {
                 () -> {
                     long total = 0;
                     byte[] buffer = new byte[16 * 1024];
+                    RequestLines lines = new RequestLines();
                     try (InputStream in = from.getInputStream();
                             OutputStream out = to.getOutputStream()) {
                         for (int n; (n = in.read(buffer)) != -1; ) {
+                            if (!response) {
+                                lines.feed(buffer, n); // before forwarding: once answered, the request is counted
+                            }
                             out.write(buffer, 0, n);
                             out.flush();
                             total += n;
@@ -119,6 +135,29 @@ public final class StallingProxy implements AutoCloseable {
                 "stalling-proxy-pump");
         thread.setDaemon(true);
         thread.start();
+    }
+
+    /**
+     * Splits what a client sends into lines and records the request lines. The clients here send no bodies (GET and
+     * HEAD), so every line is a request line or a header; headers never end in {@code HTTP/1.x}.
+     */
+    private final class RequestLines {
+        private final StringBuilder line = new StringBuilder();
+
+        void feed(byte[] bytes, int length) {
+            for (int i = 0; i < length; i++) {
+                char c = (char) (bytes[i] & 0xff);
+                if (c == '\n') {
+                    String text = line.toString().strip();
+                    if (REQUEST_LINE.matcher(text).matches()) {
+                        requests.add(text);
+                    }
+                    line.setLength(0);
+                } else if (line.length() < 8192) {
+                    line.append(c);
+                }
+            }
+        }
     }
 
     private static void closeQuietly(Socket socket) {
