@@ -129,7 +129,9 @@ class OperatorIT {
                         || condition(c, ContainerStatus.SCHEDULED)
                                 .filter(s -> s.getMessage().contains("unschedulable"))
                                 .isPresent());
-        assertThat(pinned.getSpec().nodeName()).isNull();
+        assertThat(pinned.getSpec().nodeName())
+                .as("the only node that fits is cordoned")
+                .isNull();
         Condition waiting = condition(pinned, ContainerStatus.SCHEDULED).orElseThrow();
         assertThat(waiting.getReason()).isEqualTo("Unschedulable");
         assertThat(waiting.getMessage()).contains("1 node unschedulable");
@@ -146,6 +148,7 @@ class OperatorIT {
                                     c -> c.getSpec().nodeName() != null)
                             .getSpec()
                             .nodeName())
+                    .as("c%d's node", i)
                     .isEqualTo(ns.name() + "-open");
         }
 

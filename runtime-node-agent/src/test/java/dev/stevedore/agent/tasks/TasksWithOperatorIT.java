@@ -87,15 +87,20 @@ class TasksWithOperatorIT {
     }
 
     @AfterAll
-    static void stop() {
-        operator.stop();
-        agent.close();
-        registry.close();
-        controlPlane
-                .adminClient()
-                .resources(dev.stevedore.api.v1alpha1.RuntimeNode.class)
-                .withName(NODE)
-                .delete();
+    static void stop() throws Exception {
+        try {
+            operator.stop();
+            agent.close();
+        } finally {
+            // A failed test can leave a running task: its mounts would keep @TempDir from being deleted.
+            LeftoverTasks.removeUnder(root, Runtimes.prepare(tmp.resolve("cleanup-runtimes")));
+            registry.close();
+            controlPlane
+                    .adminClient()
+                    .resources(dev.stevedore.api.v1alpha1.RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
+        }
     }
 
     @Test
