@@ -54,7 +54,7 @@ import org.junit.jupiter.api.io.TempDir;
 class TaskLifecycleIT {
     private static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final String NODE = "task-it-node";
-    private static final int GRACE_SECONDS = 3;
+    private static final int GRACE_SECONDS = 5;
 
     @TempDir
     static Path tmp;
@@ -211,7 +211,7 @@ class TaskLifecycleIT {
                 .time();
         assertThat(Duration.between(term, lastAlive))
                 .as("how long the process lived on after SIGTERM")
-                .isGreaterThanOrEqualTo(Duration.ofSeconds(GRACE_SECONDS - 1));
+                .isGreaterThanOrEqualTo(Duration.ofSeconds(GRACE_SECONDS - 2));
         // exitedAt is in whole seconds, as Kubernetes writes times.
         assertThat(exitedAt).isAfterOrEqualTo(lastAlive.truncatedTo(ChronoUnit.SECONDS));
     }

@@ -302,7 +302,7 @@ class TasksWithOperatorIT {
 
     /** Creation timestamps are whole seconds: a Task created from here on is newer than one created at {@code at}. */
     private static void awaitTheSecondAfter(Instant at) {
-        await().atMost(Duration.ofSeconds(5))
+        await().atMost(Duration.ofSeconds(30))
                 .pollInterval(Duration.ofMillis(20))
                 .until(() -> !Instant.now().isBefore(at.plusSeconds(1)));
     }
