@@ -26,10 +26,15 @@ final class NodeSide {
     }
 
     RuntimeNode register(String name, Map<String, String> labels) {
+        return register(name, labels, null);
+    }
+
+    /** @param unschedulable the spec's cordon, which a person sets (kubectl), not the agent */
+    RuntimeNode register(String name, Map<String, String> labels, Boolean unschedulable) {
         RuntimeNode node = new RuntimeNode();
         node.setMetadata(
                 new ObjectMetaBuilder().withName(name).withLabels(labels).build());
-        node.setSpec(new RuntimeNodeSpec(null));
+        node.setSpec(new RuntimeNodeSpec(unschedulable));
         client.resource(node).create();
         return heartbeat(name, Instant.now(), "True");
     }

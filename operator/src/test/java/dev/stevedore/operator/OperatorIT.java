@@ -7,6 +7,7 @@ import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.testing.ControlPlane;
@@ -35,7 +36,7 @@ import org.junit.jupiter.api.Test;
  */
 @WithControlPlane
 class OperatorIT {
-    private static final Duration TIMEOUT = Duration.ofSeconds(30);
+    private static final Duration TIMEOUT = Duration.ofSeconds(120);
     private static final Duration GRACE = Duration.ofSeconds(20);
     private static Operator operator;
     private static KubernetesClient admin;
@@ -106,6 +107,94 @@ class OperatorIT {
                 });
 
         assertThat(awaitObject(ns, Container.class, "picky", c -> c.getSpec().nodeName() != null)
+                        .getSpec()
+                        .nodeName())
+                .isEqualTo(node.getMetadata().getName());
+    }
+
+    @Test
+    void aCordonedNodeGetsNoNewContainersUntilItIsUncordoned(TestNamespace ns) {
+        String team = "team: " + ns.name();
+        RuntimeNode cordoned = nodeSide.register(
+                ns.name() + "-cordoned", Map.of("stevedore.dev/test", ns.name(), "team", ns.name(), "role", "x"), true);
+        node(ns, "open", Map.of("team", ns.name()));
+        // Only the cordoned node matches: the operator saying why this one waits shows it sees the cordon.
+        container(ns, "pinned", "nodeSelector: {" + team + ", role: x}");
+        // Its node may be seen before its heartbeat: "not ready" first, then the cordon.
+        Container pinned = awaitObject(
+                ns,
+                Container.class,
+                "pinned",
+                c -> c.getSpec().nodeName() != null
+                        || condition(c, ContainerStatus.SCHEDULED)
+                                .filter(s -> s.getMessage().contains("unschedulable"))
+                                .isPresent());
+        assertThat(pinned.getSpec().nodeName())
+                .as("the only node that fits is cordoned")
+                .isNull();
+        Condition waiting = condition(pinned, ContainerStatus.SCHEDULED).orElseThrow();
+        assertThat(waiting.getReason()).isEqualTo("Unschedulable");
+        assertThat(waiting.getMessage()).contains("1 node unschedulable");
+
+        // Idle and first by name, the cordoned node would take the first of these at least, were it schedulable.
+        for (int i = 0; i < 3; i++) {
+            container(ns, "c" + i, "nodeSelector: {" + team + "}");
+        }
+        for (int i = 0; i < 3; i++) {
+            assertThat(awaitObject(
+                                    ns,
+                                    Container.class,
+                                    "c" + i,
+                                    c -> c.getSpec().nodeName() != null)
+                            .getSpec()
+                            .nodeName())
+                    .as("c%d's node", i)
+                    .isEqualTo(ns.name() + "-open");
+        }
+
+        admin.resources(RuntimeNode.class)
+                .withName(cordoned.getMetadata().getName())
+                .edit(n -> {
+                    n.setSpec(new RuntimeNodeSpec(false));
+                    return n;
+                });
+        assertThat(awaitObject(ns, Container.class, "pinned", c -> c.getSpec().nodeName() != null)
+                        .getSpec()
+                        .nodeName())
+                .isEqualTo(cordoned.getMetadata().getName());
+    }
+
+    @Test
+    void aTaskOfAContainerThatCannotBeScheduledIsPendingWithTheSchedulersReason(TestNamespace ns) {
+        RuntimeNode node = node(ns, "elsewhere", Map.of("zone", "y"));
+        container(ns, "unplaced", "nodeSelector: {zone: z, team: " + ns.name() + "}");
+        task(ns, "waits", "unplaced");
+
+        Task pending = awaitObject(
+                ns,
+                Task.class,
+                "waits",
+                // Its node may be seen before its heartbeat: "not ready" first, then the selector.
+                t -> t.getStatus() != null
+                        && t.getStatus().message() != null
+                        && t.getStatus().message().contains("not matching"));
+        assertThat(pending.getStatus().reason()).isEqualTo("ContainerNotScheduled");
+        assertThat(pending.getStatus().phase()).isEqualTo(TaskStatus.Phase.Pending);
+        // The scheduler's own words, as the Container's Scheduled condition has them (their count of nodes may
+        // move while other tests' nodes go).
+        assertThat(pending.getStatus().message())
+                .matches("Container unplaced has no node: 0/\\d+ nodes are available: .*"
+                        + " not matching the nodeSelector\\.");
+        assertThat(pending.getSpec().nodeName()).isNull();
+
+        admin.resources(RuntimeNode.class)
+                .withName(node.getMetadata().getName())
+                .edit(n -> {
+                    n.getMetadata().getLabels().putAll(Map.of("zone", "z", "team", ns.name()));
+                    return n;
+                });
+
+        assertThat(awaitObject(ns, Task.class, "waits", t -> t.getSpec().nodeName() != null)
                         .getSpec()
                         .nodeName())
                 .isEqualTo(node.getMetadata().getName());

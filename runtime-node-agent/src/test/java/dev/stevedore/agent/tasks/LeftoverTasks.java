@@ -3,10 +3,10 @@ package dev.stevedore.agent.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.fs.MountTable;
+import dev.stevedore.agent.fs.PosixFiles;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
@@ -54,7 +54,7 @@ final class LeftoverTasks {
             }
         }
         for (String m : MountTable.under(root)) {
-            ConmonRuntime.exec(List.of("umount", "-l", m));
+            PosixFiles.unmount(Path.of(m), true); // as umount -l; the runtime's exec finds no program by PATH
         }
     }
 }
