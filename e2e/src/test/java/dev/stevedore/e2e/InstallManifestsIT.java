@@ -2,15 +2,16 @@ package dev.stevedore.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.testing.Processes;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.Tools;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.apps.DaemonSet;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -21,13 +22,13 @@ class InstallManifestsIT {
 
     @Test
     void theCheckedInManifestIsTheRenderedChart() throws Exception {
-        Process render = new ProcessBuilder(
+        ProcessBuilder render = new ProcessBuilder(
                         REPO.resolve("hack/update-manifests.sh").toString(), "--stdout")
                 .directory(REPO.toFile())
-                .redirectError(ProcessBuilder.Redirect.DISCARD)
-                .start();
-        String rendered = new String(render.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertThat(render.waitFor()).isZero();
+                .redirectError(ProcessBuilder.Redirect.DISCARD);
+        Processes.Result result = Processes.run(render, Duration.ofMinutes(2));
+        assertThat(result.exitCode()).isZero();
+        String rendered = result.output();
         assertThat(Files.readString(REPO.resolve("manifests/stevedore.yaml")))
                 .as("manifests/stevedore.yaml is stale: run hack/update-manifests.sh")
                 .isEqualTo(rendered);
@@ -68,7 +69,7 @@ class InstallManifestsIT {
         // dry run of the rest: admission and validation of every object, without running anything.
         objects.stream()
                 .filter(o -> o.getKind().equals("Namespace"))
-                .forEach(o -> ns.client().resource(o).serverSideApply());
+                .forEach(o -> ns.deleteAfterTest(ns.client().resource(o).serverSideApply()));
         objects.stream()
                 .filter(o -> !o.getKind().equals("Namespace"))
                 .forEach(o -> ns.client().resource(o).dryRun().serverSideApply());

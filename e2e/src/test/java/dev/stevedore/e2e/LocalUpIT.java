@@ -2,15 +2,16 @@ package dev.stevedore.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.testing.Processes;
 import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -27,6 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class LocalUpIT {
+    /** A cold local-up builds nothing here (the reactor did) but starts a control plane, an operator and an agent. */
+    private static final Duration TIMEOUT = Duration.ofMinutes(5);
+
     @TempDir
     static Path state;
 
@@ -126,15 +130,12 @@ class LocalUpIT {
         return exec(List.of(REPO.resolve(script).toString()));
     }
 
-    private static Result exec(List<String> command) throws Exception {
-        ProcessBuilder builder =
-                new ProcessBuilder(command).directory(REPO.toFile()).redirectErrorStream(true);
+    /** Output to a file, so the timeout applies even if a process local-up starts keeps the pipe open. */
+    private static Result exec(List<String> command) {
+        ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile());
         builder.environment().putAll(env);
-        Process process = builder.start();
-        process.getOutputStream().close();
-        String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8).trim();
-        assertThat(process.waitFor(5, TimeUnit.MINUTES)).isTrue();
-        return new Result(process.exitValue(), output);
+        Processes.Result result = Processes.run(builder, TIMEOUT);
+        return new Result(result.exitCode(), result.output().trim());
     }
 
     /** PIDs whose command line mentions the state directory: what local-up started. */

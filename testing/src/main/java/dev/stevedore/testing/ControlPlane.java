@@ -21,8 +21,11 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.function.BooleanSupplier;
+import java.util.concurrent.Callable;
 import java.util.stream.Stream;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
+import org.awaitility.core.TerminalFailureException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -291,36 +294,37 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
-    /** Polls a remote condition; there is no event to wait for until the server answers. */
-    private void awaitCondition(String what, BooleanSupplier condition) {
-        long deadline = System.nanoTime() + READY_TIMEOUT.toNanos();
-        while (true) {
-            for (ProcessHandle process : processes) {
-                if (!process.isAlive()) {
-                    String logs = tails();
-                    stopQuietly();
-                    throw new IllegalStateException(component(process) + " exited while waiting for " + what + logs);
-                }
-            }
-            try {
-                if (condition.getAsBoolean()) {
-                    return;
-                }
-            } catch (RuntimeException notYet) {
-                // not yet
-            }
-            if (System.nanoTime() > deadline) {
-                String logs = tails();
-                stopQuietly();
-                throw new IllegalStateException("timed out after " + READY_TIMEOUT + " waiting for " + what + logs);
-            }
-            try {
-                Thread.sleep(100);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException("interrupted while waiting for " + what, e);
-            }
+    /**
+     * Polls a remote condition (there is no event to wait for until the server answers), and gives up at once when a
+     * component exits.
+     */
+    private void awaitCondition(String what, Callable<Boolean> condition) {
+        try {
+            Awaitility.await(what)
+                    .atMost(READY_TIMEOUT)
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(100))
+                    .ignoreExceptions() // not yet
+                    .failFast(this::anyExited)
+                    .until(condition);
+        } catch (TerminalFailureException exited) {
+            String dead = processes.stream()
+                    .filter(process -> !process.isAlive())
+                    .map(this::component)
+                    .findFirst()
+                    .orElse("a control-plane process");
+            String logs = tails();
+            stopQuietly();
+            throw new IllegalStateException(dead + " exited while waiting for " + what + logs, exited);
+        } catch (ConditionTimeoutException e) {
+            String logs = tails();
+            stopQuietly();
+            throw new IllegalStateException("timed out after " + READY_TIMEOUT + " waiting for " + what + logs, e);
         }
+    }
+
+    private boolean anyExited() {
+        return processes.stream().anyMatch(process -> !process.isAlive());
     }
 
     private String component(ProcessHandle process) {

@@ -7,12 +7,17 @@ import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
+import org.awaitility.Awaitility;
+import org.awaitility.core.ConditionTimeoutException;
 
 /** Installs CRD manifests the way {@code kubectl apply --server-side} does, and waits until they are served. */
 public final class Crds {
+    private static final Duration OPENAPI_TIMEOUT = Duration.ofSeconds(60);
+
     private Crds() {}
 
     /** The project's own CRDs, from crds/ of this checkout. */
@@ -53,21 +58,22 @@ public final class Crds {
         }
     }
 
-    /** kubectl explain and client-side validation read the OpenAPI document, published a little after Established. */
+    /**
+     * kubectl explain and client-side validation read the OpenAPI document, published a little after Established;
+     * the server offers no watch on it.
+     */
     private static void awaitOpenApi(KubernetesClient client, CustomResourceDefinition crd) {
         String path = "apis/" + crd.getSpec().getGroup() + "/"
                 + crd.getSpec().getVersions().get(0).getName();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (!String.valueOf(client.raw("/openapi/v3")).contains("\"" + path + "\"")) {
-            if (System.nanoTime() > deadline) {
-                throw new IllegalStateException("the OpenAPI document does not list " + path + " after 60 s");
-            }
-            try {
-                Thread.sleep(100); // the server offers no watch on its OpenAPI document
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IllegalStateException(e);
-            }
+        try {
+            Awaitility.await("the OpenAPI document listing " + path)
+                    .atMost(OPENAPI_TIMEOUT)
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(100))
+                    .until(() -> String.valueOf(client.raw("/openapi/v3")).contains("\"" + path + "\""));
+        } catch (ConditionTimeoutException e) {
+            throw new IllegalStateException(
+                    "the OpenAPI document does not list " + path + " after " + OPENAPI_TIMEOUT.toSeconds() + " s", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.stevedore.testing;
 
+import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.NamespacedKubernetesClient;
 import java.util.ArrayList;
@@ -8,11 +9,19 @@ import java.util.List;
 /**
  * The namespace one test runs in, created before it and deleted after it, on the JVM's shared control plane.
  * Resolve it as a test-method parameter under {@link WithControlPlane}.
+ *
+ * <p>The test ends when the namespace is gone, so nothing it made (nor what a node agent releases for it) overlaps
+ * the next test: see {@link NamespaceTeardown}. RuntimeNodes labelled {@code stevedore.dev/test=<namespace>} and
+ * the objects passed to {@link #deleteAfterTest} go with it.
  */
 public final class TestNamespace {
+    /** The label that ties a cluster-scoped object (say a RuntimeNode) to the test whose namespace it names. */
+    public static final String TEST_LABEL = "stevedore.dev/test";
+
     private final String name;
     private final ControlPlane controlPlane;
     private final List<KubernetesClient> clients = new ArrayList<>();
+    private final List<HasMetadata> clusterScoped = new ArrayList<>();
 
     TestNamespace(String name, ControlPlane controlPlane) {
         this.name = name;
@@ -42,9 +51,20 @@ public final class TestNamespace {
         return client;
     }
 
+    /**
+     * Deletes the cluster-scoped {@code object} (a ClusterRole, a Namespace other than this one...) when the test
+     * ends; the test ends once it is gone.
+     */
+    public synchronized <T extends HasMetadata> T deleteAfterTest(T object) {
+        clusterScoped.add(object);
+        return object;
+    }
+
     synchronized void close() {
         clients.forEach(KubernetesClient::close);
         clients.clear();
-        controlPlane.adminClient().namespaces().withName(name).delete();
+        new NamespaceTeardown(controlPlane.adminClient(), name, List.copyOf(clusterScoped), NamespaceTeardown.TIMEOUT)
+                .run();
+        clusterScoped.clear();
     }
 }

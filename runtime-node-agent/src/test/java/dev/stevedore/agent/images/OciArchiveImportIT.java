@@ -6,12 +6,13 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.testing.Processes;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
@@ -28,6 +29,8 @@ import org.junit.jupiter.api.io.TempDir;
 /** Imports OCI image layouts, as directories and as tar archives (what {@code ctr images import} takes). */
 class OciArchiveImportIT {
     private static final String NAME = "registry.example.com/imported/busybox:1";
+    /** Generous: a copy of a few small layers on two busy cores. */
+    private static final Duration SKOPEO_TIMEOUT = Duration.ofSeconds(120);
 
     @TempDir
     static Path buildDir;
@@ -203,17 +206,8 @@ class OciArchiveImportIT {
             command.add("--all");
         }
         command.addAll(List.of("oci:" + images.layout() + ":" + tag, "oci:" + layout + ":" + name));
-        try {
-            Process process =
-                    new ProcessBuilder(command).redirectErrorStream(true).start();
-            String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            assertThat(process.waitFor()).as(output).isZero();
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IllegalStateException(e);
-        }
+        Processes.Result copied = Processes.run(new ProcessBuilder(command), SKOPEO_TIMEOUT);
+        assertThat(copied.exitCode()).as(copied.output()).isZero();
         return layout;
     }
 

@@ -11,10 +11,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.CountDownLatch;
+import java.util.stream.Stream;
 import okhttp3.OkHttpClient;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -24,6 +27,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** The scheme choice, and how registry answers map to ImageException reasons, against a scripted HTTP server. */
 class RegistryClientTest {
     private static final Digest BLOB = new Digest("sha256", "b".repeat(64));
+    /**
+     * Long enough that no scripted answer outlasts it on a loaded machine; the stalled body of
+     * {@link #aRegistryThatStopsSendingTimesOutAsTransient} never ends, so it still meets this timeout.
+     */
+    private static final Duration READ_TIMEOUT = Duration.ofSeconds(5);
+
     private final CountDownLatch stopStalling = new CountDownLatch(1);
     private HttpServer server;
 
@@ -106,6 +115,10 @@ class RegistryClientTest {
                     ImageException failure = e.toImageException();
                     assertThat(failure.reason()).isEqualTo("RegistryUnavailable");
                     assertThat(failure.transientFailure()).isTrue();
+                    // The read timeout ended it: the body never comes, so nothing else could.
+                    assertThat(Stream.iterate((Throwable) e, Objects::nonNull, Throwable::getCause)
+                                    .toList())
+                            .hasAtLeastOneElementOfType(SocketTimeoutException.class);
                 });
     }
 
@@ -131,8 +144,7 @@ class RegistryClientTest {
             }
         });
         server.start();
-        OkHttpClient http =
-                new OkHttpClient.Builder().readTimeout(Duration.ofMillis(300)).build();
+        OkHttpClient http = new OkHttpClient.Builder().readTimeout(READ_TIMEOUT).build();
         return new RegistryClient(http, "127.0.0.1:" + server.getAddress().getPort(), "test/busybox", null, Set.of());
     }
 

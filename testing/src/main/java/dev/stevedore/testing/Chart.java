@@ -1,0 +1,85 @@
+package dev.stevedore.testing;
+
+import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.ByteArrayInputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+
+/** The Helm chart charts/stevedore, rendered by the pinned helm binary, and its RBAC installed for one test. */
+public final class Chart {
+    private static final Duration RENDER_TIMEOUT = Duration.ofSeconds(120);
+    private static final Set<String> RBAC_KINDS =
+            Set.of("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding");
+    private static final Set<String> CLUSTER_SCOPED = Set.of("ClusterRole", "ClusterRoleBinding");
+
+    private Chart() {}
+
+    /** A release name of the test's own: the chart's cluster-scoped names carry it (Helm allows 53 characters). */
+    public static String release(TestNamespace ns) {
+        return "st-" + ns.name().substring(ns.name().lastIndexOf('-') + 1);
+    }
+
+    /** {@code helm template release charts/stevedore --namespace namespace}, parsed. */
+    public static List<HasMetadata> render(KubernetesClient client, String release, String namespace) {
+        Path errors = null;
+        try {
+            errors = Files.createTempFile("stevedore-helm-", ".err"); // its warnings are no YAML
+            Processes.Result helm = Processes.run(
+                    new ProcessBuilder(
+                                    Tools.binDir().resolve("helm").toString(),
+                                    "template",
+                                    release,
+                                    Tools.repositoryRoot()
+                                            .resolve("charts/stevedore")
+                                            .toString(),
+                                    "--namespace",
+                                    namespace)
+                            .redirectError(errors.toFile()),
+                    RENDER_TIMEOUT);
+            if (helm.exitCode() != 0) {
+                throw new IllegalStateException("helm template failed: " + Files.readString(errors));
+            }
+            return client.load(new ByteArrayInputStream(helm.output().getBytes(StandardCharsets.UTF_8)))
+                    .items();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } finally {
+            if (errors != null) {
+                errors.toFile().delete();
+            }
+        }
+    }
+
+    /**
+     * Creates the chart's ServiceAccounts, Roles and ClusterRoles, and their bindings, rendered into the test's
+     * namespace under {@link #release}; the cluster-scoped ones are deleted with the namespace.
+     */
+    public static void installRbac(TestNamespace ns) {
+        KubernetesClient client = ns.client();
+        for (HasMetadata object : render(client, release(ns), ns.name())) {
+            if (RBAC_KINDS.contains(object.getKind())) {
+                HasMetadata created = client.resource(object).create();
+                if (CLUSTER_SCOPED.contains(object.getKind())) {
+                    ns.deleteAfterTest(created);
+                }
+            }
+        }
+    }
+
+    /** The chart's operator ServiceAccount of the test's release. */
+    public static String operatorServiceAccount(TestNamespace ns) {
+        return release(ns) + "-operator";
+    }
+
+    /** The chart's node-agent ServiceAccount of the test's release. */
+    public static String agentServiceAccount(TestNamespace ns) {
+        return release(ns) + "-agent";
+    }
+}
