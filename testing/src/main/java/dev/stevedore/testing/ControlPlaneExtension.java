@@ -1,8 +1,11 @@
 package dev.stevedore.testing;
 
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.ThreadLocalRandom;
+import org.junit.jupiter.api.extension.AfterAllCallback;
 import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 import org.junit.jupiter.api.extension.ParameterContext;
@@ -12,7 +15,7 @@ import org.junit.jupiter.api.extension.ParameterResolver;
  * One control plane per test JVM, started on first use and closed when the JUnit run ends (its processes also
  * stop if the JVM exits another way); one namespace per test method.
  */
-public final class ControlPlaneExtension implements ParameterResolver, AfterEachCallback {
+public final class ControlPlaneExtension implements ParameterResolver, AfterEachCallback, AfterAllCallback {
     private static final ExtensionContext.Namespace STORE =
             ExtensionContext.Namespace.create(ControlPlaneExtension.class);
 
@@ -35,8 +38,24 @@ public final class ControlPlaneExtension implements ParameterResolver, AfterEach
     public void afterEach(ExtensionContext context) {
         TestNamespace namespace = context.getStore(STORE).remove(TestNamespace.class, TestNamespace.class);
         if (namespace != null) {
-            namespace.close();
+            NamespaceTeardown teardown = namespace.close();
+            context.getParent().ifPresent(parent -> namespacesEnding(parent).add(teardown));
         }
+    }
+
+    /** The namespaces of the class's tests end together: one wait of the namespace controller's grace, not one per test. */
+    @Override
+    public void afterAll(ExtensionContext context) {
+        for (NamespaceTeardown teardown : namespacesEnding(context)) {
+            teardown.awaitNamespaceGone();
+        }
+    }
+
+    @SuppressWarnings("unchecked")
+    private static List<NamespaceTeardown> namespacesEnding(ExtensionContext classContext) {
+        return classContext
+                .getStore(STORE)
+                .getOrComputeIfAbsent("namespaces-ending", key -> new ArrayList<>(), List.class);
     }
 
     /** The JVM's control plane; the root store closes it (it is AutoCloseable) when the run ends. */

@@ -24,10 +24,13 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Deletes a test's namespace, the cluster-scoped objects the test made, and the RuntimeNodes labelled with its name,
- * and waits until all are gone: until the namespace controller has deleted every object in it and the node agent
- * has released what it made for its Containers and Tasks (their finalizer {@value #AGENT_FINALIZER} goes once it
- * has). Fails, naming what is left and its finalizers, when that takes longer than its timeout ({@link #TIMEOUT} for a test).
+ * Ends a test in two steps. {@link #run}: deletes the test's Tasks and Containers, the cluster-scoped objects it made
+ * and the RuntimeNodes labelled with its name, waits until all are gone — so the node agent has released what it
+ * made for them (their finalizer {@value #AGENT_FINALIZER} goes once it has), and nothing of this test overlaps the
+ * next one — then deletes the namespace. {@link #awaitNamespaceGone}: waits until the namespace controller has
+ * deleted the namespace with everything else in it; it starts no sooner than 5 s after the delete (its fixed grace
+ * for HA API servers), so the tests of a class wait for their namespaces together, once, when the class ends.
+ * Either fails, naming what is left and its finalizers, when it takes longer than its timeout ({@link #TIMEOUT}).
  *
  * <p>Where no agent serves a Container's or Task's node (its RuntimeNode is gone, or has not heartbeat for
  * {@link #UNSERVED_AFTER}), nobody could remove the agent's finalizer: the test stopped its agent, or killed it. The
@@ -61,34 +64,55 @@ final class NamespaceTeardown {
     }
 
     void run() {
-        admin.namespaces().withName(namespace).delete();
+        for (ResourceDefinitionContext kind : AGENT_KINDS) {
+            unlessKindMissing(() -> admin.genericKubernetesResources(kind)
+                    .inNamespace(namespace)
+                    .delete());
+        }
         clusterScoped.forEach(object -> admin.resource(object).delete());
         unlessKindMissing(() -> admin.genericKubernetesResources(RUNTIME_NODES)
                 .withLabel(TestNamespace.TEST_LABEL, namespace)
                 .delete());
         try {
-            Awaitility.await("the teardown of namespace " + namespace)
-                    .atMost(timeout)
-                    .pollDelay(Duration.ZERO)
-                    .pollInterval(Duration.ofMillis(500))
-                    .ignoreExceptions() // a failed read is tried again at the next poll
-                    .until(() -> {
-                        releaseWhereNoAgentServes();
-                        return gone();
-                    });
-        } catch (ConditionTimeoutException e) {
-            throw new AssertionError(
-                    "the test's namespace " + namespace + " or what it made is not gone after " + timeout.toSeconds()
-                            + " s; left:" + leftovers(),
-                    e);
+            await("what the test made in and for namespace " + namespace, () -> {
+                releaseWhereNoAgentServes();
+                return agentObjectsGone()
+                        && clusterScoped.stream()
+                                .allMatch(object -> admin.resource(object).get() == null)
+                        && testRuntimeNodes().isEmpty();
+            });
+        } finally {
+            admin.namespaces().withName(namespace).delete(); // whatever is left, the namespace goes on ending
         }
     }
 
-    private boolean gone() {
-        return admin.namespaces().withName(namespace).get() == null
-                && clusterScoped.stream()
-                        .allMatch(object -> admin.resource(object).get() == null)
-                && testRuntimeNodes().isEmpty();
+    /** After {@link #run}: waits until the namespace controller has deleted the namespace. */
+    void awaitNamespaceGone() {
+        await(
+                "namespace " + namespace,
+                () -> admin.namespaces().withName(namespace).get() == null);
+    }
+
+    private void await(String what, java.util.concurrent.Callable<Boolean> gone) {
+        try {
+            Awaitility.await("the teardown of " + what)
+                    .atMost(timeout)
+                    .pollDelay(Duration.ZERO)
+                    .pollInterval(Duration.ofMillis(200))
+                    .ignoreExceptions() // a failed read is tried again at the next poll
+                    .until(gone);
+        } catch (ConditionTimeoutException e) {
+            throw new AssertionError(what + " is not gone after " + timeout.toSeconds() + " s; left:" + leftovers(), e);
+        }
+    }
+
+    private boolean agentObjectsGone() {
+        return AGENT_KINDS.stream()
+                .allMatch(kind -> orEmpty(() -> admin.genericKubernetesResources(kind)
+                                .inNamespace(namespace)
+                                .list()
+                                .getItems())
+                        .isEmpty());
     }
 
     private void releaseWhereNoAgentServes() {

@@ -60,11 +60,14 @@ public final class TestNamespace {
         return object;
     }
 
-    synchronized void close() {
+    /** Ends the test (see {@link NamespaceTeardown#run}); the caller awaits the namespace's own end later. */
+    synchronized NamespaceTeardown close() {
         clients.forEach(KubernetesClient::close);
         clients.clear();
-        new NamespaceTeardown(controlPlane.adminClient(), name, List.copyOf(clusterScoped), NamespaceTeardown.TIMEOUT)
-                .run();
+        NamespaceTeardown teardown = new NamespaceTeardown(
+                controlPlane.adminClient(), name, List.copyOf(clusterScoped), NamespaceTeardown.TIMEOUT);
+        teardown.run();
         clusterScoped.clear();
+        return teardown;
     }
 }

@@ -44,7 +44,7 @@ class NamespaceTeardownIT {
     }
 
     @Test
-    void closeReturnsOnceTheNamespaceAndWhatTheTestMadeOutsideItAreGone(ControlPlane controlPlane) {
+    void closeReturnsOnceWhatTheTestMadeOutsideItIsGoneAndTheNamespaceEndsAfter(ControlPlane controlPlane) {
         TestNamespace ns = namespace(controlPlane, "waits");
         heldConfigMap(ns);
         ClusterRole role = ns.deleteAfterTest(admin.rbac()
@@ -66,14 +66,17 @@ class NamespaceTeardownIT {
             release(ns);
         });
 
-        ns.close();
-
-        assertThat(admin.namespaces().withName(ns.name()).get()).isNull();
+        NamespaceTeardown teardown = ns.close();
         assertThat(admin.rbac().clusterRoles().resource(role).get()).isNull();
         assertThat(admin.genericKubernetesResources(NamespaceTeardown.RUNTIME_NODES)
                         .withName(node)
                         .get())
                 .isNull();
+        assertThat(admin.namespaces().withName(ns.name()).get().isMarkedForDeletion())
+                .isTrue();
+
+        teardown.awaitNamespaceGone();
+        assertThat(admin.namespaces().withName(ns.name()).get()).isNull();
         controller.join();
     }
 
@@ -102,7 +105,7 @@ class NamespaceTeardownIT {
             agentFinalized(ns, NamespaceTeardown.CONTAINERS, "on-a-silent-node", silent);
             agentFinalized(ns, NamespaceTeardown.TASKS, "task-on-a-missing-node", ns.name() + "-missing");
 
-            ns.close();
+            ns.close().awaitNamespaceGone();
 
             assertThat(admin.namespaces().withName(ns.name()).get()).isNull();
         } finally {
