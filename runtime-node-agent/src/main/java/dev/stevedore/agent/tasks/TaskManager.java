@@ -33,6 +33,7 @@ public final class TaskManager implements AutoCloseable {
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
     public static final long DEFAULT_LOG_SIZE_MAX = 10L * 1024 * 1024;
 
+    private final KubernetesClient client;
     private final TaskRecords records;
     private final ContainerRecords containers;
     private final TaskResources resources;
@@ -57,6 +58,7 @@ public final class TaskManager implements AutoCloseable {
             Map<String, Snapshotter> snapshotters,
             long logSizeMax,
             Runtimes runtimes) {
+        this.client = client;
         this.records = records;
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
@@ -136,12 +138,26 @@ public final class TaskManager implements AutoCloseable {
         return locks.with(uid, () -> {
             TaskRecord rec = records.get(uid).orElse(null);
             // Only a task without a record can start, and only then is the Container's record needed.
+            Optional<Container> current = rec == null && container.isPresent() ? current(task) : container;
             Optional<ContainerRecord> prepared = rec != null
                     ? Optional.empty()
-                    : container.flatMap(c -> containers.get(c.getMetadata().getUid()));
-            List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, clock.instant());
+                    : current.flatMap(c -> containers.get(c.getMetadata().getUid()));
+            List<TaskAction> plan = decisions.reconcile(task, rec, current, prepared, clock.instant());
             return settle(uid, executor.execute(TaskRef.of(task), rec, plan)).lookAgain();
         });
+    }
+
+    /**
+     * The Task's Container as the API server has it now. Tasks and Containers reach this node through two watches
+     * with no order between them: a Task created right after its author changed the Container can arrive before
+     * that change, and the cached Container would start it on the previous generation's spec. So a start is decided
+     * on a fresh read: one GET, for a Task that has no record yet.
+     */
+    private Optional<Container> current(Task task) {
+        return Optional.ofNullable(client.resources(Container.class)
+                .inNamespace(task.getMetadata().getNamespace())
+                .withName(task.getSpec().container())
+                .get());
     }
 
     /**
