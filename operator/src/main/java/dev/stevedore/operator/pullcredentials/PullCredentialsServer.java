@@ -118,6 +118,13 @@ public final class PullCredentialsServer implements AutoCloseable {
                         refusal.status(),
                         (refusal.getMessage() + "\n").getBytes(StandardCharsets.UTF_8),
                         "text/plain; charset=utf-8");
+            } catch (RuntimeException e) {
+                LOG.warn("pull credentials: the request failed: {}", e.toString());
+                respond(
+                        exchange,
+                        500,
+                        "internal error\n".getBytes(StandardCharsets.UTF_8),
+                        "text/plain; charset=utf-8");
             }
         }
     }
