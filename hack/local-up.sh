@@ -6,6 +6,7 @@
 #
 # Settings (environment): STEVEDORE_LOCAL_DIR (default .local), STEVEDORE_APISERVER_PORT (6443),
 # STEVEDORE_ETCD_PORT (2379), STEVEDORE_ETCD_PEER_PORT (2380), STEVEDORE_REGISTRY_PORT (5000),
+# STEVEDORE_PULL_CREDENTIALS_PORT (8443, the operator's pull-credentials endpoint),
 # STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -14,6 +15,7 @@ cd "$repo"
 apiserver_port=${STEVEDORE_APISERVER_PORT:-6443}
 registry_port=${STEVEDORE_REGISTRY_PORT:-5000}
 registry="127.0.0.1:$registry_port"
+pull_credentials_port=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}
 mkdir -p "$state/run" "$state/logs" "$state/bin"
 
 log "installing prerequisites"
@@ -64,21 +66,60 @@ log "installing the CRDs"
 kubectl apply --server-side --field-manager=stevedore-local-up -f crds/ >/dev/null
 kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 
+# The node agent is this machine's node: its state under .local/agent, its RuntimeNode named after the host.
+node=${STEVEDORE_NODE_NAME:-$(hostname -s | tr '[:upper:]' '[:lower:]')}
+
+# Pull Secrets flow as in a cluster: the agent gets them from the operator's endpoint with a token bound to a Pod
+# on its node. No kubelet runs here, so that Pod (of the agent's ServiceAccount, on a Node object named after this
+# machine) is only an object: it gives the token its node. The token lasts a year; local-up renews it on each run.
+log "registering the local agent's identity (ServiceAccount, Node, Pod)"
+kubectl apply --server-side --field-manager=stevedore-local-up -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: stevedore-system}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: stevedore-agent, namespace: stevedore-system}
+---
+apiVersion: v1
+kind: Node
+metadata: {name: $node}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: stevedore-agent-$node, namespace: stevedore-system}
+spec:
+  nodeName: $node
+  serviceAccountName: stevedore-agent
+  automountServiceAccountToken: false
+  tolerations: [{operator: Exists}]  # the Node never turns Ready: nothing may evict the Pod
+  containers: [{name: agent, image: stevedore/runtime-node-agent, command: ["/not-run-here"]}]
+YAML
+mkdir -p "$state/pull-credentials"
+kubectl create token stevedore-agent -n stevedore-system --audience stevedore.dev/pull-credentials \
+  --bound-object-kind Pod --bound-object-name "stevedore-agent-$node" --duration 8760h \
+  > "$state/pull-credentials/token"
+
 # Restarted on every run, so a rebuilt operator is what runs. -Dstevedore.state marks the process as ours.
 log "starting the operator"
 stop_pidfile "$state/run/operator.pid"
 KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
   -cp "operator/target/classes:operator/target/lib/*" dev.stevedore.operator.StevedoreOperator --no-leader-elect \
+  --lease-namespace stevedore-system --pull-credentials-port "$pull_credentials_port" --serving-name 127.0.0.1 \
   </dev/null >>"$state/logs/operator.log" 2>&1 &
 echo $! > "$state/run/operator.pid"
+kubectl wait --for=create --timeout=60s -n stevedore-system configmap/stevedore-pull-credentials-ca >/dev/null
+kubectl get -n stevedore-system configmap/stevedore-pull-credentials-ca -o jsonpath='{.data.ca\.crt}' \
+  > "$state/pull-credentials/ca.crt"
 
-# The node agent is this machine's node: its state under .local/agent, its RuntimeNode named after the host.
-node=${STEVEDORE_NODE_NAME:-$(hostname -s | tr '[:upper:]' '[:lower:]')}
 log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
 KUBECONFIG="$state/kubeconfig" setsid java @runtime-node-agent/jvm.options -Dstevedore.state="$state" \
   -cp "runtime-node-agent/target/classes:runtime-node-agent/target/lib/*" dev.stevedore.agent.NodeAgent \
   --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
+  --pull-credentials-url "https://127.0.0.1:$pull_credentials_port" \
+  --pull-credentials-ca "$state/pull-credentials/ca.crt" --pull-credentials-token "$state/pull-credentials/token" \
   </dev/null >>"$state/logs/agent.log" 2>&1 &
 echo $! > "$state/run/agent.pid"
 kubectl wait --for=create --timeout=60s "runtimenode/$node" >/dev/null

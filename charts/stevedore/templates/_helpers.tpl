@@ -8,3 +8,11 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "stevedore.operator.name" -}}
 {{ .Release.Name }}-operator
 {{- end }}
+
+{{- define "stevedore.pullCredentials.serving" -}}
+{{ include "stevedore.operator.name" . }}-serving
+{{- end }}
+
+{{- define "stevedore.pullCredentials.ca" -}}
+{{ .Release.Name }}-pull-credentials-ca
+{{- end }}

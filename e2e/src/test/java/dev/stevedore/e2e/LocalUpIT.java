@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
@@ -45,7 +46,8 @@ class LocalUpIT {
                 "STEVEDORE_APISERVER_PORT", freePort(),
                 "STEVEDORE_ETCD_PORT", freePort(),
                 "STEVEDORE_ETCD_PEER_PORT", freePort(),
-                "STEVEDORE_REGISTRY_PORT", freePort());
+                "STEVEDORE_REGISTRY_PORT", freePort(),
+                "STEVEDORE_PULL_CREDENTIALS_PORT", freePort());
     }
 
     @AfterAll
@@ -91,8 +93,40 @@ class LocalUpIT {
         assertThat(up.output()).contains("Hello from Stevedore");
     }
 
+    /**
+     * The local agent gets pull Secrets as in a cluster, from the operator's pull-credentials endpoint: without
+     * them it would not prepare the Container (the local registry takes any credentials).
+     */
     @Test
     @Order(2)
+    void aContainerWithAPullSecretGetsItFromTheOperatorsEndpoint() throws Exception {
+        String registry = "127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT");
+        String dockerConfig = Base64.getEncoder()
+                .encodeToString(("{\"auths\":{\"" + registry + "\":{\"username\":\"any\",\"password\":\"any\"}}}")
+                        .getBytes(StandardCharsets.UTF_8));
+        Path manifest = state.resolve("with-pull-secret.yaml");
+        Files.writeString(manifest, """
+                apiVersion: v1
+                kind: Secret
+                metadata: {name: regcred, namespace: default}
+                type: kubernetes.io/dockerconfigjson
+                data: {.dockerconfigjson: %s}
+                ---
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Container
+                metadata: {name: with-pull-secret, namespace: default}
+                spec:
+                  image: %s/stevedore/busybox:latest
+                  imagePullSecrets: [{name: regcred}]
+                """.formatted(dockerConfig, registry));
+        kubectl("apply", "-f", manifest.toString());
+        kubectl("wait", "--for=condition=Ready", "--timeout=120s", "ctr/with-pull-secret");
+        assertThat(Files.readString(state.resolve("logs/operator.log")))
+                .contains("the pull Secrets [regcred] of Container default"); // JSON escapes the slash
+    }
+
+    @Test
+    @Order(3)
     void runningItAgainWhileUpReusesWhatRuns() throws Exception {
         String apiServerPid = Files.readString(state.resolve("control-plane/run/kube-apiserver.pid"));
         Result again = run("hack/local-up.sh");
@@ -104,7 +138,7 @@ class LocalUpIT {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void localDownLeavesNoProcessAndNoMount() throws Exception {
         assertThat(processesUsing(state)).isNotEmpty();
         Result down = run("hack/local-down.sh");

@@ -1,11 +1,16 @@
 package dev.stevedore.operator;
 
 import dev.stevedore.api.Durations;
+import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.security.GeneralSecurityException;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -30,7 +35,8 @@ public final class StevedoreOperator implements Callable<Integer> {
     @Option(
             names = "--lease-namespace",
             defaultValue = "${env:POD_NAMESPACE:-stevedore-system}",
-            description = "Namespace of the leader-election Lease (default: ${DEFAULT-VALUE}).")
+            description = "The operator's namespace: its leader-election Lease, serving Secret and CA ConfigMap "
+                    + "(default: ${DEFAULT-VALUE}).")
     String leaseNamespace;
 
     @Option(
@@ -40,6 +46,43 @@ public final class StevedoreOperator implements Callable<Integer> {
             description = "How long a RuntimeNode may go without a heartbeat before it is not Ready, as a Go duration "
                     + "such as 40s or 1m30s (default: ${DEFAULT-VALUE}).")
     Duration nodeGracePeriod;
+
+    @Option(
+            names = "--pull-credentials-port",
+            defaultValue = "8443",
+            description = "Port of the HTTPS endpoint that gives node agents the pull Secrets of their nodes' "
+                    + "Containers; every replica serves it (default: ${DEFAULT-VALUE}).")
+    int pullCredentialsPort;
+
+    @Option(
+            names = "--agent-service-account",
+            defaultValue = "stevedore-system/stevedore-agent",
+            paramLabel = "NAMESPACE/NAME",
+            description = "The node agents' ServiceAccount: the only one given pull credentials "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String agentServiceAccount;
+
+    @Option(
+            names = "--serving-secret",
+            defaultValue = "stevedore-operator-serving",
+            description = "Secret (kubernetes.io/tls, in the --lease-namespace) with the endpoint's certificate; "
+                    + "generated when missing (default: ${DEFAULT-VALUE}).")
+    String servingSecret;
+
+    @Option(
+            names = "--serving-ca-configmap",
+            defaultValue = "stevedore-pull-credentials-ca",
+            description = "ConfigMap (in the --lease-namespace) the CA of the endpoint's certificate is published in, "
+                    + "key ca.crt, for the agents (default: ${DEFAULT-VALUE}).")
+    String servingCaConfigMap;
+
+    @Option(
+            names = "--serving-name",
+            split = ",",
+            defaultValue = "stevedore-operator.stevedore-system.svc",
+            description = "DNS names and IP addresses a generated certificate is valid for: those agents reach the "
+                    + "endpoint by (default: ${DEFAULT-VALUE}).")
+    List<String> servingNames;
 
     /** What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null. */
     public record Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {}
@@ -76,12 +119,22 @@ public final class StevedoreOperator implements Callable<Integer> {
     }
 
     @Override
-    public Integer call() throws InterruptedException {
+    public Integer call() throws InterruptedException, IOException, GeneralSecurityException {
         KubernetesClient client = new KubernetesClientBuilder().build();
         // Unique per process, as client-go does: two replicas on one host must not both think they hold the Lease.
         String identity =
                 System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator")) + "_"
                         + java.util.UUID.randomUUID();
+        // Not under the Lease: the endpoint keeps no state, so every replica answers.
+        PullCredentialsServer pullCredentials = PullCredentialsServer.start(
+                client,
+                new PullCredentialsServer.Settings(
+                        new InetSocketAddress(pullCredentialsPort),
+                        leaseNamespace,
+                        servingSecret,
+                        servingCaConfigMap,
+                        servingNames,
+                        agentServiceAccount));
         Operator operator = start(
                 client,
                 new Settings(leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
@@ -89,6 +142,7 @@ public final class StevedoreOperator implements Callable<Integer> {
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            pullCredentials.close();
                             operator.stop();
                             client.close();
                             stopped.countDown();

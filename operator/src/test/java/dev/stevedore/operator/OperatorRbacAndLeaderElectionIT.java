@@ -59,7 +59,10 @@ class OperatorRbacAndLeaderElectionIT {
         }
         assertThat(allowed(asOperator, "delete", "containers", "stevedore.dev")).isFalse();
         assertThat(allowed(asOperator, "create", "containers", "stevedore.dev")).isFalse();
-        assertThat(allowed(asOperator, "get", "secrets", "")).isFalse();
+        // It GETs the pull Secrets a Container names for that Container's node agent, but never enumerates them.
+        assertThat(allowed(asOperator, "get", "secrets", "")).isTrue();
+        assertThat(allowed(asOperator, "list", "secrets", "")).isFalse();
+        assertThat(allowed(asOperator, "watch", "secrets", "")).isFalse();
         assertThat(allowed(asOperator, "create", "pods", "")).isFalse();
         assertThat(allowed(asOperator, "patch", "tasks", "stevedore.dev")).isTrue();
     }

@@ -2,6 +2,8 @@ package dev.stevedore.agent;
 
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.containers.NodeContainerReconciler;
+import dev.stevedore.agent.containers.PullCredentials;
+import dev.stevedore.agent.containers.PullCredentialsClient;
 import dev.stevedore.agent.containers.RootfsPreparer;
 import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.fs.RootLock;
@@ -21,11 +23,13 @@ import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskRecords;
 import dev.stevedore.api.Durations;
+import dev.stevedore.api.PullCredentialsApi;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -91,6 +95,27 @@ public final class NodeAgent implements Callable<Integer> {
                     + "(repeatable; default: /usr/sbin/runc and /usr/bin/crun).")
     Map<String, Path> runtimeBinaries = new LinkedHashMap<>();
 
+    @Option(
+            names = "--pull-credentials-url",
+            paramLabel = "URL",
+            description =
+                    "The operator's HTTPS endpoint that gives this node the pull Secrets of its Containers "
+                            + "(the agent may not read Secrets). Without it, Containers with imagePullSecrets are not prepared.")
+    URI pullCredentialsUrl;
+
+    @Option(
+            names = "--pull-credentials-ca",
+            defaultValue = "/var/run/stevedore/pull-credentials/ca.crt",
+            description = "PEM CA certificates of the endpoint's certificate (default: ${DEFAULT-VALUE}).")
+    Path pullCredentialsCa;
+
+    @Option(
+            names = "--pull-credentials-token",
+            defaultValue = "/var/run/stevedore/pull-credentials/token",
+            description = "A ServiceAccount token bound to this agent's Pod, of audience " + PullCredentialsApi.AUDIENCE
+                    + ", re-read at each use (default: ${DEFAULT-VALUE}).")
+    Path pullCredentialsToken;
+
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
     public record Running(
             Operator operator,
@@ -119,13 +144,23 @@ public final class NodeAgent implements Callable<Integer> {
             Set<String> insecureRegistries,
             Duration heartbeatInterval)
             throws IOException {
-        return start(client, nodeName, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval, Map.of());
+        return start(
+                client,
+                nodeName,
+                root,
+                labels,
+                allowedHostPaths,
+                insecureRegistries,
+                heartbeatInterval,
+                Map.of(),
+                PullCredentials.NONE);
     }
 
     /**
      * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
      *
      * @param runtimeBinaries executables of the OCI runtimes by name, where not the installed ones
+     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
      */
     public static Running start(
             KubernetesClient client,
@@ -135,7 +170,8 @@ public final class NodeAgent implements Callable<Integer> {
             List<Path> allowedHostPaths,
             Set<String> insecureRegistries,
             Duration heartbeatInterval,
-            Map<String, Path> runtimeBinaries)
+            Map<String, Path> runtimeBinaries,
+            PullCredentials pullCredentials)
             throws IOException {
         Files.createDirectories(root);
         FileContentStore content;
@@ -182,7 +218,7 @@ public final class NodeAgent implements Callable<Integer> {
         AgentFinalizer finalizer = new AgentFinalizer(client);
         NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName, finalizer);
         NodeContainerReconciler containerReconciler = new NodeContainerReconciler(
-                preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared, finalizer);
+                preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared, finalizer, pullCredentials);
         containerReconciler.releaseGone(client, nodeName, records);
         NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);
@@ -206,8 +242,19 @@ public final class NodeAgent implements Callable<Integer> {
                 ? InetAddress.getLocalHost().getHostName()
                 : nodeName;
         KubernetesClient client = new KubernetesClientBuilder().build();
+        PullCredentials pullCredentials = pullCredentialsUrl == null
+                ? PullCredentials.NONE
+                : new PullCredentialsClient(pullCredentialsUrl, pullCredentialsCa, pullCredentialsToken);
         Running agent = start(
-                client, node, root, labels, allowedHostPaths, insecureRegistries, heartbeatInterval, runtimeBinaries);
+                client,
+                node,
+                root,
+                labels,
+                allowedHostPaths,
+                insecureRegistries,
+                heartbeatInterval,
+                runtimeBinaries,
+                pullCredentials);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(

@@ -19,14 +19,12 @@ import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -54,7 +52,6 @@ class NodeAgentIT {
     static Path tmp;
 
     private static LocalRegistry registry;
-    private static LocalRegistry privateRegistry;
     private static TestImages images;
     private static Path root;
     private static AgentRoot agentRoot;
@@ -67,13 +64,10 @@ class NodeAgentIT {
         controlPlane = cp;
         Crds.installStevedore(cp.adminClient());
         registry = LocalRegistry.start();
-        privateRegistry = LocalRegistry.withBasicAuth("puller", "s3cret");
         images = TestImages.build(tmp.resolve("images"));
         images.push(TestImages.LAYERED, registry.host() + "/test/layered:1");
         images.push(TestImages.BASE, registry.host() + "/test/base:1", TestImages.Format.DOCKER_V2S2, null);
         images.push(TestImages.MULTI, registry.host() + "/test/multi:1");
-        images.push(
-                TestImages.BASE, privateRegistry.host() + "/private/base:1", TestImages.Format.OCI, "puller:s3cret");
         root = tmp.resolve("root");
         agentRoot = new AgentRoot(root);
         agent = NodeAgent.start(
@@ -94,9 +88,6 @@ class NodeAgentIT {
         }
         if (registry != null) {
             registry.close();
-        }
-        if (privateRegistry != null) {
-            privateRegistry.close();
         }
         if (controlPlane != null) {
             controlPlane
@@ -169,31 +160,6 @@ class NodeAgentIT {
         Container multi = awaitCondition(ns, "multi", ContainerStatus.READY, "True");
         assertThat(multi.getStatus().imageDigest()).isEqualTo(images.digest(TestImages.MULTI));
         assertThat(multi.getStatus().snapshotter()).isEqualTo("native");
-    }
-
-    @Test
-    void aPrivateRegistryNeedsTheContainersPullSecret(TestNamespace ns) {
-        container(ns, "no-secret", privateRegistry.host() + "/private/base:1", "");
-        Condition denied = condition(
-                awaitCondition(ns, "no-secret", ContainerStatus.IMAGE_READY, "False"), ContainerStatus.IMAGE_READY);
-        assertThat(denied.getReason()).isEqualTo("Unauthorized");
-
-        String dockerConfig = "{\"auths\":{\"" + privateRegistry.host() + "\":{\"auth\":\""
-                + Base64.getEncoder().encodeToString("puller:s3cret".getBytes(StandardCharsets.UTF_8)) + "\"}}}";
-        ns.client()
-                .secrets()
-                .resource(new SecretBuilder()
-                        .withNewMetadata()
-                        .withName("regcred")
-                        .endMetadata()
-                        .withType("kubernetes.io/dockerconfigjson")
-                        .addToData(
-                                ".dockerconfigjson",
-                                Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
-                        .build())
-                .create();
-        container(ns, "with-secret", privateRegistry.host() + "/private/base:1", "imagePullSecrets: [{name: regcred}]");
-        awaitCondition(ns, "with-secret", ContainerStatus.READY, "True");
     }
 
     @Test

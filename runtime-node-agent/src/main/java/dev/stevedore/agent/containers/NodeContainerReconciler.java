@@ -57,6 +57,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     private final Predicate<String> usedByTask;
     private final Consumer<ContainerRecord> prepared;
     private final AgentFinalizer finalizer;
+    private final PullCredentials pullCredentials;
 
     /**
      * @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it
@@ -68,8 +69,10 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             GarbageCollector gc,
             Predicate<String> usedByTask,
             Consumer<ContainerRecord> prepared,
-            AgentFinalizer finalizer) {
+            AgentFinalizer finalizer,
+            PullCredentials pullCredentials) {
         this.finalizer = finalizer;
+        this.pullCredentials = pullCredentials;
         this.preparer = preparer;
         this.gc = gc;
         this.usedByTask = usedByTask;
@@ -91,12 +94,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         List<Condition> current =
                 container.getStatus() == null ? null : container.getStatus().conditions();
         try {
-            ContainerRecord record = preparer.prepare(
-                    container,
-                    PullSecrets.read(
-                            context.getClient(),
-                            container.getMetadata().getNamespace(),
-                            container.getSpec().imagePullSecrets()));
+            ContainerRecord record = preparer.prepare(container, pullCredentials.of(container));
             failures.remove(uid);
             prepared.accept(record);
             apply(

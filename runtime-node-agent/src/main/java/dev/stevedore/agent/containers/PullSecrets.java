@@ -3,9 +3,6 @@ package dev.stevedore.agent.containers;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.images.RegistryAuth;
-import io.fabric8.kubernetes.api.model.LocalObjectReference;
-import io.fabric8.kubernetes.api.model.Secret;
-import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
@@ -13,30 +10,11 @@ import java.util.HashMap;
 import java.util.Iterator;
 import java.util.Map;
 
-/** Registry credentials from a Container's imagePullSecrets (kubernetes.io/dockerconfigjson), by registry host. */
+/** Registry credentials from the {@code .dockerconfigjson} of a pull Secret, by registry host. */
 final class PullSecrets {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PullSecrets() {}
-
-    static Map<String, RegistryAuth> read(
-            KubernetesClient client, String namespace, Iterable<LocalObjectReference> refs) throws IOException {
-        Map<String, RegistryAuth> auths = new HashMap<>();
-        if (refs == null) {
-            return auths;
-        }
-        for (LocalObjectReference ref : refs) {
-            Secret secret = client.secrets()
-                    .inNamespace(namespace)
-                    .withName(ref.getName())
-                    .get();
-            if (secret == null || secret.getData() == null || !secret.getData().containsKey(".dockerconfigjson")) {
-                continue; // as kubelet does: a missing pull secret is not an error until the registry says so
-            }
-            auths.putAll(parse(Base64.getDecoder().decode(secret.getData().get(".dockerconfigjson"))));
-        }
-        return auths;
-    }
 
     static Map<String, RegistryAuth> parse(byte[] dockerConfigJson) throws IOException {
         Map<String, RegistryAuth> auths = new HashMap<>();
