@@ -31,7 +31,7 @@ import java.util.Set;
  * </ul>
  * The node does not limit here what is not a host path: capabilities, devices cgroup rules, masked paths.
  */
-final class NodePolicy {
+public final class NodePolicy {
     private static final Set<String> MOUNT_TYPES = Set.of("tmpfs", "mqueue");
 
     private final List<Path> allowedHostPaths;
@@ -77,7 +77,7 @@ final class NodePolicy {
         }
     }
 
-    static boolean isBind(String type, JsonNode options) {
+    public static boolean isBind(String type, JsonNode options) {
         return "bind".equals(type) || hasBindOption(options);
     }
 

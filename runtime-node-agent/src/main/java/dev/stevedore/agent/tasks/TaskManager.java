@@ -56,7 +56,8 @@ public final class TaskManager implements AutoCloseable {
             ContainerRecords containers,
             Map<String, Snapshotter> snapshotters,
             long logSizeMax,
-            Runtimes runtimes) {
+            Runtimes runtimes,
+            BindSources bindSources) {
         this.records = records;
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
@@ -70,6 +71,7 @@ public final class TaskManager implements AutoCloseable {
                 new TaskStatusWriter(client),
                 decisions,
                 logSizeMax,
+                bindSources,
                 clock,
                 this::graceOver);
         this.adoption = new TaskAdoption(records, runtimes, resources, decisions, executor, clock);
