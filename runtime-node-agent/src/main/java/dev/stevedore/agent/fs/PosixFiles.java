@@ -223,8 +223,11 @@ public final class PosixFiles {
             };
             return (int) LibC.INSTANCE.syscall(LibC.SYS_OPENAT2, dirFd, bytes(relative), how, 3L * Long.BYTES);
         } catch (LastErrorException e) {
-            if (e.getErrorCode() == LibC.ELOOP || e.getErrorCode() == LibC.EXDEV) {
-                throw new SymlinkInPathException(dir.resolve(relative).toString());
+            if (e.getErrorCode() == LibC.ELOOP) {
+                throw new SymlinkInPathException(dir.resolve(relative) + " has a symbolic link in it");
+            }
+            if (e.getErrorCode() == LibC.EXDEV) {
+                throw new SymlinkInPathException(dir.resolve(relative) + " leads out of " + dir);
             }
             throw failure("openat2 beneath " + dir + ":", relative, e);
         } finally {
@@ -236,8 +239,8 @@ public final class PosixFiles {
     public static final class SymlinkInPathException extends IOException {
         private static final long serialVersionUID = 1L;
 
-        SymlinkInPathException(String path) {
-            super(path + " has a symbolic link in it");
+        SymlinkInPathException(String message) {
+            super(message);
         }
     }
 
