@@ -40,7 +40,7 @@ public final class BindSources {
         for (JsonNode node : spec.path("mounts")) {
             if (node instanceof ObjectNode mount
                     && NodePolicy.isBind(mount.path("type").asText(""), mount.path("options"))) {
-                Path staging = bundle.resolve("binds").resolve(Integer.toString(n++));
+                Path staging = bundle.toAbsolutePath().resolve("binds").resolve(Integer.toString(n++));
                 pin(Path.of(mount.path("source").asText()), staging, recursive(mount.path("options")));
                 mount.put("source", staging.toString());
             }
