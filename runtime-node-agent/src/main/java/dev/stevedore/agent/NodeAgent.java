@@ -7,6 +7,7 @@ import dev.stevedore.agent.containers.PullCredentialsClient;
 import dev.stevedore.agent.containers.RootfsPreparer;
 import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.fs.RootLock;
+import dev.stevedore.agent.fs.StateDirectories;
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
@@ -14,10 +15,12 @@ import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
+import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.snapshots.NativeSnapshotter;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.SpecGenerator;
+import dev.stevedore.agent.tasks.BindSources;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
 import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
@@ -116,6 +119,39 @@ public final class NodeAgent implements Callable<Integer> {
                     + ", re-read at each use (default: ${DEFAULT-VALUE}).")
     Path pullCredentialsToken;
 
+    @Option(
+            names = LayerLimits.MAX_BYTES_FLAG,
+            paramLabel = "BYTES",
+            description = "Bytes an image layer may uncompress to (default: 32 GiB).")
+    long maxLayerBytes = LayerLimits.DEFAULTS.maxBytes();
+
+    @Option(
+            names = LayerLimits.MAX_ENTRIES_FLAG,
+            paramLabel = "N",
+            description = "Files, directories and links an image layer may hold (default: ${DEFAULT-VALUE}).")
+    long maxLayerEntries = LayerLimits.DEFAULTS.maxEntries();
+
+    @Option(
+            names = LayerLimits.MAX_PAX_SIZE_FLAG,
+            paramLabel = "BYTES",
+            description = "Bytes of extended (PAX, GNU long name) tar headers before one entry of a layer "
+                    + "(default: ${DEFAULT-VALUE}, 1 MiB, as Go's archive/tar).")
+    long maxLayerPaxSize = LayerLimits.DEFAULTS.maxPaxSize();
+
+    @Option(
+            names = LayerLimits.MAX_PAX_RECORDS_FLAG,
+            paramLabel = "N",
+            description = "PAX records (such as xattrs) before one entry of a layer (default: ${DEFAULT-VALUE}).")
+    long maxLayerPaxRecords = LayerLimits.DEFAULTS.maxPaxRecords();
+
+    @Option(
+            names = LayerLimits.MAX_PATH_BYTES_FLAG,
+            paramLabel = "BYTES",
+            description = "Bytes of paths the agent keeps while it unpacks one layer: its directories, and with the "
+                    + "native snapshotter all its entries (default: ${DEFAULT-VALUE}, 16 MiB; counts against the "
+                    + "agent's heap).")
+    long maxLayerPathBytes = LayerLimits.DEFAULTS.maxPathBytes();
+
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
     public record Running(
             Operator operator,
@@ -153,7 +189,8 @@ public final class NodeAgent implements Callable<Integer> {
                 insecureRegistries,
                 heartbeatInterval,
                 Map.of(),
-                PullCredentials.NONE);
+                PullCredentials.NONE,
+                LayerLimits.DEFAULTS);
     }
 
     /**
@@ -161,6 +198,7 @@ public final class NodeAgent implements Callable<Integer> {
      *
      * @param runtimeBinaries executables of the OCI runtimes by name, where not the installed ones
      * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
+     * @param layerLimits what one image layer may make the agent read, hold and write
      */
     public static Running start(
             KubernetesClient client,
@@ -171,9 +209,10 @@ public final class NodeAgent implements Callable<Integer> {
             Set<String> insecureRegistries,
             Duration heartbeatInterval,
             Map<String, Path> runtimeBinaries,
-            PullCredentials pullCredentials)
+            PullCredentials pullCredentials,
+            LayerLimits layerLimits)
             throws IOException {
-        Files.createDirectories(root);
+        StateDirectories.close(root);
         FileContentStore content;
         RegistryImageService images;
         // Temp files in content/ingest and images/ are a crash's leftovers unless an import is writing them now.
@@ -188,9 +227,9 @@ public final class NodeAgent implements Callable<Integer> {
         }
         Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
         if (overlayAvailable()) {
-            snapshotters.put("overlayfs", new OverlayfsSnapshotter(root));
+            snapshotters.put("overlayfs", new OverlayfsSnapshotter(root, layerLimits));
         }
-        snapshotters.put("native", new NativeSnapshotter(root));
+        snapshotters.put("native", new NativeSnapshotter(root, layerLimits));
         ContainerRecords records = new ContainerRecords(root);
         records.removeLeftovers();
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
@@ -202,7 +241,8 @@ public final class NodeAgent implements Callable<Integer> {
                 records,
                 snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX,
-                Runtimes.prepare(root, runtimeBinaries));
+                Runtimes.prepare(root, runtimeBinaries),
+                new BindSources(allowedHostPaths));
         RootfsPreparer preparer = new RootfsPreparer(
                 images,
                 content,
@@ -223,14 +263,7 @@ public final class NodeAgent implements Callable<Integer> {
         NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(
-                client,
-                nodeName,
-                labels,
-                root,
-                images,
-                () -> usage(content, snapshotters.values()),
-                tasks::runningTasks,
-                List.copyOf(snapshotters.keySet()));
+                client, nodeName, labels, root, images, tasks::runningTasks, List.copyOf(snapshotters.keySet()));
         reporter.start(heartbeatInterval);
         operator.start();
         return new Running(operator, reporter, containerReconciler, finalizer, tasks);
@@ -245,6 +278,8 @@ public final class NodeAgent implements Callable<Integer> {
         PullCredentials pullCredentials = pullCredentialsUrl == null
                 ? PullCredentials.NONE
                 : new PullCredentialsClient(pullCredentialsUrl, pullCredentialsCa, pullCredentialsToken);
+        LayerLimits layerLimits =
+                new LayerLimits(maxLayerBytes, maxLayerEntries, maxLayerPaxSize, maxLayerPaxRecords, maxLayerPathBytes);
         Running agent = start(
                 client,
                 node,
@@ -254,7 +289,8 @@ public final class NodeAgent implements Callable<Integer> {
                 insecureRegistries,
                 heartbeatInterval,
                 runtimeBinaries,
-                pullCredentials);
+                pullCredentials,
+                layerLimits);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
@@ -300,7 +336,7 @@ public final class NodeAgent implements Callable<Integer> {
             var out = spec.commandLine().getOut();
             var err = spec.commandLine().getErr();
             logToStderr(); // stdout is for the names and digests imported
-            Files.createDirectories(root);
+            StateDirectories.close(root);
             try (RootLock held = RootLock.shared(root)) {
                 // The agent may be running: its temp files are downloads in progress, not leftovers.
                 FileContentStore content = new FileContentStore(root, false);
@@ -346,18 +382,6 @@ public final class NodeAgent implements Callable<Integer> {
             return Files.readString(Path.of("/proc/filesystems")).contains("\toverlay");
         } catch (IOException e) {
             return false;
-        }
-    }
-
-    private static long usage(FileContentStore content, Iterable<Snapshotter> snapshotters) {
-        try {
-            long used = content.usage();
-            for (Snapshotter snapshotter : snapshotters) {
-                used += snapshotter.usage();
-            }
-            return used;
-        } catch (IOException e) {
-            return -1;
         }
     }
 }

@@ -2,9 +2,11 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.testing.AgentProcess;
 import dev.stevedore.agent.testing.AgentRoot;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.RawTar;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -14,7 +16,9 @@ import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
+import java.io.BufferedOutputStream;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -305,6 +309,104 @@ class HostileImagesIT {
                 .resolve(Long.toString(shared.get(0).id()))
                 .resolve("fs");
         assertThat(layerTree.resolve(TestImages.ADDED_FILE)).hasContent("stevedore test image\n");
+    }
+
+    /**
+     * Layers made to exhaust the agent's memory, unpacked by an agent JVM with the options it ships with (a 128 MiB
+     * heap): PAX headers piling up before one entry (200 MiB of them), and directories whose paths, each near
+     * PATH_MAX, the unpack would keep until the layer ends (60,000 of them, about 180 MiB; the tar names are short,
+     * the paths grow through symlinks). Unbounded, either ends the agent's heap; bounded, each layer is rejected with
+     * a message naming the limit and the flag that raises it, and the agent carries on. Entries and uncompressed
+     * bytes are limited by flags set low here, which proves the flags reach the unpack.
+     */
+    @Test
+    void layersMadeToExhaustTheShippedHeapAreRejectedByTheirLimits(TestNamespace ns) throws Exception {
+        Map<String, String> floods = new LinkedHashMap<>();
+        floods.put("pax-flood", "--max-layer-pax-size");
+        floods.put("path-flood", "--max-layer-path-bytes");
+        floods.put("entries-flood", "--max-layer-entries");
+        floods.put("zeros-flood", "--max-layer-bytes");
+        for (String name : floods.keySet()) {
+            Path layer = tmp.resolve(name + ".tar");
+            try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(layer), 1 << 16)) {
+                writeFlood(name, new RawTar(out), out);
+            }
+            images.withLayer(TestImages.BASE, name, layer);
+            Files.delete(layer);
+            images.push(name, reference(name));
+        }
+        String node = "hostile-heap-it-node";
+        AgentRoot heapRoot = new AgentRoot(tmp.resolve("heap-root"));
+        try (AgentProcess heapAgent = AgentProcess.start(
+                node,
+                heapRoot.path(),
+                controlPlane.kubeconfig(),
+                tmp.resolve("heap-agent.log"),
+                List.of("--max-layer-entries", "50000", "--max-layer-bytes", Long.toString(64L << 20)))) {
+            for (Map.Entry<String, String> flood : floods.entrySet()) {
+                Containers.create(ns, flood.getKey(), reference(flood.getKey()), node, "");
+                Container failed = Containers.awaitCondition(ns, flood.getKey(), ContainerStatus.ROOTFS_READY, "False");
+
+                Condition rootfs = Containers.condition(failed, ContainerStatus.ROOTFS_READY);
+                assertThat(rootfs.getReason()).as(heapAgent.log()).isEqualTo("LayerRejected");
+                assertThat(rootfs.getMessage())
+                        .contains("the layer exceeds the limit of")
+                        .contains("(the agent's " + flood.getValue() + " raises it)");
+                assertThat(heapRoot.committed(AgentRoot.chainIds(images.diffIds(flood.getKey()))
+                                .get(1)))
+                        .isEmpty();
+                assertThat(heapRoot.snapshotsBeingBuilt())
+                        .as("half-unpacked snapshots")
+                        .isEmpty();
+            }
+            assertThat(heapAgent.isAlive()).as(heapAgent.log()).isTrue();
+            assertThat(heapAgent.log()).doesNotContain("OutOfMemoryError");
+        } finally {
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(node)
+                    .delete();
+        }
+    }
+
+    private static void writeFlood(String name, RawTar tar, OutputStream out) throws IOException {
+        switch (name) {
+            case "pax-flood" -> {
+                String value = "a".repeat((1 << 20) - 600);
+                for (int i = 0; i < 200; i++) {
+                    tar.pax("k" + i + "=" + value);
+                }
+                tar.file("after-the-headers", new byte[0]);
+            }
+            case "path-flood" -> {
+                String parent = "";
+                for (int level = 0; level < 29; level++) {
+                    String dir = parent + "x".repeat(95);
+                    tar.dir(dir).symlink("l" + level, dir);
+                    parent = "l" + level + "/";
+                }
+                for (int i = 0; i < 60_000; i++) {
+                    tar.dir(parent + i);
+                }
+            }
+            case "entries-flood" -> {
+                for (int i = 0; i < 60_000; i++) {
+                    tar.file("f" + i, new byte[0]);
+                }
+            }
+            case "zeros-flood" -> {
+                byte[] mib = new byte[1 << 20];
+                tar.file("zeros", new byte[0]);
+                tar.end();
+                for (int i = 0; i < 100; i++) {
+                    out.write(mib);
+                }
+                return;
+            }
+            default -> throw new IllegalArgumentException(name);
+        }
+        tar.end();
     }
 
     private Set<String> newFilesOutsideSnapshots() {

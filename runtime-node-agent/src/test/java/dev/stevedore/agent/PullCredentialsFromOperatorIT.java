@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.stevedore.agent.containers.PullCredentialsClient;
+import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
@@ -97,7 +98,8 @@ class PullCredentialsFromOperatorIT {
                 Set.of(),
                 Duration.ofSeconds(2),
                 Map.of(),
-                new PullCredentialsClient(URI.create("https://127.0.0.1:" + port), ca, token));
+                new PullCredentialsClient(URI.create("https://127.0.0.1:" + port), ca, token),
+                LayerLimits.DEFAULTS);
         PullCredentialsServer server = null;
         try {
             Containers.create(ns, "no-secret", image, node, "");

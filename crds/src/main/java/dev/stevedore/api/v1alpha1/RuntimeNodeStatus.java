@@ -17,7 +17,8 @@ public record RuntimeNodeStatus(
         @JsonPropertyDescription("Free bytes on the file system of the agent's state directory.")
         Long diskFreeBytes,
 
-        @JsonPropertyDescription("Bytes used by the content store and snapshots.")
+        @JsonPropertyDescription("Bytes in use on the file system of the agent's state directory (images, snapshots, "
+                + "what tasks wrote, and whatever else shares that file system), as statvfs counts them.")
         Long diskUsedBytes,
 
         @JsonPropertyDescription("Images in the node's content store.")

@@ -18,6 +18,15 @@ public interface LibC extends Library {
     int O_DIRECTORY = 0200000;
     int O_NOFOLLOW = 0400000;
     int O_CLOEXEC = 02000000;
+    int O_PATH = 010000000;
+    int ELOOP = 40;
+    int EXDEV = 18;
+    /** openat2(2)'s number, the same on every architecture (new system calls share one table). */
+    long SYS_OPENAT2 = 437;
+
+    long RESOLVE_NO_MAGICLINKS = 0x02;
+    long RESOLVE_NO_SYMLINKS = 0x04;
+    long RESOLVE_BENEATH = 0x08;
     int S_IFIFO = 0010000;
     int S_IFCHR = 0020000;
     int S_IFBLK = 0060000;
@@ -54,6 +63,11 @@ public interface LibC extends Library {
     int lstat(byte[] path, byte[] buf) throws LastErrorException;
 
     int open(byte[] path, int flags) throws LastErrorException;
+
+    /**
+     * openat2(2) through syscall(2): glibc has no wrapper. {@code how} is struct open_how: flags, mode, resolve.
+     */
+    long syscall(long number, int dirfd, byte[] path, long[] how, long size) throws LastErrorException;
 
     int fsync(int fd) throws LastErrorException;
 

@@ -197,6 +197,57 @@ public final class PosixFiles {
         return new Stat(b.getLong(0), b.getLong(8), b.getLong(64) * 512);
     }
 
+    /**
+     * An O_PATH descriptor of {@code relative} beneath the directory {@code dir}, resolved by openat2(2) with
+     * RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS: no component of {@code relative} may be a symlink or lead out of
+     * {@code dir}, whatever was swapped in since it was last checked. {@code dir} itself is resolved as usual. An
+     * empty {@code relative} opens {@code dir}. The caller closes the descriptor ({@link #close}).
+     *
+     * @throws SymlinkInPathException if a component is a symlink or the path leads out of {@code dir}
+     */
+    public static int openBeneath(Path dir, Path relative) throws IOException {
+        int dirFd;
+        try {
+            dirFd = LibC.INSTANCE.open(bytes(dir), LibC.O_PATH | LibC.O_DIRECTORY | LibC.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            throw failure("open", dir, e);
+        }
+        if (relative.toString().isEmpty()) {
+            return dirFd;
+        }
+        try {
+            long[] how = {
+                LibC.O_PATH | LibC.O_CLOEXEC,
+                0,
+                LibC.RESOLVE_BENEATH | LibC.RESOLVE_NO_SYMLINKS | LibC.RESOLVE_NO_MAGICLINKS
+            };
+            return (int) LibC.INSTANCE.syscall(LibC.SYS_OPENAT2, dirFd, bytes(relative), how, 3L * Long.BYTES);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ELOOP) {
+                throw new SymlinkInPathException(dir.resolve(relative) + " has a symbolic link in it");
+            }
+            if (e.getErrorCode() == LibC.EXDEV) {
+                throw new SymlinkInPathException(dir.resolve(relative) + " leads out of " + dir);
+            }
+            throw failure("openat2 beneath " + dir + ":", relative, e);
+        } finally {
+            LibC.INSTANCE.close(dirFd);
+        }
+    }
+
+    /** A path with a symlink in it where none may be, or one that leads out of where it must stay. */
+    public static final class SymlinkInPathException extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        SymlinkInPathException(String message) {
+            super(message);
+        }
+    }
+
+    public static void close(int fd) {
+        LibC.INSTANCE.close(fd);
+    }
+
     /** fsync(2) of a regular file or directory, without following a symlink. */
     public static void fsync(Path path) throws IOException {
         withFd(path, "fsync", fd -> LibC.INSTANCE.fsync(fd));

@@ -7,6 +7,8 @@ import java.nio.channels.OverlappingFileLockException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 
 /**
  * A lock between processes on one agent root, an fcntl lock on {@code <root>/gc.lock}: {@code stevedore-agent import}
@@ -69,9 +71,12 @@ public final class RootLock implements AutoCloseable {
         }
     }
 
+    /** The owner's only: any user who could open it could hold a shared lock and so keep garbage collection off. */
     private static FileChannel open(Path root) throws IOException {
         Files.createDirectories(root);
         return FileChannel.open(
-                root.resolve(FILE), StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE);
+                root.resolve(FILE),
+                Set.of(StandardOpenOption.CREATE, StandardOpenOption.READ, StandardOpenOption.WRITE),
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rw-------")));
     }
 }

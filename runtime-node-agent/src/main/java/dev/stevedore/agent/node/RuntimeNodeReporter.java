@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileStore;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -23,13 +24,17 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.IntSupplier;
-import java.util.function.LongSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Registers this node's RuntimeNode and heartbeats its status, as kubelet does for its Node: runtimes and
  * versions, snapshotters, disk, cached images, running tasks, and Ready=True.
+ *
+ * <p>The disk figures are the file system's own counters (statvfs), read in constant time: a heartbeat must not walk
+ * the snapshots, whose upper directories containers fill with as many and as deeply nested files as they like, so a
+ * walk's cost, and whether it ends, would be theirs to choose. They include what else shares that file system,
+ * which is what matters to a node running out of disk.
  */
 public final class RuntimeNodeReporter implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(RuntimeNodeReporter.class);
@@ -39,7 +44,6 @@ public final class RuntimeNodeReporter implements AutoCloseable {
     private final Map<String, String> labels;
     private final Path root;
     private final ImageService images;
-    private final LongSupplier diskUsed;
     private final IntSupplier runningTasks;
     private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
     private final List<String> snapshotters;
@@ -55,7 +59,6 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             Map<String, String> labels,
             Path root,
             ImageService images,
-            LongSupplier diskUsed,
             IntSupplier runningTasks,
             List<String> snapshotters) {
         this.client = client;
@@ -63,7 +66,6 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         this.labels = labels;
         this.root = root;
         this.images = images;
-        this.diskUsed = diskUsed;
         this.runningTasks = runningTasks;
         this.snapshotters = snapshotters;
         this.runtimes = detectRuntimes();
@@ -89,12 +91,13 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         try {
             RuntimeNode apply = new RuntimeNode();
             apply.setMetadata(new ObjectMetaBuilder().withName(nodeName).build());
+            FileStore disk = Files.getFileStore(root);
             String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
             apply.setStatus(new RuntimeNodeStatus(
                     runtimes,
                     snapshotters,
-                    Files.getFileStore(root).getUsableSpace(),
-                    diskUsed.getAsLong(),
+                    disk.getUsableSpace(),
+                    disk.getTotalSpace() - disk.getUnallocatedSpace(),
                     images.list().stream()
                             .map(i -> new RuntimeNodeStatus.ImageInfo(
                                     i.name(), i.digest().toString(), i.size()))

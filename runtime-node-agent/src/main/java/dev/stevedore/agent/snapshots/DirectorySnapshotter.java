@@ -8,21 +8,16 @@ import dev.stevedore.agent.fs.SafeDelete;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.FileAlreadyExistsException;
-import java.nio.file.FileVisitResult;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.SimpleFileVisitor;
 import java.nio.file.StandardCopyOption;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -186,37 +181,6 @@ abstract class DirectorySnapshotter implements Snapshotter {
                 .sorted(Comparator.comparingLong(SnapshotRecord::id))
                 .map(r -> new SnapshotInfo(r.name(), r.kind(), r.parent()))
                 .toList();
-    }
-
-    /** Allocated bytes of all snapshot trees; a hardlinked inode counts once. */
-    @Override
-    public long usage() throws IOException {
-        Set<List<Long>> inodes = new HashSet<>();
-        long[] total = {0};
-        Files.walkFileTree(home, new SimpleFileVisitor<>() {
-            @Override
-            public FileVisitResult preVisitDirectory(Path dir, BasicFileAttributes attrs) throws IOException {
-                if (dir.equals(tmp)) {
-                    return FileVisitResult.SKIP_SUBTREE;
-                }
-                return visitFile(dir, attrs);
-            }
-
-            @Override
-            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
-                PosixFiles.Stat stat = PosixFiles.lstat(file);
-                if (inodes.add(List.of(stat.dev(), stat.ino()))) {
-                    total[0] += stat.bytesOnDisk();
-                }
-                return FileVisitResult.CONTINUE;
-            }
-
-            @Override
-            public FileVisitResult visitFileFailed(Path file, IOException e) {
-                return FileVisitResult.CONTINUE; // removed while we walked
-            }
-        });
-        return total[0];
     }
 
     /** Renames a finished {@code tmp/<id>} into place; returns quietly if a concurrent unpack got there first. */

@@ -52,9 +52,11 @@ public final class LayerApplier {
     private static final String OVERLAY_XATTRS = "trusted.overlay.";
 
     private final Mode mode;
+    private final LayerLimits limits;
 
-    public LayerApplier(Mode mode) {
+    public LayerApplier(Mode mode, LayerLimits limits) {
         this.mode = mode;
+        this.limits = limits;
     }
 
     /**
@@ -65,7 +67,7 @@ public final class LayerApplier {
      * @param lowers the committed trees below, top first, for {@link Mode#OVERLAY}; empty for {@link Mode#NATIVE}
      */
     public void apply(Path blob, String mediaType, String diffId, Path target, List<Path> lowers) throws IOException {
-        Sha256InputStream tar = new Sha256InputStream(LayerStreams.open(blob, mediaType));
+        Sha256InputStream tar = new Sha256InputStream(new BoundedInputStream(LayerStreams.open(blob, mediaType)));
         try (tar) {
             apply(tar, target, lowers);
             tar.transferTo(OutputStream.nullOutputStream()); // the end-of-archive blocks and any padding after
@@ -78,14 +80,56 @@ public final class LayerApplier {
 
     /** Applies an uncompressed tar stream to the existing directory {@code target}, with no layers below. */
     public void apply(InputStream tar, Path target) throws IOException {
-        apply(tar, target, List.of());
+        apply(new BoundedInputStream(tar), target, List.of());
     }
 
     private void apply(InputStream tar, Path target, List<Path> lowers) throws IOException {
         if (mode == Mode.NATIVE && !lowers.isEmpty()) {
             throw new IllegalArgumentException("a native layer is applied to a copy of the layers below");
         }
-        new Application(target, lowers).run(new TarReader(tar));
+        new Application(target, lowers).run(new TarReader(tar, limits));
+    }
+
+    /** The uncompressed stream, every byte of it counted (skipped ones too) against the limit. */
+    private final class BoundedInputStream extends FilterInputStream {
+        private long read;
+
+        BoundedInputStream(InputStream in) {
+            super(in);
+        }
+
+        @Override
+        public int read() throws IOException {
+            int b = in.read();
+            count(b < 0 ? 0 : 1);
+            return b;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            int n = in.read(b, off, len);
+            count(Math.max(n, 0));
+            return n;
+        }
+
+        @Override
+        public long skip(long n) throws IOException {
+            long skipped = in.skip(n);
+            count(skipped);
+            return skipped;
+        }
+
+        @Override
+        public boolean markSupported() {
+            return false;
+        }
+
+        private void count(long n) throws LayerRejectedException {
+            read += n;
+            if (read > limits.maxBytes()) {
+                throw LayerLimits.exceeded("bytes uncompressed", limits.maxBytes(), LayerLimits.MAX_BYTES_FLAG);
+            }
+        }
     }
 
     /**
@@ -139,10 +183,16 @@ public final class LayerApplier {
         }
     }
 
-    /** The state of one application of one layer. */
+    /**
+     * The state of one application of one layer. What it keeps per path is counted against {@link
+     * LayerLimits#maxPathBytes}: entries are bounded in number, but a path may be as long as an extended header.
+     */
     private final class Application {
+        /** What a kept path costs besides its bytes and its string: the objects and a set or map node, roughly. */
+        private static final int PATH_OVERHEAD = 96;
+
         private final RootResolver resolver;
-        /** Paths this layer wrote, and their ancestors: what a native opaque directory keeps. */
+        /** Paths this layer wrote, and their ancestors: what a native opaque directory keeps; overlay needs none. */
         private final Set<Path> unpacked = new HashSet<>();
         /**
          * Directory mtimes, set last, since creating children changes them: an entry's, else the one the
@@ -150,13 +200,34 @@ public final class LayerApplier {
          */
         private final Map<Path, FileTime> directoryTimes = new LinkedHashMap<>();
 
+        private long pathBytes;
+
         Application(Path target, List<Path> lowers) {
-            this.resolver = new RootResolver(target, mode == Mode.OVERLAY, lowers, directoryTimes::putIfAbsent);
+            this.resolver = new RootResolver(target, mode == Mode.OVERLAY, lowers, this::entered);
+        }
+
+        private void entered(Path dir, FileTime before) {
+            if (directoryTimes.putIfAbsent(dir, before) == null) {
+                kept(dir);
+            }
+        }
+
+        /** Counts a path newly kept; unchecked, since RootResolver's callback cannot throw a checked exception. */
+        private void kept(Path path) {
+            pathBytes += 2L * path.toString().length() + PATH_OVERHEAD; // a path caches its string
+        }
+
+        private void checkKept() throws LayerRejectedException {
+            if (pathBytes > limits.maxPathBytes()) {
+                throw LayerLimits.exceeded(
+                        "bytes of paths kept while it unpacks", limits.maxPathBytes(), LayerLimits.MAX_PATH_BYTES_FLAG);
+            }
         }
 
         void run(TarReader reader) throws IOException {
             for (TarEntry entry = reader.next(); entry != null; entry = reader.next()) {
                 apply(entry, reader);
+                checkKept();
             }
             for (Map.Entry<Path, FileTime> time : directoryTimes.entrySet()) {
                 // Looked up again without following symlinks: a later entry may have replaced a parent.
@@ -297,14 +368,20 @@ public final class LayerApplier {
                     xattrs,
                     directory ? null : entry.mtime());
             if (directory) {
-                directoryTimes.remove(path); // re-insert: a later entry for the same directory wins
+                // re-inserted: a later entry for the same directory wins
+                if (directoryTimes.remove(path) == null) {
+                    kept(path);
+                }
                 directoryTimes.put(path, entry.mtime());
             }
         }
 
         private void markUnpacked(Path path) {
+            if (mode == Mode.OVERLAY) {
+                return;
+            }
             for (Path p = path; p != null && !p.equals(resolver.root()) && unpacked.add(p); p = p.getParent()) {
-                // each ancestor once
+                kept(p); // each ancestor once
             }
         }
     }

@@ -12,10 +12,15 @@ import java.util.List;
  * that is bind-mounted.
  */
 public final class NativeSnapshotter extends DirectorySnapshotter {
-    private final LayerApplier applier = new LayerApplier(LayerApplier.Mode.NATIVE);
+    private final LayerApplier applier;
 
     public NativeSnapshotter(Path root) throws IOException {
+        this(root, LayerLimits.DEFAULTS);
+    }
+
+    public NativeSnapshotter(Path root, LayerLimits limits) throws IOException {
         super(root, "native");
+        applier = new LayerApplier(LayerApplier.Mode.NATIVE, limits);
     }
 
     @Override

@@ -17,12 +17,17 @@ import java.util.stream.Collectors;
 public final class OverlayfsSnapshotter extends DirectorySnapshotter {
     static final int MOUNT_OPTIONS_LIMIT = 4096;
 
-    private final LayerApplier applier = new LayerApplier(LayerApplier.Mode.OVERLAY);
+    private final LayerApplier applier;
     /** As containerd: index=off, where the kernel knows it, lets the same lower layers sit under many uppers. */
     private final boolean indexOff = Files.exists(Path.of("/sys/module/overlay/parameters/index"));
 
     public OverlayfsSnapshotter(Path root) throws IOException {
+        this(root, LayerLimits.DEFAULTS);
+    }
+
+    public OverlayfsSnapshotter(Path root, LayerLimits limits) throws IOException {
         super(requireMountablePath(root), "overlayfs");
+        applier = new LayerApplier(LayerApplier.Mode.OVERLAY, limits);
     }
 
     @Override

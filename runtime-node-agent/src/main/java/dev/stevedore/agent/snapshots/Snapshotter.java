@@ -53,9 +53,6 @@ public interface Snapshotter {
     /** Every snapshot, committed and active, with its parent: what garbage collection walks. */
     List<SnapshotInfo> list() throws IOException;
 
-    /** Bytes on disk of all snapshots. */
-    long usage() throws IOException;
-
     record SnapshotInfo(String key, Kind kind, String parent) {}
 
     enum Kind {

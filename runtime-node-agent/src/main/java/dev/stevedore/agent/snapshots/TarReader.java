@@ -20,18 +20,23 @@ import java.util.Map;
  */
 final class TarReader {
     private static final int BLOCK = 512;
-    /** Bounds what a PAX or GNU long-name header may make us hold in memory. */
-    private static final int MAX_META_SIZE = 1 << 20;
 
     private static final String XATTR_PREFIX = "SCHILY.xattr.";
 
     private final InputStream in;
+    private final LayerLimits limits;
     private final byte[] header = new byte[BLOCK];
     private long remaining;
     private long padding;
+    private long entries;
+    /** What the extended headers before the next entry may still hold: bytes, and PAX records. */
+    private long metaBudget;
 
-    TarReader(InputStream in) {
+    private long paxRecordBudget;
+
+    TarReader(InputStream in, LayerLimits limits) {
         this.in = in;
+        this.limits = limits;
     }
 
     /** The next entry, or null at the end of the archive. Skips what is left of the previous entry's data. */
@@ -42,6 +47,8 @@ final class TarReader {
         Map<String, byte[]> pax = new HashMap<>();
         String longName = null;
         String longLink = null;
+        metaBudget = limits.maxPaxSize();
+        paxRecordBudget = limits.maxPaxRecords();
         while (true) {
             if (!readHeader()) {
                 return null;
@@ -54,6 +61,9 @@ final class TarReader {
                 case 'L' -> longName = cString(readMeta(size));
                 case 'K' -> longLink = cString(readMeta(size));
                 default -> {
+                    if (++entries > limits.maxEntries()) {
+                        throw LayerLimits.exceeded("entries", limits.maxEntries(), LayerLimits.MAX_ENTRIES_FLAG);
+                    }
                     return entry(typeflag, size, pax, longName, longLink);
                 }
             }
@@ -171,10 +181,18 @@ final class TarReader {
         return true;
     }
 
+    /**
+     * An extended header's data, within what the headers before one entry may hold altogether; each header's own
+     * block counts too, so that a stream of empty extended headers ends.
+     */
     private byte[] readMeta(long size) throws IOException {
-        if (size > MAX_META_SIZE) {
-            throw new LayerRejectedException("tar extended header too large: " + size + " bytes");
+        if (size + BLOCK > metaBudget) {
+            throw LayerLimits.exceeded(
+                    "bytes of extended (PAX) headers for one entry",
+                    limits.maxPaxSize(),
+                    LayerLimits.MAX_PAX_SIZE_FLAG);
         }
+        metaBudget -= size + BLOCK;
         byte[] data = in.readNBytes((int) size);
         if (data.length < size) {
             throw new LayerRejectedException("truncated archive");
@@ -184,10 +202,14 @@ final class TarReader {
     }
 
     /** PAX records are {@code "LEN KEY=VALUE\n"}; values stay bytes because xattr values are binary. */
-    private static Map<String, byte[]> parsePax(byte[] data) throws LayerRejectedException {
+    private Map<String, byte[]> parsePax(byte[] data) throws LayerRejectedException {
         Map<String, byte[]> records = new HashMap<>();
         int pos = 0;
         while (pos < data.length) {
+            if (--paxRecordBudget < 0) {
+                throw LayerLimits.exceeded(
+                        "PAX records for one entry", limits.maxPaxRecords(), LayerLimits.MAX_PAX_RECORDS_FLAG);
+            }
             int space = indexOf(data, (byte) ' ', pos, Math.min(data.length, pos + 20));
             long len = space < 0 ? -1 : decimal(Arrays.copyOfRange(data, pos, space), "PAX record length");
             if (len < 5 || pos + len > data.length || data[(int) (pos + len - 1)] != '\n') {

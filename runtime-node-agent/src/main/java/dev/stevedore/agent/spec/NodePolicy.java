@@ -19,7 +19,8 @@ import java.util.Set;
  * <li>Bind mounts: the source must be an existing host path under one of the allowed host paths, compared by
  * path components after normalizing (so {@code /data2} is not under {@code /data}, and {@code /data/../etc} is
  * /etc) and again after resolving symbolic links (so a link under /data to /etc does not count as /data). The
- * spec gets the resolved path, so the runtime mounts what was checked.</li>
+ * spec gets the resolved path; each task's start opens it again without following symlinks and mounts what it
+ * opened ({@link dev.stevedore.agent.tasks.BindSources}), since the path may have changed since this check.</li>
  * <li>Other mounts, unless they are exactly one of the defaults: tmpfs and mqueue only. The rest either take a
  * host device or directory as source (ext4, overlay's lowerdir) or would show the kernel's interfaces without the
  * default masks (a second proc or a writable sysfs).</li>
@@ -31,7 +32,7 @@ import java.util.Set;
  * </ul>
  * The node does not limit here what is not a host path: capabilities, devices cgroup rules, masked paths.
  */
-final class NodePolicy {
+public final class NodePolicy {
     private static final Set<String> MOUNT_TYPES = Set.of("tmpfs", "mqueue");
 
     private final List<Path> allowedHostPaths;
@@ -77,7 +78,7 @@ final class NodePolicy {
         }
     }
 
-    static boolean isBind(String type, JsonNode options) {
+    public static boolean isBind(String type, JsonNode options) {
         return "bind".equals(type) || hasBindOption(options);
     }
 

@@ -9,11 +9,14 @@ import dev.stevedore.agent.snapshots.Mount;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 
 /**
  * A task's OCI bundle: config.json copied from its Container's generated spec, with a cgroup of its own
- * ({@code /stevedore/<task-uid>}) and no terminal, and rootfs/ mounted from the Container's snapshot mounts.
+ * ({@code /stevedore/<task-uid>}), no terminal and its bind mount sources pinned ({@link BindSources}), and rootfs/
+ * mounted from the Container's snapshot mounts.
  */
 public final class Bundles {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -24,7 +27,8 @@ public final class Bundles {
         return "/stevedore/" + taskUid;
     }
 
-    public static void create(Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts)
+    public static void create(
+            Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts, BindSources binds)
             throws IOException {
         Path rootfs = bundle.resolve("rootfs");
         Files.createDirectories(rootfs);
@@ -32,6 +36,7 @@ public final class Bundles {
         spec.withObjectProperty("linux").put("cgroupsPath", cgroupsPath(taskUid));
         spec.withObjectProperty("process").put("terminal", false);
         spec.withObjectProperty("root").put("path", "rootfs");
+        binds.stage(spec, bundle);
         // Not fsynced: after a crash before the runtime's create the task is failed and its bundle removed anyway.
         Files.write(bundle.resolve("config.json"), JSON.writeValueAsBytes(spec));
         if (!MountTable.isMountPoint(rootfs)) {
@@ -41,17 +46,20 @@ public final class Bundles {
         }
     }
 
-    /** Unmounts the rootfs (lazily if busy) and removes the bundle. Idempotent. */
+    /** Unmounts the rootfs and the staged bind mounts (lazily if busy) and removes the bundle. Idempotent. */
     public static void release(Path bundle) throws IOException {
-        Path rootfs = bundle.resolve("rootfs");
-        for (int i = 0; i < 8 && MountTable.isMountPoint(rootfs); i++) {
-            try {
-                PosixFiles.unmount(rootfs, false);
-            } catch (IOException busy) {
+        for (int i = 0; i < 8 && !MountTable.under(bundle).isEmpty(); i++) {
+            List<String> mounted = new ArrayList<>(MountTable.under(bundle));
+            Collections.reverse(mounted); // the last mounted first
+            for (String mountPoint : mounted) {
                 try {
-                    PosixFiles.unmount(rootfs, true);
-                } catch (IOException stillMounted) {
-                    // retried; what stays mounted is named in the exception below
+                    PosixFiles.unmount(Path.of(mountPoint), false);
+                } catch (IOException busy) {
+                    try {
+                        PosixFiles.unmount(Path.of(mountPoint), true);
+                    } catch (IOException stillMounted) {
+                        // retried; what stays mounted is named in the exception below
+                    }
                 }
             }
         }

@@ -40,6 +40,7 @@ final class TaskExecutor implements AutoCloseable {
     private final TaskStatusWriter statuses;
     private final TaskDecisions decisions;
     private final long logSizeMax;
+    private final BindSources bindSources;
     private final Clock clock;
     private final Consumer<String> graceOver;
     private final Set<String> killTimers = ConcurrentHashMap.newKeySet();
@@ -59,6 +60,7 @@ final class TaskExecutor implements AutoCloseable {
             TaskStatusWriter statuses,
             TaskDecisions decisions,
             long logSizeMax,
+            BindSources bindSources,
             Clock clock,
             Consumer<String> graceOver) {
         this.records = records;
@@ -69,6 +71,7 @@ final class TaskExecutor implements AutoCloseable {
         this.statuses = statuses;
         this.decisions = decisions;
         this.logSizeMax = logSizeMax;
+        this.bindSources = bindSources;
         this.clock = clock;
         this.graceOver = graceOver;
     }
@@ -165,7 +168,8 @@ final class TaskExecutor implements AutoCloseable {
                     records.bundle(uid),
                     containers.specFile(container.uid(), container.specDigest()),
                     uid,
-                    mounts.get());
+                    mounts.get(),
+                    bindSources);
         } catch (IOException e) {
             return startFailed(task, rec, "preparing the bundle: " + e.getMessage());
         }

@@ -57,7 +57,8 @@ public final class TaskManager implements AutoCloseable {
             ContainerRecords containers,
             Map<String, Snapshotter> snapshotters,
             long logSizeMax,
-            Runtimes runtimes) {
+            Runtimes runtimes,
+            BindSources bindSources) {
         this.client = client;
         this.records = records;
         this.containers = containers;
@@ -72,6 +73,7 @@ public final class TaskManager implements AutoCloseable {
                 new TaskStatusWriter(client),
                 decisions,
                 logSizeMax,
+                bindSources,
                 clock,
                 this::graceOver);
         this.adoption = new TaskAdoption(records, runtimes, resources, decisions, executor, clock);

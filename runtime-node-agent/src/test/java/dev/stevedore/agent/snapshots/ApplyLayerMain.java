@@ -17,7 +17,7 @@ public final class ApplyLayerMain {
     public static void main(String[] args) throws IOException {
         System.out.println(System.getProperty("sun.jnu.encoding"));
         try (InputStream tar = Files.newInputStream(Path.of(args[1]))) {
-            new LayerApplier(LayerApplier.Mode.valueOf(args[0])).apply(tar, Path.of(args[2]));
+            new LayerApplier(LayerApplier.Mode.valueOf(args[0]), LayerLimits.DEFAULTS).apply(tar, Path.of(args[2]));
         }
     }
 }

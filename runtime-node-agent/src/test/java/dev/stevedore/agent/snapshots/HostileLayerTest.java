@@ -6,10 +6,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.stevedore.agent.fs.PosixFiles;
 import dev.stevedore.agent.snapshots.LayerApplier.Mode;
+import dev.stevedore.agent.testing.RawTar;
 import java.io.ByteArrayInputStream;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
@@ -217,16 +221,141 @@ class HostileLayerTest {
         assertThat(Files.isSymbolicLink(rootfs.resolve("meta"))).isTrue();
     }
 
+    /** Small limits, so that each case is over exactly one of them. */
+    private static final LayerLimits SMALL = new LayerLimits(64 * 1024, 20, 4096, 8, 8 * 1024);
+
+    static Stream<Arguments> overALimit() {
+        return Stream.of(
+                overLimit(
+                        "more entries than allowed",
+                        t -> {
+                            for (int i = 0; i < 21; i++) {
+                                t.file("f" + i, new byte[0]);
+                            }
+                        },
+                        "the layer exceeds the limit of 20 entries (the agent's --max-layer-entries raises it)"),
+                overLimit(
+                        "more bytes than allowed",
+                        t -> t.file("big", new byte[64 * 1024]),
+                        "the layer exceeds the limit of 65536 bytes uncompressed (the agent's --max-layer-bytes"),
+                overLimit(
+                        "extended headers piling up before one entry",
+                        t -> {
+                            for (int i = 0; i < 5; i++) {
+                                t.pax("k" + i + "=" + "v".repeat(600));
+                            }
+                            t.file("f", new byte[0]);
+                        },
+                        "the layer exceeds the limit of 4096 bytes of extended (PAX) headers for one entry "
+                                + "(the agent's --max-layer-pax-size raises it)"),
+                overLimit(
+                        "empty extended headers without end",
+                        t -> {
+                            for (int i = 0; i < 100; i++) {
+                                t.pax();
+                            }
+                        },
+                        "the layer exceeds the limit of 4096 bytes of extended (PAX) headers for one entry"),
+                overLimit(
+                        "more PAX records than allowed",
+                        t -> {
+                            String[] records = new String[9];
+                            for (int i = 0; i < records.length; i++) {
+                                records[i] = "SCHILY.xattr.user.x" + i + "=v";
+                            }
+                            t.pax(records).file("f", new byte[0]);
+                        },
+                        "the layer exceeds the limit of 8 PAX records for one entry "
+                                + "(the agent's --max-layer-pax-records raises it)"),
+                overLimit(
+                        "directories with long paths, reached through symlinks",
+                        t -> {
+                            // Each symlink adds 91 bytes to the path the next entry lands in; entries stay short.
+                            String parent = "";
+                            for (int level = 0; level < 4; level++) {
+                                String dir = parent + (char) ('a' + level) + "x".repeat(89);
+                                t.dir(dir).symlink("l" + level, dir);
+                                parent = "l" + level + "/";
+                            }
+                            for (int i = 0; i < 10; i++) {
+                                t.dir(parent + i);
+                            }
+                        },
+                        "the layer exceeds the limit of 8192 bytes of paths kept while it unpacks "
+                                + "(the agent's --max-layer-path-bytes raises it)"));
+    }
+
+    private static Arguments overLimit(String name, Consumer<RawTar> layer, String message) {
+        return Arguments.of(name, layer, message);
+    }
+
+    @ParameterizedTest(name = "{0} ({3})")
+    @MethodSource("overALimitInBothModes")
+    void aLayerOverALimitIsRejectedNamingTheLimitAndItsFlag(
+            String name, Consumer<RawTar> layer, String message, Mode mode) {
+        ByteArrayOutputStream tar = new ByteArrayOutputStream();
+        layer.accept(new RawTar(tar));
+
+        assertThatThrownBy(
+                        () -> new LayerApplier(mode, SMALL).apply(new ByteArrayInputStream(tar.toByteArray()), rootfs))
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessageStartingWith(message);
+    }
+
+    static Stream<Arguments> overALimitInBothModes() {
+        return overALimit()
+                .flatMap(a -> Stream.of(Mode.values()).map(m -> Arguments.of(a.get()[0], a.get()[1], a.get()[2], m)));
+    }
+
+    /** A gzip of zeros inflates a thousandfold: what follows the end of the archive is read (hashed) and counted. */
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void endlessZerosAfterTheEndOfTheArchiveAreCounted(Mode mode) throws IOException {
+        ByteArrayOutputStream tar = new ByteArrayOutputStream();
+        new RawTar(tar).file("small", new byte[1]).end().zeros(128 * 1024);
+        Path blob = LayerBuilder.write(tar.toByteArray(), base.resolve("zeros.tar.gz"), LayerBuilder.Compression.GZIP);
+        String diffId = LayerBuilder.diffIdOf(tar.toByteArray());
+
+        assertThatThrownBy(() ->
+                        new LayerApplier(mode, SMALL).apply(blob, LayerBuilder.OCI_GZIP, diffId, rootfs, List.of()))
+                .isInstanceOf(LayerRejectedException.class)
+                .hasMessage("the layer exceeds the limit of 65536 bytes uncompressed (the agent's --max-layer-bytes "
+                        + "raises it)");
+        Files.delete(blob);
+    }
+
+    /** Just under each limit: what a layer may do, it does. */
+    @ParameterizedTest
+    @EnumSource(Mode.class)
+    void aLayerAtTheLimitsUnpacks(Mode mode) throws IOException {
+        ByteArrayOutputStream tar = new ByteArrayOutputStream();
+        RawTar layer = new RawTar(tar);
+        layer.pax("SCHILY.xattr.user.a=1", "SCHILY.xattr.user.b=2", "SCHILY.xattr.user.c=3")
+                .pax("SCHILY.xattr.user.d=4", "SCHILY.xattr.user.e=5", "SCHILY.xattr.user.f=6")
+                .pax("SCHILY.xattr.user.g=7", "SCHILY.xattr.user.h=8")
+                .file("xattrs", new byte[0]);
+        for (int i = 1; i < 20; i++) {
+            layer.file("f" + i, new byte[1000]);
+        }
+        layer.end();
+
+        new LayerApplier(mode, SMALL).apply(new ByteArrayInputStream(tar.toByteArray()), rootfs);
+
+        assertThat(rootfs.resolve("f19")).hasSize(1000);
+        assertThat(PosixFiles.xattr(rootfs.resolve("xattrs"), "user.h")).containsExactly('8');
+    }
+
     private void assertRejected(Mode mode, Function<String, LayerBuilder> layer, String message) {
         String o = outside.dir.toString();
         byte[] tar = layer.apply(o).tar();
 
-        assertThatThrownBy(() -> new LayerApplier(mode).apply(new ByteArrayInputStream(tar), rootfs))
+        assertThatThrownBy(
+                        () -> new LayerApplier(mode, LayerLimits.DEFAULTS).apply(new ByteArrayInputStream(tar), rootfs))
                 .isInstanceOf(LayerRejectedException.class)
                 .hasMessageStartingWith(message.replace("%s", o));
     }
 
     private void apply(Mode mode, LayerBuilder layer) throws IOException {
-        new LayerApplier(mode).apply(new ByteArrayInputStream(layer.tar()), rootfs);
+        new LayerApplier(mode, LayerLimits.DEFAULTS).apply(new ByteArrayInputStream(layer.tar()), rootfs);
     }
 }

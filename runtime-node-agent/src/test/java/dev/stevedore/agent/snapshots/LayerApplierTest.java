@@ -103,7 +103,7 @@ class LayerApplierTest {
         LayerBuilder layer = new LayerBuilder().file("etc/hostname", "box");
         Path blob = layer.write(base.resolve("layer"), compression);
 
-        new LayerApplier(Mode.NATIVE).apply(blob, mediaType, layer.diffId(), rootfs, List.of());
+        new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS).apply(blob, mediaType, layer.diffId(), rootfs, List.of());
 
         assertThat(Files.readString(rootfs.resolve("etc/hostname"))).isEqualTo("box");
     }
@@ -113,7 +113,7 @@ class LayerApplierTest {
         LayerBuilder layer = new LayerBuilder().file("a", "a");
         Path blob = layer.write(base.resolve("layer"));
 
-        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE)
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS)
                         .apply(blob, "application/vnd.oci.image.config.v1+json", layer.diffId(), rootfs, List.of()))
                 .isInstanceOf(LayerRejectedException.class)
                 .hasMessageContaining("unsupported layer media type");
@@ -210,7 +210,7 @@ class LayerApplierTest {
                 blob.toString(),
                 ".");
 
-        new LayerApplier(Mode.NATIVE)
+        new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS)
                 .apply(blob, LayerBuilder.OCI_TAR, LayerBuilder.diffIdOf(Files.readAllBytes(blob)), rootfs, List.of());
 
         assertThat(PosixFiles.xattrs(rootfs.resolve("ping")).get("user.bin")).isEqualTo(binary);
@@ -225,7 +225,7 @@ class LayerApplierTest {
                 .symlink("link", longTarget)
                 .tar();
 
-        new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(tar), rootfs);
+        new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS).apply(new ByteArrayInputStream(tar), rootfs);
 
         assertThat(Files.readString(rootfs.resolve(longName))).isEqualTo("long");
         assertThat(unix(rootfs.resolve(longName))).containsEntry("uid", (int) 3_000_000_000L);
@@ -325,11 +325,12 @@ class LayerApplierTest {
         byte[] corrupt = tar.clone();
         corrupt[10] ^= 1; // inside the first header: its checksum no longer matches
 
-        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(corrupt), rootfs))
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS)
+                        .apply(new ByteArrayInputStream(corrupt), rootfs))
                 .isInstanceOf(LayerRejectedException.class)
                 .hasMessageContaining("checksum");
-        assertThatThrownBy(() ->
-                        new LayerApplier(Mode.NATIVE).apply(new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
+        assertThatThrownBy(() -> new LayerApplier(Mode.NATIVE, LayerLimits.DEFAULTS)
+                        .apply(new ByteArrayInputStream(Arrays.copyOf(tar, 1200)), rootfs))
                 .isInstanceOf(LayerRejectedException.class)
                 .hasMessageContaining("truncated");
     }
@@ -449,11 +450,11 @@ class LayerApplierTest {
     }
 
     private void apply(Mode mode, byte[] tar) throws IOException {
-        new LayerApplier(mode).apply(new ByteArrayInputStream(tar), rootfs);
+        new LayerApplier(mode, LayerLimits.DEFAULTS).apply(new ByteArrayInputStream(tar), rootfs);
     }
 
     private void apply(Mode mode, LayerBuilder layer) throws IOException {
-        new LayerApplier(mode).apply(new ByteArrayInputStream(layer.tar()), rootfs);
+        new LayerApplier(mode, LayerLimits.DEFAULTS).apply(new ByteArrayInputStream(layer.tar()), rootfs);
     }
 
     private static byte[] bytes(String s) {

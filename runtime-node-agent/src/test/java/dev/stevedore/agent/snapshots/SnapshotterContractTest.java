@@ -201,19 +201,6 @@ abstract class SnapshotterContractTest {
         assertThat(snapshotter.mounts("ctr")).isEmpty();
     }
 
-    @Test
-    void usageCountsBytesOnDiskOnce() throws IOException {
-        long empty = snapshotter.usage();
-        String mib = "x".repeat(1 << 20);
-        unpack(L1, null, new LayerBuilder().file("big", mib).hardlink("same", "big"));
-
-        long one = snapshotter.usage();
-        assertThat(one - empty).isBetween(1L << 20, (1L << 20) + (1 << 16));
-
-        snapshotter.remove(L1);
-        assertThat(snapshotter.usage()).isEqualTo(empty);
-    }
-
     /**
      * A layer that adds {@code tmp/x} without listing {@code tmp/} must not change what the layers below made of
      * {@code /tmp}: containerd creates a missing parent (0755) only when the merged view lacks it.

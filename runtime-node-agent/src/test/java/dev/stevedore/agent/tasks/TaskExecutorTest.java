@@ -72,6 +72,7 @@ class TaskExecutorTest {
                 new TaskStatusWriter(api.client()),
                 decisions,
                 0,
+                new BindSources(List.of()),
                 Clock.fixed(NOW, ZoneOffset.UTC),
                 uid -> {
                     gracesOver.incrementAndGet();
@@ -375,11 +376,6 @@ class TaskExecutorTest {
 
         @Override
         public List<SnapshotInfo> list() {
-            throw new UnsupportedOperationException();
-        }
-
-        @Override
-        public long usage() {
             throw new UnsupportedOperationException();
         }
     }

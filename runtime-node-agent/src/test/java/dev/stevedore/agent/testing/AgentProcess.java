@@ -30,16 +30,16 @@ public final class AgentProcess implements AutoCloseable {
      * JVM options it ships with.
      */
     public static AgentProcess start(String node, Path root, Path kubeconfig, Path log) {
+        return start(node, root, kubeconfig, log, List.of());
+    }
+
+    /** As {@link #start(String, Path, Path, Path)}, with more of the agent's flags. */
+    public static AgentProcess start(String node, Path root, Path kubeconfig, Path log, List<String> flags) {
         String shipped = "@" + Path.of("jvm.options").toAbsolutePath();
-        ProcessBuilder builder = new ProcessBuilder(java(
-                        List.of(shipped),
-                        MAIN,
-                        "--node-name",
-                        node,
-                        "--root",
-                        root.toString(),
-                        "--heartbeat-interval",
-                        "2s"))
+        List<String> args = new ArrayList<>(
+                List.of(MAIN, "--node-name", node, "--root", root.toString(), "--heartbeat-interval", "2s"));
+        args.addAll(flags);
+        ProcessBuilder builder = new ProcessBuilder(java(List.of(shipped), args.toArray(String[]::new)))
                 .redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()));
         builder.environment().put("KUBECONFIG", kubeconfig.toString());
