@@ -85,14 +85,19 @@ class SecurityLevelsIT {
     void theAdmissionPolicyRefusesEachRuleNamingTheFieldAndTheLevel(TestNamespace ns) {
         Chart.installSecurityPolicy(ns);
         SoftAssertions softly = new SoftAssertions();
-        for (String level : List.of("baseline", "restricted")) {
+        // Restricted before baseline, so that the unknown value below has to be seen to count as restricted.
+        for (String level : List.of("restricted", "baseline")) {
             ns.label(TestNamespace.ENFORCE_LABEL, level);
             List<SecurityLevelCases.Case> cases = casesOf(level);
-            // The API server loads policies and sees labels through informers: wait until the first case is refused.
+            // The API server loads policies and sees labels through informers: wait until the first case is refused
+            // at this level.
             SecurityLevelCases.Case first = cases.get(0);
             Awaitility.await("the policy refuses " + first + " at " + level)
                     .atMost(POLICY_LOADED)
-                    .until(() -> refusal(ns, first) != null);
+                    .untilAsserted(() -> assertThat(refusal(ns, first)).contains(message(ns, first)));
+            softly.assertThat(refusal(ns, "most-allowed", SecurityLevelCases.MOST_RESTRICTED_ALLOWS))
+                    .as("the most restricted allows, at " + level)
+                    .isNull();
             for (SecurityLevelCases.Case rule : cases) {
                 String refusal = refusal(ns, rule);
                 if (rule.refusedAtAdmission()) {
@@ -104,12 +109,19 @@ class SecurityLevelsIT {
                 }
             }
         }
+        // A value that is no level counts as restricted, as Pod Security Admission has it.
+        ns.label(TestNamespace.ENFORCE_LABEL, "Baseline");
+        SecurityLevelCases.Case restrictedOnly = casesOf("restricted").get(0);
+        Awaitility.await("the policy refuses " + restrictedOnly + " at an unknown level")
+                .atMost(POLICY_LOADED)
+                .untilAsserted(() -> assertThat(refusal(ns, restrictedOnly)).contains(message(ns, restrictedOnly)));
         softly.assertAll();
     }
 
     @Test
-    void withNoPolicyTheAgentRefusesEachRuleAndItsTaskDoesNotStart(TestNamespace ns) {
-        // The API server may hold an earlier test's policy a moment after its deletion.
+    void withThePolicyBindingRemovedTheAgentRefusesEachRuleAndItsTaskDoesNotStart(TestNamespace ns) {
+        ns.client().resource(Chart.installSecurityPolicy(ns).get("enforce")).delete();
+        // The API server sees the binding go through an informer.
         SecurityLevelCases.Case first = SecurityLevelCases.CASES.get(0);
         Awaitility.await("no policy refuses " + first).atMost(POLICY_LOADED).until(() -> refusal(ns, first) == null);
         SoftAssertions softly = new SoftAssertions();
@@ -222,8 +234,12 @@ class SecurityLevelsIT {
 
     /** The API server's refusal of the case's Container, or null when it would create it (a dry run). */
     private static String refusal(TestNamespace ns, SecurityLevelCases.Case rule) {
+        return refusal(ns, rule.name(), rule.spec(hostPath.toString()));
+    }
+
+    private static String refusal(TestNamespace ns, String name, String spec) {
         try {
-            ns.client().resource(container(rule)).dryRun().create();
+            ns.client().resource(container(name, spec)).dryRun().create();
             return null;
         } catch (KubernetesClientException e) {
             return e.getMessage();
@@ -231,10 +247,14 @@ class SecurityLevelsIT {
     }
 
     private static Container container(SecurityLevelCases.Case rule) {
-        return Serialization.unmarshal(yaml(rule), Container.class);
+        return container(rule.name(), rule.spec(hostPath.toString()));
     }
 
-    private static String yaml(SecurityLevelCases.Case rule) {
+    private static Container container(String name, String spec) {
+        return Serialization.unmarshal(yaml(name, spec), Container.class);
+    }
+
+    private static String yaml(String name, String spec) {
         return """
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
@@ -242,8 +262,7 @@ class SecurityLevelsIT {
                 spec:
                   image: %s
                   nodeName: %s
-                """.formatted(rule.name(), image, NODE)
-                + rule.spec(hostPath.toString()).indent(2);
+                """.formatted(name, image, NODE) + spec.indent(2);
     }
 
     private static Processes.Result kubectlCreate(TestNamespace ns, SecurityLevelCases.Case rule) {
@@ -259,7 +278,7 @@ class SecurityLevelsIT {
                                 "-f",
                                 "-")
                         .redirectErrorStream(true),
-                yaml(rule),
+                yaml(rule.name(), rule.spec(hostPath.toString())),
                 Duration.ofSeconds(60));
     }
 }

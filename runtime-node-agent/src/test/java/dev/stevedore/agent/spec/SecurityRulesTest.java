@@ -54,17 +54,9 @@ class SecurityRulesTest {
     }
 
     @Test
-    void theDefaultsAreBaselineAndWhatRestrictedAsksForIsRestricted() throws Exception {
+    void theDefaultsAreBaselineAndTheMostRestrictedAllowsIsRestricted() throws Exception {
         generate(container("process: {args: ['true']}"), SecurityLevel.baseline);
-        generate(container("""
-                process: {args: ['true'], user: {uid: 1000}}
-                ociSpec: {root: {readonly: true}, process: {capabilities: {bounding: [CAP_NET_BIND_SERVICE],
-                  effective: [], permitted: [CAP_NET_BIND_SERVICE]}}, linux: {sysctl: {net.ipv4.ping_group_range: '0 0'},
-                  maskedPaths: [/proc/acpi, /proc/asound, /proc/kcore, /proc/keys, /proc/latency_stats,
-                    /proc/timer_list, /proc/timer_stats, /proc/sched_debug, /sys/firmware, /proc/scsi, /proc/extra],
-                  namespaces: [{type: pid}, {type: network}, {type: ipc}, {type: uts}, {type: mount}, {type: cgroup}],
-                  resources: {pids: {limit: 10}}}}
-                """), SecurityLevel.restricted);
+        generate(container(SecurityLevelCases.MOST_RESTRICTED_ALLOWS), SecurityLevel.restricted);
     }
 
     @ParameterizedTest

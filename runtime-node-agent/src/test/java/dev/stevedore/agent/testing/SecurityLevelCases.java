@@ -14,6 +14,56 @@ public final class SecurityLevelCases {
     private static final String RESTRICTED_OCI_SPEC =
             "root: {readonly: true}, process: {capabilities: {bounding: [], effective: [], permitted: []}}";
 
+    /**
+     * The most a restricted Container may ask for: every ociSpec path of the allowlist, every safe sysctl, the
+     * cgroup namespace, more masks, CAP_NET_BIND_SERVICE. Admission and the node must both let it through, so their
+     * lists cannot drift apart unnoticed.
+     */
+    public static final String MOST_RESTRICTED_ALLOWS = """
+            process: {args: ['true'], user: {uid: 1000}}
+            ociSpec:
+              hostname: web
+              domainname: example.org
+              root: {readonly: true}
+              process:
+                args: ['true']
+                env: [PATH=/bin]
+                cwd: /
+                rlimits: [{type: RLIMIT_NOFILE, hard: 512, soft: 512}]
+                noNewPrivileges: true
+                apparmorProfile: stevedore-default
+                selinuxLabel: 'system_u:system_r:container_t:s0'
+                capabilities:
+                  bounding: [CAP_NET_BIND_SERVICE]
+                  effective: [CAP_NET_BIND_SERVICE]
+                  permitted: [CAP_NET_BIND_SERVICE]
+                  inheritable: []
+                  ambient: [CAP_NET_BIND_SERVICE]
+              linux:
+                namespaces: [{type: pid}, {type: network}, {type: ipc}, {type: uts}, {type: mount}, {type: cgroup}]
+                maskedPaths: [/proc/acpi, /proc/asound, /proc/kcore, /proc/keys, /proc/latency_stats, /proc/timer_list,
+                  /proc/timer_stats, /proc/sched_debug, /sys/firmware, /proc/scsi, /proc/extra]
+                readonlyPaths: [/proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger, /proc/extra]
+                sysctl:
+                  kernel.shm_rmid_forced: '1'
+                  net.ipv4.ip_local_port_range: '1024 65000'
+                  net.ipv4.ip_local_reserved_ports: '8080'
+                  net.ipv4.ip_unprivileged_port_start: '80'
+                  net.ipv4.ping_group_range: '0 0'
+                  net.ipv4.tcp_syncookies: '1'
+                  net.ipv4.tcp_keepalive_time: '600'
+                  net.ipv4.tcp_fin_timeout: '30'
+                  net.ipv4.tcp_keepalive_intvl: '60'
+                  net.ipv4.tcp_keepalive_probes: '5'
+                  net.ipv4.tcp_rmem: '4096 87380 6291456'
+                  net.ipv4.tcp_wmem: '4096 16384 4194304'
+                resources:
+                  memory: {limit: 67108864}
+                  cpu: {quota: 50000, period: 100000}
+                  pids: {limit: 10}
+                  hugepageLimits: []
+            """;
+
     private SecurityLevelCases() {}
 
     /**
