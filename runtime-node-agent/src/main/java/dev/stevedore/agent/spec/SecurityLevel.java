@@ -34,9 +34,5 @@ public enum SecurityLevel {
     }
 
     /** The level and the namespace it is enforced in, for the messages of {@link SecurityRules}. */
-    public record Enforced(String namespace, SecurityLevel level) {
-        public static Enforced of(String namespace, Map<String, String> namespaceLabels) {
-            return new Enforced(namespace, enforced(namespaceLabels));
-        }
-    }
+    public record Enforced(String namespace, SecurityLevel level) {}
 }

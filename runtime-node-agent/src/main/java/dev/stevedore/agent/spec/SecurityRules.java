@@ -106,7 +106,8 @@ public final class SecurityRules {
         if (!linux.path("seccomp").equals(defaults.path("linux").path("seccomp"))) {
             violations.add(ociSpec("seccomp", "linux.seccomp", "changes the node's default seccomp profile"));
         }
-        if (!process.path("noNewPrivileges").asBoolean(false)) {
+        // A boolean, not a string that reads as one: what the admission policy compares and the runtime parses.
+        if (!process.path("noNewPrivileges").booleanValue()) {
             violations.add(ociSpec("no-new-privileges", "process.noNewPrivileges", "is not true"));
         }
         linux.path("sysctl").fieldNames().forEachRemaining(name -> {
@@ -118,7 +119,7 @@ public final class SecurityRules {
         hostPaths(spec.path("mounts"), violations);
         if (level == SecurityLevel.restricted) {
             nonRoot(container, process, violations);
-            if (!spec.path("root").path("readonly").asBoolean(false)) {
+            if (!spec.path("root").path("readonly").booleanValue()) {
                 violations.add(ociSpec("read-only-root", "root.readonly", "is not true"));
             }
         }

@@ -77,6 +77,13 @@ class SecurityRulesTest {
     }
 
     @Test
+    void aStringThatReadsAsTrueIsNotTrue() {
+        assertThatThrownBy(() ->
+                        generate(container("ociSpec: {process: {noNewPrivileges: 'true'}}"), SecurityLevel.baseline))
+                .hasMessageContaining("spec.ociSpec.process.noNewPrivileges is not true");
+    }
+
+    @Test
     void theLevelComesFromTheEnforceLabelBaselineWithoutItRestrictedForAnUnknownValue() {
         assertThat(SecurityLevel.enforced(null)).isEqualTo(SecurityLevel.baseline);
         assertThat(SecurityLevel.enforced(Map.of("other", "x"))).isEqualTo(SecurityLevel.baseline);
