@@ -10,7 +10,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 
 /** The Helm chart charts/stevedore, rendered by the pinned helm binary, and its RBAC installed for one test. */
 public final class Chart {
@@ -71,6 +73,27 @@ public final class Chart {
                 }
             }
         }
+    }
+
+    /**
+     * Creates the chart's ValidatingAdmissionPolicies and their bindings for Containers' security levels, under
+     * {@link #release}; they are cluster-scoped and deleted with the namespace.
+     *
+     * @return the bindings, by mode (enforce, warn, audit)
+     */
+    public static Map<String, HasMetadata> installSecurityPolicy(TestNamespace ns) {
+        KubernetesClient client = ns.client();
+        Map<String, HasMetadata> bindings = new TreeMap<>();
+        for (HasMetadata object : render(client, release(ns), ns.name())) {
+            if (object.getKind().startsWith("ValidatingAdmissionPolicy")) {
+                HasMetadata created = ns.deleteAfterTest(client.resource(object).create());
+                if (object.getKind().equals("ValidatingAdmissionPolicyBinding")) {
+                    String name = created.getMetadata().getName();
+                    bindings.put(name.substring(name.lastIndexOf('-') + 1), created);
+                }
+            }
+        }
+        return bindings;
     }
 
     /** The chart's operator ServiceAccount of the test's release. */

@@ -36,6 +36,25 @@ public final class TestNamespace {
         return controlPlane;
     }
 
+    /** The namespace label that sets the security level its Containers are held to (docs/security-levels.md). */
+    public static final String ENFORCE_LABEL = "security.stevedore.dev/enforce";
+
+    /**
+     * Sets a label of this namespace, e.g. {@link #ENFORCE_LABEL} to {@code privileged} for a test whose Containers
+     * bind host paths, add capabilities or devices: without it, the namespace is held to baseline.
+     */
+    public void label(String key, String value) {
+        controlPlane.adminClient().namespaces().withName(name).edit(namespace -> {
+            namespace.getMetadata().getLabels().put(key, value);
+            return namespace;
+        });
+    }
+
+    /** Holds this namespace's Containers to the {@code privileged} security level: the node's own limits only. */
+    public void privileged() {
+        label(ENFORCE_LABEL, "privileged");
+    }
+
     /** A cluster-admin client whose default namespace is this one. */
     public KubernetesClient client() {
         return controlPlane

@@ -2,12 +2,14 @@ package dev.stevedore.agent.containers;
 
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.node.AgentFinalizer;
+import dev.stevedore.agent.spec.SecurityLevel;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.SelectableFields;
 import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Namespace;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -94,7 +96,10 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         List<Condition> current =
                 container.getStatus() == null ? null : container.getStatus().conditions();
         try {
-            ContainerRecord record = preparer.prepare(container, pullCredentials.of(container));
+            ContainerRecord record = preparer.prepare(
+                    container,
+                    pullCredentials.of(container),
+                    securityLevel(context.getClient(), container.getMetadata().getNamespace()));
             failures.remove(uid);
             prepared.accept(record);
             apply(
@@ -155,6 +160,16 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                     ? UpdateControl.noUpdate()
                     : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
         }
+    }
+
+    /**
+     * The level of the namespace now, read at each prepare rather than from an informer: prepares are rare, a get is
+     * always current, and the agent needs no list or watch of every namespace.
+     */
+    private static SecurityLevel securityLevel(KubernetesClient client, String namespace) {
+        Namespace object = client.namespaces().withName(namespace).get();
+        return SecurityLevel.enforced(
+                object == null ? null : object.getMetadata().getLabels());
     }
 
     /** Releases the Container's rootfs and spec once no task holds them, then lets the object go. */

@@ -11,6 +11,8 @@ import dev.stevedore.agent.images.RegistryAuth;
 import dev.stevedore.agent.snapshots.LayerRejectedException;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.agent.spec.SecurityLevel;
+import dev.stevedore.agent.spec.SecurityLevelViolationException;
 import dev.stevedore.agent.spec.SpecGenerator;
 import dev.stevedore.agent.spec.SpecRejectedException;
 import dev.stevedore.api.v1alpha1.Container;
@@ -96,7 +98,8 @@ public final class RootfsPreparer {
         }
     }
 
-    public ContainerRecord prepare(Container container, Map<String, RegistryAuth> auths)
+    /** @param level the security level of the Container's namespace, which its spec must keep */
+    public ContainerRecord prepare(Container container, Map<String, RegistryAuth> auths, SecurityLevel level)
             throws PrepareException, IOException {
         ContainerSpec spec = container.getSpec();
         String uid = container.getMetadata().getUid();
@@ -131,7 +134,14 @@ public final class RootfsPreparer {
             }
             ObjectNode generated;
             try (ReadOnlyRootfs rootfs = ReadOnlyRootfs.mount(mounts, tempMounts)) {
-                generated = specs.generate(uid, spec, image.imageConfig(), rootfs.path());
+                generated = specs.generate(
+                        uid,
+                        spec,
+                        image.imageConfig(),
+                        rootfs.path(),
+                        new SecurityLevel.Enforced(container.getMetadata().getNamespace(), level));
+            } catch (SecurityLevelViolationException e) {
+                throw new PrepareException("Ready", "SecurityLevelViolation", e.getMessage(), false, e);
             } catch (SpecRejectedException e) {
                 throw new PrepareException("Ready", "SpecRejected", e.getMessage(), false, e);
             }

@@ -30,7 +30,8 @@ import java.util.Set;
  * choice.</li>
  * <li>{@code root.path} stays {@code rootfs}, the root filesystem the agent prepared in the bundle.</li>
  * </ul>
- * The node does not limit here what is not a host path: capabilities, devices cgroup rules, masked paths.
+ * The node does not limit here what is not a host path (capabilities, device cgroup rules, masked paths): the
+ * namespace's security level does, in {@link SecurityRules}, and bind mounts of host paths at all.
  */
 public final class NodePolicy {
     private static final Set<String> MOUNT_TYPES = Set.of("tmpfs", "mqueue");

@@ -31,7 +31,7 @@ import java.util.regex.Pattern;
  * replaces, null deletes.</li>
  * </ol>
  * The finished spec then has to pass {@link NodePolicy}: host paths the node does not allow are refused whichever
- * layer brought them.
+ * layer brought them; and then the rules of the namespace's {@link SecurityLevel} ({@link SecurityRules}).
  */
 public final class SpecGenerator {
     /** runc's and crun's rule for container ids; also keeps the id from steering the cgroup path with / or .. */
@@ -56,10 +56,17 @@ public final class SpecGenerator {
      * @param containerId the runtime's id of the container (also its hostname, shortened)
      * @param rootfs the container's prepared root filesystem, mounted read-only on the host: the image's User and
      *        groups are looked up in its /etc/passwd and /etc/group, links resolved inside it, never to the host
+     * @param enforced the security level of the Container's namespace
      * @throws SpecRejectedException for what the node refuses, e.g. a bind mount of a host path it does not allow,
      *         a user or group name missing from the image, or an image without a command
+     * @throws SecurityLevelViolationException for what the namespace's security level refuses
      */
-    public ObjectNode generate(String containerId, ContainerSpec container, ImageConfig image, Path rootfs)
+    public ObjectNode generate(
+            String containerId,
+            ContainerSpec container,
+            ImageConfig image,
+            Path rootfs,
+            SecurityLevel.Enforced enforced)
             throws SpecRejectedException {
         if (containerId == null || !CONTAINER_ID.matcher(containerId).matches()) {
             throw new IllegalArgumentException("not a container id: " + containerId);
@@ -86,10 +93,16 @@ public final class SpecGenerator {
             }
         }
 
+        ObjectNode beforeOciSpec = spec.deepCopy();
         if (container.ociSpec() != null && !container.ociSpec().isEmpty()) {
             JsonMerge.apply(spec, toObject(container.ociSpec()));
         }
         policy.check(spec);
+        List<SecurityRules.Violation> violations =
+                SecurityRules.check(enforced.level(), container, beforeOciSpec, spec);
+        if (!violations.isEmpty()) {
+            throw new SecurityLevelViolationException(enforced, violations);
+        }
         return spec;
     }
 

@@ -38,7 +38,8 @@ final class Specs {
     static ObjectNode generate(
             SpecGenerator generator, String containerId, ContainerSpec container, ImageConfig image, Path rootfs)
             throws SpecRejectedException {
-        ObjectNode spec = generator.generate(containerId, container, image, rootfs);
+        ObjectNode spec = generator.generate(
+                containerId, container, image, rootfs, new SecurityLevel.Enforced("test", SecurityLevel.privileged));
         RuntimeSpecSchema.assertValid(spec);
         return spec;
     }
