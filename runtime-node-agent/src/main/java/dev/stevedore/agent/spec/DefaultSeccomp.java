@@ -10,6 +10,7 @@ import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -30,7 +31,7 @@ import java.util.regex.Pattern;
  * <li>{@code withoutCap}: only when the bounding set lacks it.</li>
  * </ul>
  * The profile lists the rules in containerd's order: those without a capability condition, then those a capability
- * adds, in the order of the bounding set, then those its absence adds. The errno numbers are those of every
+ * adds, in the order of the bounding set (each capability once), then those its absence adds. The errno numbers are those of every
  * architecture but MIPS.
  */
 final class DefaultSeccomp {
@@ -90,7 +91,9 @@ final class DefaultSeccomp {
      * not start with {@code major.minor}, as with containerd, no kernel-dependent rule applies).
      */
     ObjectNode profile(JsonNode spec, String arch, String kernelRelease) {
-        List<String> bounding = new ArrayList<>();
+        // Each capability once: containerd adds a listed-twice capability's rules twice, which lets a spec's author
+        // grow the profile without bound.
+        Set<String> bounding = new LinkedHashSet<>();
         spec.path("process").path("capabilities").path("bounding").forEach(cap -> bounding.add(cap.asText()));
         KernelVersion kernel = KernelVersion.parse(kernelRelease);
 

@@ -138,6 +138,17 @@ class DefaultSeccompTest {
     }
 
     @Test
+    void aCapabilityListedTwiceAddsItsRulesOnce() {
+        List<String> caps = new ArrayList<>();
+        for (int i = 0; i < 1000; i++) {
+            caps.add("CAP_SYS_ADMIN");
+        }
+
+        assertThat(rulesFor(CONTAINERD.profile(withCaps(caps), "amd64", KERNEL), "mount"))
+                .hasSize(1);
+    }
+
+    @Test
     void aSpecWithoutCapabilitiesGetsTheRulesForNoCapability() {
         ObjectNode profile = CONTAINERD.profile(json("{\"process\":{}}"), "amd64", KERNEL);
 
