@@ -35,6 +35,7 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,9 +67,34 @@ class ContainerdParityIT {
             "env | sort",
             "stat -c '%A %u:%g %n' / /tmp /run /dev /dev/shm /home 2>&1",
             "ulimit -n",
-            "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups|Seccomp):' /proc/self/status",
+            "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Groups|Seccomp|Seccomp_filters):' /proc/self/status",
             "cut -d' ' -f2,3 /proc/self/mounts | sort",
             "cat /tmp/marker 2>/dev/null || true");
+
+    private static final Pattern SPEC_PROCESS = Pattern.compile("(?m)^process: \\{");
+    /** containerd's default capabilities, in its order. */
+    private static final List<String> DEFAULT_CAPS = List.of(
+            "CAP_CHOWN",
+            "CAP_DAC_OVERRIDE",
+            "CAP_FSETID",
+            "CAP_FOWNER",
+            "CAP_MKNOD",
+            "CAP_NET_RAW",
+            "CAP_SETGID",
+            "CAP_SETUID",
+            "CAP_SETFCAP",
+            "CAP_SETPCAP",
+            "CAP_NET_BIND_SERVICE",
+            "CAP_SYS_CHROOT",
+            "CAP_KILL",
+            "CAP_AUDIT_WRITE");
+    /** What ctr's --cap-add CAP_SYS_PTRACE --cap-add CAP_SYS_ADMIN makes of them. */
+    private static final List<String> CAP_ADD = Stream.concat(
+                    DEFAULT_CAPS.stream(), Stream.of("CAP_SYS_PTRACE", "CAP_SYS_ADMIN"))
+            .toList();
+    /** What ctr's --cap-drop CAP_SYS_CHROOT makes of them. */
+    private static final List<String> CAP_DROP =
+            DEFAULT_CAPS.stream().filter(cap -> !cap.equals("CAP_SYS_CHROOT")).toList();
 
     @TempDir
     static Path tmp;
@@ -184,6 +210,20 @@ class ContainerdParityIT {
                         ParityImages.BASE,
                         "ociSpec: {root: {readonly: true}}",
                         List.of("--read-only"),
+                        List.of()),
+                // The seccomp profile follows the capabilities: CAP_SYS_ADMIN and CAP_SYS_PTRACE add syscalls (in
+                // the order of the bounding set) and take away clone's condition; without CAP_SYS_CHROOT, no chroot.
+                new Case(
+                        "cap-add",
+                        ParityImages.BASE,
+                        capabilities(CAP_ADD),
+                        List.of("--cap-add", "CAP_SYS_PTRACE", "--cap-add", "CAP_SYS_ADMIN"),
+                        List.of()),
+                new Case(
+                        "cap-drop",
+                        ParityImages.BASE,
+                        capabilities(CAP_DROP),
+                        List.of("--cap-drop", "CAP_SYS_CHROOT"),
                         List.of()));
         for (Case c : cases) {
             Containers.create(ns, c.name(), IMAGES.get(c.image()), NODE, c.containerSpec());
@@ -221,16 +261,27 @@ class ContainerdParityIT {
                         ParityImages.USERS,
                         "process: {env: [{name: FOO, value: bar}], workingDir: /home}",
                         List.of("--env", "FOO=bar", "--cwd", "/home"),
+                        List.of()),
+                new Case(
+                        "run-cap-add",
+                        ParityImages.BASE,
+                        capabilities(CAP_ADD),
+                        List.of("--cap-add", "CAP_SYS_PTRACE", "--cap-add", "CAP_SYS_ADMIN"),
                         List.of()));
         for (Case c : cases) {
-            String spec =
-                    c.containerSpec().contains("process:") ? c.containerSpec() : c.containerSpec() + "\nprocess: {}";
+            // The probe goes into spec.process (not into an ociSpec's process).
+            String spec = SPEC_PROCESS.matcher(c.containerSpec()).find()
+                    ? c.containerSpec()
+                    : c.containerSpec() + "\nprocess: {}";
             Containers.create(
                     ns,
                     c.name(),
                     IMAGES.get(c.image()),
                     NODE,
-                    spec.replace("process: {", "process: {args: [sh, -c, " + yamlQuoted(PROBE) + "], "));
+                    SPEC_PROCESS
+                            .matcher(spec)
+                            .replaceFirst(
+                                    Matcher.quoteReplacement("process: {args: [sh, -c, " + yamlQuoted(PROBE) + "], ")));
             Tasks.create(ns, c.name(), c.name(), NODE, "");
         }
         for (Case c : cases) {
@@ -265,7 +316,8 @@ class ContainerdParityIT {
         String id = "spec-" + c.name();
         boolean runOnly = c.ctrFlags().contains("--cpus");
         List<String> create = new ArrayList<>(runOnly ? List.of("run", "-d") : List.of("containers", "create"));
-        create.addAll(List.of("--snapshotter", "overlayfs"));
+        // --seccomp: containerd's default profile, which the agent puts in every spec.
+        create.addAll(List.of("--snapshotter", "overlayfs", "--seccomp"));
         create.addAll(c.ctrFlags());
         // "--": ctr would read the command's own flags (sh -c) as its own (-c is its --config).
         create.addAll(List.of("--", IMAGES.get(c.image()), id));
@@ -303,7 +355,7 @@ class ContainerdParityIT {
     }
 
     private static String ctrRun(Case c) throws IOException {
-        List<String> run = new ArrayList<>(List.of("run", "--rm", "--snapshotter", "overlayfs"));
+        List<String> run = new ArrayList<>(List.of("run", "--rm", "--snapshotter", "overlayfs", "--seccomp"));
         run.addAll(c.ctrFlags());
         run.addAll(List.of("--", IMAGES.get(c.image()), "run-" + c.name(), "sh", "-c", PROBE));
         return ctr(run.toArray(String[]::new));
@@ -345,6 +397,13 @@ class ContainerdParityIT {
         } finally {
             Files.deleteIfExists(out);
         }
+    }
+
+    /** A Container's spec with these bounding, effective and permitted capabilities, as ctr sets them. */
+    private static String capabilities(List<String> caps) {
+        String list = String.join(", ", caps);
+        return "ociSpec: {process: {capabilities: {bounding: [%s], effective: [%s], permitted: [%s]}}}"
+                .formatted(list, list, list);
     }
 
     private static String yamlQuoted(String text) {

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.images.ImageConfig;
+import dev.stevedore.agent.images.Platform;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,6 +45,10 @@ public final class SpecGenerator {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final NodePolicy policy;
+    /** The node's architecture (Go's name) and kernel release: the seccomp profile depends on them. */
+    private final String arch = Platform.current().architecture();
+
+    private final String kernelRelease = System.getProperty("os.version");
 
     /** @param allowedHostPaths the host directories a Container may bind mount, with everything below them */
     public SpecGenerator(List<Path> allowedHostPaths) {
@@ -93,9 +98,15 @@ public final class SpecGenerator {
             }
         }
 
+        ObjectNode ociSpec =
+                container.ociSpec() == null || container.ociSpec().isEmpty() ? null : toObject(container.ociSpec());
+        // The capabilities are final only after ociSpec, which may also change or remove the profile: the profile
+        // is computed on the merged spec and put in before the merge.
+        ObjectNode merged = ociSpec == null ? spec : JsonMerge.apply(spec.deepCopy(), ociSpec);
+        spec.withObjectProperty("linux").set("seccomp", DefaultSeccomp.CONTAINERD.profile(merged, arch, kernelRelease));
         ObjectNode beforeOciSpec = spec.deepCopy();
-        if (container.ociSpec() != null && !container.ociSpec().isEmpty()) {
-            JsonMerge.apply(spec, toObject(container.ociSpec()));
+        if (ociSpec != null) {
+            JsonMerge.apply(spec, ociSpec);
         }
         policy.check(spec);
         List<SecurityRules.Violation> violations =

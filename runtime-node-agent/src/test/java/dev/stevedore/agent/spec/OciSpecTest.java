@@ -10,6 +10,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -76,10 +77,54 @@ class OciSpecTest {
     }
 
     @Test
+    void capabilitiesAddedThroughOciSpecAllowTheirSyscallsAsWithContainerd() throws Exception {
+        ObjectNode spec = Specs.generate(generator, "c1", withOciSpec("""
+                {"process": {"capabilities": {"bounding": ["CAP_SYS_ADMIN", "CAP_SYS_PTRACE"]}}}
+                """), SH_IMAGE, EMPTY_ROOTFS);
+
+        assertThat(seccompAllowed(spec))
+                .contains("mount", "unshare", "setns", "clone3", "process_vm_readv")
+                .as("CAP_SYS_CHROOT is no longer in the bounding set")
+                .doesNotContain("chroot");
+        assertThat(spec.path("linux").path("seccomp").toString()).doesNotContain("SCMP_CMP_MASKED_EQ");
+    }
+
+    @Test
+    void theSeccompProfileIsMergedReplacedOrDeletedLikeAnyOtherKey() throws Exception {
+        ObjectNode merged = Specs.generate(generator, "c1", withOciSpec("""
+                {"linux": {"seccomp": {"defaultAction": "SCMP_ACT_LOG"}}}
+                """), SH_IMAGE, EMPTY_ROOTFS);
+        ObjectNode replaced = Specs.generate(generator, "c1", withOciSpec("""
+                {"linux": {"seccomp": {"syscalls": [{"names": ["mount"], "action": "SCMP_ACT_ALLOW"}]}}}
+                """), SH_IMAGE, EMPTY_ROOTFS);
+        ObjectNode deleted = Specs.generate(
+                generator, "c1", withOciSpec("{\"linux\": {\"seccomp\": null}}"), SH_IMAGE, EMPTY_ROOTFS);
+
+        assertThat(merged.path("linux").path("seccomp").path("defaultAction").asText())
+                .isEqualTo("SCMP_ACT_LOG");
+        assertThat(seccompAllowed(merged)).as("kept beside the patch").contains("read");
+        assertThat(replaced.path("linux").path("seccomp").path("syscalls"))
+                .isEqualTo(Specs.json("{\"s\": [{\"names\": [\"mount\"], \"action\": \"SCMP_ACT_ALLOW\"}]}")
+                        .get("s"));
+        assertThat(deleted.path("linux").has("seccomp")).isFalse();
+    }
+
+    @Test
     void theContainersOciSpecIsNotChanged() throws Exception {
         ContainerSpec container = withOciSpec("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}");
         Specs.generate(generator, "c1", container, SH_IMAGE, EMPTY_ROOTFS);
         assertThat(container.ociSpec())
                 .isEqualTo(Specs.map("{\"linux\": {\"resources\": {\"pids\": {\"limit\": 5}}}}"));
+    }
+
+    /** The syscalls the spec's seccomp profile allows without a condition on their arguments. */
+    static List<String> seccompAllowed(JsonNode spec) {
+        List<String> allowed = new ArrayList<>();
+        for (JsonNode rule : spec.path("linux").path("seccomp").path("syscalls")) {
+            if (rule.path("action").asText().equals("SCMP_ACT_ALLOW") && !rule.has("args")) {
+                allowed.addAll(strings(rule.path("names")));
+            }
+        }
+        return allowed;
     }
 }

@@ -123,6 +123,35 @@ class SpecGeneratorIT {
         assertThat(result.exitCode()).as(result.stderr()).isZero();
     }
 
+    @Test
+    void runcAppliesTheSeccompProfile() throws Exception {
+        assertTheSeccompProfileApplies(Runtime.RUNC);
+    }
+
+    @Test
+    void crunAppliesTheSeccompProfile() throws Exception {
+        assertTheSeccompProfileApplies(Runtime.CRUN);
+    }
+
+    /**
+     * The profile denies unshare without CAP_SYS_ADMIN; the same container without the profile may create a user
+     * namespace, which needs no capability: the denial is the profile's.
+     */
+    private void assertTheSeccompProfileApplies(Runtime runtime) throws Exception {
+        String script = "busybox grep '^Seccomp:' /proc/self/status; "
+                + "busybox unshare -U true 2>/dev/null && echo unshared || echo denied";
+        ContainerSpec.Process process = new ContainerSpec.Process(List.of("sh", "-c", script), null, null, null);
+
+        Result confined = run(runtime, "it-seccomp-" + randomHex(), Specs.container(process, LIMITS, null, null));
+        Result unconfined = run(
+                runtime,
+                "it-unconfined-" + randomHex(),
+                Specs.container(process, LIMITS, null, Specs.map("{\"linux\": {\"seccomp\": null}}")));
+
+        assertThat(confined.stdout()).as(confined.stderr()).isEqualTo("Seccomp:\t2\ndenied\n");
+        assertThat(unconfined.stdout()).as(unconfined.stderr()).isEqualTo("Seccomp:\t0\nunshared\n");
+    }
+
     private static ContainerSpec echoOkExit3() {
         return Specs.container(
                 new ContainerSpec.Process(List.of("sh", "-c", "echo ok; exit 3"), null, null, null),

@@ -10,6 +10,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.images.ImageConfig;
+import dev.stevedore.agent.images.Platform;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
 import java.util.ArrayList;
@@ -100,6 +101,15 @@ class SpecGeneratorTest {
         assertThat(devices)
                 .as("containerd's WithDefaultUnixDevices, nothing more")
                 .hasSize(10);
+
+        assertThat(linux.path("seccomp"))
+                .as("containerd's default profile for this node and the default capabilities")
+                .isEqualTo(DefaultSeccomp.CONTAINERD.profile(
+                        spec, Platform.current().architecture(), System.getProperty("os.version")));
+        assertThat(OciSpecTest.seccompAllowed(spec))
+                .contains("read", "chroot")
+                .as("what CAP_SYS_ADMIN and CAP_SYS_PTRACE would allow")
+                .doesNotContain("mount", "unshare", "kcmp");
     }
 
     @Test
