@@ -166,6 +166,7 @@ class ContainerdParityIT {
 
     @Test
     void theSpecEqualsContainerdsButForTheWrittenDifferences(TestNamespace ns) throws Exception {
+        ns.privileged(); // the capability cases go beyond baseline, as ctr's do
         List<Case> cases = List.of(
                 new Case("defaults", ParityImages.BASE, "", List.of(), List.of()),
                 new Case(
@@ -240,6 +241,7 @@ class ContainerdParityIT {
 
     @Test
     void tasksPrintWhatCtrRunPrints(TestNamespace ns) throws Exception {
+        ns.privileged();
         List<Case> cases = List.of(
                 new Case("run-user-name", ParityImages.USER_NAME, "", List.of(), List.of()),
                 new Case(
