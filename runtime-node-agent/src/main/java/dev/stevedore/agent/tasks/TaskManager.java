@@ -135,13 +135,38 @@ public final class TaskManager implements AutoCloseable {
         String uid = task.getMetadata().getUid();
         return locks.with(uid, () -> {
             TaskRecord rec = records.get(uid).orElse(null);
-            // Only a task without a record can start, and only then is the Container's record needed.
-            Optional<ContainerRecord> prepared = rec != null
-                    ? Optional.empty()
-                    : container.flatMap(c -> containers.get(c.getMetadata().getUid()));
-            List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, clock.instant());
-            return settle(uid, executor.execute(TaskRef.of(task), rec, plan)).lookAgain();
+            if (rec != null || container.isEmpty()) {
+                return decideAndExecute(task, rec, container, Optional.empty(), Optional.empty());
+            }
+            // Only a task without a record can start, and only then are the Container's record and holder needed;
+            // deciding and writing the first record under the Container's start lock, no two of its tasks start.
+            String containerUid = container.get().getMetadata().getUid();
+            return locks.withStartOf(containerUid, () -> {
+                Optional<ContainerRecord> prepared = containers.get(containerUid);
+                // Only a prepared Container can start a task: only then is it worth reading the other records.
+                Optional<TaskRecord> holder = prepared.isPresent() ? holderOf(containerUid, uid) : Optional.empty();
+                return decideAndExecute(task, null, container, prepared, holder);
+            });
         });
+    }
+
+    private Duration decideAndExecute(
+            Task task,
+            TaskRecord rec,
+            Optional<Container> container,
+            Optional<ContainerRecord> prepared,
+            Optional<TaskRecord> holder)
+            throws IOException {
+        List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, holder, clock.instant());
+        return settle(task.getMetadata().getUid(), executor.execute(TaskRef.of(task), rec, plan))
+                .lookAgain();
+    }
+
+    /** Another task of the Container that holds its rootfs here. */
+    private Optional<TaskRecord> holderOf(String containerUid, String taskUid) {
+        return records.list().stream()
+                .filter(r -> r.holdsRootfs() && containerUid.equals(r.containerUid()) && !taskUid.equals(r.uid()))
+                .findFirst();
     }
 
     /**
