@@ -217,9 +217,13 @@ class AgentNodeRestrictionIT {
         NodeCredentials credentials = NodeCredentials.issue(ns, Chart.agentServiceAccount(ns), node);
         Chart.installAdmissionPolicy(ns, "agent-node-restriction");
         KubernetesClient asNode = credentials.client();
+        // A dry run: a RuntimeNode created before the policy is in force would outlive the test.
+        RuntimeNode other = new RuntimeNode();
+        other.setMetadata(new ObjectMetaBuilder().withName(ns.name() + "-b").build());
         await().atMost(POLICY_IN_FORCE)
                 .untilAsserted(() -> assertRefused(
-                        () -> register(asNode, ns.name() + "-b"), "may not write RuntimeNode " + ns.name() + "-b"));
+                        () -> asNode.resource(other).dryRun().create(),
+                        "may not write RuntimeNode " + ns.name() + "-b"));
 
         Path log = tmp.resolve(ns.name() + "-agent.log");
         try (AgentProcess agent = AgentProcess.start(
