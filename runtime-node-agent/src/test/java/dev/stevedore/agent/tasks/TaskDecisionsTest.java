@@ -124,7 +124,7 @@ class TaskDecisionsTest {
                 Optional.of(other),
                 NOW);
 
-        assertThat(plan).hasSize(1);
+        assertThat(plan).singleElement().as("no Start").isInstanceOf(WriteStatus.class);
         TaskStatus status = ((WriteStatus) plan.get(0)).status();
         assertThat(status.phase()).isEqualTo(Phase.Deleted);
         assertThat(status.reason()).isEqualTo("AlreadyExists");
