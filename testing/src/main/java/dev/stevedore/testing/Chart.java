@@ -78,9 +78,9 @@ public final class Chart {
 
     /**
      * Creates the chart's ValidatingAdmissionPolicy {@code <release>-<policy>} and its binding, rendered under
-     * {@link #release}; they are deleted with the namespace. The binding is narrowed to the test's namespace (cluster-scoped objects stay
-     * covered), so the policy reaches no other test's objects, not even in the moments it takes to go. A policy is in
-     * force a moment after it is created: await its first refusal.
+     * {@link #release}; they are deleted with the namespace. The binding is narrowed to the test's namespace
+     * (cluster-scoped objects stay covered), so the policy reaches no other test's objects, not even in the moments
+     * it takes to go. A policy is in force a moment after it is created: await its first refusal.
      *
      * @param policy {@code agent-node-restriction} or {@code task-binding}
      */
