@@ -1,6 +1,9 @@
 package dev.stevedore.testing;
 
 import io.fabric8.kubernetes.api.model.HasMetadata;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.MatchResourcesBuilder;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicy;
+import io.fabric8.kubernetes.api.model.admissionregistration.v1.ValidatingAdmissionPolicyBinding;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -85,7 +88,7 @@ public final class Chart {
         KubernetesClient client = ns.client();
         Map<String, HasMetadata> bindings = new TreeMap<>();
         for (HasMetadata object : render(client, release(ns), ns.name())) {
-            if (object.getKind().startsWith("ValidatingAdmissionPolicy")) {
+            if (object.getMetadata().getName().startsWith(release(ns) + "-container-security-")) {
                 HasMetadata created = ns.deleteAfterTest(client.resource(object).create());
                 if (object.getKind().equals("ValidatingAdmissionPolicyBinding")) {
                     String name = created.getMetadata().getName();
@@ -94,6 +97,35 @@ public final class Chart {
             }
         }
         return bindings;
+    }
+
+    /**
+     * Creates the chart's ValidatingAdmissionPolicy {@code <release>-<policy>} and its binding, rendered under
+     * {@link #release}; they are deleted with the namespace. The binding is narrowed to the test's namespace
+     * (cluster-scoped objects stay covered), so the policy reaches no other test's objects, not even in the moments
+     * it takes to go. A policy is in force a moment after it is created: await its first refusal.
+     *
+     * @param policy {@code agent-node-restriction} or {@code task-binding}
+     */
+    public static void installAdmissionPolicy(TestNamespace ns, String policy) {
+        KubernetesClient client = ns.client();
+        String name = release(ns) + "-" + policy;
+        for (HasMetadata object : render(client, release(ns), ns.name())) {
+            if (!name.equals(object.getMetadata().getName())) {
+                continue;
+            }
+            if (object instanceof ValidatingAdmissionPolicyBinding binding) {
+                binding.getSpec()
+                        .setMatchResources(new MatchResourcesBuilder()
+                                .withNewNamespaceSelector()
+                                .addToMatchLabels("kubernetes.io/metadata.name", ns.name())
+                                .endNamespaceSelector()
+                                .build());
+            }
+            if (object instanceof ValidatingAdmissionPolicy || object instanceof ValidatingAdmissionPolicyBinding) {
+                ns.deleteAfterTest(client.resource(object).create());
+            }
+        }
     }
 
     /** The chart's operator ServiceAccount of the test's release. */

@@ -1,6 +1,8 @@
 package dev.stevedore.testing;
 
+import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.authentication.TokenRequestBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenRequestSpecBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.ConfigBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -150,18 +152,35 @@ public final class ControlPlane implements AutoCloseable {
      * Pod would. The ServiceAccount must exist. The caller closes the client.
      */
     public KubernetesClient clientAs(String namespace, String serviceAccount) {
-        String token = adminClient()
+        return clientWithToken(namespace, token(namespace, serviceAccount, null));
+    }
+
+    /**
+     * A token of {@code namespace/serviceAccount} from the TokenRequest API, for an hour; bound to {@code pod} if
+     * given, as kubelet binds the tokens it mounts: it is valid while the Pod exists, and names the Pod's node.
+     */
+    public String token(String namespace, String serviceAccount, Pod pod) {
+        TokenRequestSpecBuilder spec =
+                new TokenRequestSpecBuilder().withAudiences(ISSUER).withExpirationSeconds(3600L);
+        if (pod != null) {
+            spec.withNewBoundObjectRef()
+                    .withApiVersion("v1")
+                    .withKind("Pod")
+                    .withName(pod.getMetadata().getName())
+                    .withUid(pod.getMetadata().getUid())
+                    .endBoundObjectRef();
+        }
+        return adminClient()
                 .serviceAccounts()
                 .inNamespace(namespace)
                 .withName(serviceAccount)
-                .tokenRequest(new TokenRequestBuilder()
-                        .withNewSpec()
-                        .withAudiences(ISSUER)
-                        .withExpirationSeconds(3600L)
-                        .endSpec()
-                        .build())
+                .tokenRequest(new TokenRequestBuilder().withSpec(spec.build()).build())
                 .getStatus()
                 .getToken();
+    }
+
+    /** A client that presents {@code token}. The caller closes it. */
+    public KubernetesClient clientWithToken(String namespace, String token) {
         Config config = new ConfigBuilder(Config.empty())
                 .withMasterUrl(url())
                 .withCaCertData(base64(pki.caCert()))
@@ -169,6 +188,15 @@ public final class ControlPlane implements AutoCloseable {
                 .withNamespace(namespace)
                 .build();
         return new KubernetesClientBuilder().withConfig(config).build();
+    }
+
+    /** Writes a kubeconfig (mode 0600) that presents {@code token}, for a process of its own. */
+    public void writeTokenKubeconfig(Path file, String token) {
+        try {
+            writeKubeconfig(file, "token", Map.of("token", token));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
     }
 
     @Override
@@ -417,6 +445,15 @@ public final class ControlPlane implements AutoCloseable {
     }
 
     private void writeKubeconfig(Path file, String user) throws IOException {
+        writeKubeconfig(
+                file,
+                user,
+                Map.of(
+                        "client-certificate-data", base64(pki.clientCert(user)),
+                        "client-key-data", base64(pki.clientKey(user))));
+    }
+
+    private void writeKubeconfig(Path file, String user, Map<String, String> credentials) throws IOException {
         Map<String, Object> kubeconfig = Map.of(
                 "apiVersion",
                 "v1",
@@ -431,13 +468,7 @@ public final class ControlPlane implements AutoCloseable {
                                 "server", url(),
                                 "certificate-authority-data", base64(pki.caCert())))),
                 "users",
-                List.of(Map.of(
-                        "name",
-                        user,
-                        "user",
-                        Map.of(
-                                "client-certificate-data", base64(pki.clientCert(user)),
-                                "client-key-data", base64(pki.clientKey(user))))),
+                List.of(Map.of("name", user, "user", credentials)),
                 "contexts",
                 List.of(Map.of("name", "stevedore", "context", Map.of("cluster", "stevedore", "user", user))),
                 "current-context",

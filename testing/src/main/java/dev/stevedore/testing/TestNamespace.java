@@ -64,8 +64,19 @@ public final class TestNamespace {
     }
 
     /** A client authenticated as the ServiceAccount {@code serviceAccount} of this namespace; closed after the test. */
-    public synchronized KubernetesClient clientAs(String serviceAccount) {
-        KubernetesClient client = controlPlane.clientAs(name, serviceAccount);
+    public KubernetesClient clientAs(String serviceAccount) {
+        return closeAfterTest(controlPlane.clientAs(name, serviceAccount));
+    }
+
+    /**
+     * A client authenticated as the ServiceAccount {@code serviceAccount} of this namespace as its Pod on {@code
+     * node} would be: see {@link NodeCredentials}; closed after the test.
+     */
+    public KubernetesClient clientOnNode(String serviceAccount, String node) {
+        return NodeCredentials.issue(this, serviceAccount, node).client();
+    }
+
+    synchronized KubernetesClient closeAfterTest(KubernetesClient client) {
         clients.add(client);
         return client;
     }

@@ -51,15 +51,17 @@ final class TaskDecisions {
      * @param rec the node's record of the task, null if it has none
      * @param container the Task's Container as this node's informer has it, if it has it
      * @param containerRecord what this node prepared for that Container, if anything
+     * @param containerHolder another task of that Container that holds its rootfs on this node, if any
      */
     List<TaskAction> reconcile(
             Task task,
             TaskRecord rec,
             Optional<Container> container,
             Optional<ContainerRecord> containerRecord,
+            Optional<TaskRecord> containerHolder,
             Instant now) {
         if (rec == null) {
-            return unrecorded(task, container, containerRecord, now);
+            return unrecorded(task, container, containerRecord, containerHolder, now);
         }
         List<TaskAction> plan = new ArrayList<>();
         Long generation = task.getMetadata().getGeneration();
@@ -99,9 +101,16 @@ final class TaskDecisions {
         return plan;
     }
 
-    /** A Task this node has no record of: start it once its Container is prepared here, unless it is too late. */
+    /**
+     * A Task this node has no record of: start it once its Container is prepared here, unless it is too late or
+     * the Container has a task here already.
+     */
     private List<TaskAction> unrecorded(
-            Task task, Optional<Container> container, Optional<ContainerRecord> containerRecord, Instant now) {
+            Task task,
+            Optional<Container> container,
+            Optional<ContainerRecord> containerRecord,
+            Optional<TaskRecord> containerHolder,
+            Instant now) {
         TaskStatus.Phase phase =
                 task.getStatus() == null ? null : task.getStatus().phase();
         Long generation = task.getMetadata().getGeneration();
@@ -133,6 +142,20 @@ final class TaskDecisions {
                             "Container " + c.getMetadata().getName() + " cannot run on node " + nodeName + ": " + why,
                             generation))))
                     .orElse(List.of());
+        }
+        // One task per Container, as containerd has it (AlreadyExists): a second one would mount the Container's
+        // upper directory twice. The operator binds a Container's Tasks one at a time; a Task bound past it (its
+        // spec.nodeName set by hand where no admission policy stops that) ends here rather than waiting, as
+        // containerd refuses rather than queues.
+        if (containerHolder.isPresent()) {
+            TaskRecord holder = containerHolder.get();
+            return List.of(new TaskAction.WriteStatus(deleted(
+                    now,
+                    "AlreadyExists",
+                    "Container " + c.getMetadata().getName() + " already has task " + holder.name() + " on node "
+                            + nodeName + "; a Container runs one task at a time, and only the operator binds Tasks"
+                            + " to nodes (leave spec.nodeName empty)",
+                    generation)));
         }
         // The runtime recorded when the Container was prepared: what was reported Ready is what runs.
         return List.of(new TaskAction.Start(prepared.runtime(), prepared, generation));

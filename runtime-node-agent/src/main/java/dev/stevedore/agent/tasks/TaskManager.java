@@ -139,14 +139,42 @@ public final class TaskManager implements AutoCloseable {
         String uid = task.getMetadata().getUid();
         return locks.with(uid, () -> {
             TaskRecord rec = records.get(uid).orElse(null);
-            // Only a task without a record can start, and only then is the Container's record needed.
-            Optional<Container> current = rec == null && container.isPresent() ? current(task) : container;
-            Optional<ContainerRecord> prepared = rec != null
-                    ? Optional.empty()
-                    : current.flatMap(c -> containers.get(c.getMetadata().getUid()));
-            List<TaskAction> plan = decisions.reconcile(task, rec, current, prepared, clock.instant());
-            return settle(uid, executor.execute(TaskRef.of(task), rec, plan)).lookAgain();
+            if (rec != null || container.isEmpty()) {
+                return decideAndExecute(task, rec, container, Optional.empty(), Optional.empty());
+            }
+            Optional<Container> current = current(task);
+            if (current.isEmpty()) {
+                return decideAndExecute(task, null, current, Optional.empty(), Optional.empty());
+            }
+            // Only a task without a record can start, and only then are the Container's record and holder needed;
+            // deciding and writing the first record under the Container's start lock, no two of its tasks start.
+            String containerUid = current.get().getMetadata().getUid();
+            return locks.withStartOf(containerUid, () -> {
+                Optional<ContainerRecord> prepared = containers.get(containerUid);
+                // Only a prepared Container can start a task: only then is it worth reading the other records.
+                Optional<TaskRecord> holder = prepared.isPresent() ? holderOf(containerUid, uid) : Optional.empty();
+                return decideAndExecute(task, null, current, prepared, holder);
+            });
         });
+    }
+
+    private Duration decideAndExecute(
+            Task task,
+            TaskRecord rec,
+            Optional<Container> container,
+            Optional<ContainerRecord> prepared,
+            Optional<TaskRecord> holder)
+            throws IOException {
+        List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, holder, clock.instant());
+        return settle(task.getMetadata().getUid(), executor.execute(TaskRef.of(task), rec, plan))
+                .lookAgain();
+    }
+
+    /** Another task of the Container that holds its rootfs here. */
+    private Optional<TaskRecord> holderOf(String containerUid, String taskUid) {
+        return records.list().stream()
+                .filter(r -> r.holdsRootfs() && containerUid.equals(r.containerUid()) && !taskUid.equals(r.uid()))
+                .findFirst();
     }
 
     /**

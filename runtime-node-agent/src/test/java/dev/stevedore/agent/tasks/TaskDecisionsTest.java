@@ -88,7 +88,8 @@ class TaskDecisionsTest {
     }
 
     private List<TaskAction> reconcile(Task task, TaskRecord rec) {
-        return decide.reconcile(task, rec, Optional.of(container(3, null, false)), Optional.of(PREPARED), NOW);
+        return decide.reconcile(
+                task, rec, Optional.of(container(3, null, false)), Optional.of(PREPARED), Optional.empty(), NOW);
     }
 
     // --- a Task without a record ------------------------------------------------------------------------------
@@ -102,6 +103,38 @@ class TaskDecisionsTest {
     }
 
     @Test
+    void aSecondTaskOfAContainerThatHasOneHereEndsAlreadyExistsAndDoesNotStart() {
+        TaskRecord other = TaskRecord.creating(
+                        "0a1b2c3d-0000-4000-8000-000000000002",
+                        "ns",
+                        "first",
+                        "c-uid",
+                        "overlayfs",
+                        "snap-1",
+                        "runc",
+                        "/b2",
+                        1L)
+                .created(4141L)
+                .started(STARTED);
+        List<TaskAction> plan = decide.reconcile(
+                task(DesiredState.Running, null),
+                null,
+                Optional.of(container(3, null, false)),
+                Optional.of(PREPARED),
+                Optional.of(other),
+                NOW);
+
+        assertThat(plan).singleElement().as("no Start").isInstanceOf(WriteStatus.class);
+        TaskStatus status = ((WriteStatus) plan.get(0)).status();
+        assertThat(status.phase()).isEqualTo(Phase.Deleted);
+        assertThat(status.reason()).isEqualTo("AlreadyExists");
+        assertThat(status.message())
+                .isEqualTo("Container box already has task first on node node-1; a Container runs one task at a"
+                        + " time, and only the operator binds Tasks to nodes (leave spec.nodeName empty)");
+        assertThat(status.exitedAt()).isEqualTo("2026-12-01T10:00:00Z");
+    }
+
+    @Test
     void startsOnTheRuntimeRecordedWhenItsContainerWasPrepared() {
         ContainerRecord crun = new ContainerRecord(
                 "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "crun", List.of());
@@ -110,6 +143,7 @@ class TaskDecisionsTest {
                         null,
                         Optional.of(container(3, "runc", false)),
                         Optional.of(crun),
+                        Optional.empty(),
                         NOW))
                 .as("the live object's runtime may have changed since; what was prepared runs")
                 .containsExactly(new Start("crun", crun, 1L));
@@ -128,8 +162,8 @@ class TaskDecisionsTest {
                 List.of(
                         Conditions.of(null, ContainerStatus.READY, "False", "SpecRejected", "no user app", 3L),
                         Conditions.of(null, ContainerStatus.STALLED, "True", "SpecRejected", "no user app", 3L))));
-        List<TaskAction> plan =
-                decide.reconcile(task(DesiredState.Running, null), null, Optional.of(stalled), Optional.empty(), NOW);
+        List<TaskAction> plan = decide.reconcile(
+                task(DesiredState.Running, null), null, Optional.of(stalled), Optional.empty(), Optional.empty(), NOW);
         assertThat(plan).singleElement().isInstanceOfSatisfying(TaskAction.WriteStatus.class, write -> {
             assertThat(write.status().phase()).isEqualTo(Phase.Deleted);
             assertThat(write.status().reason()).isEqualTo("StartFailed");
@@ -140,7 +174,12 @@ class TaskDecisionsTest {
         Container changedSince = container(4, null, false);
         changedSince.setStatus(stalled.getStatus());
         assertThat(decide.reconcile(
-                        task(DesiredState.Running, null), null, Optional.of(changedSince), Optional.empty(), NOW))
+                        task(DesiredState.Running, null),
+                        null,
+                        Optional.of(changedSince),
+                        Optional.empty(),
+                        Optional.empty(),
+                        NOW))
                 .as("stalled at generation 3 says nothing of generation 4: wait for the node")
                 .isEmpty();
 
@@ -155,7 +194,12 @@ class TaskDecisionsTest {
                 List.of(Conditions.of(
                         null, ContainerStatus.READY, "False", "RegistryUnavailable", "retrying in 4s", 3L))));
         assertThat(decide.reconcile(
-                        task(DesiredState.Running, null), null, Optional.of(retrying), Optional.empty(), NOW))
+                        task(DesiredState.Running, null),
+                        null,
+                        Optional.of(retrying),
+                        Optional.empty(),
+                        Optional.empty(),
+                        NOW))
                 .as("a failure the node retries: wait")
                 .isEmpty();
     }
@@ -163,14 +207,17 @@ class TaskDecisionsTest {
     @Test
     void waitsWithoutPollingWhileItsContainerIsNotPreparedHere() {
         Task t = task(DesiredState.Running, null);
-        assertThat(decide.reconcile(t, null, Optional.empty(), Optional.of(PREPARED), NOW))
+        assertThat(decide.reconcile(t, null, Optional.empty(), Optional.of(PREPARED), Optional.empty(), NOW))
                 .isEmpty();
-        assertThat(decide.reconcile(t, null, Optional.of(container(3, null, false)), Optional.empty(), NOW))
+        assertThat(decide.reconcile(
+                        t, null, Optional.of(container(3, null, false)), Optional.empty(), Optional.empty(), NOW))
                 .isEmpty();
-        assertThat(decide.reconcile(t, null, Optional.of(container(3, null, true)), Optional.of(PREPARED), NOW))
+        assertThat(decide.reconcile(
+                        t, null, Optional.of(container(3, null, true)), Optional.of(PREPARED), Optional.empty(), NOW))
                 .as("the Container is going away")
                 .isEmpty();
-        assertThat(decide.reconcile(t, null, Optional.of(container(4, null, false)), Optional.of(PREPARED), NOW))
+        assertThat(decide.reconcile(
+                        t, null, Optional.of(container(4, null, false)), Optional.of(PREPARED), Optional.empty(), NOW))
                 .as("the node has only generation 3 prepared")
                 .isEmpty();
     }

@@ -199,6 +199,7 @@ class TaskExecutorTest {
                 rec,
                 Optional.empty(),
                 Optional.empty(),
+                Optional.empty(),
                 NOW);
 
         assertThat(executor.execute(REF, rec, plan)).isEqualTo(new TaskExecutor.Outcome(Duration.ofSeconds(2), false));
@@ -216,6 +217,7 @@ class TaskExecutorTest {
                 paused,
                 Optional.empty(),
                 Optional.empty(),
+                Optional.empty(),
                 NOW);
 
         assertThat(executor.execute(REF, paused, plan).lookAgain()).isEqualTo(Duration.ofSeconds(2));
@@ -231,6 +233,7 @@ class TaskExecutorTest {
         List<TaskAction> plan = decisions.reconcile(
                 task(TaskSpec.DesiredState.Stopped, decisions.statusOf(paused)),
                 paused,
+                Optional.empty(),
                 Optional.empty(),
                 Optional.empty(),
                 NOW);
@@ -254,7 +257,10 @@ class TaskExecutorTest {
                         new TaskAction.Save(stopping),
                         new TaskAction.Signal("SIGTERM"),
                         new TaskAction.KillAt(stopping.killAt())));
-        executor.execute(REF, stopping, decisions.reconcile(stop, stopping, Optional.empty(), Optional.empty(), NOW));
+        executor.execute(
+                REF,
+                stopping,
+                decisions.reconcile(stop, stopping, Optional.empty(), Optional.empty(), Optional.empty(), NOW));
 
         assertThat(graceOver.await(5, TimeUnit.SECONDS)).isTrue();
         Thread.sleep(100);
@@ -284,6 +290,7 @@ class TaskExecutorTest {
                         decisions.reconcile(
                                 task(TaskSpec.DesiredState.Running, null),
                                 released,
+                                Optional.empty(),
                                 Optional.empty(),
                                 Optional.empty(),
                                 NOW)))

@@ -357,6 +357,40 @@ class TaskLifecycleIT {
     }
 
     @Test
+    @Order(7)
+    void aSecondTaskBoundByHandBesideALiveOneEndsAlreadyExistsAndMountsNothing(TestNamespace ns) throws Exception {
+        // No operator and no admission policy here: both Tasks are bound by hand, as a user could without them.
+        container(ns, "busy", "process: {args: [sh, -c, 'echo ready; sleep 300']}");
+        task(ns, "busy-1", "busy", "stopGracePeriodSeconds: 0");
+        awaitPhase(ns, "busy-1", TaskStatus.Phase.Running);
+        Task second = task(ns, "busy-2", "busy", "");
+
+        Task refused = awaitDeleted(ns, "busy-2");
+        assertThat(refused.getStatus().reason()).isEqualTo("AlreadyExists");
+        assertThat(refused.getStatus().message())
+                .isEqualTo("Container busy already has task busy-1 on node " + NODE + "; a Container runs one task at"
+                        + " a time, and only the operator binds Tasks to nodes (leave spec.nodeName empty)");
+        assertThat(refused.getStatus().startedAt()).isNull();
+        assertNothingLeft(second.getMetadata().getUid());
+        assertThat(conmons()).hasSize(1);
+        assertThat(ns.client()
+                        .resources(Task.class)
+                        .withName("busy-1")
+                        .get()
+                        .getStatus()
+                        .phase())
+                .isEqualTo(TaskStatus.Phase.Running);
+
+        // Once the first has gone, the Container is free: a Task bound now runs.
+        setDesired(ns, "busy-1", "Stopped");
+        awaitDeleted(ns, "busy-1");
+        task(ns, "busy-3", "busy", "stopGracePeriodSeconds: 0");
+        awaitPhase(ns, "busy-3", TaskStatus.Phase.Running);
+        setDesired(ns, "busy-3", "Stopped");
+        awaitDeleted(ns, "busy-3");
+    }
+
+    @Test
     @Order(8)
     void aTaskCreatedBeforeItsContainerStartsWhenTheContainerBecomesReady(TestNamespace ns) throws Exception {
         // The agent does not poll: only the Container's event (Ready) can bring this Task to start.
