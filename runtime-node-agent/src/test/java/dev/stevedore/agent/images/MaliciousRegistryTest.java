@@ -183,12 +183,14 @@ class MaliciousRegistryTest {
         assertNothingLeft(image.layerDigest());
     }
 
+    /** 16 KiB of manifest at 128 bytes a second would take two minutes. */
     @Test
     void aDrippingManifestEndsAsAStall() throws IOException {
-        ImageBlobs image = ImageBlobs.small();
+        byte[] padded = (new String(ImageBlobs.small().manifest(), StandardCharsets.UTF_8) + " ".repeat(16 * 1024))
+                .getBytes(StandardCharsets.UTF_8);
         registry.on(
                 ScriptedRegistry.manifestPath("1"),
-                () -> ScriptedRegistry.json(image.manifest())
+                () -> ScriptedRegistry.json(padded)
                         .setHeader("Content-Type", Oci.OCI_MANIFEST)
                         .throttleBody(64, 500, TimeUnit.MILLISECONDS));
 
