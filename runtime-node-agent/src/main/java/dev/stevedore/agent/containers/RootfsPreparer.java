@@ -116,13 +116,11 @@ public final class RootfsPreparer {
         Lock lease = gc.lease();
         lease.lock();
         try {
-            Image image = images.get(spec.image()).orElse(null);
-            if (image == null) {
-                try {
-                    image = images.pull(spec.image(), auths);
-                } catch (ImageException e) {
-                    throw new PrepareException("ImageReady", e.reason(), e.getMessage(), e.transientFailure(), e);
-                }
+            Image image;
+            try {
+                image = images.ensure(spec.image(), auths);
+            } catch (ImageException e) {
+                throw new PrepareException("ImageReady", e.reason(), e.getMessage(), e.transientFailure(), e);
             }
             List<String> chain =
                     ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());

@@ -28,6 +28,9 @@ public interface ContentStore {
     /** Bytes of all blobs. */
     long usage() throws IOException;
 
+    /** Bytes the store's file system holds when empty: a blob larger than this can never be stored. */
+    long capacity() throws IOException;
+
     void delete(Digest digest) throws IOException;
 
     /** Opens the bytes of a blob, perhaps from a registry; called at most once per {@link #ingest}. */

@@ -122,6 +122,11 @@ public final class FileContentStore implements ContentStore {
     }
 
     @Override
+    public long capacity() throws IOException {
+        return Files.getFileStore(blobs).getTotalSpace();
+    }
+
+    @Override
     public void delete(Digest digest) throws IOException {
         Files.deleteIfExists(blobPath(digest));
     }
@@ -162,7 +167,8 @@ public final class FileContentStore implements ContentStore {
         try (InputStream in = source.open();
                 FileChannel out =
                         FileChannel.open(temp, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
-            for (int n; (n = in.read(buffer)) != -1; ) {
+            // With a size to meet, never ask for more than one byte past it: an endless body costs that much.
+            for (int n; (n = in.read(buffer, 0, readLength(expectedSize, size))) != -1; ) {
                 if (Thread.currentThread().isInterrupted()) {
                     throw new InterruptedIOException("ingest interrupted");
                 }
@@ -179,6 +185,10 @@ public final class FileContentStore implements ContentStore {
             out.force(true); // the bytes are on disk before the rename makes them visible
         }
         return size;
+    }
+
+    private static int readLength(long expectedSize, long sizeSoFar) {
+        return expectedSize < 0 ? BUFFER_SIZE : (int) Math.min(BUFFER_SIZE, expectedSize + 1 - sizeSoFar);
     }
 
     private static Path await(CompletableFuture<Path> running) throws IOException {

@@ -5,6 +5,7 @@ import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
 import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.content.DigestMismatchException;
@@ -65,6 +66,10 @@ final class ImageAssembler {
             throw new ImageException(DIGEST_MISMATCH, name + ": " + e.getMessage(), false, e);
         } catch (FetchException e) {
             throw e.toImageException();
+        } catch (ValueInstantiationException e) {
+            // A record's constructor refused a value (Descriptor's size): its message says which.
+            String why = e.getCause() != null ? e.getCause().getMessage() : e.getOriginalMessage();
+            throw new ImageException(INVALID_IMAGE, name + ": malformed image: " + why, false, e);
         } catch (JsonProcessingException | IllegalArgumentException e) {
             throw new ImageException(INVALID_IMAGE, name + ": malformed image: " + e.getMessage(), false, e);
         } catch (IOException e) {
@@ -84,7 +89,10 @@ final class ImageAssembler {
         }
         List<Oci.Descriptor> layers = manifest.layers() == null ? List.of() : manifest.layers();
         for (Oci.Descriptor layer : layers) {
-            if (layer == null || !Oci.isOneOf(Oci.LAYER_TYPES, layer.mediaType())) {
+            if (layer == null) {
+                throw invalid(manifestDigest + " lists a null layer");
+            }
+            if (!Oci.isOneOf(Oci.LAYER_TYPES, layer.mediaType())) {
                 throw invalid("unsupported layer media type " + layer.mediaType());
             }
         }
@@ -101,8 +109,8 @@ final class ImageAssembler {
         if (diffIds.size() != layers.size()) {
             throw invalid(layers.size() + " layers but " + diffIds.size() + " diff_ids in the config");
         }
+        long size = imageSize(manifestJson.length + manifest.config().size(), layers);
         List<Image.Layer> imageLayers = new ArrayList<>();
-        long size = manifestJson.length + manifest.config().size();
         for (int i = 0; i < layers.size(); i++) {
             Oci.Descriptor layer = layers.get(i);
             Digest layerDigest = layer.parsedDigest();
@@ -111,10 +119,30 @@ final class ImageAssembler {
             // which decompresses it anyway, as containerd does.
             Digest diffId = Oci.digest(diffIds.get(i));
             imageLayers.add(new Image.Layer(layerDigest, layer.mediaType(), layer.size(), diffId));
-            size += layer.size();
         }
         return new Image(
                 name, digest, manifestDigest, configDigest, List.copyOf(imageLayers), imageConfig(config), size);
+    }
+
+    /**
+     * The bytes the image's descriptors add up to, refused before any layer is fetched when no node could hold them:
+     * descriptors that say so are lies (or the node is far too small), and the download would only fill the disk.
+     */
+    private long imageSize(long jsonSize, List<Oci.Descriptor> layers) throws IOException, ImageException {
+        long size = jsonSize;
+        try {
+            for (Oci.Descriptor layer : layers) {
+                size = Math.addExact(size, layer.size());
+            }
+        } catch (ArithmeticException overflow) {
+            throw invalid("the layer sizes of the image add up to more than 2^63 bytes");
+        }
+        long capacity = content.capacity();
+        if (size > capacity) {
+            throw invalid("the image's descriptors say " + size + " bytes, more than this node's content store can"
+                    + " ever hold (" + capacity + " bytes)");
+        }
+        return size;
     }
 
     private Oci.Descriptor choosePlatform(Oci.Index index, Digest digest) throws ImageException {

@@ -48,9 +48,37 @@ final class ImageRecords {
 
     /**
      * What a file holds; the format number lets a later agent read records an older one wrote. A pinned image is
-     * kept by garbage collection though no Container uses it (an imported one: no registry may have it).
+     * kept by garbage collection though no Container uses it (an imported one: no registry may have it). {@code
+     * access} says who may use a pulled image without asking the registry; null for imported images and in records
+     * written before it existed.
      */
-    record Stored(int format, Image image, boolean pinned) {}
+    record Stored(int format, Image image, boolean pinned, PullAccess access) {}
+
+    /**
+     * Who pulled an image, as kubelet's image pull records (KEP-2535) say it: anyone may use an image the registry
+     * served without credentials; otherwise the holders of the credentials whose keyed hashes are listed, each
+     * added once the registry let them pull it. The credentials themselves are never written.
+     */
+    record PullAccess(boolean anonymous, List<String> credentials) {
+        static final PullAccess PUBLIC = new PullAccess(true, List.of());
+
+        PullAccess {
+            credentials = credentials == null ? List.of() : List.copyOf(credentials);
+        }
+
+        static PullAccess of(String credential) {
+            return new PullAccess(false, List.of(credential));
+        }
+
+        PullAccess with(String credential) {
+            if (anonymous || credentials.contains(credential)) {
+                return this;
+            }
+            List<String> more = new ArrayList<>(credentials);
+            more.add(credential);
+            return new PullAccess(false, more);
+        }
+    }
 
     /** Removes the temp files of interrupted writes: only for the directory's owner, the agent. */
     ImageRecords(Path dir) throws IOException {
@@ -85,6 +113,10 @@ final class ImageRecords {
         return read(fileOf(name)).map(Stored::pinned).orElse(false);
     }
 
+    Optional<Stored> stored(String name) {
+        return read(fileOf(name));
+    }
+
     List<Image> list() {
         List<Image> images = new ArrayList<>();
         try (Stream<Path> files = Files.list(dir)) {
@@ -105,10 +137,36 @@ final class ImageRecords {
         put(image, false);
     }
 
-    synchronized void put(Image image, boolean pinned) throws IOException {
+    void put(Image image, boolean pinned) throws IOException {
+        write(new Stored(FORMAT, image, pinned, null));
+    }
+
+    void put(Image image, PullAccess access) throws IOException {
+        write(new Stored(FORMAT, image, false, access));
+    }
+
+    /**
+     * Records that the holders of {@code credential} may use the image {@code name}, or anyone when it is null (the
+     * registry served it without credentials), if the record still is of the image {@code digest}: one replaced
+     * meanwhile by another pull of the name keeps its own access.
+     */
+    synchronized void allow(String name, Digest digest, String credential) throws IOException {
+        Stored stored = read(fileOf(name)).orElse(null);
+        if (stored == null || !stored.image().digest().equals(digest)) {
+            return;
+        }
+        PullAccess access = credential == null
+                ? PullAccess.PUBLIC
+                : stored.access() == null
+                        ? PullAccess.of(credential)
+                        : stored.access().with(credential);
+        write(new Stored(FORMAT, stored.image(), stored.pinned(), access));
+    }
+
+    private synchronized void write(Stored stored) throws IOException {
         AtomicFiles.write(
-                fileOf(image.name()),
-                JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(new Stored(FORMAT, image, pinned)));
+                fileOf(stored.image().name()),
+                JSON.writerWithDefaultPrettyPrinter().writeValueAsBytes(stored));
     }
 
     synchronized void remove(String name) throws IOException {

@@ -20,6 +20,14 @@ public interface ImageService {
     Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException;
 
     /**
+     * The image a Container with {@code auths} may use, as kubelet decides since KEP-2535: the one on the node if it
+     * was imported, pulled without credentials, or these credentials are known (or checked with the registry) to pull
+     * it; else pulled with them. A refusal is {@link ImageException#UNAUTHORIZED}; a registry that cannot be asked, a
+     * transient failure.
+     */
+    Image ensure(String reference, Map<String, RegistryAuth> auths) throws ImageException;
+
+    /**
      * Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}: one image
      * per entry of its index.json, named by its {@code org.opencontainers.image.ref.name} annotation (containerd's
      * {@code io.containerd.image.name} first), else {@code import/<digest>}. None is recorded unless all could be

@@ -48,6 +48,13 @@ final class Oci {
     record Descriptor(
             String mediaType, String digest, long size, PlatformSpec platform, Map<String, String> annotations) {
 
+        /** Refused while parsing: a negative size would read as "unknown" and turn the size checks off. */
+        Descriptor {
+            if (size < 0) {
+                throw new IllegalArgumentException("the descriptor of " + digest + " has the negative size " + size);
+            }
+        }
+
         Digest parsedDigest() {
             return Oci.digest(digest);
         }

@@ -6,6 +6,7 @@ import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.images.ImageRecords.PullAccess;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -30,12 +31,16 @@ public final class RegistryImageService implements ImageService {
     private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(15);
     /** Between two reads of a response: a stalled layer download fails instead of hanging the pull. */
     private static final Duration READ_TIMEOUT = Duration.ofSeconds(60);
+    /** The key of the credential hashes in image records; it stays on this node. */
+    private static final String CREDENTIAL_KEY = "pull-credentials.key";
 
     private final ImageRecords records;
     private final ImageAssembler assembler;
     private final OciLayoutImporter importer;
     private final Set<String> insecureRegistries;
     private final OkHttpClient http;
+    private final RegistryClient.StallLimit stallLimit;
+    private final CredentialHashes credentialHashes;
 
     /**
      * @param content where blobs go
@@ -60,29 +65,47 @@ public final class RegistryImageService implements ImageService {
             Set<String> insecureRegistries,
             boolean removeLeftovers)
             throws IOException {
+        this(
+                content,
+                recordsDir,
+                platform,
+                insecureRegistries,
+                removeLeftovers,
+                READ_TIMEOUT,
+                RegistryClient.StallLimit.DEFAULT);
+    }
+
+    /** With the limits that end a registry which stops sending or drips, shorter in tests. */
+    RegistryImageService(
+            ContentStore content,
+            Path recordsDir,
+            Platform platform,
+            Set<String> insecureRegistries,
+            boolean removeLeftovers,
+            Duration readTimeout,
+            RegistryClient.StallLimit stallLimit)
+            throws IOException {
         this.records = new ImageRecords(recordsDir, removeLeftovers);
+        this.credentialHashes = new CredentialHashes(recordsDir.resolve(CREDENTIAL_KEY));
         this.assembler = new ImageAssembler(content, platform);
         this.importer = new OciLayoutImporter(content, assembler);
         this.insecureRegistries = Set.copyOf(insecureRegistries);
-        // No call timeout: a large layer may take long; the read timeout catches a registry that stopped sending.
-        // No redirects across schemes: blob redirects to storage must not downgrade HTTPS to plain HTTP.
+        this.stallLimit = stallLimit;
+        // No call timeout: a large layer may take long; the read timeout catches a registry that stopped sending,
+        // the stall limit one that drips. No redirects across schemes: blob redirects to storage must not downgrade
+        // HTTPS to plain HTTP.
         this.http = new OkHttpClient.Builder()
                 .connectTimeout(CONNECT_TIMEOUT)
-                .readTimeout(READ_TIMEOUT)
+                .readTimeout(readTimeout)
                 .followSslRedirects(false)
                 .build();
     }
 
     @Override
     public Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException {
-        ImageReference ref;
-        try {
-            ref = ImageReference.parse(reference);
-        } catch (IllegalArgumentException e) {
-            throw new ImageException(INVALID_IMAGE, e.getMessage(), false, e);
-        }
-        RegistryClient client =
-                new RegistryClient(http, ref.apiHost(), ref.repository(), authFor(ref, auths), insecureRegistries);
+        ImageReference ref = parse(reference);
+        RegistryAuth auth = authFor(ref, auths);
+        RegistryClient client = client(ref, auth);
         RegistryClient.FetchedManifest top;
         try {
             top = client.manifest(ref.manifestReference());
@@ -105,9 +128,81 @@ public final class RegistryImageService implements ImageService {
                         return client.blob(blob);
                     }
                 });
-        save(List.of(image), false);
+        // Served without credentials, it is public; else it is for the holders of these.
+        PullAccess access = client.credentialsSent() ? PullAccess.of(hash(ref, auth)) : PullAccess.PUBLIC;
+        try {
+            records.put(image, access);
+        } catch (IOException e) {
+            throw storageFailure(e);
+        }
         LOG.info("pulled {} as {}", image.name(), digest);
         return image;
+    }
+
+    /**
+     * KEP-2535's rule for images on the node: an imported one, or one pulled without credentials, serves anyone; one
+     * pulled with credentials serves the holders of credentials the registry let pull it, and other credentials (or
+     * none) are checked with the registry first, by a HEAD of the recorded manifest digest in its repository.
+     */
+    @Override
+    public Image ensure(String reference, Map<String, RegistryAuth> auths) throws ImageException {
+        Optional<ImageRecords.Stored> stored = stored(reference);
+        if (stored.isEmpty()) {
+            return pull(reference, auths);
+        }
+        Image image = stored.get().image();
+        if (stored.get().pinned()) {
+            return image;
+        }
+        ImageReference ref = parse(image.name());
+        RegistryAuth auth = authFor(ref, auths);
+        String credential = auth == null ? null : hash(ref, auth);
+        if (!needsRegistryCheck(stored.get().access(), credential)) {
+            return image;
+        }
+        RegistryClient client = client(ref, auth);
+        try {
+            client.checkPull(image.digest());
+        } catch (FetchException e) {
+            throw refusedOrRetried(image, ref, auth, e.toImageException());
+        }
+        try {
+            records.allow(image.name(), image.digest(), client.credentialsSent() ? credential : null);
+        } catch (IOException e) {
+            throw storageFailure(e);
+        }
+        LOG.info("{}: the registry lets {} pull {}", image.name(), auth == null ? "anyone" : auth, image.digest());
+        return image;
+    }
+
+    /** The decision of {@link #ensure}: whether these credentials (null: none) must be checked with the registry. */
+    static boolean needsRegistryCheck(PullAccess access, String credential) {
+        if (access == null) {
+            return true; // a record from before access was recorded: nothing says who pulled it
+        }
+        return !access.anonymous()
+                && (credential == null || !access.credentials().contains(credential));
+    }
+
+    private static ImageException refusedOrRetried(
+            Image image, ImageReference ref, RegistryAuth auth, ImageException e) {
+        String whose = auth == null ? "without credentials" : "with the credentials of its imagePullSecrets";
+        if (e.transientFailure()) {
+            return new ImageException(
+                    e.reason(),
+                    image.name() + " is on this node, pulled with other credentials; whether this Container may"
+                            + " use it " + whose + " is for " + ref.registry() + " to say, which did not answer: "
+                            + e.getMessage(),
+                    true,
+                    e);
+        }
+        return new ImageException(
+                ImageException.UNAUTHORIZED,
+                image.name() + " is on this node, pulled with other credentials, and " + ref.registry()
+                        + " refuses it to this Container " + whose + " (" + e.getMessage() + "): give the Container"
+                        + " imagePullSecrets that can pull it",
+                false,
+                e);
     }
 
     @Override
@@ -120,7 +215,11 @@ public final class RegistryImageService implements ImageService {
 
     @Override
     public Optional<Image> get(String name) {
-        return records.get(name).or(() -> normalized(name).flatMap(records::get));
+        return stored(name).map(ImageRecords.Stored::image);
+    }
+
+    private Optional<ImageRecords.Stored> stored(String name) {
+        return records.stored(name).or(() -> normalized(name).flatMap(records::stored));
     }
 
     @Override
@@ -172,7 +271,32 @@ public final class RegistryImageService implements ImageService {
                 records.put(image, pinned);
             }
         } catch (IOException e) {
-            throw new ImageException(STORAGE_FAILURE, "could not write the image record: " + e.getMessage(), true, e);
+            throw storageFailure(e);
+        }
+    }
+
+    private static ImageException storageFailure(IOException e) {
+        return new ImageException(STORAGE_FAILURE, "could not write the image record: " + e.getMessage(), true, e);
+    }
+
+    private static ImageReference parse(String reference) throws ImageException {
+        try {
+            return ImageReference.parse(reference);
+        } catch (IllegalArgumentException e) {
+            throw new ImageException(INVALID_IMAGE, e.getMessage(), false, e);
+        }
+    }
+
+    private RegistryClient client(ImageReference ref, RegistryAuth auth) {
+        return new RegistryClient(http, ref.apiHost(), ref.repository(), auth, insecureRegistries, stallLimit);
+    }
+
+    private String hash(ImageReference ref, RegistryAuth auth) throws ImageException {
+        try {
+            return credentialHashes.of(ref.apiHost(), auth);
+        } catch (IOException e) {
+            throw new ImageException(
+                    STORAGE_FAILURE, "could not read or write the credential hash key: " + e.getMessage(), true, e);
         }
     }
 

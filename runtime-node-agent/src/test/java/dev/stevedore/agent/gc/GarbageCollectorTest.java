@@ -252,6 +252,11 @@ class GarbageCollectorTest {
         }
 
         @Override
+        public Image ensure(String reference, Map<String, RegistryAuth> auths) {
+            throw new UnsupportedOperationException("no registry here");
+        }
+
+        @Override
         public List<Image> importArchive(Path archive) {
             throw new UnsupportedOperationException("no archives here");
         }

@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.time.Duration;
+import java.util.Map;
 import org.bouncycastle.crypto.generators.OpenBSDBCrypt;
 
 /**
@@ -41,16 +42,27 @@ public final class LocalRegistry implements AutoCloseable {
 
     /** Requires {@code user}/{@code password} by Basic auth, as an htpasswd file with a bcrypt entry. */
     public static LocalRegistry withBasicAuth(String user, String password) {
-        byte[] salt = new byte[16];
-        new SecureRandom().nextBytes(salt);
-        // Bouncy Castle's bcrypt (already on the test class path) spares installing apache2-utils for htpasswd.
-        String entry = user + ":" + OpenBSDBCrypt.generate("2y", password.toCharArray(), salt, 5) + "\n";
+        return withBasicAuth(Map.of(user, password));
+    }
+
+    /** Requires one of {@code passwords} (by user) by Basic auth, as an htpasswd file with bcrypt entries. */
+    public static LocalRegistry withBasicAuth(Map<String, String> passwords) {
+        StringBuilder htpasswd = new StringBuilder();
+        passwords.forEach((user, password) -> {
+            byte[] salt = new byte[16];
+            new SecureRandom().nextBytes(salt);
+            // Bouncy Castle's bcrypt (already on the test class path) spares installing apache2-utils for htpasswd.
+            htpasswd.append(user)
+                    .append(':')
+                    .append(OpenBSDBCrypt.generate("2y", password.toCharArray(), salt, 5))
+                    .append('\n');
+        });
         return start("""
                 auth:
                   htpasswd:
                     realm: stevedore-test
                     path: %s
-                """, "htpasswd", entry);
+                """, "htpasswd", htpasswd.toString());
     }
 
     /** Requires bearer tokens that {@code tokens} issues, as Docker Hub does. */
