@@ -15,7 +15,7 @@ import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import dev.stevedore.testing.Chart;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.PodBoundTokens;
+import dev.stevedore.testing.NodeCredentials;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
@@ -85,7 +85,8 @@ class PullCredentialsFromOperatorIT {
 
         Path token = tmp.resolve(ns.name() + "-token");
         Files.writeString(
-                token, PodBoundTokens.onNode(ns, Chart.agentServiceAccount(ns), node, PullCredentialsApi.AUDIENCE));
+                token,
+                NodeCredentials.issue(ns, Chart.agentServiceAccount(ns), node).token(PullCredentialsApi.AUDIENCE));
         Path ca = tmp.resolve(ns.name() + "-ca.crt");
         int port = freePort();
         // The endpoint is not up yet, and its CA not published: the agent starts all the same.

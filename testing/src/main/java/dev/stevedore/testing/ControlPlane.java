@@ -152,16 +152,17 @@ public final class ControlPlane implements AutoCloseable {
      * Pod would. The ServiceAccount must exist. The caller closes the client.
      */
     public KubernetesClient clientAs(String namespace, String serviceAccount) {
-        return clientWithToken(namespace, token(namespace, serviceAccount, null));
+        return clientWithToken(namespace, token(namespace, serviceAccount, null, ISSUER));
     }
 
     /**
-     * A token of {@code namespace/serviceAccount} from the TokenRequest API, for an hour; bound to {@code pod} if
-     * given, as kubelet binds the tokens it mounts: it is valid while the Pod exists, and names the Pod's node.
+     * A token of {@code namespace/serviceAccount} for {@code audience} ({@link #ISSUER}: the API server) from the
+     * TokenRequest API, for an hour; bound to {@code pod} if given, as kubelet binds the tokens it mounts: it is
+     * valid while the Pod exists, and names the Pod's node.
      */
-    public String token(String namespace, String serviceAccount, Pod pod) {
+    public String token(String namespace, String serviceAccount, Pod pod, String audience) {
         TokenRequestSpecBuilder spec =
-                new TokenRequestSpecBuilder().withAudiences(ISSUER).withExpirationSeconds(3600L);
+                new TokenRequestSpecBuilder().withAudiences(audience).withExpirationSeconds(3600L);
         if (pod != null) {
             spec.withNewBoundObjectRef()
                     .withApiVersion("v1")

@@ -18,13 +18,15 @@ import java.nio.file.Path;
  */
 public final class NodeCredentials {
     private final TestNamespace ns;
+    private final String serviceAccount;
     private final String node;
-    private final String token;
+    private final Pod pod;
 
-    private NodeCredentials(TestNamespace ns, String node, String token) {
+    private NodeCredentials(TestNamespace ns, String serviceAccount, String node, Pod pod) {
         this.ns = ns;
+        this.serviceAccount = serviceAccount;
         this.node = node;
-        this.token = token;
+        this.pod = pod;
     }
 
     /** Issues them for the ServiceAccount {@code serviceAccount} of the test's namespace on {@code node}. */
@@ -61,7 +63,12 @@ public final class NodeCredentials {
                         .endSpec()
                         .build())
                 .create();
-        return new NodeCredentials(ns, node, ns.controlPlane().token(ns.name(), serviceAccount, pod));
+        return new NodeCredentials(ns, serviceAccount, node, pod);
+    }
+
+    /** A token bound to the Pod for {@code audience}: the API server's, or another as a projected volume has it. */
+    public String token(String audience) {
+        return ns.controlPlane().token(ns.name(), serviceAccount, pod, audience);
     }
 
     public String node() {
@@ -70,12 +77,12 @@ public final class NodeCredentials {
 
     /** A client that presents them; closed after the test. */
     public KubernetesClient client() {
-        return ns.closeAfterTest(ns.controlPlane().clientWithToken(ns.name(), token));
+        return ns.closeAfterTest(ns.controlPlane().clientWithToken(ns.name(), token(ControlPlane.ISSUER)));
     }
 
     /** A kubeconfig that presents them, for a process of its own. */
     public Path writeKubeconfig(Path file) {
-        ns.controlPlane().writeTokenKubeconfig(file, token);
+        ns.controlPlane().writeTokenKubeconfig(file, token(ControlPlane.ISSUER));
         return file;
     }
 }

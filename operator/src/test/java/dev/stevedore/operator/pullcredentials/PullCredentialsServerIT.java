@@ -8,7 +8,7 @@ import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.testing.Chart;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.PodBoundTokens;
+import dev.stevedore.testing.NodeCredentials;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
@@ -60,8 +60,8 @@ class PullCredentialsServerIT {
             pullSecret(ns, "opaque", "Opaque", "{\"auths\":{\"c.example\":{}}}");
             Container onA = container(ns, "on-a", NODE_A, "[regcred, opaque, missing]");
             Container onB = container(ns, "on-b", NODE_B, "[not-named]");
-            String agentOfA =
-                    PodBoundTokens.onNode(ns, Chart.agentServiceAccount(ns), NODE_A, PullCredentialsApi.AUDIENCE);
+            String agentOfA = NodeCredentials.issue(ns, Chart.agentServiceAccount(ns), NODE_A)
+                    .token(PullCredentialsApi.AUDIENCE);
 
             Answer own = post(ns, server, agentOfA, request(onA));
             assertThat(own.status()).as(own.body()).isEqualTo(200);
@@ -93,8 +93,8 @@ class PullCredentialsServerIT {
             assertThat(noNode.status()).isEqualTo(403);
             assertThat(noNode.body()).contains("is not bound to a Pod on a node");
 
-            String operatorOnA =
-                    PodBoundTokens.onNode(ns, Chart.operatorServiceAccount(ns), NODE_A, PullCredentialsApi.AUDIENCE);
+            String operatorOnA = NodeCredentials.issue(ns, Chart.operatorServiceAccount(ns), NODE_A)
+                    .token(PullCredentialsApi.AUDIENCE);
             Answer otherAccount = post(ns, server, operatorOnA, request(onA));
             assertThat(otherAccount.status()).isEqualTo(403);
             assertThat(otherAccount.body()).contains("is not the node agent's ServiceAccount");
@@ -104,7 +104,7 @@ class PullCredentialsServerIT {
             assertThat(apiToken.status()).isEqualTo(401);
             assertThat(post(ns, server, null, request(onA)).status()).isEqualTo(401);
 
-            String agentOfA = PodBoundTokens.onNode(ns, agent, NODE_A, PullCredentialsApi.AUDIENCE);
+            String agentOfA = NodeCredentials.issue(ns, agent, NODE_A).token(PullCredentialsApi.AUDIENCE);
             Answer replaced = post(
                     ns,
                     server,

@@ -25,9 +25,6 @@ public interface ContentStore {
 
     Stream<Digest> list() throws IOException;
 
-    /** Bytes of all blobs. */
-    long usage() throws IOException;
-
     /** Bytes the store's file system holds when empty: a blob larger than this can never be stored. */
     long capacity() throws IOException;
 

@@ -8,7 +8,6 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
@@ -106,19 +105,6 @@ public final class FileContentStore implements ContentStore {
             }
         }
         return digests.stream();
-    }
-
-    @Override
-    public long usage() throws IOException {
-        long total = 0;
-        for (Digest digest : list().toList()) {
-            try {
-                total += Files.size(blobPath(digest));
-            } catch (NoSuchFileException deletedMeanwhile) {
-                // garbage collection may run concurrently
-            }
-        }
-        return total;
     }
 
     @Override
