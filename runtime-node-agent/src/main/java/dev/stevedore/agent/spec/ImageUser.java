@@ -58,8 +58,7 @@ final class ImageUser {
     /** A Container's numeric override; without a gid, the primary group /etc/passwd gives the uid, or 0. */
     static Ids resolve(long uid, Long gid, Path rootfs) throws SpecRejectedException {
         ImageUser image = new ImageUser(rootfs);
-        String description = "spec.process.user.uid " + uid;
-        checkId(uid, description);
+        checkId(uid, "spec.process.user.uid " + uid);
         Optional<Passwd> entry = image.findPasswd(e -> e.uid() == uid);
         long primary = gid != null
                 ? checkId(gid, "spec.process.user.gid " + gid)
