@@ -2,8 +2,10 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.PullCredentialsEndpoint;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.agent.testing.TestImages.Format;
 import dev.stevedore.api.v1alpha1.Conditions;
@@ -13,18 +15,16 @@ import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.operator.StevedoreOperator;
+import dev.stevedore.testing.Chart;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -54,6 +54,7 @@ class PrivateImageIT {
     private static NodeAgent.Running agent;
     private static Operator operator;
     private static String image;
+    private static final int PORT = PullCredentialsEndpoint.freePort();
 
     @BeforeAll
     static void start(ControlPlane cp) throws Exception {
@@ -63,8 +64,18 @@ class PrivateImageIT {
         image = registry.host() + "/private/busybox:1";
         TestImages.build(tmp.resolve("images"))
                 .push(TestImages.BASE, image, Format.OCI, "alice:" + PASSWORDS.get("alice"));
+        // Agents get pull Secrets from the operator's endpoint; each test starts it for its namespace.
         agent = NodeAgent.start(
-                cp.adminClient(), NODE, tmp.resolve("root"), LABELS, List.of(), Set.of(), Duration.ofSeconds(5));
+                cp.adminClient(),
+                NODE,
+                tmp.resolve("root"),
+                LABELS,
+                List.of(),
+                Set.of(),
+                Duration.ofSeconds(5),
+                Map.of(),
+                PullCredentialsEndpoint.client(PORT, tmp.resolve("credentials")),
+                LayerLimits.DEFAULTS);
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }
@@ -79,6 +90,14 @@ class PrivateImageIT {
 
     @Test
     void aCachedPrivateImageServesOnlyContainersWhoseCredentialsPullIt(TestNamespace ns) {
+        Chart.installRbac(ns);
+        try (PullCredentialsEndpoint endpoint =
+                PullCredentialsEndpoint.start(ns, NODE, PORT, tmp.resolve("credentials"))) {
+            whoseCredentialsPullIt(ns);
+        }
+    }
+
+    private static void whoseCredentialsPullIt(TestNamespace ns) {
         pullSecret(ns, "alice", "alice", PASSWORDS.get("alice"));
         pullSecret(ns, "carol", "carol", PASSWORDS.get("carol"));
         pullSecret(ns, "wrong", "alice", "guessed");
@@ -112,20 +131,7 @@ class PrivateImageIT {
     }
 
     private static void pullSecret(TestNamespace ns, String name, String user, String password) {
-        String auth = Base64.getEncoder().encodeToString((user + ":" + password).getBytes(StandardCharsets.UTF_8));
-        String dockerConfig = "{\"auths\":{\"" + registry.host() + "\":{\"auth\":\"" + auth + "\"}}}";
-        ns.client()
-                .secrets()
-                .resource(new SecretBuilder()
-                        .withNewMetadata()
-                        .withName(name)
-                        .endMetadata()
-                        .withType("kubernetes.io/dockerconfigjson")
-                        .addToData(
-                                ".dockerconfigjson",
-                                Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
-                        .build())
-                .create();
+        PullCredentialsEndpoint.pullSecret(ns, name, registry.host(), user, password);
     }
 
     private static void container(TestNamespace ns, String name, String moreSpec) {

@@ -3,35 +3,23 @@ package dev.stevedore.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.stevedore.agent.containers.PullCredentialsClient;
 import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.PullCredentialsEndpoint;
 import dev.stevedore.agent.testing.TestImages;
-import dev.stevedore.api.PullCredentialsApi;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
-import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import dev.stevedore.testing.Chart;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
-import dev.stevedore.testing.NodeCredentials;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
-import java.io.IOException;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
-import java.net.URI;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -78,17 +66,13 @@ class PullCredentialsFromOperatorIT {
         Chart.installRbac(ns);
         String node = ns.name() + "-node";
         KubernetesClient asAgent = ns.clientAs(Chart.agentServiceAccount(ns));
-        pullSecret(ns, "regcred");
+        PullCredentialsEndpoint.pullSecret(ns, "regcred", registry.host(), USER, PASSWORD);
         assertForbidden(() ->
                 asAgent.secrets().inNamespace(ns.name()).withName("regcred").get());
         assertForbidden(() -> asAgent.secrets().inAnyNamespace().list());
 
-        Path token = tmp.resolve(ns.name() + "-token");
-        Files.writeString(
-                token,
-                NodeCredentials.issue(ns, Chart.agentServiceAccount(ns), node).token(PullCredentialsApi.AUDIENCE));
-        Path ca = tmp.resolve(ns.name() + "-ca.crt");
-        int port = freePort();
+        Path credentials = tmp.resolve(ns.name() + "-credentials");
+        int port = PullCredentialsEndpoint.freePort();
         // The endpoint is not up yet, and its CA not published: the agent starts all the same.
         NodeAgent.Running agent = NodeAgent.start(
                 asAgent,
@@ -99,9 +83,9 @@ class PullCredentialsFromOperatorIT {
                 Set.of(),
                 Duration.ofSeconds(2),
                 Map.of(),
-                new PullCredentialsClient(URI.create("https://127.0.0.1:" + port), ca, token),
+                PullCredentialsEndpoint.client(port, credentials),
                 LayerLimits.DEFAULTS);
-        PullCredentialsServer server = null;
+        PullCredentialsEndpoint endpoint = null;
         try {
             Containers.create(ns, "no-secret", image, node, "");
             Condition unauthorized = Containers.condition(
@@ -118,23 +102,7 @@ class PullCredentialsFromOperatorIT {
                     .contains("cannot get the pull Secrets [regcred] from the operator at https://127.0.0.1:" + port)
                     .contains("retrying in");
 
-            server = PullCredentialsServer.start(
-                    ns.clientAs(Chart.operatorServiceAccount(ns)),
-                    new PullCredentialsServer.Settings(
-                            new InetSocketAddress(InetAddress.getLoopbackAddress(), port),
-                            ns.name(),
-                            Chart.release(ns) + "-operator-serving",
-                            Chart.release(ns) + "-pull-credentials-ca",
-                            List.of("127.0.0.1"),
-                            ns.name() + "/" + Chart.agentServiceAccount(ns)));
-            Files.writeString(
-                    ca,
-                    ns.client()
-                            .configMaps()
-                            .withName(Chart.release(ns) + "-pull-credentials-ca")
-                            .get()
-                            .getData()
-                            .get("ca.crt"));
+            endpoint = PullCredentialsEndpoint.start(ns, node, port, credentials);
             Container ready = Containers.awaitCondition(ns, "with-secret", ContainerStatus.READY, "True");
             assertThat(ready.getStatus().imageDigest()).startsWith("sha256:");
 
@@ -144,8 +112,8 @@ class PullCredentialsFromOperatorIT {
             }
         } finally {
             agent.close();
-            if (server != null) {
-                server.close();
+            if (endpoint != null) {
+                endpoint.close();
             }
         }
     }
@@ -155,29 +123,5 @@ class PullCredentialsFromOperatorIT {
                 .isInstanceOfSatisfying(
                         KubernetesClientException.class,
                         e -> assertThat(e.getCode()).isEqualTo(403));
-    }
-
-    private static void pullSecret(TestNamespace ns, String name) {
-        String dockerConfig = "{\"auths\":{\"" + registry.host() + "\":{\"auth\":\""
-                + Base64.getEncoder().encodeToString((USER + ":" + PASSWORD).getBytes(StandardCharsets.UTF_8))
-                + "\"}}}";
-        ns.client()
-                .secrets()
-                .resource(new SecretBuilder()
-                        .withNewMetadata()
-                        .withName(name)
-                        .endMetadata()
-                        .withType("kubernetes.io/dockerconfigjson")
-                        .addToData(
-                                ".dockerconfigjson",
-                                Base64.getEncoder().encodeToString(dockerConfig.getBytes(StandardCharsets.UTF_8)))
-                        .build())
-                .create();
-    }
-
-    private static int freePort() throws IOException {
-        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return socket.getLocalPort();
-        }
     }
 }
