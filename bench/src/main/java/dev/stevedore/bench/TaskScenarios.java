@@ -214,8 +214,8 @@ final class TaskScenarios {
     /**
      * task_start: a Container and its Task (sleep 3600) created together, image cached on the node, to phase Running
      * seen by a watch on Tasks; then the Task is deleted (stopGracePeriodSeconds 0: SIGKILL) and, once gone, the
-     * Container, before the next. Peer, alternating in the same run: {@code ctr run -d --snapshotter overlayfs IMAGE ID
-     * sleep 3600} (the container with its snapshot, then the task: a containerd-shim-runc-v2 and runc create/start),
+     * Container, before the next. Peer, alternating in the same run: {@code ctr run -d --seccomp --snapshotter overlayfs IMAGE
+     * ID sleep 3600} (the container with its snapshot, then the task: a containerd-shim-runc-v2 and runc create/start),
      * spawn to exit of ctr; then ctr task kill -s SIGKILL, ctr task rm -f, ctr c rm. Beside the total, the median time
      * from create to each stage the watches saw on the way (stages_p50_ms): the agent's finalizer on the Container and
      * on the Task, the Container Ready, the Task Running.
