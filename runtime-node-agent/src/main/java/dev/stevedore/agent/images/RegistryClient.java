@@ -78,10 +78,6 @@ final class RegistryClient {
 
     record FetchedManifest(byte[] bytes, String mediaType, String digestHeader) {}
 
-    RegistryClient(OkHttpClient http, String registry, String repository, RegistryAuth auth, Set<String> insecure) {
-        this(http, registry, repository, auth, insecure, StallLimit.DEFAULT);
-    }
-
     /**
      * @param registry {@code host[:port]} of the registry API
      * @param auth credentials for this registry, or null for anonymous pulls

@@ -57,8 +57,13 @@ class RegistryClientTest {
         "10.0.0.1:5000,        https",
     })
     void speaksPlainHttpOnlyToLoopbackAndInsecureRegistries(String registry, String scheme) {
-        RegistryClient client =
-                new RegistryClient(new OkHttpClient(), registry, "test/busybox", null, Set.of("registry.local:5000"));
+        RegistryClient client = new RegistryClient(
+                new OkHttpClient(),
+                registry,
+                "test/busybox",
+                null,
+                Set.of("registry.local:5000"),
+                RegistryClient.StallLimit.DEFAULT);
 
         assertThat(client.scheme()).isEqualTo(scheme);
     }
@@ -145,7 +150,13 @@ class RegistryClientTest {
         });
         server.start();
         OkHttpClient http = new OkHttpClient.Builder().readTimeout(READ_TIMEOUT).build();
-        return new RegistryClient(http, "127.0.0.1:" + server.getAddress().getPort(), "test/busybox", null, Set.of());
+        return new RegistryClient(
+                http,
+                "127.0.0.1:" + server.getAddress().getPort(),
+                "test/busybox",
+                null,
+                Set.of(),
+                RegistryClient.StallLimit.DEFAULT);
     }
 
     private static void respond(HttpExchange exchange, int status, String body) throws IOException {
