@@ -121,7 +121,7 @@ public final class TaskManager implements AutoCloseable {
     }
 
     public boolean containerInUse(String containerUid) {
-        return records.list().stream().anyMatch(r -> r.holdsRootfs() && containerUid.equals(r.containerUid()));
+        return holderOf(containerUid, null).isPresent();
     }
 
     public Path logFile(String taskUid) {
@@ -170,10 +170,12 @@ public final class TaskManager implements AutoCloseable {
                 .lookAgain();
     }
 
-    /** Another task of the Container that holds its rootfs here. */
+    /** A task of the Container, other than {@code taskUid} (if given), that holds its rootfs here. */
     private Optional<TaskRecord> holderOf(String containerUid, String taskUid) {
         return records.list().stream()
-                .filter(r -> r.holdsRootfs() && containerUid.equals(r.containerUid()) && !taskUid.equals(r.uid()))
+                .filter(r -> r.holdsRootfs()
+                        && containerUid.equals(r.containerUid())
+                        && !r.uid().equals(taskUid))
                 .findFirst();
     }
 
