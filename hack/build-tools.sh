@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds the pinned control-plane tools (hack/tools/go.mod) once into a per-user cache and prints the directory
-# that holds them. A no-op when that directory is already complete. Usage: bin=$(hack/build-tools.sh)
+# Builds the pinned tools of hack/tools/go.mod (control plane, kubelet, helm, the kstatus test helper) once into a
+# per-user cache and prints the directory that holds them. A no-op when that directory is already complete.
+# Usage: bin=$(hack/build-tools.sh)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
@@ -9,7 +10,7 @@ k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$tools/go.mod")
 # Key the cache by the pinned versions and by this script, so a bump or a change of flags builds afresh.
 key="$k8s_version-$(cat "$tools/go.mod" "$tools/go.sum" "$0" | sha256sum | cut -c1-12)"
 dest="${STEVEDORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stevedore}/bin/$key"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
+binaries=(etcd kube-apiserver kube-controller-manager kubelet kubectl helm kstatus)
 
 complete() { for b in "${binaries[@]}"; do [ -x "$dest/$b" ] || return 1; done; }
 if complete; then echo "$dest"; exit 0; fi
