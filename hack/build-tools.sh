@@ -7,8 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 tools="$here/tools"
 
 k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$tools/go.mod")
-# Key the cache by the pinned versions and by this script, so a bump or a change of flags builds afresh.
-key="$k8s_version-$(cat "$tools/go.mod" "$tools/go.sum" "$0" | sha256sum | cut -c1-12)"
+# Key the cache by the pinned versions, the helper's source and this script: a bump, an edit or new flags build afresh.
+key="$k8s_version-$(cat "$tools/go.mod" "$tools/go.sum" "$tools"/kstatus/*.go "$0" | sha256sum | cut -c1-12)"
 dest="${STEVEDORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stevedore}/bin/$key"
 binaries=(etcd kube-apiserver kube-controller-manager kubelet kubectl helm kstatus)
 

@@ -32,9 +32,14 @@ import java.util.stream.Stream;
 
 /**
  * Schedules a Container onto a RuntimeNode and hands the Container to its Tasks one at a time: a Container is
- * reconciled by one thread at a time, which makes it the natural lock for "one live Task per Container".
+ * reconciled by one thread at a time, which makes it the natural lock for "one live Task per Container". It also
+ * keeps the Container's Reconciling condition, which follows the node agent's status: so this reconciler is not
+ * generation-aware.
  */
-@ControllerConfiguration(name = "container", informer = @Informer(itemStore = LeanItemStore.class))
+@ControllerConfiguration(
+        name = "container",
+        generationAwareEventProcessing = false,
+        informer = @Informer(itemStore = LeanItemStore.class))
 public class ContainerReconciler implements Reconciler<Container> {
     static final String NODE_REACHABLE = "NodeReachable";
     private static final String BY_NODE = "byNode";
@@ -101,17 +106,18 @@ public class ContainerReconciler implements Reconciler<Container> {
         if (nodeName == null) {
             Scheduler.Decision decision = decide(container);
             if (decision.nodeName().isEmpty()) {
+                Condition unscheduled = Conditions.of(
+                        current,
+                        ContainerStatus.SCHEDULED,
+                        "False",
+                        Scheduler.UNSCHEDULABLE,
+                        decision.message(),
+                        container.getMetadata().getGeneration());
                 applyStatus(
                         client,
                         container,
                         null,
-                        List.of(Conditions.of(
-                                current,
-                                ContainerStatus.SCHEDULED,
-                                "False",
-                                Scheduler.UNSCHEDULABLE,
-                                decision.message(),
-                                container.getMetadata().getGeneration())),
+                        List.of(unscheduled, Reconciling.ofContainer(container, unscheduled, current)),
                         Events.WARNING,
                         "FailedScheduling");
                 return UpdateControl.noUpdate();
@@ -124,15 +130,17 @@ public class ContainerReconciler implements Reconciler<Container> {
         }
 
         Optional<RuntimeNode> node = nodes.get(new ResourceID(nodeName));
+        Condition scheduled = Conditions.of(
+                current,
+                ContainerStatus.SCHEDULED,
+                "True",
+                "Scheduled",
+                "assigned to node " + nodeName,
+                container.getMetadata().getGeneration());
         List<Condition> wanted = List.of(
-                Conditions.of(
-                        current,
-                        ContainerStatus.SCHEDULED,
-                        "True",
-                        "Scheduled",
-                        "assigned to node " + nodeName,
-                        container.getMetadata().getGeneration()),
-                Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()));
+                scheduled,
+                Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()),
+                Reconciling.ofContainer(container, scheduled, current));
         applyStatus(client, container, nodeName, wanted, Events.NORMAL, null);
 
         TaskQueue queue = new TaskQueue(ownTasks);

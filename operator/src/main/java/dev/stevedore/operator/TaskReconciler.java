@@ -88,79 +88,77 @@ public class TaskReconciler implements Reconciler<Task> {
     public UpdateControl<Task> reconcile(Task task, Context<Task> context) {
         KubernetesClient client = context.getClient();
         Optional<Container> container = context.getSecondaryResource(Container.class);
-        if (TaskQueue.deleted(task)) {
-            return expireAfterTtl(client, task);
-        }
         TaskStatus status = task.getStatus();
+        List<Condition> current = status == null ? null : status.conditions();
         if (TaskQueue.bound(task)) {
-            List<Condition> current = status == null ? null : status.conditions();
-            Condition reachable = Nodes.reachable(
-                    current,
-                    context.getSecondaryResource(RuntimeNode.class),
-                    task.getSpec().nodeName(),
-                    task.getMetadata().getGeneration());
-            // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
-            Pending waiting = whileBound(task, container);
+            // A Deleted Task keeps the NodeReachable it had: where it ran no longer matters.
+            Condition reachable = TaskQueue.deleted(task)
+                    ? Conditions.find(current, ContainerReconciler.NODE_REACHABLE)
+                            .orElse(null)
+                    : Nodes.reachable(
+                            current,
+                            context.getSecondaryResource(RuntimeNode.class),
+                            task.getSpec().nodeName(),
+                            task.getMetadata().getGeneration());
             boolean agentStarted =
                     status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
-            if (agentStarted && Conditions.changes(current, List.of(reachable))) {
-                apply(client, task, null, null, List.of(reachable));
-            } else if (!agentStarted
-                    && (waiting.differsFrom(status) || Conditions.changes(current, List.of(reachable)))) {
-                apply(client, task, TaskStatus.Phase.Pending, waiting, List.of(reachable));
-            }
-            return UpdateControl.noUpdate();
+            // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
+            apply(client, task, agentStarted ? null : whileBound(task, container), reachable);
+            return TaskQueue.deleted(task) ? expireAfterTtl(client, task) : UpdateControl.noUpdate();
+        }
+        if (TaskQueue.deleted(task)) {
+            return expireAfterTtl(client, task); // Cancelled here, its Reconciling written with it
         }
         if (!TaskQueue.waiting(task)) {
             apply(
                     client,
                     task,
-                    TaskStatus.Phase.Deleted,
-                    new Pending("Cancelled", "stopped before it was started"),
+                    new Phase(TaskStatus.Phase.Deleted, "Cancelled", "stopped before it was started"),
                     null);
             events.record(task, Events.NORMAL, "Cancelled", "Stopped before it was started");
             return UpdateControl.noUpdate();
         }
-        Pending pending = pendingReason(task, container);
-        if (pending.differsFrom(status)) {
-            apply(client, task, TaskStatus.Phase.Pending, pending, null);
-            if ("ContainerBusy".equals(pending.reason())) {
-                events.record(task, Events.NORMAL, "ContainerBusy", pending.message());
-            }
+        Phase pending = pendingReason(task, container);
+        if (apply(client, task, pending, null) && "ContainerBusy".equals(pending.reason())) {
+            events.record(task, Events.NORMAL, "ContainerBusy", pending.message());
         }
         return UpdateControl.noUpdate();
     }
 
-    /** Why a Task is Pending, as status.reason and status.message. */
-    private record Pending(String reason, String message) {
+    /** The phase the operator writes (Pending, or Deleted for a Task cancelled before it was bound), and why. */
+    private record Phase(TaskStatus.Phase phase, String reason, String message) {
+        static Phase pending(String reason, String message) {
+            return new Phase(TaskStatus.Phase.Pending, reason, message);
+        }
+
         boolean differsFrom(TaskStatus status) {
             return status == null
-                    || status.phase() != TaskStatus.Phase.Pending
+                    || status.phase() != phase
                     || !reason.equals(status.reason())
                     || !message.equals(status.message());
         }
     }
 
     /** A bound Task waits for its node agent, which waits for the Container to be Ready: why it is not, if it says. */
-    private static Pending whileBound(Task task, Optional<Container> container) {
+    private static Phase whileBound(Task task, Optional<Container> container) {
         Optional<Condition> notReady = container
                 .map(Container::getStatus)
                 .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.READY))
                 .filter(ready -> "False".equals(ready.getStatus()));
         if (notReady.isPresent()) {
-            return new Pending(
+            return Phase.pending(
                     "ContainerNotReady",
                     "Container " + task.getSpec().container() + " is not ready on node "
                             + task.getSpec().nodeName() + ": " + notReady.get().getReason() + ": "
                             + notReady.get().getMessage());
         }
-        return new Pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
+        return Phase.pending("Bound", "bound to node " + task.getSpec().nodeName() + "; waiting for its node agent");
     }
 
-    private Pending pendingReason(Task task, Optional<Container> container) {
+    private Phase pendingReason(Task task, Optional<Container> container) {
         String name = task.getSpec().container();
         if (container.isEmpty()) {
-            return new Pending(
+            return Phase.pending(
                     "ContainerNotFound",
                     "Container " + name + " does not exist in namespace "
                             + task.getMetadata().getNamespace());
@@ -170,7 +168,7 @@ public class TaskReconciler implements Reconciler<Task> {
                     .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.SCHEDULED))
                     .map(Condition::getMessage)
                     .orElse("not scheduled yet");
-            return new Pending("ContainerNotScheduled", "Container " + name + " has no node: " + why);
+            return Phase.pending("ContainerNotScheduled", "Container " + name + " has no node: " + why);
         }
         TaskQueue siblings =
                 new TaskQueue(tasks.byIndex(BY_CONTAINER, task.getMetadata().getNamespace() + "/" + name));
@@ -179,12 +177,12 @@ public class TaskReconciler implements Reconciler<Task> {
                         next.getMetadata().getUid().equals(task.getMetadata().getUid()))
                 .orElse(false);
         if (siblings.holder().isPresent() || !first) {
-            return new Pending(
+            return Phase.pending(
                     "ContainerBusy",
                     "another Task of Container " + name
                             + " is live or ahead in line; the Tasks of a Container run one at a time");
         }
-        return new Pending(
+        return Phase.pending(
                 "Binding", "binding to node " + container.get().getSpec().nodeName());
     }
 
@@ -206,25 +204,53 @@ public class TaskReconciler implements Reconciler<Task> {
         return UpdateControl.<Task>noUpdate().rescheduleAfter(left.plusMillis(100));
     }
 
-    private static void apply(
-            KubernetesClient client, Task task, TaskStatus.Phase phase, Pending why, List<Condition> conditions) {
-        Task apply = new Task();
-        apply.setMetadata(FieldManager.identity(task));
-        String exitedAt = phase == TaskStatus.Phase.Deleted
+    /**
+     * Applies the operator's part of the status if it changed: the phase it writes ({@code null} once the agent has
+     * taken the phase over), NodeReachable once bound, and Reconciling for the status the Task will then have. Every
+     * apply carries Reconciling: one without it would remove it.
+     *
+     * @return whether it wrote
+     */
+    private static boolean apply(KubernetesClient client, Task task, Phase phase, Condition reachable) {
+        TaskStatus status = task.getStatus();
+        List<Condition> current = status == null ? null : status.conditions();
+        Long generation = task.getMetadata().getGeneration();
+        String exitedAt = phase != null && phase.phase() == TaskStatus.Phase.Deleted
                 ? Instant.now().truncatedTo(ChronoUnit.SECONDS).toString()
                 : null;
+        TaskStatus written = phase == null
+                ? new TaskStatus(null, null, null, null, null, null, null, null, null, null)
+                : new TaskStatus(
+                        phase.phase(),
+                        null,
+                        null,
+                        null,
+                        null,
+                        exitedAt,
+                        phase.reason(),
+                        phase.message(),
+                        generation,
+                        null);
+        Condition reconciling = Reconciling.ofTask(generation, phase == null ? status : written, current);
+        List<Condition> conditions = reachable == null ? List.of(reconciling) : List.of(reachable, reconciling);
+        if ((phase == null || !phase.differsFrom(status)) && !Conditions.changes(current, conditions)) {
+            return false;
+        }
+        Task apply = new Task();
+        apply.setMetadata(FieldManager.identity(task));
         apply.setStatus(new TaskStatus(
-                phase,
+                written.phase(),
                 null,
                 null,
                 null,
                 null,
-                exitedAt,
-                why == null ? null : why.reason(),
-                why == null ? null : why.message(),
-                phase == null ? null : task.getMetadata().getGeneration(),
+                written.exitedAt(),
+                written.reason(),
+                written.message(),
+                written.observedGeneration(),
                 conditions));
         FieldManager.OPERATOR.applyStatus(client, apply);
+        return true;
     }
 
     private static Set<ResourceID> ids(List<Task> list) {

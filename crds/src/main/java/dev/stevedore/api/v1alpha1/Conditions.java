@@ -11,6 +11,17 @@ import java.util.Optional;
 
 /** metav1.Condition lists of the stevedore.dev objects, updated the Kubernetes way: lastTransitionTime moves only when the status changes. */
 public final class Conditions {
+    /**
+     * True while the object is on its way to what its spec asks: kstatus (Flux, kubectl wait tooling) reads it as
+     * InProgress. On Containers and Tasks the operator owns it, deriving it from the whole status.
+     */
+    public static final String RECONCILING = "Reconciling";
+    /**
+     * True once the object will not get to what its spec asks without a change: kstatus reads it as Failed. On
+     * Containers and Tasks the node agent owns it: it is the one that gives up.
+     */
+    public static final String STALLED = "Stalled";
+
     private Conditions() {}
 
     public static Optional<Condition> find(List<Condition> conditions, String type) {

@@ -29,7 +29,8 @@ public record ContainerStatus(
 
         @JsonPropertyDescription(
                 "Scheduled, ImageReady, RootfsReady and Ready, with reasons and messages; Stalled when "
-                        + "the node gave up on this generation (a missing image, a rejected layer or spec) until the Container changes.")
+                        + "the node gave up on this generation (a missing image, a rejected layer or spec) until the Container changes; "
+                        + "Reconciling while it is on its way to Ready (scheduling, pulling, preparing, retrying).")
         List<Condition> conditions) {
 
     public static final String SCHEDULED = "Scheduled";
@@ -40,5 +41,5 @@ public record ContainerStatus(
      * True while the node will not try this generation again: its failure is the Container's own (an image that
      * does not exist, a rejected layer or spec), not the network's. The kstatus convention: such an object is Failed.
      */
-    public static final String STALLED = "Stalled";
+    public static final String STALLED = Conditions.STALLED;
 }

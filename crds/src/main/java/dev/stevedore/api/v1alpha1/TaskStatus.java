@@ -38,7 +38,9 @@ public record TaskStatus(
         @JsonPropertyDescription("The metadata.generation this status describes.")
         Long observedGeneration,
 
-        @JsonPropertyDescription("Conditions of the task, e.g. NodeReachable.")
+        @JsonPropertyDescription("Conditions of the task: NodeReachable; Reconciling while it is Pending, "
+                + "starting, stopping or not yet at its desiredState; Stalled once it ended without doing what was "
+                + "asked (StartFailed, Error, Signaled, OOMKilled, Lost, AlreadyExists).")
         List<Condition> conditions) {
 
     public enum Phase {

@@ -7,6 +7,8 @@ import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
@@ -176,7 +178,39 @@ final class TaskDecisions {
 
     private TaskStatus deleted(Instant now, String reason, String message, Long generation) {
         return new TaskStatus(
-                TaskStatus.Phase.Deleted, nodeName, null, null, null, rfc3339(now), reason, message, generation, null);
+                TaskStatus.Phase.Deleted,
+                nodeName,
+                null,
+                null,
+                null,
+                rfc3339(now),
+                reason,
+                message,
+                generation,
+                stalledIfFailed(reason, message, false, now, generation));
+    }
+
+    /**
+     * Stalled (kstatus Failed) for a task that ended without doing what was asked; none for one that completed,
+     * was cancelled, or was killed by the stop signal it was asked to take. Only final statuses carry it, and the
+     * Deleted status is final: the agent never has to take it back.
+     */
+    static List<Condition> stalledIfFailed(
+            String reason, String message, boolean stopRequested, Instant exitedAt, Long generation) {
+        boolean asked = "Completed".equals(reason)
+                || "Cancelled".equals(reason)
+                || (stopRequested && "Signaled".equals(reason));
+        if (asked) {
+            return null;
+        }
+        return List.of(new ConditionBuilder()
+                .withType(Conditions.STALLED)
+                .withStatus("True")
+                .withReason(reason)
+                .withMessage(message)
+                .withObservedGeneration(generation)
+                .withLastTransitionTime(rfc3339(exitedAt))
+                .build());
     }
 
     // --- stop and delete --------------------------------------------------------------------------------------
@@ -415,7 +449,9 @@ final class TaskDecisions {
                 reason,
                 message,
                 rec.generation(),
-                null);
+                phase == TaskStatus.Phase.Deleted
+                        ? stalledIfFailed(reason, message, rec.stopRequested(), rec.exitedAt(), rec.generation())
+                        : null);
     }
 
     /** Status times are whole seconds, as Kubernetes writes its own. */

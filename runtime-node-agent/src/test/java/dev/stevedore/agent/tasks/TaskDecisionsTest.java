@@ -26,6 +26,8 @@ import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskSpec.DesiredState;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.time.Duration;
 import java.time.Instant;
@@ -253,7 +255,7 @@ class TaskDecisionsTest {
                         "Lost",
                         "the node has no record of this task",
                         1L,
-                        null)));
+                        stalled("Lost", "the node has no record of this task"))));
     }
 
     @Test
@@ -280,7 +282,7 @@ class TaskDecisionsTest {
                         "StartFailed",
                         "exec: no such file",
                         1L,
-                        null));
+                        stalled("StartFailed", "exec: no such file")));
     }
 
     // --- a recorded, live task and its Task object ----------------------------------------------------------------
@@ -457,6 +459,51 @@ class TaskDecisionsTest {
         assertThat(finalStatus(exit(200, false)).reason())
                 .as("128+72 is no signal")
                 .isEqualTo("Error");
+    }
+
+    @Test
+    void aTaskThatEndedWithoutDoingWhatWasAskedIsStalledWithTheReason() {
+        assertThat(finalStatus(exit(3, false)).conditions()).isEqualTo(stalled("Error", "exited with code 3"));
+        assertThat(finalStatus(exit(137, false)).conditions()).isEqualTo(stalled("Signaled", "killed by SIGKILL"));
+        assertThat(finalStatus(exit(137, true)).conditions())
+                .isEqualTo(stalled("OOMKilled", "killed by the memory cgroup's OOM killer (exit code 137)"));
+        assertThat(finalStatus(exit(0, false)).conditions())
+                .as("a completed task did what was asked")
+                .isNull();
+        assertThat(statusOf(running().exited(3, NOW, "Error", "exited with code 3"))
+                        .conditions())
+                .as("only the final status says Stalled: the agent never takes it back")
+                .isNull();
+    }
+
+    @Test
+    void aTaskKilledByTheStopItWasAskedForIsNotStalledButOneThatFailedOnTheWayIs() {
+        TaskRecord stopping = running().stopping(STARTED, "SIGTERM", 5);
+        assertThat(finalStatus(decide.exited(stopping, new ExitFile(143, NOW, false), true))
+                        .conditions())
+                .isNull();
+        assertThat(finalStatus(decide.exited(stopping, new ExitFile(1, NOW, false), true))
+                        .conditions())
+                .isEqualTo(stalled("Error", "exited with code 1"));
+    }
+
+    @Test
+    void aTaskStoppedBeforeItStartedIsCancelledNotStalled() {
+        assertThat(reconcile(task(DesiredState.Stopped, null), null))
+                .singleElement()
+                .extracting(action -> ((WriteStatus) action).status().conditions())
+                .isNull();
+    }
+
+    private static List<Condition> stalled(String reason, String message) {
+        return List.of(new ConditionBuilder()
+                .withType("Stalled")
+                .withStatus("True")
+                .withReason(reason)
+                .withMessage(message)
+                .withObservedGeneration(1L)
+                .withLastTransitionTime("2026-12-01T10:00:00Z")
+                .build());
     }
 
     @Test
