@@ -1,8 +1,9 @@
 // Command kstatus prints the kstatus result (the status Flux, kubectl wait and apply --prune tooling compute) of
 // each Kubernetes object it reads: a stream of YAML or JSON documents on stdin, a List's items included. One line
-// per object: "<kind>/<namespace>/<name> <status> <message>". With -argocd-cm, it prints instead what the Argo CD
-// resource health checks in that argocd-cm ConfigMap (resource.customizations.health.<group>_<kind>) return,
-// run by gopher-lua as Argo CD runs them: "<kind>/<namespace>/<name> <health> <message>". The tests use it to check
+// per object: "<kind>/<namespace>/<name> <status> <reason> <message>", the reason that of the Reconciling or Stalled
+// condition kstatus went by ("-" if none). With -argocd-cm, it prints instead what the Argo CD resource health
+// checks in that argocd-cm ConfigMap (resource.customizations.health.<group>_<kind>) return, run by gopher-lua as
+// Argo CD runs them: "<kind>/<namespace>/<name> <health> - <message>". The tests use it to check
 // that Stevedore's statuses read as GitOps tools read them; it is a test tool, not product code.
 package main
 
@@ -19,8 +20,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/util/yaml"
-	sigsyaml "sigs.k8s.io/yaml"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
+	sigsyaml "sigs.k8s.io/yaml"
 )
 
 func main() {
@@ -41,8 +42,8 @@ func main() {
 	}
 }
 
-// A status and a message for one object.
-type computeFunc func(obj *unstructured.Unstructured) (string, string, error)
+// A status, a reason and a message for one object.
+type computeFunc func(obj *unstructured.Unstructured) (string, string, string, error)
 
 func run(in io.Reader, out io.Writer, compute computeFunc) error {
 	reader := yaml.NewYAMLReader(bufio.NewReader(in))
@@ -76,23 +77,30 @@ func run(in io.Reader, out io.Writer, compute computeFunc) error {
 		}
 		for i := range objects {
 			obj := &objects[i]
-			result, message, err := compute(obj)
+			result, reason, message, err := compute(obj)
 			if err != nil {
 				return fmt.Errorf("%s/%s: %w", obj.GetKind(), obj.GetName(), err)
 			}
-			if _, err := fmt.Fprintf(out, "%s/%s/%s %s %s\n", obj.GetKind(), obj.GetNamespace(), obj.GetName(), result, message); err != nil {
+			if reason == "" {
+				reason = "-"
+			}
+			if _, err := fmt.Fprintf(out, "%s/%s/%s %s %s %s\n", obj.GetKind(), obj.GetNamespace(), obj.GetName(), result, reason, message); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-func kstatus(obj *unstructured.Unstructured) (string, string, error) {
+func kstatus(obj *unstructured.Unstructured) (string, string, string, error) {
 	result, err := status.Compute(obj)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
-	return string(result.Status), result.Message, nil
+	reason := ""
+	if len(result.Conditions) > 0 {
+		reason = result.Conditions[0].Reason
+	}
+	return string(result.Status), reason, result.Message, nil
 }
 
 // Lua health checks by "<group>_<kind>", as argocd-cm keys them.
@@ -119,23 +127,23 @@ func readHealthChecks(path string) (healthChecks, error) {
 
 // health runs the object's check as Argo CD does: the object as the global obj, the returned table's status and
 // message are the health.
-func (checks healthChecks) health(obj *unstructured.Unstructured) (string, string, error) {
+func (checks healthChecks) health(obj *unstructured.Unstructured) (string, string, string, error) {
 	gvk := obj.GroupVersionKind()
 	script, ok := checks[gvk.Group+"_"+gvk.Kind]
 	if !ok {
-		return "", "", fmt.Errorf("no health check for %s_%s", gvk.Group, gvk.Kind)
+		return "", "", "", fmt.Errorf("no health check for %s_%s", gvk.Group, gvk.Kind)
 	}
 	state := lua.NewState()
 	defer state.Close()
 	state.SetGlobal("obj", toLua(state, obj.Object))
 	if err := state.DoString(script); err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	returned, ok := state.Get(-1).(*lua.LTable)
 	if !ok {
-		return "", "", errors.New("the health check returned no table")
+		return "", "", "", errors.New("the health check returned no table")
 	}
-	return returned.RawGetString("status").String(), lua.LVAsString(returned.RawGetString("message")), nil
+	return returned.RawGetString("status").String(), "", lua.LVAsString(returned.RawGetString("message")), nil
 }
 
 func toLua(state *lua.LState, value interface{}) lua.LValue {

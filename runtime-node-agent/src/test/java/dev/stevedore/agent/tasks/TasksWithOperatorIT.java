@@ -270,14 +270,22 @@ class TasksWithOperatorIT {
 
         assertThat(statusFieldsOf(container, FieldManager.AGENT))
                 .contains(conditionKey(ContainerStatus.READY))
-                .doesNotContain(conditionKey(ContainerStatus.SCHEDULED), conditionKey(NODE_REACHABLE));
+                .doesNotContain(
+                        conditionKey(ContainerStatus.SCHEDULED),
+                        conditionKey(NODE_REACHABLE),
+                        conditionKey(Conditions.RECONCILING));
         assertThat(statusFieldsOf(container, FieldManager.OPERATOR))
-                .contains(conditionKey(ContainerStatus.SCHEDULED), conditionKey(NODE_REACHABLE))
-                .doesNotContain(conditionKey(ContainerStatus.READY));
+                .contains(
+                        conditionKey(ContainerStatus.SCHEDULED),
+                        conditionKey(NODE_REACHABLE),
+                        conditionKey(Conditions.RECONCILING))
+                .doesNotContain(conditionKey(ContainerStatus.READY), conditionKey(Conditions.STALLED));
         assertThat(statusFieldsOf(task, FieldManager.AGENT))
                 .contains("\"f:pid\"", "\"f:startedAt\"")
-                .doesNotContain(conditionKey(NODE_REACHABLE));
-        assertThat(statusFieldsOf(task, FieldManager.OPERATOR)).contains(conditionKey(NODE_REACHABLE));
+                .doesNotContain(conditionKey(NODE_REACHABLE), conditionKey(Conditions.RECONCILING));
+        assertThat(statusFieldsOf(task, FieldManager.OPERATOR))
+                .contains(conditionKey(NODE_REACHABLE), conditionKey(Conditions.RECONCILING))
+                .doesNotContain(conditionKey(Conditions.STALLED));
 
         Tasks.setDesired(ns, "shared-1", TaskSpec.DesiredState.Stopped);
         Tasks.awaitPhase(ns, "shared-1", TaskStatus.Phase.Deleted);
