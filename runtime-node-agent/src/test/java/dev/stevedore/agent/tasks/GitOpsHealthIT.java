@@ -114,7 +114,7 @@ class GitOpsHealthIT {
                         "Task/service-2", "InProgress ContainerBusy | Progressing"));
 
         // A service stopped as asked (sleep, as PID 1, dies only by the SIGKILL after the grace period) did its job.
-        stopTask(ns, "service-1");
+        setDesiredState(ns, "service-1", "Stopped");
         awaitHealth(ns, "Task/service-2", "Current - | Healthy");
         assertThat(ns.client().resources(Task.class).withName("service-1").get().getStatus())
                 .extracting(s -> s.phase().name(), s -> s.reason())
@@ -122,7 +122,9 @@ class GitOpsHealthIT {
         awaitHealth(ns, "Task/service-1", "Current - | Healthy");
         assertThat(kubectl(ns, "wait", "--for=condition=Reconciling=false", "tk/service-2", "--timeout=10s"))
                 .contains("condition met");
-        stopTask(ns, "service-2");
+        setDesiredState(ns, "service-2", "Paused");
+        awaitHealth(ns, "Task/service-2", "Current - | Suspended");
+        setDesiredState(ns, "service-2", "Stopped");
         kubectl(ns, "wait", "--for=jsonpath={.status.phase}=Deleted", "tk/service-2", "--timeout=60s");
     }
 
@@ -132,12 +134,23 @@ class GitOpsHealthIT {
         // Nothing listens on port 1: the pull fails as a registry that does not answer, which the node retries.
         container(ns, "unreachable", "127.0.0.1:1/test/busybox:1", "");
         task(ns, "unreachable-1", "unreachable");
+        ns.client()
+                .resource(Serialization.unmarshal("""
+                        apiVersion: stevedore.dev/v1alpha1
+                        kind: Container
+                        metadata: {name: nowhere}
+                        spec:
+                          image: %s
+                          nodeSelector: {stevedore.dev/test: no-such-node}
+                        """.formatted(image), Container.class))
+                .create();
 
         awaitHealth(
                 ns,
                 Map.of(
                         "Container/pulling", "InProgress Preparing | Progressing",
                         "Container/unreachable", "InProgress RegistryUnavailable | Progressing",
+                        "Container/nowhere", "InProgress Unschedulable | Progressing",
                         "Task/unreachable-1", "InProgress ContainerNotReady | Progressing"));
     }
 
@@ -271,10 +284,10 @@ class GitOpsHealthIT {
                 .create();
     }
 
-    private static void stopTask(TestNamespace ns, String name) {
+    private static void setDesiredState(TestNamespace ns, String name, String state) {
         ns.client()
                 .resources(Task.class)
                 .withName(name)
-                .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\": {\"desiredState\": \"Stopped\"}}");
+                .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\": {\"desiredState\": \"" + state + "\"}}");
     }
 }
