@@ -9,7 +9,8 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 
 /**
  * A writer of Stevedore objects by server-side apply. The operator and the node agent each own their own fields of
- * the same objects (the operator Scheduled and NodeReachable, the agent Ready and the rest); applying under their
+ * the same objects (the operator Scheduled, NodeReachable and Reconciling, the agent Ready, Stalled and the rest;
+ * of a Task's phase, the operator Pending and the agent every later one); applying under their
  * own manager name keeps each from removing the other's fields. So the names must never change: the API server
  * remembers them in managedFields. An apply configuration carries only the fields its manager owns.
  */
