@@ -154,7 +154,7 @@ class ExamplesIT {
         assertThat(cgroupFile("cpu", uid, "cpu.cfs_period_us")).isEqualTo("100000");
         assertThat(cgroupFile("pids", uid, "pids.max")).isEqualTo("64");
 
-        kubectl(ns, "patch", "task", "service-with-limits", "--type=merge", "-p", stopped());
+        kubectl(ns, "patch", "tk", "service-with-limits", "--type=merge", "-p", stopped());
         Task done = Tasks.awaitPhase(ns, "service-with-limits", TaskStatus.Phase.Deleted);
         assertCompleted(done);
         assertThat(log(done)).contains("stdout F service started", "stdout F stopping");
@@ -169,7 +169,7 @@ class ExamplesIT {
                 .resolve(running.getMetadata().getUid());
         awaitLogLine(running, "tick 1");
 
-        kubectl(ns, "patch", "task", "pause-and-resume", "--type=merge", "-p", desired("Paused"));
+        kubectl(ns, "patch", "tk", "pause-and-resume", "--type=merge", "-p", desired("Paused"));
         Tasks.awaitPhase(ns, "pause-and-resume", TaskStatus.Phase.Paused);
         assertThat(Files.readString(freezer.resolve("freezer.state")).strip()).isEqualTo("FROZEN");
         int ticksWhenPaused = ticks(running);
@@ -178,13 +178,13 @@ class ExamplesIT {
                 .atMost(Duration.ofSeconds(10))
                 .until(() -> ticks(running) == ticksWhenPaused);
 
-        kubectl(ns, "patch", "task", "pause-and-resume", "--type=merge", "-p", desired("Running"));
+        kubectl(ns, "patch", "tk", "pause-and-resume", "--type=merge", "-p", desired("Running"));
         Tasks.awaitPhase(ns, "pause-and-resume", TaskStatus.Phase.Running);
         assertThat(Files.readString(freezer.resolve("freezer.state")).strip()).isEqualTo("THAWED");
         // It counts on from where it was frozen: the next tick is the one after the last before the pause.
         awaitLogLine(running, "tick " + (ticksWhenPaused + 1));
 
-        kubectl(ns, "patch", "task", "pause-and-resume", "--type=merge", "-p", stopped());
+        kubectl(ns, "patch", "tk", "pause-and-resume", "--type=merge", "-p", stopped());
         assertCompleted(Tasks.awaitPhase(ns, "pause-and-resume", TaskStatus.Phase.Deleted));
     }
 
@@ -197,7 +197,7 @@ class ExamplesIT {
         awaitLogLine(running, "working"); // its trap is set: a signal before would find PID 1 without a handler
 
         Instant stopAsked = Instant.now();
-        kubectl(ns, "patch", "task", "stop-with-grace", "--type=merge", "-p", stopped());
+        kubectl(ns, "patch", "tk", "stop-with-grace", "--type=merge", "-p", stopped());
         Task done = Tasks.awaitPhase(ns, "stop-with-grace", TaskStatus.Phase.Deleted);
 
         assertCompleted(done); // exit 0 from its handler, not Signaled by the SIGKILL after the grace period
@@ -217,15 +217,24 @@ class ExamplesIT {
                 .isBefore(stopAsked.plusSeconds(grace));
     }
 
+    /** As shipped, its placeholders are refused; with the registry's real credentials, as its comment says, it runs. */
     @Test
     void thePrivateImageIsPulledWithTheSecretsCredentials(TestNamespace ns) throws Exception {
         Chart.installRbac(ns);
         try (PullCredentialsEndpoint endpoint =
                 PullCredentialsEndpoint.start(ns, NODE, PULL_CREDENTIALS_PORT, tmp.resolve("credentials"))) {
-            String manifest = shipped("private-registry.yaml", privateRegistry.host());
-            assertThat(manifest).contains("REPLACE-WITH-USERNAME", "REPLACE-WITH-PASSWORD");
-            kubectlApply(
-                    ns, manifest.replace("REPLACE-WITH-USERNAME", USER).replace("REPLACE-WITH-PASSWORD", PASSWORD));
+            String placeholders = shipped("private-registry.yaml", privateRegistry.host());
+            kubectlApply(ns, placeholders);
+            Container refused = Containers.awaitCondition(ns, "private-registry", ContainerStatus.STALLED, "True");
+            Condition imageReady = Containers.condition(refused, ContainerStatus.IMAGE_READY);
+            assertThat(imageReady.getStatus()).isEqualTo("False");
+            assertThat(imageReady.getReason()).isEqualTo("Unauthorized");
+
+            assertThat(placeholders).contains("REPLACE-WITH-USERNAME", "REPLACE-WITH-PASSWORD");
+            String fixed =
+                    placeholders.replace("REPLACE-WITH-USERNAME", USER).replace("REPLACE-WITH-PASSWORD", PASSWORD);
+            kubectlWithInput(ns, fixed, "delete", "-f", "-");
+            kubectlApply(ns, fixed);
 
             Container ready = Containers.awaitCondition(ns, "private-registry", ContainerStatus.READY, "True");
             assertThat(ready.getSpec().image()).startsWith(privateRegistry.host() + "/");
@@ -247,7 +256,7 @@ class ExamplesIT {
                 .isEmpty();
         awaitLogLine(running, "Hello from crun");
 
-        kubectl(ns, "patch", "task", "crun", "--type=merge", "-p", stopped());
+        kubectl(ns, "patch", "tk", "crun", "--type=merge", "-p", stopped());
         assertCompleted(Tasks.awaitPhase(ns, "crun", TaskStatus.Phase.Deleted));
     }
 
