@@ -33,10 +33,13 @@ class ApplyOnAnEmptyClusterIT {
     static Path tmp;
 
     private static ControlPlane cluster;
+    private static Path kubectl;
 
     @BeforeAll
     static void emptyCluster() {
-        cluster = ControlPlane.startEphemeral(Tools.binDir());
+        Path tools = Tools.binDir();
+        kubectl = tools.resolve("kubectl");
+        cluster = ControlPlane.startEphemeral(tools);
     }
 
     @AfterAll
@@ -91,7 +94,7 @@ class ApplyOnAnEmptyClusterIT {
 
     private static Processes.Result kubectl(String... args) {
         List<String> command = new ArrayList<>(List.of(
-                Tools.binDir().resolve("kubectl").toString(),
+                kubectl.toString(),
                 "--kubeconfig",
                 cluster.kubeconfig().toString(),
                 "--cache-dir",

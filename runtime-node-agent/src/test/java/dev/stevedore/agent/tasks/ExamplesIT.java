@@ -28,6 +28,7 @@ import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.javaoperatorsdk.operator.Operator;
 import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -66,10 +67,12 @@ class ExamplesIT {
     private static NodeAgent.Running agent;
     private static Operator operator;
     private static Path root;
+    private static Path kubectl;
 
     @BeforeAll
     static void start(ControlPlane cp) throws Exception {
         controlPlane = cp;
+        kubectl = Tools.binDir().resolve("kubectl");
         Crds.installStevedore(cp.adminClient());
         registry = LocalRegistry.start();
         privateRegistry = LocalRegistry.withBasicAuth(USER, PASSWORD);
@@ -315,7 +318,7 @@ class ExamplesIT {
         try {
             return Files.readString(EXAMPLES.resolve(example)).replace(SHIPPED_REGISTRY, registryHost);
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 
@@ -327,13 +330,13 @@ class ExamplesIT {
         kubectlWithInput(ns, manifest, "apply", "-f", "-");
     }
 
-    private static String kubectl(TestNamespace ns, String... args) {
-        return kubectlWithInput(ns, null, args);
+    private static void kubectl(TestNamespace ns, String... args) {
+        kubectlWithInput(ns, null, args);
     }
 
-    private static String kubectlWithInput(TestNamespace ns, String input, String... args) {
+    private static void kubectlWithInput(TestNamespace ns, String input, String... args) {
         List<String> command = new ArrayList<>(List.of(
-                Tools.binDir().resolve("kubectl").toString(),
+                kubectl.toString(),
                 "--kubeconfig",
                 controlPlane.kubeconfig().toString(),
                 "--cache-dir",
@@ -343,9 +346,8 @@ class ExamplesIT {
         command.addAll(List.of(args));
         Processes.Result result = Processes.run(new ProcessBuilder(command), input, Duration.ofMinutes(1));
         assertThat(result.exitCode())
-                .as("kubectl %s: %s", args, result.output())
+                .as("kubectl %s: %s", String.join(" ", args), result.output())
                 .isZero();
-        return result.output();
     }
 
     private static String desired(String state) {
@@ -378,7 +380,7 @@ class ExamplesIT {
         try {
             return Files.readString(logFile(task));
         } catch (IOException e) {
-            throw new java.io.UncheckedIOException(e);
+            throw new UncheckedIOException(e);
         }
     }
 
