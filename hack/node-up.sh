@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Adds a real kubelet node to the local control plane and installs Stevedore into it with Helm, from the images
+# built here: the control plane and registry as hack/local-up.sh runs them, Debian's containerd as the node's CRI
+# runtime (a sandbox image built here from busybox-static), Debian's CNI plugins on a bridge of its own, and the
+# kubelet built with the other tools. The node's address is on a dummy interface of its own; no traffic leaves this
+# host. Everything keeps running in the background; state, logs and PID files live in $STEVEDORE_LOCAL_DIR/node.
+# Safe to run again while up. Remove with hack/node-down.sh.
+#
+# Settings (environment), besides hack/local-up.sh's STEVEDORE_LOCAL_DIR, STEVEDORE_APISERVER_PORT,
+# STEVEDORE_ETCD_PORT, STEVEDORE_ETCD_PEER_PORT, STEVEDORE_REGISTRY_PORT and STEVEDORE_SKIP_BUILD:
+#   STEVEDORE_NODE_NAME (stevedore-node)          the Node's name
+#   STEVEDORE_NODE_INTERFACE (stevedore-node)     the dummy interface that holds the node's address
+#   STEVEDORE_NODE_IP (10.213.0.1)                the node's address (kubelet's --node-ip)
+#   STEVEDORE_NODE_BRIDGE (stevedore-cni0)        the Pods' bridge
+#   STEVEDORE_POD_CIDR (10.213.1.0/24)            the Pods' addresses; the bridge takes the first
+#   STEVEDORE_KUBELET_PORT (10250)                kubelet's port on the node address (healthz: 10248 there)
+#   STEVEDORE_OPERATOR_HEALTH_PORT (8081), STEVEDORE_PULL_CREDENTIALS_PORT (8443), STEVEDORE_AGENT_HEALTH_PORT (9440)
+#                                                 the host ports of the Stevedore Pods (both run on the host network)
+#   STEVEDORE_NODE_ONLY=1                         only the node: no images, no chart, no example
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$repo/hack/node-lib.sh"
+cd "$repo"
+started=$(date +%s)
+
+ensure_prerequisites containerd containernetworking-plugins
+if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
+  log "building Stevedore"
+  mvn -B -q -DskipTests install
+fi
+ensure_control_plane
+ensure_registry
+
+# local-up's operator and agent run as host processes: they would compete with the chart's for the same objects.
+# Its agent identity (ServiceAccount, Pod, Node objects with no kubelet) would clash with the chart's and hold
+# the agent DaemonSet (which tolerates every taint) on a node that never runs it.
+stop_pidfile "$state/run/operator.pid"
+stop_pidfile "$state/run/agent.pid"
+for kind in pods serviceaccounts; do
+  kubectl delete "$kind" -n stevedore-system -l app.kubernetes.io/managed-by=stevedore-local-up \
+    --ignore-not-found --grace-period=0 --wait >/dev/null
+done
+kubectl delete nodes -l app.kubernetes.io/managed-by=stevedore-local-up --ignore-not-found >/dev/null
+
+log "adding node $node_name ($node_ip on $node_interface; Pods on $node_bridge, $pod_cidr)"
+mkdir -p "$node_dir"/{run,logs,pki,cni,ipam,kubelet,pod-logs,volume-plugins,stevedore}
+# A kernel without the dummy module gets a bridge with no ports: it holds a local address just the same.
+if ! ip link show "$node_interface" >/dev/null 2>&1; then
+  ip link add "$node_interface" type dummy 2>/dev/null || ip link add "$node_interface" type bridge
+fi
+ip addr replace "$node_ip/32" dev "$node_interface"
+ip link set "$node_interface" up
+# The bridge's address is set here, not by the bridge plugin (isGateway), which would turn on the host's IP
+# forwarding. The Pods get no default route: they reach each other and this host only.
+ip link show "$node_bridge" >/dev/null 2>&1 || ip link add "$node_bridge" type bridge
+ip addr replace "$bridge_ip/$pod_prefix" dev "$node_bridge"
+ip link set "$node_bridge" up
+cat > "$node_dir/cni/10-stevedore.conflist" <<JSON
+{
+  "cniVersion": "0.4.0",
+  "name": "stevedore-$node_name",
+  "plugins": [
+    {"type": "bridge", "bridge": "$node_bridge", "isGateway": false, "ipMasq": false, "hairpinMode": true,
+     "ipam": {"type": "host-local", "dataDir": "$node_dir/ipam",
+              "ranges": [[{"subnet": "$pod_cidr", "gateway": "$bridge_ip"}]]}},
+    {"type": "loopback"}
+  ]
+}
+JSON
+
+if ! ours "$node_dir/run/containerd.pid"; then
+  log "starting containerd"
+  write_containerd_config
+  setsid /usr/bin/containerd --config "$node_dir/containerd/config.toml" \
+    </dev/null >>"$node_dir/logs/containerd.log" 2>&1 &
+  echo $! > "$node_dir/run/containerd.pid"
+  for _ in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
+  ctr version >/dev/null || { log "containerd did not start; see $node_dir/logs/containerd.log"; exit 1; }
+fi
+if ! ctr -n k8s.io images ls -q | grep -qxF "$sandbox_image"; then
+  log "building the sandbox image $sandbox_image from busybox-static"
+  rm -rf "$node_dir/sandbox-image"
+  hack/build-busybox-image.sh "$node_dir/sandbox-image" "${sandbox_image##*:}" >/dev/null
+  # A Pod's sandbox only holds its namespaces: PID 1 sleeps until containerd kills it.
+  umoci config --image "$node_dir/sandbox-image:${sandbox_image##*:}" --config.entrypoint /bin/sleep --config.cmd 2147483647
+  tar -C "$node_dir/sandbox-image" -cf "$node_dir/sandbox-image.tar" .
+  import_image "$node_dir/sandbox-image.tar" "$sandbox_image"
+fi
+
+if ! ours "$node_dir/run/kubelet.pid"; then
+  log "starting the kubelet"
+  write_node_credentials
+  write_kubelet_config
+  save_kernel_settings
+  # The kubelet's pod cgroups go under a root of this node's own, in every hierarchy; kubelet wants it to exist.
+  for hierarchy in /sys/fs/cgroup/*/; do
+    mkdir -p "$hierarchy${cgroup_root#/}"
+  done
+  for file in cpuset.cpus cpuset.mems; do
+    cat "/sys/fs/cgroup/cpuset/$file" > "/sys/fs/cgroup/cpuset$cgroup_root/$file"
+  done
+  setsid "$tools/kubelet" --config "$node_dir/kubelet-config.yaml" --kubeconfig "$node_dir/kubelet.kubeconfig" \
+    --root-dir "$node_dir/kubelet" --cert-dir "$node_dir/pki" --hostname-override "$node_name" \
+    --node-ip "$node_ip" </dev/null >>"$node_dir/logs/kubelet.log" 2>&1 &
+  echo $! > "$node_dir/run/kubelet.pid"
+fi
+if ! kubectl wait --for=create --timeout=60s "node/$node_name" >/dev/null \
+  || ! kubectl wait --for=condition=Ready --timeout=120s "node/$node_name" >/dev/null; then
+  log "node $node_name did not turn Ready; the last kubelet lines ($node_dir/logs/kubelet.log):"
+  tail -20 "$node_dir/logs/kubelet.log" >&2
+  exit 1
+fi
+log "node $node_name is Ready ($(( $(date +%s) - started ))s)"
+
+if [ "${STEVEDORE_NODE_ONLY:-}" = 1 ]; then
+  cat <<USAGE
+
+Node $node_name is Ready (kubelet and containerd logs in $node_dir/logs). Use it with:
+  export KUBECONFIG=$state/kubeconfig
+  export PATH=$state/bin:\$PATH
+Remove it with hack/node-down.sh.
+USAGE
+  exit 0
+fi
+
+version=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' pom.xml | head -1)
+operator_archive=operator/target/stevedore-operator-image.tar
+agent_archive=runtime-node-agent/target/stevedore-agent-image.tar
+if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ] || [ ! -f "$operator_archive" ] || [ ! -f "$agent_archive" ]; then
+  log "building the images"
+  hack/build-images.sh
+fi
+log "importing the images into the node's containerd"
+import_image "$operator_archive" "docker.io/stevedore/operator:$version"
+import_image "$agent_archive" "docker.io/stevedore/runtime-node-agent:$version"
+
+log "installing the chart (release stevedore in stevedore-system)"
+kubectl create namespace stevedore-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
+# The agent is privileged (overlay mounts, cgroups, runc in the host's PID namespace).
+kubectl label --overwrite namespace stevedore-system pod-security.kubernetes.io/enforce=privileged >/dev/null
+"$tools/helm" --kubeconfig "$state/kubeconfig" upgrade --install stevedore charts/stevedore \
+  --namespace stevedore-system --wait --timeout 5m "${helm_values[@]}" >/dev/null
+kubectl wait -n stevedore-system --for=condition=Ready --timeout=120s pod \
+  -l app.kubernetes.io/instance=stevedore >/dev/null
+kubectl get pods -n stevedore-system -o wide
+
+run_hello_world "$node_dir/stevedore"
+log "node-up took $(( $(date +%s) - started ))s"
+
+cat > "$state/env" <<ENV
+export KUBECONFIG=$state/kubeconfig
+export PATH=$state/bin:\$PATH
+ENV
+cat <<USAGE
+
+Stevedore runs on node $node_name: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
+Use it with:
+  export KUBECONFIG=$state/kubeconfig
+  export PATH=$state/bin:\$PATH        # or: . $state/env
+  kubectl get nodes,pods -A; kubectl get ctr,tk,rn
+Logs: $node_dir/logs (kubelet, containerd), kubectl logs is not served (the kubelet has no client certificate of
+the API server). Remove the release and the node with hack/node-down.sh.
+USAGE
