@@ -27,8 +27,9 @@ if api_up; then
   kubectl delete pods -A --field-selector "spec.nodeName=$node_name" --grace-period=0 --force >/dev/null 2>&1 || true
 fi
 
-log "stopping the kubelet and containerd"
+log "stopping the kubelet, the scheduler and containerd"
 stop_pidfile "$node_dir/run/kubelet.pid"
+stop_pidfile "$node_dir/run/kube-scheduler.pid"
 if ours "$node_dir/run/containerd.pid"; then
   for id in $(ctr -n k8s.io tasks ls -q 2>/dev/null); do
     ctr -n k8s.io tasks kill -a -s SIGKILL "$id" >/dev/null 2>&1 || true

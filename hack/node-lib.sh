@@ -19,20 +19,6 @@ kernel_settings=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_
 
 ctr() { /usr/bin/ctr --address "$containerd_socket" "$@"; }
 
-# The chart's values for this node: no kube-proxy and no cluster DNS, so both components reach the API server on
-# loopback and the operator serves on the host network; state under the node's directory.
-helm_values=(
-  --set "kubernetesServiceHost=127.0.0.1"
-  --set "kubernetesServicePort=$apiserver_port"
-  --set "operator.hostNetwork=true"
-  --set "operator.replicas=1"
-  --set "operator.healthPort=${STEVEDORE_OPERATOR_HEALTH_PORT:-8081}"
-  --set "operator.pullCredentialsPort=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}"
-  --set "agent.healthPort=${STEVEDORE_AGENT_HEALTH_PORT:-9440}"
-  --set "agent.root=$node_dir/stevedore"
-  --set "agent.stateDir=$node_dir/stevedore-run"
-)
-
 write_containerd_config() {
   mkdir -p "$node_dir/containerd"
   cat > "$node_dir/containerd/config.toml" <<TOML
@@ -73,27 +59,29 @@ import_image() {
   ctr -n k8s.io images ls -q | grep -qxF "$2" || { log "importing $1 did not create $2"; exit 1; }
 }
 
-# The kubelet's client certificate, signed by the control plane's CA: the Node authorizer and NodeRestriction
-# know a node by CN system:node:<name> in group system:nodes.
-write_node_credentials() {
-  local pki="$state/control-plane/pki"
-  if ! openssl x509 -in "$node_dir/pki/kubelet-client.crt" -noout -subject 2>/dev/null \
-    | grep -qF "system:node:$node_name"; then
+# A kubeconfig $node_dir/$1.kubeconfig with a client certificate for user $2 in group $3, signed by the control
+# plane's CA: the Node authorizer and NodeRestriction know a kubelet by CN system:node:<name> in system:nodes, the
+# default RBAC roles the scheduler by CN system:kube-scheduler.
+write_client_kubeconfig() {
+  local file=$1 user=$2 group=$3 pki="$state/control-plane/pki" subject
+  subject="/CN=$user"
+  [ -z "$group" ] || subject="/O=$group$subject"
+  if ! openssl x509 -in "$node_dir/pki/$file.crt" -noout -subject 2>/dev/null | grep -qF "CN = $user"; then
     openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-      -keyout "$node_dir/pki/kubelet-client.key" -subj "/O=system:nodes/CN=system:node:$node_name" 2>/dev/null \
-      | openssl x509 -req -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -days 365 -out "$node_dir/pki/kubelet-client.crt" \
+      -keyout "$node_dir/pki/$file.key" -subj "$subject" 2>/dev/null \
+      | openssl x509 -req -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -days 365 -out "$node_dir/pki/$file.crt" \
         -extfile <(echo "extendedKeyUsage=clientAuth") 2>/dev/null
-    chmod 600 "$node_dir/pki/kubelet-client.key"
+    chmod 600 "$node_dir/pki/$file.key"
   fi
-  cat > "$node_dir/kubelet.kubeconfig" <<YAML
+  cat > "$node_dir/$file.kubeconfig" <<YAML
 apiVersion: v1
 kind: Config
 clusters: [{name: local, cluster: {server: "https://127.0.0.1:$apiserver_port", certificate-authority: "$pki/ca.crt"}}]
-users: [{name: $node_name, user: {client-certificate: "$node_dir/pki/kubelet-client.crt", client-key: "$node_dir/pki/kubelet-client.key"}}]
-contexts: [{name: local, context: {cluster: local, user: $node_name}}]
+users: [{name: $user, user: {client-certificate: "$node_dir/pki/$file.crt", client-key: "$node_dir/pki/$file.key"}}]
+contexts: [{name: local, context: {cluster: local, user: $user}}]
 current-context: local
 YAML
-  chmod 600 "$node_dir/kubelet.kubeconfig"
+  chmod 600 "$node_dir/$file.kubeconfig"
 }
 
 write_kubelet_config() {

@@ -36,11 +36,15 @@ ensure_registry
 # the agent DaemonSet (which tolerates every taint) on a node that never runs it.
 stop_pidfile "$state/run/operator.pid"
 stop_pidfile "$state/run/agent.pid"
-for kind in pods serviceaccounts; do
-  kubectl delete "$kind" -n stevedore-system -l app.kubernetes.io/managed-by=stevedore-local-up \
-    --ignore-not-found --grace-period=0 --wait >/dev/null
+# No kubelet confirms the placeholder Pod's end: it goes at once.
+kubectl delete pods -n stevedore-system -l app.kubernetes.io/managed-by=stevedore-local-up --force --grace-period=0 \
+  >/dev/null 2>&1
+kubectl delete serviceaccounts -n stevedore-system -l app.kubernetes.io/managed-by=stevedore-local-up >/dev/null
+# Its RuntimeNode would stay Ready for a grace period, long enough to be given the example.
+for stale in $(kubectl get nodes -l app.kubernetes.io/managed-by=stevedore-local-up -o name); do
+  kubectl delete runtimenode "${stale#node/}" --ignore-not-found --wait=false >/dev/null
+  kubectl delete "$stale" >/dev/null
 done
-kubectl delete nodes -l app.kubernetes.io/managed-by=stevedore-local-up --ignore-not-found >/dev/null
 
 log "adding node $node_name ($node_ip on $node_interface; Pods on $node_bridge, $pod_cidr)"
 mkdir -p "$node_dir"/{run,logs,pki,cni,ipam,kubelet,pod-logs,volume-plugins,stevedore}
@@ -87,9 +91,19 @@ if ! ctr -n k8s.io images ls -q | grep -qxF "$sandbox_image"; then
   import_image "$node_dir/sandbox-image.tar" "$sandbox_image"
 fi
 
+# The local control plane has no scheduler: nothing needed one before there was a node. Deployments and DaemonSets
+# need it to place their Pods.
+if ! ours "$node_dir/run/kube-scheduler.pid"; then
+  log "starting kube-scheduler"
+  write_client_kubeconfig kube-scheduler system:kube-scheduler ""
+  setsid "$tools/kube-scheduler" --kubeconfig "$node_dir/kube-scheduler.kubeconfig" --leader-elect=false \
+    --secure-port=0 </dev/null >>"$node_dir/logs/kube-scheduler.log" 2>&1 &
+  echo $! > "$node_dir/run/kube-scheduler.pid"
+fi
+
 if ! ours "$node_dir/run/kubelet.pid"; then
   log "starting the kubelet"
-  write_node_credentials
+  write_client_kubeconfig kubelet "system:node:$node_name" system:nodes
   write_kubelet_config
   save_kernel_settings
   # The kubelet's pod cgroups go under a root of this node's own, in every hierarchy; kubelet wants it to exist.
@@ -138,6 +152,21 @@ log "installing the chart (release stevedore in stevedore-system)"
 kubectl create namespace stevedore-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # The agent is privileged (overlay mounts, cgroups, runc in the host's PID namespace).
 kubectl label --overwrite namespace stevedore-system pod-security.kubernetes.io/enforce=privileged >/dev/null
+# No kube-proxy and no cluster DNS on this node: both components reach the API server on loopback, and the operator
+# serves on the host network. The agent's state is under the node's directory.
+helm_values=(
+  --set "operator.image.tag=$version"
+  --set "agent.image.tag=$version"
+  --set "kubernetesServiceHost=127.0.0.1"
+  --set "kubernetesServicePort=$apiserver_port"
+  --set "operator.hostNetwork=true"
+  --set "operator.replicas=1"
+  --set "operator.healthPort=${STEVEDORE_OPERATOR_HEALTH_PORT:-8081}"
+  --set "operator.pullCredentialsPort=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}"
+  --set "agent.healthPort=${STEVEDORE_AGENT_HEALTH_PORT:-9440}"
+  --set "agent.root=$node_dir/stevedore"
+  --set "agent.stateDir=$node_dir/stevedore-run"
+)
 "$tools/helm" --kubeconfig "$state/kubeconfig" upgrade --install stevedore charts/stevedore \
   --namespace stevedore-system --wait --timeout 5m "${helm_values[@]}" >/dev/null
 kubectl wait -n stevedore-system --for=condition=Ready --timeout=120s pod \
