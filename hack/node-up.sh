@@ -129,7 +129,7 @@ log "node $node_name is Ready ($(( $(date +%s) - started ))s)"
 if [ "${STEVEDORE_NODE_ONLY:-}" = 1 ]; then
   cat <<USAGE
 
-Node $node_name is Ready (kubelet and containerd logs in $node_dir/logs). Use it with:
+Node $node_name is Ready (kubelet, containerd and kube-scheduler logs in $node_dir/logs). Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH
 Remove it with hack/node-down.sh.
@@ -187,6 +187,6 @@ Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env
   kubectl get nodes,pods -A; kubectl get ctr,tk,rn
-Logs: $node_dir/logs (kubelet, containerd), kubectl logs is not served (the kubelet has no client certificate of
-the API server). Remove the release and the node with hack/node-down.sh.
+The node's logs (kubelet, containerd, kube-scheduler) are in $node_dir/logs. Remove the release and the node with
+hack/node-down.sh (hack/local-down.sh also stops the control plane).
 USAGE

@@ -146,7 +146,7 @@ class NodeIT {
                         .addNewInitContainer()
                         .withName("hello")
                         .withImage(image)
-                        .withCommand("sh", "-c", "echo hello from $(hostname) > /dev/termination-log")
+                        .withCommand("sh", "-c", "echo hello from $(hostname) | tee /dev/termination-log")
                         .endInitContainer()
                         .addNewContainer()
                         .withName("sleep")
@@ -179,6 +179,13 @@ class NodeIT {
                     assertThat(hello.getExitCode()).isZero();
                     assertThat(hello.getMessage()).isEqualTo("hello from plain\n");
                 });
+        // Through the API server to the kubelet, as kubectl logs goes.
+        assertThat(client.pods()
+                        .inNamespace("default")
+                        .withName("plain")
+                        .inContainer("hello")
+                        .getLog())
+                .isEqualTo("hello from plain\n");
         String prefix = env.get("STEVEDORE_POD_CIDR").replace("0/24", "");
         assertThat(running.getStatus().getPodIP()).startsWith(prefix).isNotEqualTo(prefix + "1");
         assertThat(running.getSpec().getNodeName()).isEqualTo(node);
