@@ -52,11 +52,12 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 TOML
 }
 
-# Imports an OCI image archive into the k8s.io namespace, where the kubelet's images live, named $2. The base name
-# keeps ctr from naming a tag-only reference in the archive after the date (a name the CRI plugin cannot resolve).
+# Imports an OCI image archive into the k8s.io namespace, where the kubelet's images live, named $2 (a normalized
+# name, as the kubelet asks for it). The base name keeps ctr from naming a tag-only reference in the archive after
+# the date (a name the CRI plugin cannot resolve), and skips a full one (Jib's, not normalized).
 import_image() {
   ctr -n k8s.io images import --base-name "${2%:*}" --index-name "$2" "$1" >/dev/null
-  ctr -n k8s.io images ls -q | grep -qxF "$2" || { log "importing $1 did not create $2"; exit 1; }
+  [ -n "$(ctr -n k8s.io images ls -q "name==$2")" ] || { log "importing $1 did not create $2"; exit 1; }
 }
 
 # A kubeconfig $node_dir/$1.kubeconfig with a client certificate for user $2 in group $3, signed by the control

@@ -47,7 +47,7 @@ for stale in $(kubectl get nodes -l app.kubernetes.io/managed-by=stevedore-local
 done
 
 log "adding node $node_name ($node_ip on $node_interface; Pods on $node_bridge, $pod_cidr)"
-mkdir -p "$node_dir"/{run,logs,pki,cni,ipam,kubelet,pod-logs,volume-plugins,stevedore}
+mkdir -p "$node_dir"/{run,logs,pki,cni,ipam,kubelet,pod-logs,volume-plugins}
 # A kernel without the dummy module gets a bridge with no ports: it holds a local address just the same.
 if ! ip link show "$node_interface" >/dev/null 2>&1; then
   ip link add "$node_interface" type dummy 2>/dev/null || ip link add "$node_interface" type bridge
@@ -81,12 +81,14 @@ if ! ours "$node_dir/run/containerd.pid"; then
   for _ in $(seq 100); do ctr version >/dev/null 2>&1 && break; sleep 0.1; done
   ctr version >/dev/null || { log "containerd did not start; see $node_dir/logs/containerd.log"; exit 1; }
 fi
-if ! ctr -n k8s.io images ls -q | grep -qxF "$sandbox_image"; then
+if [ -z "$(ctr -n k8s.io images ls -q "name==$sandbox_image")" ]; then
   log "building the sandbox image $sandbox_image from busybox-static"
   rm -rf "$node_dir/sandbox-image"
-  hack/build-busybox-image.sh "$node_dir/sandbox-image" "${sandbox_image##*:}" >/dev/null
+  # Tagged apart from the image's name: ctr would give the layout's tag and the name given to the import to two
+  # images, and a later import fails on the clash.
+  hack/build-busybox-image.sh "$node_dir/sandbox-image" layout >/dev/null
   # A Pod's sandbox only holds its namespaces: PID 1 sleeps until containerd kills it.
-  umoci config --image "$node_dir/sandbox-image:${sandbox_image##*:}" --config.entrypoint /bin/sleep --config.cmd 2147483647
+  umoci config --image "$node_dir/sandbox-image:layout" --config.entrypoint /bin/sleep --config.cmd 2147483647
   tar -C "$node_dir/sandbox-image" -cf "$node_dir/sandbox-image.tar" .
   import_image "$node_dir/sandbox-image.tar" "$sandbox_image"
 fi
@@ -140,20 +142,26 @@ fi
 version=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' pom.xml | head -1)
 operator_archive=operator/target/stevedore-operator-image.tar
 agent_archive=runtime-node-agent/target/stevedore-agent-image.tar
-if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ] || [ ! -f "$operator_archive" ] || [ ! -f "$agent_archive" ]; then
-  log "building the images"
-  hack/build-images.sh
-fi
+hack/build-images.sh >/dev/null   # with STEVEDORE_SKIP_BUILD=1 it reuses the archives in target/
 log "importing the images into the node's containerd"
 import_image "$operator_archive" "docker.io/stevedore/operator:$version"
 import_image "$agent_archive" "docker.io/stevedore/runtime-node-agent:$version"
+
+# The agent mounts its Containers' root file systems with Bidirectional propagation, which needs its directories on a
+# shared mount (as kubelet makes its root directory one); this host's / is not shared.
+for dir in "$node_dir/stevedore" "$node_dir/stevedore-run"; do
+  mkdir -p "$dir"
+  mountpoint -q "$dir" || mount --bind "$dir" "$dir"
+  mount --make-rshared "$dir"
+done
 
 log "installing the chart (release stevedore in stevedore-system)"
 kubectl create namespace stevedore-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # The agent is privileged (overlay mounts, cgroups, runc in the host's PID namespace).
 kubectl label --overwrite namespace stevedore-system pod-security.kubernetes.io/enforce=privileged >/dev/null
 # No kube-proxy and no cluster DNS on this node: both components reach the API server on loopback, and the operator
-# serves on the host network. The agent's state is under the node's directory.
+# serves on the host network. The agent's state is under the node's directory, its conmons' cgroup under the node's
+# cgroup root (apart from another node's on this machine).
 helm_values=(
   --set "operator.image.tag=$version"
   --set "agent.image.tag=$version"
@@ -166,6 +174,7 @@ helm_values=(
   --set "agent.healthPort=${STEVEDORE_AGENT_HEALTH_PORT:-9440}"
   --set "agent.root=$node_dir/stevedore"
   --set "agent.stateDir=$node_dir/stevedore-run"
+  --set "agent.conmonCgroup=$cgroup_root/conmon"
 )
 "$tools/helm" --kubeconfig "$state/kubeconfig" upgrade --install stevedore charts/stevedore \
   --namespace stevedore-system --wait --timeout 5m "${helm_values[@]}" >/dev/null
