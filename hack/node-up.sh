@@ -140,12 +140,12 @@ USAGE
 fi
 
 version=$(sed -n 's:^  <version>\(.*\)</version>$:\1:p' pom.xml | head -1)
-operator_archive=operator/target/stevedore-operator-image.tar
-agent_archive=runtime-node-agent/target/stevedore-agent-image.tar
-hack/build-images.sh >/dev/null   # with STEVEDORE_SKIP_BUILD=1 it reuses the archives in target/
+# It prints the operator's archive, then the agent's; with STEVEDORE_SKIP_BUILD=1 it reuses those in target/.
+mapfile -t archives < <(hack/build-images.sh)
+[ ${#archives[@]} -eq 2 ] || { log "hack/build-images.sh did not name both image archives"; exit 1; }
 log "importing the images into the node's containerd"
-import_image "$operator_archive" "docker.io/stevedore/operator:$version"
-import_image "$agent_archive" "docker.io/stevedore/runtime-node-agent:$version"
+import_image "${archives[0]}" "docker.io/stevedore/operator:$version"
+import_image "${archives[1]}" "docker.io/stevedore/runtime-node-agent:$version"
 
 # The agent mounts its Containers' root file systems with Bidirectional propagation, which needs its directories on a
 # shared mount (as kubelet makes its root directory one); this host's / is not shared.
@@ -156,9 +156,12 @@ for dir in "$node_dir/stevedore" "$node_dir/stevedore-run"; do
 done
 
 log "installing the chart (release stevedore in stevedore-system)"
-kubectl create namespace stevedore-system --dry-run=client -o yaml | kubectl apply -f - >/dev/null
 # The agent is privileged (overlay mounts, cgroups, runc in the host's PID namespace).
-kubectl label --overwrite namespace stevedore-system pod-security.kubernetes.io/enforce=privileged >/dev/null
+kubectl apply --server-side --field-manager=stevedore-node-up -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: stevedore-system, labels: {pod-security.kubernetes.io/enforce: privileged}}
+YAML
 # No kube-proxy and no cluster DNS on this node: both components reach the API server on loopback, and the operator
 # serves on the host network. The agent's state is under the node's directory, its conmons' cgroup under the node's
 # cgroup root (apart from another node's on this machine).
