@@ -109,7 +109,7 @@ class NodeIT {
         Result up = timed("hack/node-up.sh");
         assertThat(up.exitCode()).as(up.output()).isZero();
         client = new KubernetesClientBuilder()
-                .withConfig(Config.fromKubeconfig(null, Files.readString(state.resolve("kubeconfig")), null))
+                .withConfig(Config.fromKubeconfig(state.resolve("kubeconfig").toFile()))
                 .build();
 
         io.fabric8.kubernetes.api.model.Node created =
@@ -160,16 +160,8 @@ class NodeIT {
                         .build())
                 .create();
 
-        Pod running = await("Pod plain Ready")
-                .atMost(Duration.ofMinutes(2))
-                .until(
-                        () -> client.pods()
-                                .inNamespace("default")
-                                .withName("plain")
-                                .get(),
-                        pod -> pod.getStatus().getConditions().stream()
-                                .anyMatch(c -> c.getType().equals("Ready")
-                                        && c.getStatus().equals("True")));
+        await("Pod plain Ready").atMost(Duration.ofMinutes(2)).until(() -> ready(podPlain()));
+        Pod running = podPlain();
         assertThat(running.getStatus()
                         .getInitContainerStatuses()
                         .get(0)
@@ -216,6 +208,15 @@ class NodeIT {
         assertThat(Path.of("/sys/class/net", env.get("STEVEDORE_NODE_BRIDGE"))).doesNotExist();
         assertThat(netnsBefore).containsAll(netns());
         assertThat(client.nodes().withName(node).get()).isNull();
+    }
+
+    private static Pod podPlain() {
+        return client.pods().inNamespace("default").withName("plain").get();
+    }
+
+    private static boolean ready(Pod pod) {
+        return pod.getStatus().getConditions().stream()
+                .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
     }
 
     private static String cgroupRoot() {
