@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Removes what hack/node-up.sh added: the Stevedore release, the node's Pods, the kubelet and containerd, and every
-# process, mount, cgroup, network namespace, bridge and interface of the node; then deletes the Node object. Works
-# after a node-up that failed halfway. Keeps the control plane and registry (hack/local-down.sh stops them) and the
-# node's files (containerd's images), so the next node-up is faster. Same settings as hack/node-up.sh.
+# Removes what hack/node-up.sh added: the Stevedore release, the node's Pods, the kubelet, kube-scheduler and
+# containerd, and every process, mount, cgroup, network namespace, bridge and interface of the node; then deletes the
+# Node object and its RuntimeNode. Works after a node-up that failed halfway. Keeps the control plane and registry
+# (hack/local-down.sh stops them) and the node's files (containerd's images), so the next node-up is faster. Same
+# settings as hack/node-up.sh.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 . "$repo/hack/node-lib.sh"
@@ -46,7 +47,9 @@ stop_pidfile "$node_dir/run/containerd.pid"
 # (shims, conmon, the agent) or sits in its Pods' cgroups.
 for root in "$node_dir"/containerd/runc/* "$node_dir/stevedore-run/runc"; do
   [ -d "$root" ] || continue
-  for id in $(runc --root "$root" list -q 2>/dev/null); do runc --root "$root" delete --force "$id" 2>/dev/null || true; done
+  for id in $(runc --root "$root" list -q 2>/dev/null); do
+    runc --root "$root" delete --force "$id" 2>/dev/null || true
+  done
 done
 if [ -d "$node_dir/stevedore-run/crun" ]; then
   for id in $(crun --root "$node_dir/stevedore-run/crun" list -q 2>/dev/null); do
@@ -91,6 +94,8 @@ restore_kernel_settings
 
 if api_up; then
   kubectl delete node "$node_name" --ignore-not-found >/dev/null
+  # No agent reports for it any more (absent when the CRDs are).
+  kubectl delete runtimenode "$node_name" --ignore-not-found >/dev/null 2>&1 || true
 fi
 leftover=(/sys/fs/cgroup/*/"${cgroup_root#/}")
 [ ${#leftover[@]} -eq 0 ] || { log "cgroups left behind: ${leftover[*]}"; exit 1; }
