@@ -10,7 +10,7 @@ k8s_version=$(awk '$1 == "k8s.io/kubernetes" { print $2 }' "$tools/go.mod")
 # Key the cache by the pinned versions, the helper's source and this script: a bump, an edit or new flags build afresh.
 key="$k8s_version-$(cat "$tools/go.mod" "$tools/go.sum" "$tools"/kstatus/*.go "$0" | sha256sum | cut -c1-12)"
 dest="${STEVEDORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stevedore}/bin/$key"
-binaries=(etcd kube-apiserver kube-controller-manager kubelet kubectl helm kstatus)
+binaries=(etcd kube-apiserver kube-controller-manager kube-scheduler kubelet kubectl helm kstatus)
 
 complete() { for b in "${binaries[@]}"; do [ -x "$dest/$b" ] || return 1; done; }
 if complete; then echo "$dest"; exit 0; fi

@@ -4,14 +4,14 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
+# A node of hack/node-up.sh goes first: its Pods' mounts and the release need the control plane.
+[ ! -d "$state/node" ] || "$repo/hack/node-down.sh"
+
 for component in operator agent registry; do
   stop_pidfile "$state/run/$component.pid"
 done
 for component in kube-controller-manager kube-apiserver etcd; do
   stop_pidfile "$state/control-plane/run/$component.pid"
 done
-# Deepest first, so nested mounts come off before their parents.
-awk -v prefix="$state/" 'index($2, prefix) == 1 { print $2 }' /proc/mounts | sort -r | while read -r mnt; do
-  umount "$mnt" 2>/dev/null || umount -l "$mnt"
-done
+unmount_under "$state"
 log "stopped; state kept in $state"

@@ -12,55 +12,15 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$repo"
 
-apiserver_port=${STEVEDORE_APISERVER_PORT:-6443}
-registry_port=${STEVEDORE_REGISTRY_PORT:-5000}
-registry="127.0.0.1:$registry_port"
 pull_credentials_port=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}
-mkdir -p "$state/run" "$state/logs" "$state/bin"
 
-log "installing prerequisites"
-hack/install-prereqs.sh
-tools=$(hack/build-tools.sh)
-ln -sfn "$tools/kubectl" "$state/bin/kubectl"
-ln -sfn "$tools/helm" "$state/bin/helm"
-kubectl() { "$tools/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
-
+ensure_prerequisites
 if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
   log "building Stevedore"
   mvn -B -q -DskipTests install
 fi
-
-log "starting the control plane"
-java -cp "testing/target/classes:testing/target/lib/*" dev.stevedore.testing.LocalControlPlane \
-  --bin "$tools" --dir "$state/control-plane" --apiserver-port "$apiserver_port" \
-  --etcd-port "${STEVEDORE_ETCD_PORT:-2379}" --etcd-peer-port "${STEVEDORE_ETCD_PEER_PORT:-2380}" >/dev/null
-ln -sfn "$state/control-plane/kubeconfig" "$state/kubeconfig"
-
-if ! ours "$state/run/registry.pid" || ! curl -fsS "http://$registry/v2/" >/dev/null 2>&1; then
-  log "starting the registry on $registry"
-  stop_pidfile "$state/run/registry.pid"
-  mkdir -p "$state/registry/data"
-  cat > "$state/registry/config.yml" <<CONFIG
-version: 0.1
-log: {level: warn}
-storage:
-  filesystem: {rootdirectory: $state/registry/data}
-  delete: {enabled: true}
-http: {addr: "$registry"}
-CONFIG
-  setsid /usr/bin/docker-registry serve "$state/registry/config.yml" </dev/null >>"$state/logs/registry.log" 2>&1 &
-  echo $! > "$state/run/registry.pid"
-  for _ in $(seq 100); do curl -fsS "http://$registry/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
-  curl -fsS "http://$registry/v2/" >/dev/null || { log "the registry did not start; see $state/logs/registry.log"; exit 1; }
-fi
-
-image="$registry/stevedore/busybox:latest"
-if ! skopeo inspect --tls-verify=false "docker://$image" >/dev/null 2>&1; then
-  log "building and pushing $image"
-  rm -rf "$state/images/busybox"
-  hack/build-busybox-image.sh "$state/images/busybox" latest
-  skopeo copy -q --dest-tls-verify=false "oci:$state/images/busybox:latest" "docker://$image"
-fi
+ensure_control_plane
+ensure_registry
 
 log "installing the CRDs"
 kubectl apply --server-side --field-manager=stevedore-local-up -f crds/ >/dev/null
@@ -80,15 +40,18 @@ metadata: {name: stevedore-system}
 ---
 apiVersion: v1
 kind: ServiceAccount
-metadata: {name: stevedore-agent, namespace: stevedore-system}
+metadata: {name: stevedore-agent, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
 ---
 apiVersion: v1
 kind: Node
-metadata: {name: $node}
+metadata: {name: $node, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: stevedore-agent-$node, namespace: stevedore-system}
+metadata:
+  name: stevedore-agent-$node
+  namespace: stevedore-system
+  labels: {app.kubernetes.io/managed-by: stevedore-local-up}
 spec:
   nodeName: $node
   serviceAccountName: stevedore-agent
@@ -125,19 +88,7 @@ echo $! > "$state/run/agent.pid"
 kubectl wait --for=create --timeout=60s "runtimenode/$node" >/dev/null
 kubectl wait --for=condition=Ready --timeout=60s "runtimenode/$node" >/dev/null
 
-log "applying manifests/examples/hello-world.yaml"
-sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
-# A Task ends Deleted when its process exits; a re-run of local-up re-creates the example to run it again.
-if [ "$(kubectl get tk hello-world -o jsonpath='{.status.phase}')" = Deleted ]; then
-  kubectl delete tk hello-world --wait >/dev/null
-  sed "s#127.0.0.1:5000/#$registry/#" manifests/examples/hello-world.yaml | kubectl apply --server-side -f - >/dev/null
-fi
-kubectl wait --for=jsonpath='{.status.phase}'=Deleted --timeout=120s tk/hello-world >/dev/null || true
-kubectl get runtimenodes,containers,tasks
-uid=$(kubectl get tk hello-world -o jsonpath='{.metadata.uid}')
-echo "hello-world: $(kubectl get tk hello-world -o jsonpath='{.status.phase} exitCode={.status.exitCode} reason={.status.reason}')"
-echo "its log ($state/agent/tasks/$uid/task.log):"
-sed 's/^/  /' "$state/agent/tasks/$uid/task.log" 2>/dev/null || true
+run_hello_world "$state/agent"
 
 cat > "$state/env" <<ENV
 export KUBECONFIG=$state/kubeconfig

@@ -1,5 +1,5 @@
-// Pins the tools that local-up, node-up, the tests and CI run: kube-apiserver, kube-controller-manager, kubelet,
-// kubectl, etcd, helm and the kstatus test helper. hack/build-tools.sh builds them; nothing here is product code.
+// Pins the tools that local-up, node-up, the tests and CI run: kube-apiserver, kube-controller-manager, kube-scheduler,
+// kubelet, kubectl, etcd, helm and the kstatus test helper. hack/build-tools.sh builds them; nothing here is product code.
 module stevedore.dev/hack/tools
 
 go 1.24.0
@@ -11,6 +11,7 @@ tool (
 	k8s.io/kubernetes/cmd/kube-controller-manager
 	k8s.io/kubernetes/cmd/kubectl
 	k8s.io/kubernetes/cmd/kubelet
+	k8s.io/kubernetes/cmd/kube-scheduler
 	stevedore.dev/hack/tools/kstatus
 )
 

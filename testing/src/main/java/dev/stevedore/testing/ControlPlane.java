@@ -267,6 +267,12 @@ public final class ControlPlane implements AutoCloseable {
                 "--tls-cert-file=" + pki.serverCert(),
                 "--tls-private-key-file=" + pki.serverKey(),
                 "--client-ca-file=" + pki.caCert(),
+                // kubectl logs and exec on the kubelet of hack/node-up.sh: the admin's certificate, which the
+                // kubelet's webhook authorizer allows.
+                "--kubelet-client-certificate=" + pki.clientCert(Pki.ADMIN),
+                "--kubelet-client-key=" + pki.clientKey(Pki.ADMIN),
+                // A node's name resolves nowhere here: its InternalIP is the address the kubelet was given.
+                "--kubelet-preferred-address-types=InternalIP",
                 "--service-account-issuer=" + ISSUER,
                 "--api-audiences=" + ISSUER,
                 "--service-account-key-file=" + pki.saPublicKey(),
