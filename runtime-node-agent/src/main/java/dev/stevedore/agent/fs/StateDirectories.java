@@ -32,9 +32,17 @@ public final class StateDirectories {
 
     /** Creates {@code root} and its directories, and closes them and whatever else is in it to other users. */
     public static void close(Path root) throws IOException {
+        close(root, DIRECTORIES);
+    }
+
+    /**
+     * As {@link #close(Path)} for another of the agent's directories, such as its {@code --state-dir} (the OCI
+     * runtimes' state: their containers' config.json and init pids), with {@code directories} in it.
+     */
+    public static void close(Path root, List<String> directories) throws IOException {
         Files.createDirectories(root);
         PosixFiles.chmod(root, ROOT_MODE);
-        for (String name : DIRECTORIES) {
+        for (String name : directories) {
             Path dir = root.resolve(name);
             if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
                 Files.createDirectory(dir);
