@@ -129,14 +129,16 @@ public final class StevedoreOperator implements Callable<Integer> {
     }
 
     /**
-     * Why the operator is not ready, empty when it is: started, and every informer synced and watching. A replica
+     * Why the operator is not ready, empty when it is: {@code operator} has started (null until then), and every
+     * informer is synced and watching. A replica
      * that does not lead is ready too: its informers run (only reconciling waits for the Lease), and it serves the
      * pull-credentials endpoint like the leader.
      */
     static Optional<String> notReady(Operator operator) {
-        if (operator == null || !operator.getRuntimeInfo().isStarted()) {
+        if (operator == null) {
             return Optional.of("starting");
         }
+        // Also how a stopped operator shows: its informers are stopped.
         RuntimeInfo info = operator.getRuntimeInfo();
         if (!info.allEventSourcesAreHealthy()) {
             return Optional.of("informers not watching: " + info.unhealthyEventSources());

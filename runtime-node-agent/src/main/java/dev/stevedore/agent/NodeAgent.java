@@ -205,14 +205,12 @@ public final class NodeAgent implements Callable<Integer> {
             TaskManager tasks)
             implements AutoCloseable {
         /**
-         * Why the agent is not ready, empty when it is: its RuntimeNode is registered once it runs at all, so what
-         * is left is whether its informers (this node's Containers and Tasks) are synced and watching.
+         * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
+         * once it runs at all, so what is left is whether its informers (this node's Containers and Tasks) are
+         * synced and watching.
          */
         public Optional<String> notReady() {
             RuntimeInfo info = operator.getRuntimeInfo();
-            if (!info.isStarted()) {
-                return Optional.of("the controllers have not started");
-            }
             if (!info.allEventSourcesAreHealthy()) {
                 return Optional.of("informers not watching: " + info.unhealthyEventSources());
             }
