@@ -67,7 +67,7 @@ public final class ConmonCgroup {
         return dirs;
     }
 
-    /** Moves process {@code pid} (not its threads' future children only: the whole process) into the cgroup. */
+    /** Moves process {@code pid}, every thread of it, into the cgroup in each hierarchy. */
     void join(long pid) throws IOException {
         byte[] line = Long.toString(pid).getBytes(StandardCharsets.US_ASCII);
         for (Path dir : dirs) {

@@ -75,7 +75,7 @@ public final class Runtimes {
         } else {
             Files.deleteIfExists(wrapper);
         }
-        StateDirectories.close(stateDir, List.of("runc", "crun"));
+        StateDirectories.closeOwn(stateDir, List.of("runc", "crun"));
         return new Runtimes(
                 new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC), stateDir.resolve("runc"), conmonCgroup),
                 new ConmonRuntime("crun", binaries.getOrDefault("crun", crun), stateDir.resolve("crun"), conmonCgroup));
