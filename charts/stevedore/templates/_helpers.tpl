@@ -16,3 +16,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "stevedore.pullCredentials.ca" -}}
 {{ .Release.Name }}-pull-credentials-ca
 {{- end }}
+
+{{- /* The API server's address where the Service proxy cannot give it (kubernetesServiceHost/Port). */ -}}
+{{- define "stevedore.apiServerEnv" -}}
+{{- with .Values.kubernetesServiceHost }}
+- name: KUBERNETES_SERVICE_HOST
+  value: {{ . | quote }}
+{{- end }}
+{{- with .Values.kubernetesServicePort }}
+- name: KUBERNETES_SERVICE_PORT
+  value: {{ . | quote }}
+{{- end }}
+{{- end }}

@@ -58,6 +58,29 @@ class InstallManifestsIT {
     }
 
     @Test
+    void theNamespaceAllowsThePrivilegedNodeAgent(TestNamespace ns) throws Exception {
+        List<HasMetadata> objects = ns.client()
+                .load(Files.newInputStream(REPO.resolve("manifests/stevedore.yaml")))
+                .items();
+        assertThat(objects)
+                .filteredOn(o -> o.getKind().equals("Namespace"))
+                .singleElement()
+                .satisfies(namespace -> assertThat(namespace.getMetadata().getLabels())
+                        .containsEntry("pod-security.kubernetes.io/enforce", "privileged"));
+        assertThat(objects)
+                .filteredOn(DaemonSet.class::isInstance)
+                .map(o -> ((DaemonSet) o)
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getSecurityContext())
+                .singleElement()
+                .satisfies(security -> assertThat(security.getPrivileged()).isTrue());
+    }
+
+    @Test
     void everyObjectOfTheManifestIsAccepted(TestNamespace ns) throws Exception {
         List<HasMetadata> objects = ns.client()
                 .load(Files.newInputStream(REPO.resolve("manifests/stevedore.yaml")))

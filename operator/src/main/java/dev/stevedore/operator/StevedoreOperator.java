@@ -1,18 +1,22 @@
 package dev.stevedore.operator;
 
 import dev.stevedore.api.Durations;
+import dev.stevedore.api.HealthServer;
 import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.RuntimeInfo;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -53,6 +57,12 @@ public final class StevedoreOperator implements Callable<Integer> {
             description = "Port of the HTTPS endpoint that gives node agents the pull Secrets of their nodes' "
                     + "Containers; every replica serves it (default: ${DEFAULT-VALUE}).")
     int pullCredentialsPort;
+
+    @Option(
+            names = "--health-port",
+            defaultValue = "0",
+            description = "Port of /healthz and /readyz over plain HTTP, on every address (default: 0, off).")
+    int healthPort;
 
     @Option(
             names = "--agent-service-account",
@@ -118,9 +128,31 @@ public final class StevedoreOperator implements Callable<Integer> {
         return operator;
     }
 
+    /**
+     * Why the operator is not ready, empty when it is: {@code operator} has started (null until then), and every
+     * informer is synced and watching. A replica
+     * that does not lead is ready too: its informers run (only reconciling waits for the Lease), and it serves the
+     * pull-credentials endpoint like the leader.
+     */
+    static Optional<String> notReady(Operator operator) {
+        if (operator == null) {
+            return Optional.of("starting");
+        }
+        // Also how a stopped operator shows: its informers are stopped.
+        RuntimeInfo info = operator.getRuntimeInfo();
+        if (!info.allEventSourcesAreHealthy()) {
+            return Optional.of("informers not watching: " + info.unhealthyEventSources());
+        }
+        return Optional.empty();
+    }
+
     @Override
     public Integer call() throws InterruptedException, IOException, GeneralSecurityException {
         KubernetesClient client = new KubernetesClientBuilder().build();
+        AtomicReference<Operator> started = new AtomicReference<>();
+        HealthServer health = healthPort == 0
+                ? null
+                : HealthServer.start(new InetSocketAddress(healthPort), () -> notReady(started.get()));
         // Unique per process, as client-go does: two replicas on one host must not both think they hold the Lease.
         String identity =
                 System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator")) + "_"
@@ -138,10 +170,14 @@ public final class StevedoreOperator implements Callable<Integer> {
         Operator operator = start(
                 client,
                 new Settings(leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
+        started.set(operator);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            if (health != null) {
+                                health.close();
+                            }
                             pullCredentials.close();
                             operator.stop();
                             client.close();

@@ -75,7 +75,12 @@ class OperatorRbacAndLeaderElectionIT {
         await().atMost(TIMEOUT).until(() -> "replica-one".equals(holder(ns)));
         Operator two = StevedoreOperator.start(asOperator, replica(ns, "replica-two"));
         try {
+            // Both are ready (/readyz), the one waiting for the Lease too: the PodDisruptionBudget counts it.
+            assertThat(StevedoreOperator.notReady(null)).contains("starting");
+            assertThat(StevedoreOperator.notReady(one)).isEmpty();
+            assertThat(StevedoreOperator.notReady(two)).isEmpty();
             one.stop();
+            assertThat(StevedoreOperator.notReady(one)).isPresent();
             await().atMost(TIMEOUT).until(() -> "replica-two".equals(holder(ns)));
             createContainer(ns, "after-failover");
             createTask(ns, "after-failover-1", "after-failover");

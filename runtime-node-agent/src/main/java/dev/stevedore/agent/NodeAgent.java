@@ -21,15 +21,18 @@ import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.SpecGenerator;
 import dev.stevedore.agent.tasks.BindSources;
+import dev.stevedore.agent.tasks.ConmonCgroup;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
 import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskRecords;
 import dev.stevedore.api.Durations;
+import dev.stevedore.api.HealthServer;
 import dev.stevedore.api.PullCredentialsApi;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
+import io.javaoperatorsdk.operator.RuntimeInfo;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
@@ -40,9 +43,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
@@ -69,6 +74,30 @@ public final class NodeAgent implements Callable<Integer> {
             defaultValue = "/var/lib/stevedore",
             description = "State directory (default: ${DEFAULT-VALUE}).")
     Path root;
+
+    @Option(
+            names = "--state-dir",
+            defaultValue = "/run/stevedore",
+            description = "Run-time state that must outlive the agent but not the host: the OCI runtimes' --root "
+                    + "directories (<state-dir>/runc, <state-dir>/crun). In a Pod, a host path (default: "
+                    + "${DEFAULT-VALUE}).")
+    Path stateDir;
+
+    @Option(
+            names = "--conmon-cgroup",
+            defaultValue = "",
+            paramLabel = "PATH",
+            description = "The cgroup each task's conmon runs in, in every hierarchy, e.g. /stevedore/conmon: "
+                    + "outside the agent's own, so stopping the agent (or its Pod) stops no task. Empty: conmon "
+                    + "stays in the agent's cgroup (default).")
+    String conmonCgroup;
+
+    @Option(
+            names = "--health-address",
+            defaultValue = "",
+            paramLabel = "HOST:PORT",
+            description = "Where to serve /healthz and /readyz over plain HTTP, e.g. 127.0.0.1:9440 (default: off).")
+    String healthAddress;
 
     @Option(
             names = "--heartbeat-interval",
@@ -108,13 +137,13 @@ public final class NodeAgent implements Callable<Integer> {
 
     @Option(
             names = "--pull-credentials-ca",
-            defaultValue = "/var/run/stevedore/pull-credentials/ca.crt",
+            defaultValue = "/var/run/secrets/stevedore.dev/pull-credentials/ca.crt",
             description = "PEM CA certificates of the endpoint's certificate (default: ${DEFAULT-VALUE}).")
     Path pullCredentialsCa;
 
     @Option(
             names = "--pull-credentials-token",
-            defaultValue = "/var/run/stevedore/pull-credentials/token",
+            defaultValue = "/var/run/secrets/stevedore.dev/pull-credentials/token",
             description = "A ServiceAccount token bound to this agent's Pod, of audience " + PullCredentialsApi.AUDIENCE
                     + ", re-read at each use (default: ${DEFAULT-VALUE}).")
     Path pullCredentialsToken;
@@ -152,6 +181,21 @@ public final class NodeAgent implements Callable<Integer> {
                     + "agent's heap).")
     long maxLayerPathBytes = LayerLimits.DEFAULTS.maxPathBytes();
 
+    /** How the agent runs tasks: the OCI runtimes' executables, their state directory, and conmon's cgroup. */
+    public record TaskRuntime(Map<String, Path> binaries, Path stateDir, String conmonCgroup) {
+        /** The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup. */
+        public static TaskRuntime of(Map<String, Path> binaries) {
+            return new TaskRuntime(binaries, Runtimes.DEFAULT_STATE_DIR, "");
+        }
+
+        Runtimes prepare(Path root) throws IOException {
+            ConmonCgroup cgroup = conmonCgroup.isEmpty()
+                    ? ConmonCgroup.NONE
+                    : ConmonCgroup.prepare(ConmonCgroup.CGROUP_ROOT, conmonCgroup);
+            return Runtimes.prepare(root, binaries, stateDir, cgroup);
+        }
+    }
+
     /** A running agent; {@link #close()} stops its controllers and heartbeat (tasks, under conmon, keep running). */
     public record Running(
             Operator operator,
@@ -160,6 +204,19 @@ public final class NodeAgent implements Callable<Integer> {
             AgentFinalizer finalizer,
             TaskManager tasks)
             implements AutoCloseable {
+        /**
+         * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
+         * once it runs at all, so what is left is whether its informers (this node's Containers and Tasks) are
+         * synced and watching.
+         */
+        public Optional<String> notReady() {
+            RuntimeInfo info = operator.getRuntimeInfo();
+            if (!info.allEventSourcesAreHealthy()) {
+                return Optional.of("informers not watching: " + info.unhealthyEventSources());
+            }
+            return Optional.empty();
+        }
+
         @Override
         public void close() {
             reporter.close();
@@ -212,6 +269,38 @@ public final class NodeAgent implements Callable<Integer> {
             PullCredentials pullCredentials,
             LayerLimits layerLimits)
             throws IOException {
+        return start(
+                client,
+                nodeName,
+                root,
+                labels,
+                allowedHostPaths,
+                insecureRegistries,
+                heartbeatInterval,
+                TaskRuntime.of(runtimeBinaries),
+                pullCredentials,
+                layerLimits);
+    }
+
+    /**
+     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
+     *
+     * @param taskRuntime the OCI runtimes, their state directory and conmon's cgroup
+     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
+     * @param layerLimits what one image layer may make the agent read, hold and write
+     */
+    public static Running start(
+            KubernetesClient client,
+            String nodeName,
+            Path root,
+            Map<String, String> labels,
+            List<Path> allowedHostPaths,
+            Set<String> insecureRegistries,
+            Duration heartbeatInterval,
+            TaskRuntime taskRuntime,
+            PullCredentials pullCredentials,
+            LayerLimits layerLimits)
+            throws IOException {
         StateDirectories.close(root);
         FileContentStore content;
         RegistryImageService images;
@@ -241,7 +330,7 @@ public final class NodeAgent implements Callable<Integer> {
                 records,
                 snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX,
-                Runtimes.prepare(root, runtimeBinaries),
+                taskRuntime.prepare(root),
                 new BindSources(allowedHostPaths));
         RootfsPreparer preparer = new RootfsPreparer(
                 images,
@@ -280,6 +369,15 @@ public final class NodeAgent implements Callable<Integer> {
                 : new PullCredentialsClient(pullCredentialsUrl, pullCredentialsCa, pullCredentialsToken);
         LayerLimits layerLimits =
                 new LayerLimits(maxLayerBytes, maxLayerEntries, maxLayerPaxSize, maxLayerPaxRecords, maxLayerPathBytes);
+        // Served from the first moment, so a liveness probe does not kill an agent still adopting its tasks.
+        AtomicReference<Running> running = new AtomicReference<>();
+        HealthServer health = healthAddress.isEmpty()
+                ? null
+                : HealthServer.start(
+                        HealthServer.parseAddress(healthAddress),
+                        () -> running.get() == null
+                                ? Optional.of("starting: RuntimeNode not registered yet")
+                                : running.get().notReady());
         Running agent = start(
                 client,
                 node,
@@ -288,13 +386,18 @@ public final class NodeAgent implements Callable<Integer> {
                 allowedHostPaths,
                 insecureRegistries,
                 heartbeatInterval,
-                runtimeBinaries,
+                new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup),
                 pullCredentials,
                 layerLimits);
+        running.set(agent);
         CountDownLatch stopped = new CountDownLatch(1);
+        // SIGTERM (kubelet stopping the Pod) stops the agent's own work only: tasks run on under their conmons.
         Runtime.getRuntime()
                 .addShutdownHook(new Thread(
                         () -> {
+                            if (health != null) {
+                                health.close();
+                            }
                             agent.close();
                             client.close();
                             stopped.countDown();

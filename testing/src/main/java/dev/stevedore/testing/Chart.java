@@ -31,7 +31,7 @@ public final class Chart {
         return "st-" + ns.name().substring(ns.name().lastIndexOf('-') + 1);
     }
 
-    /** {@code helm template release charts/stevedore --namespace namespace}, parsed. */
+    /** {@code helm template release charts/stevedore --namespace namespace} for {@code client}'s server, parsed. */
     public static List<HasMetadata> render(KubernetesClient client, String release, String namespace) {
         Path errors = null;
         try {
@@ -45,7 +45,10 @@ public final class Chart {
                                             .resolve("charts/stevedore")
                                             .toString(),
                                     "--namespace",
-                                    namespace)
+                                    namespace,
+                                    // The chart's kubeVersion is checked against this server, as helm install does.
+                                    "--kube-version",
+                                    client.getKubernetesVersion().getGitVersion())
                             .redirectError(errors.toFile()),
                     RENDER_TIMEOUT);
             if (helm.exitCode() != 0) {

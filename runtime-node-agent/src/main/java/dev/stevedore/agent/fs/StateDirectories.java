@@ -32,14 +32,7 @@ public final class StateDirectories {
 
     /** Creates {@code root} and its directories, and closes them and whatever else is in it to other users. */
     public static void close(Path root) throws IOException {
-        Files.createDirectories(root);
-        PosixFiles.chmod(root, ROOT_MODE);
-        for (String name : DIRECTORIES) {
-            Path dir = root.resolve(name);
-            if (!Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
-                Files.createDirectory(dir);
-            }
-        }
+        closeOwn(root, DIRECTORIES);
         try (DirectoryStream<Path> entries = Files.newDirectoryStream(root)) {
             for (Path entry : entries) {
                 BasicFileAttributes attrs =
@@ -50,6 +43,23 @@ public final class StateDirectories {
                     PosixFiles.chmod(entry, FILE_MODE);
                 }
             }
+        }
+    }
+
+    /**
+     * Creates {@code dir} (0711) and {@code directories} in it (0700), and closes just those: for a directory such as
+     * the agent's {@code --state-dir} (the OCI runtimes' state, their containers' config.json and init pids), whose
+     * other entries, if an administrator named a shared directory, are not the agent's to change.
+     */
+    public static void closeOwn(Path dir, List<String> directories) throws IOException {
+        Files.createDirectories(dir);
+        PosixFiles.chmod(dir, ROOT_MODE);
+        for (String name : directories) {
+            Path own = dir.resolve(name);
+            if (!Files.exists(own, LinkOption.NOFOLLOW_LINKS)) {
+                Files.createDirectory(own);
+            }
+            PosixFiles.chmod(own, ENTRY_MODE);
         }
     }
 }

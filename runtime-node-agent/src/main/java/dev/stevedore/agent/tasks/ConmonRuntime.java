@@ -30,8 +30,10 @@ import java.util.regex.Pattern;
  *
  * <p>conmon takes its sync and start pipes as inherited fds 3 and 4, which ProcessBuilder cannot hand a child, so
  * conmon is started with {@link Spawn}. The agent makes two FIFOs and opens both read-write itself (never blocks, and
- * keeps them alive), puts the start byte into the start FIFO, and conmon gets them as fds 3 and 4; the agent then
- * reads {@code {"data": PID}} (or {@code {"data": -1, "message": ...}}) from the sync FIFO, with a timeout.
+ * keeps them alive), and conmon gets them as fds 3 and 4. conmon waits for a byte on its start pipe before it does
+ * anything, so the agent first moves it into its own cgroup ({@link ConmonCgroup}, out of the agent Pod's, as
+ * CRI-O does with conmon_cgroup), then writes that byte, then reads {@code {"data": PID}} (or
+ * {@code {"data": -1, "message": ...}}) from the sync FIFO, with a timeout.
  *
  * <p>conmon and the runtime get an environment of their own, PATH and the locale: nothing of the agent's
  * (credentials, proxies) reaches them or, through them, a task.
@@ -61,10 +63,18 @@ public final class ConmonRuntime implements OciRuntime {
 
     private final String name;
     private final Path binary;
+    private final Path stateDir;
+    private final ConmonCgroup conmonCgroup;
 
-    public ConmonRuntime(String name, Path binary) {
+    /**
+     * @param stateDir the runtime's {@code --root}, on every call
+     * @param conmonCgroup where each conmon goes before it creates its container
+     */
+    public ConmonRuntime(String name, Path binary, Path stateDir, ConmonCgroup conmonCgroup) {
         this.name = name;
         this.binary = binary;
+        this.stateDir = stateDir;
+        this.conmonCgroup = conmonCgroup;
     }
 
     @Override
@@ -110,6 +120,7 @@ public final class ConmonRuntime implements OciRuntime {
                 id,
                 "-r",
                 binary.toString(),
+                "--runtime-arg=--root=" + stateDir,
                 "-b",
                 bundle.toString(),
                 "-p",
@@ -131,7 +142,6 @@ public final class ConmonRuntime implements OciRuntime {
         }
         try (RandomAccessFile syncFifo = new RandomAccessFile(sync.toFile(), "rw");
                 RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
-            startFifo.write('s');
             Path out = workDir.resolve("conmon.out");
             // conmon writes its "oom" marker into its working directory: the task's persist directory.
             int conmon = Spawn.start(
@@ -144,6 +154,10 @@ public final class ConmonRuntime implements OciRuntime {
                             new Spawn.Fd.SameAs(1),
                             new Spawn.Fd.Write(sync),
                             new Spawn.Fd.Read(start)));
+            // conmon reads the start byte before it forks anything, "so the parent can put us in the right cgroup":
+            // what it forks (its monitor, the runtime's create) starts there.
+            joinCgroupOrKill(conmon);
+            startFifo.write('s');
             JsonNode json = JSON.readTree(awaitReply(conmon, syncFifo));
             long pid = json.path("data").asLong(-1);
             if (pid <= 0) {
@@ -157,6 +171,16 @@ public final class ConmonRuntime implements OciRuntime {
         } finally {
             Files.deleteIfExists(sync);
             Files.deleteIfExists(start);
+        }
+    }
+
+    private void joinCgroupOrKill(int conmon) throws IOException {
+        try {
+            conmonCgroup.join(conmon);
+        } catch (IOException e) {
+            ProcessHandle.of(conmon).ifPresent(ProcessHandle::destroyForcibly);
+            Spawn.waitFor(conmon);
+            throw e;
         }
     }
 
@@ -260,7 +284,7 @@ public final class ConmonRuntime implements OciRuntime {
 
     @Override
     public Optional<String> state(String id) throws IOException {
-        Result r = exec(List.of(binary.toString(), "state", id));
+        Result r = exec(runtimeCommand("state", id));
         if (r.code != 0) {
             return Optional.empty();
         }
@@ -269,7 +293,7 @@ public final class ConmonRuntime implements OciRuntime {
 
     @Override
     public Map<String, String> list() throws IOException {
-        Result r = exec(List.of(binary.toString(), "list", "--format", "json"));
+        Result r = exec(runtimeCommand("list", "--format", "json"));
         Map<String, String> ids = new LinkedHashMap<>();
         if (r.code == 0 && !r.out.isBlank() && !r.out.strip().equals("null")) {
             for (JsonNode c : JSON.readTree(r.out)) {
@@ -280,13 +304,18 @@ public final class ConmonRuntime implements OciRuntime {
     }
 
     private void run(String... args) throws RuntimeCommandException, IOException {
-        List<String> command = new ArrayList<>(List.of(binary.toString()));
-        command.addAll(List.of(args));
-        Result r = exec(command);
+        Result r = exec(runtimeCommand(args));
         if (r.code != 0) {
             throw new RuntimeCommandException(
                     name + " " + args[0] + ": " + runtimeMessage(r.err.isBlank() ? r.out : r.err));
         }
+    }
+
+    /** {@code <binary> --root <state-dir> args...}: the runtime's global options go before its command. */
+    List<String> runtimeCommand(String... args) {
+        List<String> command = new ArrayList<>(List.of(binary.toString(), "--root", stateDir.toString()));
+        command.addAll(List.of(args));
+        return command;
     }
 
     record Result(int code, String out, String err) {}

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.tasks;
 
+import dev.stevedore.agent.fs.StateDirectories;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,10 +23,18 @@ import java.util.Map;
  * writes {@code <root>/bin/crun}, a wrapper that does exactly that and execs the real crun, and uses it for every
  * crun call; the unmount is private to that short-lived namespace and never touches the host's mounts. The task's
  * own process runs in a mount namespace made from that one, as it would from the host's with runc.
+ *
+ * <p><b>State.</b> Each runtime keeps its containers' state under {@code --root <state-dir>/<name>} (runc's own
+ * default is /run/runc), given to every call: the agent's and, through conmon's {@code --runtime-arg}, the
+ * {@code create} conmon runs. In a Pod the state directory is a host path, so an agent Pod started after another
+ * finds the containers the first one created.
  */
 public final class Runtimes {
     public static final Path RUNC = Path.of("/usr/sbin/runc");
     public static final Path CRUN = Path.of("/usr/bin/crun");
+    /** The agent's {@code --state-dir} default: run-time state that lives as long as the host is up. */
+    public static final Path DEFAULT_STATE_DIR = Path.of("/run/stevedore");
+
     static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     static final Path UNIFIED = CGROUP_ROOT.resolve("unified");
 
@@ -37,16 +46,22 @@ public final class Runtimes {
         this.crun = crun;
     }
 
-    /** The runtimes as the host needs them; writes the crun wrapper under {@code <root>/bin} when the host needs it. */
+    /**
+     * The runtimes as the host needs them, with their state in {@link #DEFAULT_STATE_DIR} and conmon in the agent's
+     * cgroup; writes the crun wrapper under {@code <root>/bin} when the host needs it.
+     */
     public static Runtimes prepare(Path root) throws IOException {
-        return prepare(root, Map.of());
+        return prepare(root, Map.of(), DEFAULT_STATE_DIR, ConmonCgroup.NONE);
     }
 
     /**
      * As {@link #prepare(Path)}, with the executables of {@code binaries} (by runtime name) instead of the
-     * installed ones, as containerd's runtime BinaryName: used exactly as given, without the crun wrapper.
+     * installed ones, as containerd's runtime BinaryName: used exactly as given, without the crun wrapper; each
+     * runtime's state under {@code stateDir}, made and closed to other users here; and each conmon moved into
+     * {@code conmonCgroup} before it runs anything.
      */
-    public static Runtimes prepare(Path root, Map<String, Path> binaries) throws IOException {
+    public static Runtimes prepare(Path root, Map<String, Path> binaries, Path stateDir, ConmonCgroup conmonCgroup)
+            throws IOException {
         for (String name : binaries.keySet()) {
             if (!name.equals("runc") && !name.equals("crun")) {
                 throw new IllegalArgumentException("no runtime named " + name + ": runc or crun");
@@ -60,9 +75,10 @@ public final class Runtimes {
         } else {
             Files.deleteIfExists(wrapper);
         }
+        StateDirectories.closeOwn(stateDir, List.of("runc", "crun"));
         return new Runtimes(
-                new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC)),
-                new ConmonRuntime("crun", binaries.getOrDefault("crun", crun)));
+                new ConmonRuntime("runc", binaries.getOrDefault("runc", RUNC), stateDir.resolve("runc"), conmonCgroup),
+                new ConmonRuntime("crun", binaries.getOrDefault("crun", crun), stateDir.resolve("crun"), conmonCgroup));
     }
 
     /** runc (the default) or crun, by the Container's spec.runtime.name. */

@@ -54,6 +54,23 @@ class StateDirectoriesTest {
         assertThat(Files.isSymbolicLink(link)).isTrue();
     }
 
+    /** The runtimes' state directory: its own entries closed, anything else in it (a shared directory) left alone. */
+    @Test
+    void aStateDirectoryClosesOnlyWhatIsTheAgents() throws IOException {
+        Path shared = Files.createDirectories(base.resolve("run"));
+        Path other = Files.createDirectory(shared.resolve("someone-elses"));
+        PosixFiles.chmod(other, 0755);
+        Files.createDirectory(shared.resolve("runc"));
+        PosixFiles.chmod(shared.resolve("runc"), 0755);
+
+        StateDirectories.closeOwn(shared, java.util.List.of("runc", "crun"));
+
+        assertThat(mode(shared)).isEqualTo(0711);
+        assertThat(mode(shared.resolve("runc"))).isEqualTo(0700);
+        assertThat(mode(shared.resolve("crun"))).isEqualTo(0700);
+        assertThat(mode(other)).isEqualTo(0755);
+    }
+
     private static int mode(Path path) {
         try {
             return (int) Files.getAttribute(path, "unix:mode", LinkOption.NOFOLLOW_LINKS) & 07777;

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -71,15 +72,37 @@ class RuntimesTest {
     void theExecutablesGivenAreUsedAsTheyAre() throws IOException {
         Path runc = dir.resolve("my-runc");
         Path crun = dir.resolve("my-crun");
-        Runtimes runtimes = Runtimes.prepare(dir.resolve("root"), Map.of("runc", runc, "crun", crun));
+        Runtimes runtimes = Runtimes.prepare(
+                dir.resolve("root"), Map.of("runc", runc, "crun", crun), dir.resolve("state"), ConmonCgroup.NONE);
         assertThat(binary(runtimes, "runc")).isEqualTo(runc);
         assertThat(binary(runtimes, "crun")).isEqualTo(crun);
         assertThat(dir.resolve("root/bin/crun"))
                 .as("no wrapper for a crun given")
                 .doesNotExist();
-        assertThatThrownBy(() -> Runtimes.prepare(dir.resolve("root"), Map.of("youki", runc)))
+        assertThatThrownBy(() -> Runtimes.prepare(
+                        dir.resolve("root"), Map.of("youki", runc), dir.resolve("state"), ConmonCgroup.NONE))
                 .isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("youki");
+    }
+
+    @Test
+    void eachRuntimeKeepsItsStateInTheStateDirectoryClosedToOtherUsers() throws IOException {
+        Path state = dir.resolve("state");
+        Runtimes runtimes = Runtimes.prepare(dir.resolve("root"), Map.of(), state, ConmonCgroup.NONE);
+
+        assertThat(((ConmonRuntime) runtimes.named("runc")).runtimeCommand("list"))
+                .containsExactly(
+                        Runtimes.RUNC.toString(),
+                        "--root",
+                        state.resolve("runc").toString(),
+                        "list");
+        assertThat(((ConmonRuntime) runtimes.named("crun")).runtimeCommand("kill", "x", "9"))
+                .containsSubsequence("--root", state.resolve("crun").toString(), "kill", "x", "9");
+        assertThat(Files.getPosixFilePermissions(state)).isEqualTo(PosixFilePermissions.fromString("rwx--x--x"));
+        assertThat(Files.getPosixFilePermissions(state.resolve("runc")))
+                .isEqualTo(PosixFilePermissions.fromString("rwx------"));
+        assertThat(Files.getPosixFilePermissions(state.resolve("crun")))
+                .isEqualTo(PosixFilePermissions.fromString("rwx------"));
     }
 
     private static Path binary(Runtimes runtimes, String name) {

@@ -63,7 +63,8 @@ class TaskAgentKilledIT {
     private static final String RUNC_WRAPPER = """
             #!/bin/sh
             # TaskAgentKilledIT's runc: every call goes to runc, but a start waits (for the test's kill) while %1$s exists.
-            if [ "$1" = start ] && [ -e %1$s ]; then
+            # The command follows the global options (--root DIR).
+            if [ "$3" = start ] && [ -e %1$s ]; then
               echo $$ > %2$s.tmp && mv %2$s.tmp %2$s
               exec sleep 3600
             fi
