@@ -3,6 +3,11 @@ package dev.stevedore.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.stevedore.api.v1alpha1.Container;
+import dev.stevedore.api.v1alpha1.ContainerSpec;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
+import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.testing.Processes;
 import dev.stevedore.testing.Tools;
 import io.fabric8.kubernetes.api.model.NodeCondition;
@@ -11,6 +16,9 @@ import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.nio.charset.StandardCharsets;
@@ -88,9 +96,7 @@ class NodeIT {
                 "STEVEDORE_KUBELET_PORT", freePort(),
                 "STEVEDORE_PULL_CREDENTIALS_PORT", freePort(),
                 "STEVEDORE_OPERATOR_HEALTH_PORT", freePort(),
-                "STEVEDORE_AGENT_HEALTH_PORT", freePort(),
-                // The Stevedore parts (images, chart, example) join when the images and chart values exist.
-                "STEVEDORE_NODE_ONLY", "1"));
+                "STEVEDORE_AGENT_HEALTH_PORT", freePort()));
         netnsBefore = netns();
     }
 
@@ -188,7 +194,124 @@ class NodeIT {
         assertThat(podProcesses.stream().map(NodeIT::commandLine)).contains("sleep 3600");
     }
 
-    // Order 3 to 99: the Stevedore parts, once the images and the chart's values exist.
+    /** node-up installed the chart from the images built here: both Pods Ready, the example ran on the node. */
+    @Test
+    @Order(3)
+    void theChartsPodsAreReadyAndHelloWorldRanOnTheNode() throws IOException {
+        assertThat(client.pods().inNamespace(RELEASE_NAMESPACE).list().getItems())
+                .extracting(pod -> pod.getMetadata().getLabels().get("app.kubernetes.io/component"))
+                .containsExactlyInAnyOrder("operator", "agent");
+        assertThat(client.pods().inNamespace(RELEASE_NAMESPACE).list().getItems())
+                .allMatch(NodeIT::ready)
+                .allMatch(pod -> pod.getSpec().getNodeName().equals(node));
+
+        Task hello = task("hello-world");
+        assertThat(hello.getStatus().phase()).isEqualTo(TaskStatus.Phase.Deleted);
+        assertThat(hello.getStatus().exitCode()).isZero();
+        assertThat(hello.getStatus().reason()).isEqualTo("Completed");
+        assertThat(hello.getStatus().nodeName()).isEqualTo(node);
+        assertThat(Files.readString(agentRoot()
+                        .resolve("tasks")
+                        .resolve(hello.getMetadata().getUid())
+                        .resolve("task.log")))
+                .contains("Hello from Stevedore");
+    }
+
+    /**
+     * The promise of a node runtime: kubelet deleting the agent's Pod (and everything in its cgroup) stops no task.
+     * The new Pod's agent re-adopts the same process, still Running, and records its exit when it comes.
+     */
+    @Test
+    @Order(4)
+    void aTaskOutlivesItsAgentPodAndTheNextPodRecordsItsExit() {
+        applySleeper();
+        Task running = startTask("sleeper-1");
+        long pid = running.getStatus().pid();
+        Pod agentBefore = agentPod();
+
+        client.pods().inNamespace(RELEASE_NAMESPACE).resource(agentBefore).delete();
+        await("a new agent Pod Ready").atMost(Duration.ofMinutes(2)).until(() -> {
+            Pod now = agentPod();
+            return now != null
+                    && !now.getMetadata()
+                            .getUid()
+                            .equals(agentBefore.getMetadata().getUid())
+                    && ready(now);
+        });
+        await("the new agent's RuntimeNode heartbeat")
+                .atMost(Duration.ofMinutes(1))
+                .until(() -> client
+                        .resources(dev.stevedore.api.v1alpha1.RuntimeNode.class)
+                        .withName(node)
+                        .get()
+                        .getStatus()
+                        .conditions()
+                        .stream()
+                        .anyMatch(c ->
+                                c.getType().equals("Ready") && c.getStatus().equals("True")));
+        assertThat(task("sleeper-1").getStatus().phase()).isEqualTo(TaskStatus.Phase.Running);
+        assertThat(task("sleeper-1").getStatus().pid()).isEqualTo(pid);
+        assertThat(commandLine(pid)).isEqualTo("sleep 3600");
+
+        // The exit comes while the new agent watches: it is recorded, with the signal.
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+        await("sleeper-1 Deleted")
+                .atMost(Duration.ofMinutes(1))
+                .until(() -> task("sleeper-1").getStatus().phase() == TaskStatus.Phase.Deleted);
+        assertThat(task("sleeper-1").getStatus().exitCode()).isEqualTo(137);
+        assertThat(task("sleeper-1").getStatus().reason()).isEqualTo("Signaled");
+    }
+
+    /** An upgrade that changes the agent's Pod template rolls the agent; the task it ran keeps running. */
+    @Test
+    @Order(5)
+    void helmUpgradeWithAChangedValueKeepsTasksRunning() {
+        Task running = startTask("sleeper-2");
+        long pid = running.getStatus().pid();
+        Pod agentBefore = agentPod();
+
+        Processes.Result upgrade = Processes.run(
+                new ProcessBuilder(
+                                state.resolve("bin/helm").toString(),
+                                "--kubeconfig",
+                                state.resolve("kubeconfig").toString(),
+                                "upgrade",
+                                "stevedore",
+                                REPO.resolve("charts/stevedore").toString(),
+                                "--namespace",
+                                RELEASE_NAMESPACE,
+                                "--reuse-values",
+                                "--set",
+                                "agent.logLevel=DEBUG",
+                                "--wait",
+                                "--timeout",
+                                "3m")
+                        .directory(REPO.toFile()),
+                TIMEOUT);
+        assertThat(upgrade.exitCode()).as(upgrade.output()).isZero();
+        await("the upgraded agent Pod Ready").atMost(Duration.ofMinutes(2)).until(() -> {
+            Pod now = agentPod();
+            return now != null
+                    && !now.getMetadata()
+                            .getUid()
+                            .equals(agentBefore.getMetadata().getUid())
+                    && ready(now)
+                    && now.getSpec().getContainers().get(0).getEnv().stream()
+                            .anyMatch(e -> e.getName().equals("STEVEDORE_LOG_LEVEL") && "DEBUG".equals(e.getValue()));
+        });
+        assertThat(task("sleeper-2").getStatus().phase()).isEqualTo(TaskStatus.Phase.Running);
+        assertThat(task("sleeper-2").getStatus().pid()).isEqualTo(pid);
+        assertThat(commandLine(pid)).isEqualTo("sleep 3600");
+        // The upgraded agent drives it: a stop is carried out and recorded.
+        client.resources(Task.class)
+                .inNamespace("default")
+                .withName("sleeper-2")
+                .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\": {\"desiredState\": \"Stopped\"}}");
+        await("sleeper-2 Deleted")
+                .atMost(Duration.ofMinutes(1))
+                .until(() -> task("sleeper-2").getStatus().phase() == TaskStatus.Phase.Deleted);
+        assertThat(ProcessHandle.of(pid)).isEmpty();
+    }
 
     @Test
     @Order(100)
@@ -208,6 +331,56 @@ class NodeIT {
         assertThat(Path.of("/sys/class/net", env.get("STEVEDORE_NODE_BRIDGE"))).doesNotExist();
         assertThat(netnsBefore).containsAll(netns());
         assertThat(client.nodes().withName(node).get()).isNull();
+    }
+
+    private static final String RELEASE_NAMESPACE = "stevedore-system";
+
+    private static Path agentRoot() {
+        return state.resolve("node/stevedore");
+    }
+
+    private static Pod agentPod() {
+        return client
+                .pods()
+                .inNamespace(RELEASE_NAMESPACE)
+                .withLabel("app.kubernetes.io/component", "agent")
+                .list()
+                .getItems()
+                .stream()
+                .filter(pod -> pod.getMetadata().getDeletionTimestamp() == null)
+                .findFirst()
+                .orElse(null);
+    }
+
+    private static Task task(String name) {
+        return client.resources(Task.class)
+                .inNamespace("default")
+                .withName(name)
+                .get();
+    }
+
+    private static void applySleeper() {
+        String image = "127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/stevedore/busybox:latest";
+        Container sleeper = new Container();
+        sleeper.getMetadata().setName("sleeper");
+        sleeper.getMetadata().setNamespace("default");
+        sleeper.setSpec(Serialization.unmarshal(
+                "{\"image\": \"" + image + "\", \"process\": {\"args\": [\"sleep\", \"3600\"]}}", ContainerSpec.class));
+        client.resource(sleeper).serverSideApply();
+    }
+
+    /** Creates a Task of the sleeper Container and waits until it runs. */
+    private static Task startTask(String name) {
+        Task task = new Task();
+        task.getMetadata().setName(name);
+        task.getMetadata().setNamespace("default");
+        task.setSpec(Serialization.unmarshal("{\"container\": \"sleeper\"}", TaskSpec.class));
+        client.resource(task).create();
+        await(name + " Running").atMost(Duration.ofMinutes(2)).until(() -> {
+            Task now = task(name);
+            return now.getStatus() != null && now.getStatus().phase() == TaskStatus.Phase.Running;
+        });
+        return task(name);
     }
 
     private static Pod podPlain() {
