@@ -6,9 +6,9 @@
 #   agent/         OCI layout, tag "base": the same and the node agent's programs (runc, crun, conmon, unshare, mount)
 #   java.tar, agent.tar   the same images as docker-archive tarballs, the local base image form Jib reads (tar://)
 #
-# Reproducible: file times are clamped to SOURCE_DATE_EPOCH, mmdebstrap drops its logs, caches and machine IDs, and
-# the apt sources and host files (resolv.conf, hostname) are not kept, so the result depends only on the versions of
-# the packages the Debian mirror serves. Built once per key: a hash of this script (its package lists and options)
+# Reproducible: file times are clamped to SOURCE_DATE_EPOCH, mmdebstrap drops its logs, caches and machine IDs, the
+# apt sources and host files (resolv.conf, hostname) are not kept, and the JRE's cacerts gets fixed entry times
+# (hack/ReproducibleJks.java), so the result depends only on the versions of the packages the Debian mirror serves. Built once per key: a hash of this script (its package lists and options)
 # and of the mirror setting, under ${STEVEDORE_CACHE:-~/.cache/stevedore}/images/<key>.
 #
 # Settings (environment): STEVEDORE_CACHE; STEVEDORE_DEBIAN_MIRROR, a Debian mirror URL or a sources.list file
@@ -23,7 +23,7 @@ agent_packages=("${java_packages[@]}" runc crun conmon util-linux mount)
 export SOURCE_DATE_EPOCH=1686355200
 mirror=${STEVEDORE_DEBIAN_MIRROR:-}
 
-key=$( (cat "$0"; echo "$mirror") | sha256sum | cut -c1-16)
+key=$( (cat "$0" "$repo/hack/ReproducibleJks.java"; echo "$mirror") | sha256sum | cut -c1-16)
 out="${STEVEDORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/stevedore}/images/$key"
 if [ -f "$out/done" ]; then
   echo "$out"
@@ -41,9 +41,9 @@ rootfs() {
   local name=$1
   shift
   echo "build-base-images: $name: debootstrapping ${suite} with $*" >&2
-  # The merged-usr hook makes /bin, /sbin and /lib links into /usr itself, without the usrmerge package and the
-  # Perl it needs. The other hooks' "$1" is the chroot. The JRE's postinst links its manual pages with update-alternatives, which fails
-  # without the directory: it is there while packages install, gone with the links afterwards.
+  # The merged-usr hook makes /bin, /sbin and /lib links into /usr itself, without the usrmerge package and the Perl
+  # it needs. The other hooks' "$1" is the chroot. The JRE's postinst links its manual pages with update-alternatives,
+  # which fails without their directory: it is there while packages install, gone with the links afterwards.
   # shellcheck disable=SC2016
   mmdebstrap --variant=essential --hook-dir=/usr/share/mmdebstrap/hooks/merged-usr --include="$(IFS=,; echo "$*")" \
     --dpkgopt='path-exclude=/usr/share/man/*' \
@@ -57,6 +57,7 @@ rootfs() {
     --customize-hook='echo "nonroot:x:65532:65532:nonroot:/home/nonroot:/usr/sbin/nologin" >> "$1"/etc/passwd' \
     --customize-hook='echo "nonroot:x:65532:" >> "$1"/etc/group' \
     --customize-hook='install -d -o 65532 -g 65532 -m 0750 "$1"/home/nonroot' \
+    --customize-hook="java '$repo/hack/ReproducibleJks.java' \"\$1\"/etc/ssl/certs/java/cacerts $SOURCE_DATE_EPOCH" \
     "$suite" "$work/$name.rootfs.tar" ${mirror:+"$mirror"} >&2
 }
 

@@ -21,7 +21,8 @@ else
   log "building the base images"
   base=$(hack/build-base-images.sh)
   log "building the images (mvn -Pimages)"
-  mvn -B -q -Pimages -DskipTests -Dstevedore.baseImages="$base" package -pl operator,runtime-node-agent -am "$@"
+  mvn -B -q -Dstyle.color=never -Pimages -DskipTests -Dstevedore.baseImages="$base" \
+    package -pl operator,runtime-node-agent -am "$@" >&2
 fi
 for archive in "${archives[@]}"; do
   echo "$repo/$archive"

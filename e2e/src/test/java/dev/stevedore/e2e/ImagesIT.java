@@ -9,11 +9,13 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.testing.Processes;
 import dev.stevedore.testing.Tools;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,15 +42,24 @@ class ImagesIT {
 
     @BeforeAll
     static void build() {
+        Path log = work.resolve("build-images.log");
         Processes.Result built = Processes.run(
-                new ProcessBuilder(REPO.resolve("hack/build-images.sh").toString()).directory(REPO.toFile()),
+                new ProcessBuilder(REPO.resolve("hack/build-images.sh").toString())
+                        .directory(REPO.toFile())
+                        .redirectError(log.toFile()),
                 BUILD_TIMEOUT);
-        assertThat(built.exitCode()).as(built.output()).isZero();
+        assertThat(built.exitCode()).as(() -> read(log)).isZero();
         List<String> lines = built.output().lines().toList();
         operatorArchive = Path.of(lines.get(lines.size() - 2));
         agentArchive = Path.of(lines.get(lines.size() - 1));
         assertThat(operatorArchive).isEqualTo(REPO.resolve("operator/target/stevedore-operator-image.tar"));
         assertThat(agentArchive).isEqualTo(REPO.resolve("runtime-node-agent/target/stevedore-agent-image.tar"));
+    }
+
+    /** With rm, which removes the root file systems' absolute symbolic links quietly, unlike JUnit's @TempDir. */
+    @AfterAll
+    static void removeBundles() {
+        exec("rm", "-rf", work.toString());
     }
 
     @Test
@@ -57,7 +68,7 @@ class ImagesIT {
         assertThat(imageConfig(operatorArchive).path("User").asText()).isEqualTo("65532:65532");
 
         Path bundle = unpack(operatorArchive, "operator");
-        Processes.Result help = run(bundle, entrypointWith(bundle, "--help"));
+        Processes.Result help = run(bundle, entrypointWith(operatorArchive, "--help"));
         assertThat(help.exitCode()).as(help.output()).isZero();
         assertThat(help.output()).startsWith("Usage: stevedore-operator");
         Processes.Result id = run(bundle, List.of("id", "-u"));
@@ -72,10 +83,10 @@ class ImagesIT {
         assertThat(config.path("User").asText()).isEmpty(); // root: it mounts, and runs runc for every user
 
         Path bundle = unpack(agentArchive, "agent");
-        Processes.Result help = run(bundle, entrypointWith(bundle, "--help"));
+        Processes.Result help = run(bundle, entrypointWith(agentArchive, "--help"));
         assertThat(help.exitCode()).as(help.output()).isZero();
         assertThat(help.output()).startsWith("Usage: stevedore-agent");
-        Processes.Result importHelp = run(bundle, entrypointWith(bundle, "import", "--help"));
+        Processes.Result importHelp = run(bundle, entrypointWith(agentArchive, "import", "--help"));
         assertThat(importHelp.exitCode()).as(importHelp.output()).isZero();
         assertThat(importHelp.output()).startsWith("Usage: stevedore-agent import");
         // The executables the agent runs, at the paths it runs them from, each working in the image.
@@ -97,8 +108,8 @@ class ImagesIT {
     void theAgentImageImportsTheOperatorImage() throws Exception {
         Path bundle = unpack(agentArchive, "agent-import");
         addReadOnlyBind(bundle, operatorArchive, "/images/operator.tar");
-        Processes.Result imported =
-                run(bundle, entrypointWith(bundle, "import", "--root", "/var/lib/stevedore", "/images/operator.tar"));
+        Processes.Result imported = run(
+                bundle, entrypointWith(agentArchive, "import", "--root", "/var/lib/stevedore", "/images/operator.tar"));
         assertThat(imported.exitCode()).as(imported.output()).isZero();
         String manifest =
                 index(operatorArchive).path("manifests").get(0).path("digest").asText();
@@ -139,12 +150,10 @@ class ImagesIT {
         return bundle;
     }
 
-    private static List<String> entrypointWith(Path bundle, String... args) throws IOException {
+    /** The image's entrypoint with {@code args} as its command. */
+    private static List<String> entrypointWith(Path archive, String... args) throws IOException {
         List<String> command = new ArrayList<>();
-        JSON.readTree(bundle.resolve("config.json").toFile())
-                .path("process")
-                .path("args")
-                .forEach(arg -> command.add(arg.asText()));
+        imageConfig(archive).path("Entrypoint").forEach(arg -> command.add(arg.asText()));
         command.addAll(List.of(args));
         return command;
     }
@@ -172,6 +181,14 @@ class ImagesIT {
         JSON.writeValue(bundle.resolve("config.json").toFile(), config);
         String id = "stevedore-images-it-" + UUID.randomUUID();
         return Processes.run(new ProcessBuilder("runc", "run", id).directory(bundle.toFile()), RUN_TIMEOUT);
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (IOException e) {
+            return e.toString();
+        }
     }
 
     private static void exec(String... command) {
