@@ -8,8 +8,9 @@
 #
 # Reproducible: file times are clamped to SOURCE_DATE_EPOCH, mmdebstrap drops its logs, caches and machine IDs, the
 # apt sources and host files (resolv.conf, hostname) are not kept, and the JRE's cacerts gets fixed entry times
-# (hack/ReproducibleJks.java), so the result depends only on the versions of the packages the Debian mirror serves. Built once per key: a hash of this script (its package lists and options)
-# and of the mirror setting, under ${STEVEDORE_CACHE:-~/.cache/stevedore}/images/<key>.
+# (hack/ReproducibleJks.java, run by the host's java), so the result depends only on the versions of the packages the
+# Debian mirror serves. Built once per key, a hash of this script (its package lists and options), of
+# ReproducibleJks.java and of the mirror setting, under ${STEVEDORE_CACHE:-~/.cache/stevedore}/images/<key>.
 #
 # Settings (environment): STEVEDORE_CACHE; STEVEDORE_DEBIAN_MIRROR, a Debian mirror URL or a sources.list file
 # (default: mmdebstrap's, Debian's mirror with the release's updates and security suites); a snapshot of the archive
