@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * hack/build-images.sh builds the two images the chart names, as OCI image archives that run: each is read by skopeo
  * and unpacked by umoci as a registry and a node would, and its commands run in it under runc.
  *
- * <p>The images are built here, by the script users run (a cold build of the Debian base images takes about four
+ * <p>The images are built here, by the script users run (a cold build of the Debian base images takes one to five
  * minutes, then they are cached; Jib takes about one); STEVEDORE_SKIP_BUILD=1 reuses the archives in target/.
  */
 class ImagesIT {
