@@ -76,10 +76,15 @@ kubectl wait --for=create --timeout=60s -n stevedore-system configmap/stevedore-
 kubectl get -n stevedore-system configmap/stevedore-pull-credentials-ca -o jsonpath='{.data.ca\.crt}' \
   > "$state/pull-credentials/ca.crt"
 
+# The stevedore-agent command, as in the agent's image: the agent and its subcommands (import), run from target/.
+install -D -m 0755 runtime-node-agent/src/main/sh/stevedore-agent "$state/bin/stevedore-agent"
+install -D -m 0644 runtime-node-agent/jvm.options "$state/lib/stevedore-agent/jvm.options"
+echo "$repo/runtime-node-agent/target/classes:$repo/runtime-node-agent/target/lib/*" \
+  > "$state/lib/stevedore-agent/classpath"
+
 log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
-KUBECONFIG="$state/kubeconfig" setsid java @runtime-node-agent/jvm.options -Dstevedore.state="$state" \
-  -cp "runtime-node-agent/target/classes:runtime-node-agent/target/lib/*" dev.stevedore.agent.NodeAgent \
+KUBECONFIG="$state/kubeconfig" setsid "$state/bin/stevedore-agent" \
   --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
   --pull-credentials-url "https://127.0.0.1:$pull_credentials_port" \
   --pull-credentials-ca "$state/pull-credentials/ca.crt" --pull-credentials-token "$state/pull-credentials/token" \
@@ -102,5 +107,6 @@ Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env
   kubectl get ctr,tk,rn
+  stevedore-agent import --root $state/agent IMAGE.tar   # an OCI image archive into the node's images
 Logs are in $state/logs and $state/control-plane/logs. Stop everything with hack/local-down.sh.
 USAGE

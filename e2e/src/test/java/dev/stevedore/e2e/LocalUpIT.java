@@ -13,6 +13,8 @@ import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -94,11 +96,47 @@ class LocalUpIT {
     }
 
     /**
+     * The node agent runs as the stevedore-agent command local-up installs in .local/bin, the one the agent's image
+     * has as its entrypoint; its import subcommand puts an OCI image layout into the running agent's images.
+     */
+    @Test
+    @Order(2)
+    void theAgentIsTheStevedoreAgentCommandWhichAlsoImportsImages() throws Exception {
+        Path command = state.resolve("bin/stevedore-agent");
+        assertThat(command).isExecutable();
+        String agentCommandLine = Files.readString(Path.of(
+                        "/proc",
+                        Files.readString(state.resolve("run/agent.pid")).trim(),
+                        "cmdline"))
+                .replace('\0', ' ');
+        assertThat(agentCommandLine)
+                .contains("@" + state.resolve("bin/../lib/stevedore-agent/jvm.options"))
+                .contains("dev.stevedore.agent.NodeAgent --node-name");
+
+        Path busybox = state.resolve("images/busybox");
+        Matcher manifest =
+                Pattern.compile("sha256:[0-9a-f]{64}").matcher(Files.readString(busybox.resolve("index.json")));
+        assertThat(manifest.find()).isTrue();
+        Result imported = exec(List.of(
+                command.toString(), "import", "--root", state.resolve("agent").toString(), busybox.toString()));
+        assertThat(imported.exitCode()).as(imported.output()).isZero();
+        assertThat(imported.output().lines()).contains("latest " + manifest.group());
+        assertThat(exec(List.of(
+                                command.toString(),
+                                "import",
+                                "--root",
+                                state.resolve("agent").toString(),
+                                state.resolve("no-such-image.tar").toString()))
+                        .exitCode())
+                .isNotZero();
+    }
+
+    /**
      * The local agent gets pull Secrets as in a cluster, from the operator's pull-credentials endpoint: without
      * them it would not prepare the Container (the local registry takes any credentials).
      */
     @Test
-    @Order(2)
+    @Order(3)
     void aContainerWithAPullSecretGetsItFromTheOperatorsEndpoint() throws Exception {
         String registry = "127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT");
         String dockerConfig = Base64.getEncoder()
@@ -126,7 +164,7 @@ class LocalUpIT {
     }
 
     @Test
-    @Order(3)
+    @Order(4)
     void runningItAgainWhileUpReusesWhatRuns() throws Exception {
         String apiServerPid = Files.readString(state.resolve("control-plane/run/kube-apiserver.pid"));
         Result again = run("hack/local-up.sh");
@@ -138,7 +176,7 @@ class LocalUpIT {
     }
 
     @Test
-    @Order(4)
+    @Order(5)
     void localDownLeavesNoProcessAndNoMount() throws Exception {
         assertThat(processesUsing(state)).isNotEmpty();
         Result down = run("hack/local-down.sh");
