@@ -13,6 +13,10 @@ api_up() { kubectl get --raw /readyz --request-timeout=5s >/dev/null 2>&1; }
 
 if api_up; then
   if "$tools/helm" --kubeconfig "$state/kubeconfig" status stevedore -n stevedore-system >/dev/null 2>&1; then
+    # While its agent runs: it stops their tasks, releases their mounts and removes its finalizer. After the
+    # uninstall nothing would, and the objects would hang in deletion.
+    log "deleting the Tasks and Containers bound to node $node_name"
+    kubectl delete tasks,containers -A --field-selector "spec.nodeName=$node_name" --timeout=120s >/dev/null 2>&1 || true
     log "uninstalling the release"
     "$tools/helm" --kubeconfig "$state/kubeconfig" uninstall stevedore -n stevedore-system --wait --timeout 2m \
       >/dev/null || true

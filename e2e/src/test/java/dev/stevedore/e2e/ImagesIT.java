@@ -25,7 +25,8 @@ import org.junit.jupiter.api.io.TempDir;
  * and unpacked by umoci as a registry and a node would, and its commands run in it under runc.
  *
  * <p>The images are built here, by the script users run (a cold build of the Debian base images takes one to five
- * minutes, then they are cached; Jib takes about one); STEVEDORE_SKIP_BUILD=1 reuses the archives in target/.
+ * minutes, then they are cached; Jib takes about one). When the build ran with profile images (hack/test.sh runs it
+ * so), the script reuses the archives in target/ (STEVEDORE_SKIP_BUILD=1) rather than run Maven inside Maven.
  */
 class ImagesIT {
     private static final Path REPO = Tools.repositoryRoot();
@@ -43,11 +44,12 @@ class ImagesIT {
     @BeforeAll
     static void build() {
         Path log = work.resolve("build-images.log");
-        Processes.Result built = Processes.run(
-                new ProcessBuilder(REPO.resolve("hack/build-images.sh").toString())
-                        .directory(REPO.toFile())
-                        .redirectError(log.toFile()),
-                BUILD_TIMEOUT);
+        ProcessBuilder script = new ProcessBuilder(
+                        REPO.resolve("hack/build-images.sh").toString())
+                .directory(REPO.toFile())
+                .redirectError(log.toFile());
+        script.environment().put("STEVEDORE_SKIP_BUILD", "1");
+        Processes.Result built = Processes.run(script, BUILD_TIMEOUT);
         assertThat(built.exitCode()).as(() -> read(log)).isZero();
         List<String> lines = built.output().lines().toList();
         operatorArchive = Path.of(lines.get(lines.size() - 2));
