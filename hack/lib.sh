@@ -45,6 +45,14 @@ ensure_prerequisites() {
 
 kubectl() { "$tools/kubectl" --kubeconfig "$state/kubeconfig" "$@"; }
 
+# $state/env: what a shell sources to use the local cluster (its kubeconfig; kubectl, helm, stevedore-agent on PATH).
+write_env() {
+  cat > "$state/env" <<ENV
+export KUBECONFIG=$state/kubeconfig
+export PATH=$state/bin:\$PATH
+ENV
+}
+
 # Starts etcd, kube-apiserver and kube-controller-manager under $state/control-plane, or reuses them when they run.
 ensure_control_plane() {
   log "starting the control plane"

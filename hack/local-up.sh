@@ -95,10 +95,7 @@ kubectl wait --for=condition=Ready --timeout=60s "runtimenode/$node" >/dev/null
 
 run_hello_world "$state/agent"
 
-cat > "$state/env" <<ENV
-export KUBECONFIG=$state/kubeconfig
-export PATH=$state/bin:\$PATH
-ENV
+write_env
 cat <<USAGE
 
 Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).

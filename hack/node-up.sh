@@ -188,10 +188,7 @@ kubectl get pods -n stevedore-system -o wide
 run_hello_world "$node_dir/stevedore"
 log "node-up took $(( $(date +%s) - started ))s"
 
-cat > "$state/env" <<ENV
-export KUBECONFIG=$state/kubeconfig
-export PATH=$state/bin:\$PATH
-ENV
+write_env
 cat <<USAGE
 
 Stevedore runs on node $node_name: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).

@@ -238,17 +238,7 @@ public class TaskReconciler implements Reconciler<Task> {
         }
         Task apply = new Task();
         apply.setMetadata(FieldManager.identity(task));
-        apply.setStatus(new TaskStatus(
-                written.phase(),
-                null,
-                null,
-                null,
-                null,
-                written.exitedAt(),
-                written.reason(),
-                written.message(),
-                written.observedGeneration(),
-                conditions));
+        apply.setStatus(written.withConditions(conditions));
         FieldManager.OPERATOR.applyStatus(client, apply);
         return true;
     }

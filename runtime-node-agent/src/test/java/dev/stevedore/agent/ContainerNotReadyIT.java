@@ -85,7 +85,7 @@ class ContainerNotReadyIT {
                 .contains("127.0.0.1:1");
         Container container =
                 ns.client().resources(Container.class).withName("unreachable").get();
-        assertThat(Conditions.find(container.getStatus().conditions(), ContainerStatus.STALLED))
+        assertThat(Conditions.find(container.getStatus().conditions(), Conditions.STALLED))
                 .as("a failure the node retries does not stall the Container")
                 .isEmpty();
     }
@@ -104,8 +104,8 @@ class ContainerNotReadyIT {
         assertThat(failed.getStatus().message())
                 .startsWith("Container rejected cannot run on node " + NODE + ": SpecRejected: ")
                 .contains("/etc");
-        Container stalled = Containers.awaitCondition(ns, "rejected", ContainerStatus.STALLED, "True");
-        assertThat(Conditions.find(stalled.getStatus().conditions(), ContainerStatus.STALLED)
+        Container stalled = Containers.awaitCondition(ns, "rejected", Conditions.STALLED, "True");
+        assertThat(Conditions.find(stalled.getStatus().conditions(), Conditions.STALLED)
                         .orElseThrow()
                         .getReason())
                 .isEqualTo("SpecRejected");
@@ -120,7 +120,7 @@ class ContainerNotReadyIT {
                 c -> Conditions.isTrue(c.getStatus().conditions(), ContainerStatus.READY),
                 "Ready=True",
                 () -> "");
-        assertThat(Conditions.find(fixed.getStatus().conditions(), ContainerStatus.STALLED))
+        assertThat(Conditions.find(fixed.getStatus().conditions(), Conditions.STALLED))
                 .as("the apply of a Ready status removes the agent's Stalled condition")
                 .isEmpty();
         task(ns, "rejected-2", "rejected");

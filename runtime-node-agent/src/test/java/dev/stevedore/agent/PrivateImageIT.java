@@ -109,7 +109,7 @@ class PrivateImageIT {
 
         for (String[] refused : new String[][] {{"anonymous", ""}, {"wrongs", "imagePullSecrets: [{name: wrong}]"}}) {
             container(ns, refused[0], refused[1]);
-            Container stalled = Containers.awaitCondition(ns, refused[0], ContainerStatus.STALLED, "True");
+            Container stalled = Containers.awaitCondition(ns, refused[0], Conditions.STALLED, "True");
             Condition imageReady = Containers.condition(stalled, ContainerStatus.IMAGE_READY);
             assertThat(imageReady.getStatus()).isEqualTo("False");
             assertThat(imageReady.getReason()).isEqualTo("Unauthorized");
@@ -125,7 +125,7 @@ class PrivateImageIT {
         // carol's credentials are not the ones that pulled it; the registry says they may.
         container(ns, "carols", "imagePullSecrets: [{name: carol}]");
         Container ready = Containers.awaitCondition(ns, "carols", ContainerStatus.READY, "True");
-        assertThat(Conditions.find(ready.getStatus().conditions(), ContainerStatus.STALLED))
+        assertThat(Conditions.find(ready.getStatus().conditions(), Conditions.STALLED))
                 .isEmpty();
         assertCompleted(runTask(ns, "carols-1", "carols"));
     }
@@ -135,16 +135,13 @@ class PrivateImageIT {
     }
 
     private static void container(TestNamespace ns, String name, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Container
-                metadata: {name: %s}
-                spec:
-                  image: %s
-                  nodeSelector: {stevedore.dev/test: private-image}
-                  process: {args: [sh, -c, 'echo private']}
-                """.formatted(name, image) + moreSpec.indent(2);
-        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+        Containers.create(
+                ns,
+                name,
+                image,
+                null,
+                "nodeSelector: {stevedore.dev/test: private-image}\nprocess: {args: [sh, -c, 'echo private']}\n"
+                        + moreSpec);
     }
 
     /** Creates the Task and waits for it to end, Deleted, however it ends. */

@@ -7,8 +7,8 @@ import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.SecurityLevelCases;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -131,8 +131,8 @@ class SecurityLevelsIT {
             cases.forEach(rule -> ns.client().resource(container(rule)).create());
             // Awaited before the next level's label: the agent reads the label when it prepares a Container.
             for (SecurityLevelCases.Case rule : cases) {
-                Container stalled = Containers.awaitCondition(ns, rule.name(), ContainerStatus.STALLED, "True");
-                Condition condition = Containers.condition(stalled, ContainerStatus.STALLED);
+                Container stalled = Containers.awaitCondition(ns, rule.name(), Conditions.STALLED, "True");
+                Condition condition = Containers.condition(stalled, Conditions.STALLED);
                 softly.assertThat(condition.getReason()).as(rule.name()).isEqualTo("SecurityLevelViolation");
                 softly.assertThat(condition.getMessage()).as(rule.name()).contains(message(ns, rule));
             }

@@ -18,7 +18,9 @@ public final class Conditions {
     public static final String RECONCILING = "Reconciling";
     /**
      * True once the object will not get to what its spec asks without a change: kstatus reads it as Failed. On
-     * Containers and Tasks the node agent owns it: it is the one that gives up.
+     * Containers and Tasks the node agent owns it: it is the one that gives up. On a Container, the node will not try
+     * this generation again: its failure is the Container's own (an image that does not exist, a rejected layer or
+     * spec), not the network's.
      */
     public static final String STALLED = "Stalled";
 

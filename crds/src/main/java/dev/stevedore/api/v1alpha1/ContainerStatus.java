@@ -37,9 +37,4 @@ public record ContainerStatus(
     public static final String IMAGE_READY = "ImageReady";
     public static final String ROOTFS_READY = "RootfsReady";
     public static final String READY = "Ready";
-    /**
-     * True while the node will not try this generation again: its failure is the Container's own (an image that
-     * does not exist, a rejected layer or spec), not the network's. The kstatus convention: such an object is Failed.
-     */
-    public static final String STALLED = Conditions.STALLED;
 }

@@ -43,6 +43,12 @@ public record TaskStatus(
                 + "asked (StartFailed, Error, Signaled, OOMKilled, Lost, AlreadyExists).")
         List<Condition> conditions) {
 
+    /** This status with {@code conditions} in place of its own. */
+    public TaskStatus withConditions(List<Condition> conditions) {
+        return new TaskStatus(
+                phase, nodeName, pid, startedAt, exitCode, exitedAt, reason, message, observedGeneration, conditions);
+    }
+
     public enum Phase {
         Pending,
         Created,

@@ -262,7 +262,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
         conditions.add(Conditions.of(current, ContainerStatus.READY, "False", reason, message, generation));
         if (stalled) {
-            conditions.add(Conditions.of(current, ContainerStatus.STALLED, "True", reason, message, generation));
+            conditions.add(Conditions.of(current, Conditions.STALLED, "True", reason, message, generation));
         }
         return conditions;
     }

@@ -105,7 +105,7 @@ public class NodeTaskReconciler implements Reconciler<Task> {
      */
     static boolean startRelevantChange(Container updated, Container old) {
         return is(updated, ContainerStatus.READY) != is(old, ContainerStatus.READY)
-                || is(updated, ContainerStatus.STALLED) != is(old, ContainerStatus.STALLED)
+                || is(updated, Conditions.STALLED) != is(old, Conditions.STALLED)
                 || !Objects.equals(specDigest(updated), specDigest(old));
     }
 

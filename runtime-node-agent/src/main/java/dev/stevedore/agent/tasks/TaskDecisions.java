@@ -3,7 +3,6 @@ package dev.stevedore.agent.tasks;
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
-import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -169,7 +168,7 @@ final class TaskDecisions {
      */
     private static Optional<String> stalled(Container c) {
         return Optional.ofNullable(c.getStatus())
-                .flatMap(s -> Conditions.find(s.conditions(), ContainerStatus.STALLED))
+                .flatMap(s -> Conditions.find(s.conditions(), Conditions.STALLED))
                 .filter(stalled -> "True".equals(stalled.getStatus())
                         && Objects.equals(
                                 stalled.getObservedGeneration(), c.getMetadata().getGeneration()))

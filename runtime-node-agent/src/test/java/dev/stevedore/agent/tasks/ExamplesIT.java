@@ -12,6 +12,7 @@ import dev.stevedore.agent.testing.TaskLog;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.agent.testing.TestImages.Format;
+import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -228,7 +229,7 @@ class ExamplesIT {
                 PullCredentialsEndpoint.start(ns, NODE, PULL_CREDENTIALS_PORT, tmp.resolve("credentials"))) {
             String placeholders = shipped("private-registry.yaml", privateRegistry.host());
             kubectlApply(ns, placeholders);
-            Container refused = Containers.awaitCondition(ns, "private-registry", ContainerStatus.STALLED, "True");
+            Container refused = Containers.awaitCondition(ns, "private-registry", Conditions.STALLED, "True");
             Condition imageReady = Containers.condition(refused, ContainerStatus.IMAGE_READY);
             assertThat(imageReady.getStatus()).isEqualTo("False");
             assertThat(imageReady.getReason()).isEqualTo("Unauthorized");

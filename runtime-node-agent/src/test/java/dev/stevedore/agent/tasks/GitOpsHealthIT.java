@@ -262,15 +262,7 @@ class GitOpsHealthIT {
     // --- objects ----------------------------------------------------------------------------------------------
 
     private static void container(TestNamespace ns, String name, String image, String moreSpec) {
-        String yaml = """
-                apiVersion: stevedore.dev/v1alpha1
-                kind: Container
-                metadata: {name: %s}
-                spec:
-                  image: %s
-                  nodeSelector: {stevedore.dev/test: gitops-health}
-                """.formatted(name, image) + moreSpec.indent(2);
-        ns.client().resource(Serialization.unmarshal(yaml, Container.class)).create();
+        Containers.create(ns, name, image, null, "nodeSelector: {stevedore.dev/test: gitops-health}\n" + moreSpec);
     }
 
     private static void task(TestNamespace ns, String name, String container) {

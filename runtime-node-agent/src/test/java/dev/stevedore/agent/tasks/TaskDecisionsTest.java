@@ -163,7 +163,7 @@ class TaskDecisionsTest {
                 3L,
                 List.of(
                         Conditions.of(null, ContainerStatus.READY, "False", "SpecRejected", "no user app", 3L),
-                        Conditions.of(null, ContainerStatus.STALLED, "True", "SpecRejected", "no user app", 3L))));
+                        Conditions.of(null, Conditions.STALLED, "True", "SpecRejected", "no user app", 3L))));
         List<TaskAction> plan = decide.reconcile(
                 task(DesiredState.Running, null), null, Optional.of(stalled), Optional.empty(), Optional.empty(), NOW);
         assertThat(plan).singleElement().isInstanceOfSatisfying(TaskAction.WriteStatus.class, write -> {

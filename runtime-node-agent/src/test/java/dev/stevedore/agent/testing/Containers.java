@@ -18,15 +18,16 @@ public final class Containers {
 
     private Containers() {}
 
+    /** @param node its spec.nodeName, or null to leave it to the operator's scheduling */
     public static Container create(TestNamespace ns, String name, String image, String node, String moreSpec) {
-        String yaml = """
+        String yaml =
+                """
                 apiVersion: stevedore.dev/v1alpha1
                 kind: Container
                 metadata: {name: %s}
                 spec:
                   image: %s
-                  nodeName: %s
-                """.formatted(name, image, node) + moreSpec.indent(2);
+                """.formatted(name, image) + (node == null ? "" : "  nodeName: " + node + "\n") + moreSpec.indent(2);
         return ns.client()
                 .resource(Serialization.unmarshal(yaml, Container.class))
                 .create();
