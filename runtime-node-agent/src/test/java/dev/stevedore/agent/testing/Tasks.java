@@ -4,6 +4,8 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.testing.TestNamespace;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -24,18 +26,15 @@ public final class Tasks {
         return ns.client().resource(Serialization.unmarshal(yaml, Task.class)).create();
     }
 
+    /**
+     * As {@code kubectl patch tk NAME --type=merge}: a merge patch of spec.desiredState alone, with no
+     * resourceVersion, so the operator's and the agent's status writes in between do not make it conflict.
+     */
     public static void setDesired(TestNamespace ns, String name, TaskSpec.DesiredState state) {
-        ns.client().resources(Task.class).withName(name).edit(t -> {
-            TaskSpec s = t.getSpec();
-            t.setSpec(new TaskSpec(
-                    s.container(),
-                    s.nodeName(),
-                    state,
-                    s.stopSignal(),
-                    s.stopGracePeriodSeconds(),
-                    s.ttlSecondsAfterDeleted()));
-            return t;
-        });
+        ns.client()
+                .resources(Task.class)
+                .withName(name)
+                .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\": {\"desiredState\": \"" + state + "\"}}");
     }
 
     public static Task awaitPhase(TestNamespace ns, String name, TaskStatus.Phase phase) {
