@@ -387,9 +387,13 @@ class NodeIT {
         return client.pods().inNamespace("default").withName("plain").get();
     }
 
+    /** A Pod not yet scheduled has a status without conditions. */
     private static boolean ready(Pod pod) {
-        return pod.getStatus().getConditions().stream()
-                .anyMatch(c -> c.getType().equals("Ready") && c.getStatus().equals("True"));
+        return pod.getStatus() != null
+                && pod.getStatus().getConditions() != null
+                && pod.getStatus().getConditions().stream()
+                        .anyMatch(c ->
+                                c.getType().equals("Ready") && c.getStatus().equals("True"));
     }
 
     private static String cgroupRoot() {

@@ -77,9 +77,11 @@ public final class Crds {
         }
     }
 
-    private static boolean established(CustomResourceDefinition crd) {
+    /** The server writes status.acceptedNames before any condition, so conditions may still be null. */
+    static boolean established(CustomResourceDefinition crd) {
         return crd != null
                 && crd.getStatus() != null
+                && crd.getStatus().getConditions() != null
                 && crd.getStatus().getConditions().stream()
                         .anyMatch(c -> "Established".equals(c.getType()) && "True".equals(c.getStatus()));
     }

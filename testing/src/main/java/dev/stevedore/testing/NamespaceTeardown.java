@@ -16,6 +16,7 @@ import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Supplier;
 import org.awaitility.Awaitility;
@@ -203,7 +204,8 @@ final class NamespaceTeardown {
                         .append(namespace)
                         .append(": ")
                         .append(ns.getStatus().getPhase());
-                for (NamespaceCondition condition : ns.getStatus().getConditions()) {
+                for (NamespaceCondition condition :
+                        Objects.requireNonNullElse(ns.getStatus().getConditions(), List.<NamespaceCondition>of())) {
                     if ("True".equals(condition.getStatus())) {
                         out.append("\n    ")
                                 .append(condition.getType())

@@ -48,13 +48,7 @@ class ControlPlaneIT {
                 .v1()
                 .customResourceDefinitions()
                 .resource(crd)
-                .waitUntilCondition(
-                        c -> c.getStatus() != null
-                                && c.getStatus().getConditions().stream()
-                                        .anyMatch(cond -> "Established".equals(cond.getType())
-                                                && "True".equals(cond.getStatus())),
-                        60,
-                        java.util.concurrent.TimeUnit.SECONDS);
+                .waitUntilCondition(Crds::established, 60, java.util.concurrent.TimeUnit.SECONDS);
         ResourceDefinitionContext widgets = new ResourceDefinitionContext.Builder()
                 .withGroup("it.stevedore.dev")
                 .withVersion("v1")
