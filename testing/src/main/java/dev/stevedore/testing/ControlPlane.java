@@ -200,6 +200,26 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
+    /**
+     * An API-server outage: kills kube-apiserver (SIGKILL, no drain) and leaves etcd and the controller manager
+     * running; {@link #startApiServer} brings it back on the same port with the same data.
+     */
+    public synchronized void stopApiServer() {
+        ProcessHandle apiServer = readPid(pidFile(dir, "kube-apiserver"))
+                .flatMap(ProcessHandle::of)
+                .filter(p -> isComponent(p, "kube-apiserver"))
+                .orElseThrow(() -> new IllegalStateException("kube-apiserver is not running"));
+        processes.remove(apiServer);
+        apiServer.destroyForcibly();
+        apiServer.onExit().join();
+    }
+
+    /** Starts kube-apiserver again after {@link #stopApiServer} and returns once it is ready. */
+    public synchronized void startApiServer() {
+        launch("kube-apiserver", apiServerArgs());
+        awaitCondition("kube-apiserver /readyz", this::ready);
+    }
+
     @Override
     public void close() {
         stopQuietly();

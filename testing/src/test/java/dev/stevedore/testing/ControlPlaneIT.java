@@ -103,6 +103,30 @@ class ControlPlaneIT {
     }
 
     @Test
+    void apiServerComesBackAfterAnOutageWithItsData(TestNamespace ns, ControlPlane controlPlane) {
+        KubernetesClient client = ns.client();
+        client.configMaps()
+                .resource(new ConfigMapBuilder()
+                        .withNewMetadata()
+                        .withName("before-the-outage")
+                        .endMetadata()
+                        .build())
+                .create();
+
+        Config noRetries = controlPlane.adminConfig();
+        noRetries.setRequestRetryBackoffLimit(0);
+        controlPlane.stopApiServer();
+        try (KubernetesClient impatient =
+                new KubernetesClientBuilder().withConfig(noRetries).build()) {
+            assertThatThrownBy(() -> impatient.namespaces().list()).isInstanceOf(KubernetesClientException.class);
+        } finally {
+            controlPlane.startApiServer();
+        }
+
+        assertThat(client.configMaps().withName("before-the-outage").get()).isNotNull();
+    }
+
+    @Test
     void serviceAccountIsForbiddenWithoutRbacAndAllowedWithARole(TestNamespace ns) {
         KubernetesClient admin = ns.client();
         admin.serviceAccounts()
