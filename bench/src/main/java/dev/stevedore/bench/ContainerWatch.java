@@ -1,5 +1,6 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Condition;
@@ -24,9 +25,6 @@ import java.util.concurrent.atomic.AtomicReference;
  * wait at once with the agent's reason and message, so a broken run does not sit out its timeout.
  */
 final class ContainerWatch implements AutoCloseable {
-    /** The finalizer the node agent puts on a Container of its node before it prepares anything. */
-    static final String AGENT_FINALIZER = "stevedore.dev/node-agent";
-
     /** What was seen of one Container; complete each future once. */
     static final class Tracked {
         final CompletableFuture<Long> finalized = new CompletableFuture<>();
@@ -89,7 +87,7 @@ final class ContainerWatch implements AutoCloseable {
             t.gone.complete(at);
             return;
         }
-        if (container.hasFinalizer(AGENT_FINALIZER)) {
+        if (container.hasFinalizer(NodeAgentFinalizer.NAME)) {
             t.finalized.complete(at);
         }
         Condition ready = condition(container, ContainerStatus.READY);

@@ -1,5 +1,6 @@
 package dev.stevedore.bench;
 
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -77,7 +78,7 @@ final class TaskWatch implements AutoCloseable {
                     new IllegalStateException("Task " + task.getMetadata().getName() + " gone before Deleted"));
             return;
         }
-        if (task.hasFinalizer(ContainerWatch.AGENT_FINALIZER)) {
+        if (task.hasFinalizer(NodeAgentFinalizer.NAME)) {
             t.finalized.complete(seen);
         }
         TaskStatus status = task.getStatus();

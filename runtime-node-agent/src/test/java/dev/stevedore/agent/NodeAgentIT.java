@@ -4,13 +4,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.testing.AgentRoot;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -112,6 +112,26 @@ class NodeAgentIT {
         assertThat(node.getStatus().runtimes()).extracting(r -> r.name()).contains("runc", "crun");
         assertThat(node.getStatus().snapshotters()).contains("overlayfs", "native");
         assertThat(node.getStatus().diskFreeBytes()).isPositive();
+    }
+
+    @Test
+    void aRuntimeNodeDeletedUnderALiveAgentIsBackWithinAHeartbeat() {
+        var nodes = controlPlane.adminClient().resources(RuntimeNode.class).withName(NODE);
+        RuntimeNode before = nodes.waitUntilCondition(n -> n != null && n.getStatus() != null, 30, TimeUnit.SECONDS);
+        nodes.withTimeout(30, TimeUnit.SECONDS).delete();
+
+        // The agent heartbeats every 5 s; two of them are more than enough.
+        RuntimeNode back = nodes.waitUntilCondition(
+                n -> n != null
+                        && !n.getMetadata().getUid().equals(before.getMetadata().getUid())
+                        && n.getStatus() != null,
+                10,
+                TimeUnit.SECONDS);
+        assertThat(back.getMetadata().getLabels()).containsEntry("stevedore.dev/test", "agent");
+        assertThat(back.getStatus().conditions()).anySatisfy(c -> {
+            assertThat(c.getType()).isEqualTo("Ready");
+            assertThat(c.getStatus()).isEqualTo("True");
+        });
     }
 
     @Test
@@ -263,7 +283,7 @@ class NodeAgentIT {
 
     private static Container awaitReadyWithTheFinalizer(TestNamespace ns, String name) {
         awaitCondition(ns, name, ContainerStatus.READY, "True");
-        return awaitObject(ns, name, c -> c.hasFinalizer(AgentFinalizer.NAME));
+        return awaitObject(ns, name, c -> c.hasFinalizer(NodeAgentFinalizer.NAME));
     }
 
     private static Path containerDir(Container container) {

@@ -3,6 +3,7 @@ package dev.stevedore.agent.node;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
@@ -37,9 +38,9 @@ class AgentFinalizerIT {
 
         try (AgentFinalizer finalizer = new AgentFinalizer(ns.client())) {
             finalizer.addSoon(stale);
-            Container now =
-                    container(ns).waitUntilCondition(c -> c.hasFinalizer(AgentFinalizer.NAME), 30, TimeUnit.SECONDS);
-            assertThat(now.getMetadata().getFinalizers()).containsExactly(OTHER, AgentFinalizer.NAME);
+            Container now = container(ns)
+                    .waitUntilCondition(c -> c.hasFinalizer(NodeAgentFinalizer.NAME), 30, TimeUnit.SECONDS);
+            assertThat(now.getMetadata().getFinalizers()).containsExactly(OTHER, NodeAgentFinalizer.NAME);
         }
         setFinalizers(ns, List.of());
     }
@@ -47,8 +48,8 @@ class AgentFinalizerIT {
     @Test
     void removingFromAStaleCopyKeepsTheOthers(TestNamespace ns) {
         Containers.create(ns, "c", "busybox", NODE, "");
-        Container stale = setFinalizers(ns, List.of(AgentFinalizer.NAME, OTHER));
-        setFinalizers(ns, List.of(THIRD, AgentFinalizer.NAME, OTHER));
+        Container stale = setFinalizers(ns, List.of(NodeAgentFinalizer.NAME, OTHER));
+        setFinalizers(ns, List.of(THIRD, NodeAgentFinalizer.NAME, OTHER));
 
         try (AgentFinalizer finalizer = new AgentFinalizer(ns.client())) {
             finalizer.remove(stale);
@@ -61,19 +62,19 @@ class AgentFinalizerIT {
     @Test
     void anObjectReplacedUnderTheSameNameIsLeftAlone(TestNamespace ns) {
         Containers.create(ns, "c", "busybox", NODE, "");
-        Container old = setFinalizers(ns, List.of(AgentFinalizer.NAME));
+        Container old = setFinalizers(ns, List.of(NodeAgentFinalizer.NAME));
         setFinalizers(ns, List.of());
         container(ns).delete();
         container(ns).waitUntilCondition(Objects::isNull, 30, TimeUnit.SECONDS);
         Containers.create(ns, "c", "busybox", NODE, "");
-        setFinalizers(ns, List.of(AgentFinalizer.NAME));
+        setFinalizers(ns, List.of(NodeAgentFinalizer.NAME));
 
         // The same name and the same finalizer list: only the UID tells the replacement from the old object.
         try (AgentFinalizer finalizer = new AgentFinalizer(ns.client())) {
             finalizer.remove(old);
         }
 
-        assertThat(container(ns).get().getMetadata().getFinalizers()).containsExactly(AgentFinalizer.NAME);
+        assertThat(container(ns).get().getMetadata().getFinalizers()).containsExactly(NodeAgentFinalizer.NAME);
         setFinalizers(ns, List.of());
     }
 

@@ -10,6 +10,7 @@ import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.FieldManager;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -101,7 +102,7 @@ class AgentNodeRestrictionIT {
                         () -> applyContainerStatus(asA, container(ns, "b-box")),
                         agentOfA + " may not write Container " + ns.name() + "/b-box" + boundToB));
         assertRefused(
-                () -> addFinalizer(asA, container(ns, "b-box"), AgentFinalizer.NAME),
+                () -> addFinalizer(asA, container(ns, "b-box"), NodeAgentFinalizer.NAME),
                 agentOfA + " may not write Container " + ns.name() + "/b-box" + boundToB);
         assertRefused(
                 () -> mergePatch(asA, container(ns, "b-box"), "{\"spec\": {\"image\": \"elsewhere/other:1\"}}"),
@@ -110,7 +111,7 @@ class AgentNodeRestrictionIT {
                 () -> applyTaskStatus(asA, task(ns, "b-1")),
                 agentOfA + " may not write Task " + ns.name() + "/b-1" + boundToB);
         assertRefused(
-                () -> addFinalizer(asA, task(ns, "b-1"), AgentFinalizer.NAME),
+                () -> addFinalizer(asA, task(ns, "b-1"), NodeAgentFinalizer.NAME),
                 agentOfA + " may not write Task " + ns.name() + "/b-1" + boundToB);
 
         assertRefused(
@@ -132,15 +133,15 @@ class AgentNodeRestrictionIT {
             finalizer.addSoon(container(ns, "a-box"));
             finalizer.addSoon(task(ns, "a-1"));
             await().atMost(POLICY_IN_FORCE)
-                    .until(() -> container(ns, "a-box").hasFinalizer(AgentFinalizer.NAME)
-                            && task(ns, "a-1").hasFinalizer(AgentFinalizer.NAME));
+                    .until(() -> container(ns, "a-box").hasFinalizer(NodeAgentFinalizer.NAME)
+                            && task(ns, "a-1").hasFinalizer(NodeAgentFinalizer.NAME));
             finalizer.remove(container(ns, "a-box"));
             finalizer.remove(task(ns, "a-1"));
         } finally {
             finalizer.close();
         }
-        assertThat(container(ns, "a-box").hasFinalizer(AgentFinalizer.NAME)).isFalse();
-        assertThat(task(ns, "a-1").hasFinalizer(AgentFinalizer.NAME)).isFalse();
+        assertThat(container(ns, "a-box").hasFinalizer(NodeAgentFinalizer.NAME)).isFalse();
+        assertThat(task(ns, "a-1").hasFinalizer(NodeAgentFinalizer.NAME)).isFalse();
         register(asA, a);
         ns.deleteAfterTest(ns.client().resources(RuntimeNode.class).withName(a).get());
         heartbeat(asA, a);
@@ -162,11 +163,11 @@ class AgentNodeRestrictionIT {
         assertRefused(
                 () -> mergePatch(asA, container(ns, "a-box"), "{\"metadata\": {\"labels\": {\"owned\": \"yes\"}}}"),
                 agentOfA + " may change no metadata of Container " + ns.name() + "/a-box but its finalizer "
-                        + AgentFinalizer.NAME);
+                        + NodeAgentFinalizer.NAME);
         assertRefused(
                 () -> addFinalizer(asA, task(ns, "a-1"), "example.com/other"),
                 agentOfA + " may change no metadata of Task " + ns.name() + "/a-1 but its finalizer "
-                        + AgentFinalizer.NAME);
+                        + NodeAgentFinalizer.NAME);
         assertRefused(
                 () -> mergePatch(asA, runtimeNode(ns, a), "{\"spec\": {\"unschedulable\": true}}"),
                 agentOfA + " may not cordon or uncordon its RuntimeNode");
@@ -202,7 +203,7 @@ class AgentNodeRestrictionIT {
         await().atMost(POLICY_IN_FORCE)
                 .untilAsserted(() ->
                         assertRefused(() -> applyContainerStatus(unbound, container(ns, "a-box")), noNode));
-        assertRefused(() -> addFinalizer(unbound, container(ns, "a-box"), AgentFinalizer.NAME), noNode);
+        assertRefused(() -> addFinalizer(unbound, container(ns, "a-box"), NodeAgentFinalizer.NAME), noNode);
         assertRefused(() -> register(unbound, a), noNode);
     }
 
@@ -242,8 +243,8 @@ class AgentNodeRestrictionIT {
             assertThat(done.getStatus().exitCode()).isEqualTo(3);
             assertThat(done.getStatus().reason()).isEqualTo("Error");
             await().atMost(Containers.TIMEOUT)
-                    .until(() -> container(ns, "app").hasFinalizer(AgentFinalizer.NAME)
-                            && task(ns, "app-1").hasFinalizer(AgentFinalizer.NAME));
+                    .until(() -> container(ns, "app").hasFinalizer(NodeAgentFinalizer.NAME)
+                            && task(ns, "app-1").hasFinalizer(NodeAgentFinalizer.NAME));
 
             // Their deletion waits on the agent's finalizers: it removes them once it has released what it made.
             ns.client().resources(Task.class).withName("app-1").delete();

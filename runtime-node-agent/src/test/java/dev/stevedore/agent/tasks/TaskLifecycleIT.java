@@ -4,12 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.tuple;
 
 import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.TaskLog;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -434,7 +434,7 @@ class TaskLifecycleIT {
                         "vanishing-1",
                         t -> t.getStatus() != null
                                 && t.getStatus().phase() == TaskStatus.Phase.Running
-                                && t.hasFinalizer(AgentFinalizer.NAME))
+                                && t.hasFinalizer(NodeAgentFinalizer.NAME))
                 .getStatus()
                 .pid();
         String containerUid = ns.client()
@@ -443,7 +443,8 @@ class TaskLifecycleIT {
                 .get()
                 .getMetadata()
                 .getUid();
-        Containers.await(ns, "vanishing", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
+        Containers.await(
+                ns, "vanishing", c -> c.hasFinalizer(NodeAgentFinalizer.NAME), "the agent's finalizer", () -> "");
 
         dropFinalizerAndDelete(ns.client().resources(Task.class).withName("vanishing-1"));
         // Its rootfs is still mounted for the task: the Container's release waits for the task's.
@@ -461,7 +462,7 @@ class TaskLifecycleIT {
     @Order(11)
     void aContainerThatWentWhileTheAgentWasDownIsReleasedWhenItStarts(TestNamespace ns) throws Exception {
         container(ns, "left", "process: {args: [sh, -c, 'exit 0']}");
-        Containers.await(ns, "left", c -> c.hasFinalizer(AgentFinalizer.NAME), "the agent's finalizer", () -> "");
+        Containers.await(ns, "left", c -> c.hasFinalizer(NodeAgentFinalizer.NAME), "the agent's finalizer", () -> "");
         String uid = ns.client()
                 .resources(Container.class)
                 .withName("left")
@@ -488,7 +489,7 @@ class TaskLifecycleIT {
                         "gone-1",
                         t -> t.getStatus() != null
                                 && t.getStatus().phase() == TaskStatus.Phase.Running
-                                && t.hasFinalizer(AgentFinalizer.NAME))
+                                && t.hasFinalizer(NodeAgentFinalizer.NAME))
                 .getStatus()
                 .pid();
         agent.close();
@@ -508,7 +509,7 @@ class TaskLifecycleIT {
 
     private static <R extends HasMetadata> void dropFinalizerAndDelete(Resource<R> resource) {
         resource.edit(r -> {
-            r.removeFinalizer(AgentFinalizer.NAME);
+            r.removeFinalizer(NodeAgentFinalizer.NAME);
             return r;
         });
         resource.delete();
