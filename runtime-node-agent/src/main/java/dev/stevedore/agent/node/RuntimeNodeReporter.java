@@ -113,10 +113,24 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                             .withMessage("the node agent is running")
                             .withLastTransitionTime(now)
                             .build())));
-            FieldManager.AGENT.applyStatus(client, apply);
+            applyStatusRegisteringIfDeleted(apply);
         } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
             // (an exception escaping would end the scheduled heartbeats for good)
             LOG.warn("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());
+        }
+    }
+
+    /** A RuntimeNode deleted under a live agent (kubectl delete) is back within one heartbeat, not at its restart. */
+    private void applyStatusRegisteringIfDeleted(RuntimeNode apply) {
+        try {
+            FieldManager.AGENT.applyStatus(client, apply);
+        } catch (KubernetesClientException e) {
+            if (e.getCode() != 404) {
+                throw e;
+            }
+            LOG.info("RuntimeNode {} was deleted; registering it again", nodeName);
+            register();
+            FieldManager.AGENT.applyStatus(client, apply);
         }
     }
 
