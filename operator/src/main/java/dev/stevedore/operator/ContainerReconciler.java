@@ -1,6 +1,7 @@
 package dev.stevedore.operator;
 
 import dev.stevedore.api.FieldManager;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -21,6 +22,7 @@ import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.javaoperatorsdk.operator.processing.event.source.EventSource;
 import io.javaoperatorsdk.operator.processing.event.source.IndexerResourceCache;
 import io.javaoperatorsdk.operator.processing.event.source.informer.InformerEventSource;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -34,18 +36,27 @@ import java.util.stream.Stream;
  * Schedules a Container onto a RuntimeNode and hands the Container to its Tasks one at a time: a Container is
  * reconciled by one thread at a time, which makes it the natural lock for "one live Task per Container". It also
  * keeps the Container's Reconciling condition, which follows the node agent's status: so this reconciler is not
- * generation-aware.
+ * generation-aware. It sees Containers being deleted too: one of a gone node waits for a finalizer no agent will
+ * remove.
+ *
+ * <p>A Container whose RuntimeNode is deleted stays assigned to it, marked NodeReachable=False (NodeNotFound) with
+ * an Event: moving it by itself could start its Tasks a second time while the node, deleted from the API but maybe
+ * still running, runs them too; and a Pod is never moved either. Deleting it (which now completes) and creating it
+ * again runs it elsewhere.
  */
 @ControllerConfiguration(
         name = "container",
         generationAwareEventProcessing = false,
+        triggerReconcilerOnAllEvents = true,
         informer = @Informer(itemStore = LeanItemStore.class))
 public class ContainerReconciler implements Reconciler<Container> {
     static final String NODE_REACHABLE = "NodeReachable";
+    static final String NODE_NOT_FOUND = "NodeNotFound";
     private static final String BY_NODE = "byNode";
     private static final String UNSCHEDULED = "";
 
     private final Events events;
+    private final NodeLoss nodeLoss;
     /** Nodes this process assigned, until the informer shows the assignment: spreading must not count stale. */
     private final Map<ResourceID, String> assumed = new ConcurrentHashMap<>();
 
@@ -53,8 +64,9 @@ public class ContainerReconciler implements Reconciler<Container> {
     private InformerEventSource<Task, Container> tasks;
     private InformerEventSource<RuntimeNode, Container> nodes;
 
-    public ContainerReconciler(Events events) {
+    public ContainerReconciler(Events events, NodeLoss nodeLoss) {
         this.events = events;
+        this.nodeLoss = nodeLoss;
     }
 
     @Override
@@ -98,7 +110,13 @@ public class ContainerReconciler implements Reconciler<Container> {
 
     @Override
     public UpdateControl<Container> reconcile(Container container, Context<Container> context) {
+        if (context.isPrimaryResourceDeleted()) {
+            return UpdateControl.noUpdate();
+        }
         KubernetesClient client = context.getClient();
+        if (container.isMarkedForDeletion()) {
+            return releaseIfNodeGone(client, container);
+        }
         List<Task> ownTasks = adoptOrphans(client, container, context.getSecondaryResources(Task.class));
         List<Condition> current =
                 container.getStatus() == null ? null : container.getStatus().conditions();
@@ -119,7 +137,8 @@ public class ContainerReconciler implements Reconciler<Container> {
                         null,
                         List.of(unscheduled, Reconciling.ofContainer(container, unscheduled, current)),
                         Events.WARNING,
-                        "FailedScheduling");
+                        "FailedScheduling",
+                        unscheduled.getMessage());
                 return UpdateControl.noUpdate();
             }
             nodeName = decision.nodeName().get();
@@ -137,11 +156,21 @@ public class ContainerReconciler implements Reconciler<Container> {
                 "Scheduled",
                 "assigned to node " + nodeName,
                 container.getMetadata().getGeneration());
-        List<Condition> wanted = List.of(
-                scheduled,
-                Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration()),
-                Reconciling.ofContainer(container, scheduled, current));
-        applyStatus(client, container, nodeName, wanted, Events.NORMAL, null);
+        Condition reachable =
+                Nodes.reachable(current, node, nodeName, container.getMetadata().getGeneration());
+        List<Condition> wanted = List.of(scheduled, reachable, Reconciling.ofContainer(container, scheduled, current));
+        boolean nodeJustNotFound = NODE_NOT_FOUND.equals(reachable.getReason())
+                && !Conditions.find(current, NODE_REACHABLE)
+                        .map(c -> NODE_NOT_FOUND.equals(c.getReason()))
+                        .orElse(false);
+        applyStatus(
+                client,
+                container,
+                nodeName,
+                wanted,
+                Events.WARNING,
+                nodeJustNotFound ? NODE_NOT_FOUND : null,
+                reachable.getMessage());
 
         TaskQueue queue = new TaskQueue(ownTasks);
         if (queue.holder().isEmpty()) {
@@ -224,7 +253,8 @@ public class ContainerReconciler implements Reconciler<Container> {
             String nodeName,
             List<Condition> wanted,
             String eventType,
-            String eventReason) {
+            String eventReason,
+            String eventMessage) {
         ContainerStatus status = container.getStatus();
         List<Condition> current = status == null ? null : status.conditions();
         boolean nodeChanged = nodeName != null && (status == null || !nodeName.equals(status.nodeName()));
@@ -236,8 +266,29 @@ public class ContainerReconciler implements Reconciler<Container> {
         apply.setStatus(new ContainerStatus(nodeName, null, null, null, null, null, new ArrayList<>(wanted)));
         FieldManager.OPERATOR.applyStatus(client, apply);
         if (eventReason != null) {
-            events.record(container, eventType, eventReason, wanted.get(0).getMessage());
+            events.record(container, eventType, eventReason, eventMessage);
         }
+    }
+
+    /**
+     * A Container being deleted waits for its node agent's finalizer, and, on a gone node, for the operator to remove
+     * it, as pod garbage collection force-deletes the Pods of a deleted Node. An unscheduled one has no such
+     * finalizer.
+     */
+    private UpdateControl<Container> releaseIfNodeGone(KubernetesClient client, Container container) {
+        String nodeName = container.getSpec().nodeName();
+        if (nodeName == null || !container.hasFinalizer(NodeAgentFinalizer.NAME)) {
+            return UpdateControl.noUpdate();
+        }
+        NodeLoss.Standing standing = nodeLoss.standing(nodes.get(new ResourceID(nodeName)), nodeName, Instant.now());
+        if (standing.state() == NodeLoss.State.GONE) {
+            NodeAgentFinalizer.remove(client, container);
+            events.record(container, Events.WARNING, "NodeGone", Nodes.releasedBecause(standing));
+            return UpdateControl.noUpdate();
+        }
+        return standing.changesIn()
+                .map(d -> UpdateControl.<Container>noUpdate().rescheduleAfter(d.plusMillis(100)))
+                .orElseGet(UpdateControl::noUpdate);
     }
 
     /** Containers on the node: the informer's index, plus assignments it has not shown yet. */

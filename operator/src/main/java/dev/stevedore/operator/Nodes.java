@@ -1,5 +1,6 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
@@ -19,8 +20,9 @@ final class Nodes {
                     current,
                     ContainerReconciler.NODE_REACHABLE,
                     "False",
-                    "NodeNotFound",
-                    "RuntimeNode " + nodeName + " does not exist",
+                    ContainerReconciler.NODE_NOT_FOUND,
+                    "RuntimeNode " + nodeName + " does not exist; nothing runs here until it is registered again "
+                            + "(delete the Container and create it again to run it on another node)",
                     generation);
         }
         Optional<Condition> ready = readyCondition(node.get());
@@ -54,6 +56,12 @@ final class Nodes {
                 || !Objects.equals(
                         now.getMetadata().getLabels(), before.getMetadata().getLabels())
                 || !Objects.equals(now.getSpec(), before.getSpec());
+    }
+
+    /** The Event message when the node agent's finalizer is removed from an object of a gone node. */
+    static String releasedBecause(NodeLoss.Standing gone) {
+        return gone.describe() + ": removed the node agent's finalizer " + NodeAgentFinalizer.NAME
+                + ", as no agent will; what the node holds for this object was not cleaned up";
     }
 
     static Optional<Condition> readyCondition(RuntimeNode node) {

@@ -52,6 +52,23 @@ public final class StevedoreOperator implements Callable<Integer> {
     Duration nodeGracePeriod;
 
     @Option(
+            names = "--node-lost-grace",
+            defaultValue = "40s",
+            paramLabel = "DURATION",
+            description = "How long a RuntimeNode may be not Ready before its live Tasks are marked NodeLost "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Duration nodeLostGrace;
+
+    @Option(
+            names = "--node-gone-grace",
+            defaultValue = "5m",
+            paramLabel = "DURATION",
+            description = "How long a RuntimeNode may be not Ready before it counts as gone, as a deleted one does: "
+                    + "its Tasks and Containers being deleted no longer wait for its node agent's finalizer "
+                    + "(default: ${DEFAULT-VALUE}).")
+    Duration nodeGoneGrace;
+
+    @Option(
             names = "--pull-credentials-port",
             defaultValue = "8443",
             description = "Port of the HTTPS endpoint that gives node agents the pull Secrets of their nodes' "
@@ -94,8 +111,21 @@ public final class StevedoreOperator implements Callable<Integer> {
                     + "endpoint by (default: ${DEFAULT-VALUE}).")
     List<String> servingNames;
 
-    /** What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null. */
-    public record Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {}
+    /**
+     * What a running operator needs; tests build one directly. No leader election when {@code leaderElection} is null.
+     *
+     * @param nodeGracePeriod how long a node may go without a heartbeat before it is not Ready
+     * @param nodeLostGrace how long a node may be not Ready before its live Tasks are marked NodeLost
+     * @param nodeGoneGrace how long a node may be not Ready before the agent's finalizer of its objects being deleted
+     *     is removed
+     */
+    public record Settings(
+            LeaderElection leaderElection, Duration nodeGracePeriod, Duration nodeLostGrace, Duration nodeGoneGrace) {
+        /** The default graces of a lost and a gone node. */
+        public Settings(LeaderElection leaderElection, Duration nodeGracePeriod) {
+            this(leaderElection, nodeGracePeriod, NodeLoss.DEFAULT.lostAfter(), NodeLoss.DEFAULT.goneAfter());
+        }
+    }
 
     /**
      * The Lease that makes one replica the leader. A process that loses it should exit (and be restarted), as
@@ -121,8 +151,9 @@ public final class StevedoreOperator implements Callable<Integer> {
             }
         });
         Events events = new Events(client);
-        operator.register(new ContainerReconciler(events));
-        operator.register(new TaskReconciler(events));
+        NodeLoss nodeLoss = new NodeLoss(settings.nodeLostGrace(), settings.nodeGoneGrace());
+        operator.register(new ContainerReconciler(events, nodeLoss));
+        operator.register(new TaskReconciler(events, nodeLoss));
         operator.register(new RuntimeNodeReconciler(events, settings.nodeGracePeriod()));
         operator.start();
         return operator;
@@ -169,7 +200,11 @@ public final class StevedoreOperator implements Callable<Integer> {
                         agentServiceAccount));
         Operator operator = start(
                 client,
-                new Settings(leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null, nodeGracePeriod));
+                new Settings(
+                        leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null,
+                        nodeGracePeriod,
+                        nodeLostGrace,
+                        nodeGoneGrace));
         started.set(operator);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()

@@ -1,6 +1,7 @@
 package dev.stevedore.operator;
 
 import dev.stevedore.api.FieldManager;
+import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -24,28 +25,35 @@ import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
+import java.util.stream.Stream;
 
 /**
- * Per-Task bookkeeping: why an unbound Task is Pending, whether its node is reachable, and the TTL after Deleted.
- * Adopting a Task (its ownerReference) and binding it are the Container's reconciler's job. Status events matter
- * here (the node agent moves the phase), so this reconciler is not generation-aware.
+ * Per-Task bookkeeping: why an unbound Task is Pending, whether its node is reachable or lost, the TTL after
+ * Deleted, and, when its node is gone, the node agent's finalizer no agent will remove. Adopting a Task (its
+ * ownerReference) and binding it are the Container's reconciler's job. Status events matter here (the node agent
+ * moves the phase), so this reconciler is not generation-aware; it sees Tasks being deleted too, for the finalizer.
  */
 @ControllerConfiguration(
         name = "task",
         generationAwareEventProcessing = false,
+        triggerReconcilerOnAllEvents = true,
         informer = @Informer(itemStore = LeanItemStore.class))
 public class TaskReconciler implements Reconciler<Task> {
+    static final String NODE_LOST = "NodeLost";
     private static final String BY_CONTAINER = "byContainer";
     private static final String BY_NODE = "byNode";
 
     private final Events events;
+    private final NodeLoss nodeLoss;
     private IndexerResourceCache<Task> tasks;
 
-    public TaskReconciler(Events events) {
+    public TaskReconciler(Events events, NodeLoss nodeLoss) {
         this.events = events;
+        this.nodeLoss = nodeLoss;
     }
 
     @Override
@@ -86,25 +94,45 @@ public class TaskReconciler implements Reconciler<Task> {
 
     @Override
     public UpdateControl<Task> reconcile(Task task, Context<Task> context) {
+        if (context.isPrimaryResourceDeleted()) {
+            return UpdateControl.noUpdate();
+        }
         KubernetesClient client = context.getClient();
         Optional<Container> container = context.getSecondaryResource(Container.class);
         TaskStatus status = task.getStatus();
         List<Condition> current = status == null ? null : status.conditions();
         if (TaskQueue.bound(task)) {
-            // A Deleted Task keeps the NodeReachable it had: where it ran no longer matters.
+            Optional<RuntimeNode> node = context.getSecondaryResource(RuntimeNode.class);
+            NodeLoss.Standing standing = nodeLoss.standing(node, task.getSpec().nodeName(), Instant.now());
+            if (task.isMarkedForDeletion()) {
+                return releaseIfNodeGone(client, task, standing);
+            }
+            // A Deleted Task keeps the NodeReachable it had: where it ran no longer matters; nor is it lost.
             Condition reachable = TaskQueue.deleted(task)
                     ? Conditions.find(current, ContainerReconciler.NODE_REACHABLE)
                             .orElse(null)
                     : Nodes.reachable(
                             current,
-                            context.getSecondaryResource(RuntimeNode.class),
+                            node,
                             task.getSpec().nodeName(),
                             task.getMetadata().getGeneration());
+            Condition lost = TaskQueue.deleted(task)
+                    ? null
+                    : nodeLost(current, standing, task.getMetadata().getGeneration());
             boolean agentStarted =
                     status != null && status.phase() != null && status.phase() != TaskStatus.Phase.Pending;
             // Until the node agent takes the phase over, the Task stays Pending, saying what it waits for.
-            apply(client, task, agentStarted ? null : whileBound(task, container), reachable);
-            return TaskQueue.deleted(task) ? expireAfterTtl(client, task) : UpdateControl.noUpdate();
+            apply(client, task, agentStarted ? null : whileBound(task, container), reachable, lost);
+            recordNodeLoss(task, current, lost, standing);
+            if (TaskQueue.deleted(task)) {
+                return expireAfterTtl(client, task);
+            }
+            return standing.changesIn()
+                    .map(d -> UpdateControl.<Task>noUpdate().rescheduleAfter(d.plusMillis(100)))
+                    .orElseGet(UpdateControl::noUpdate);
+        }
+        if (task.isMarkedForDeletion()) {
+            return UpdateControl.noUpdate(); // unbound: no node agent's finalizer to wait for
         }
         if (TaskQueue.deleted(task)) {
             return expireAfterTtl(client, task); // Cancelled here, its Reconciling written with it
@@ -114,15 +142,62 @@ public class TaskReconciler implements Reconciler<Task> {
                     client,
                     task,
                     new Phase(TaskStatus.Phase.Deleted, "Cancelled", "stopped before it was started"),
+                    null,
                     null);
             events.record(task, Events.NORMAL, "Cancelled", "Stopped before it was started");
             return UpdateControl.noUpdate();
         }
         Phase pending = pendingReason(task, container);
-        if (apply(client, task, pending, null) && "ContainerBusy".equals(pending.reason())) {
+        if (apply(client, task, pending, null, null) && "ContainerBusy".equals(pending.reason())) {
             events.record(task, Events.NORMAL, "ContainerBusy", pending.message());
         }
         return UpdateControl.noUpdate();
+    }
+
+    /**
+     * NodeLost=True on a live Task of a lost or gone node, as the node lifecycle controller marks the Pods of an
+     * unreachable Node not ready; null otherwise, which removes it. The phase stays the agent's last word: the
+     * process may well run on behind a partition, and only the agent knows how it ended.
+     */
+    static Condition nodeLost(List<Condition> current, NodeLoss.Standing standing, Long generation) {
+        return switch (standing.state()) {
+            case READY, NOT_READY -> null;
+            case LOST, GONE ->
+                Conditions.of(
+                        current,
+                        NODE_LOST,
+                        "True",
+                        NODE_LOST,
+                        standing.describe() + "; the task's state is unknown until its node agent reports again",
+                        generation);
+        };
+    }
+
+    private void recordNodeLoss(Task task, List<Condition> current, Condition lost, NodeLoss.Standing standing) {
+        boolean wasLost = Conditions.isTrue(current, NODE_LOST);
+        if (lost != null && !wasLost) {
+            events.record(task, Events.WARNING, NODE_LOST, lost.getMessage());
+        } else if (lost == null && wasLost) {
+            events.record(task, Events.NORMAL, "NodeRecovered", standing.describe());
+        }
+    }
+
+    /**
+     * A Task being deleted waits for its node agent's finalizer; on a gone node no agent will remove it, so the
+     * operator does, as pod garbage collection force-deletes the Pods of a deleted Node.
+     */
+    private UpdateControl<Task> releaseIfNodeGone(KubernetesClient client, Task task, NodeLoss.Standing standing) {
+        if (!task.hasFinalizer(NodeAgentFinalizer.NAME)) {
+            return UpdateControl.noUpdate();
+        }
+        if (standing.state() == NodeLoss.State.GONE) {
+            NodeAgentFinalizer.remove(client, task);
+            events.record(task, Events.WARNING, "NodeGone", Nodes.releasedBecause(standing));
+            return UpdateControl.noUpdate();
+        }
+        return standing.changesIn()
+                .map(d -> UpdateControl.<Task>noUpdate().rescheduleAfter(d.plusMillis(100)))
+                .orElseGet(UpdateControl::noUpdate);
     }
 
     /** The phase the operator writes (Pending, or Deleted for a Task cancelled before it was bound), and why. */
@@ -206,12 +281,13 @@ public class TaskReconciler implements Reconciler<Task> {
 
     /**
      * Applies the operator's part of the status if it changed: the phase it writes ({@code null} once the agent has
-     * taken the phase over), NodeReachable once bound, and Reconciling for the status the Task will then have. Every
-     * apply carries Reconciling: one without it would remove it.
+     * taken the phase over), NodeReachable once bound, NodeLost while its node is lost, and Reconciling for the status
+     * the Task will then have. Every apply carries Reconciling: one without it would remove it; one without NodeLost
+     * removes it.
      *
      * @return whether it wrote
      */
-    private static boolean apply(KubernetesClient client, Task task, Phase phase, Condition reachable) {
+    private static boolean apply(KubernetesClient client, Task task, Phase phase, Condition reachable, Condition lost) {
         TaskStatus status = task.getStatus();
         List<Condition> current = status == null ? null : status.conditions();
         Long generation = task.getMetadata().getGeneration();
@@ -232,8 +308,11 @@ public class TaskReconciler implements Reconciler<Task> {
                         generation,
                         null);
         Condition reconciling = Reconciling.ofTask(generation, phase == null ? status : written, current);
-        List<Condition> conditions = reachable == null ? List.of(reconciling) : List.of(reachable, reconciling);
-        if ((phase == null || !phase.differsFrom(status)) && !Conditions.changes(current, conditions)) {
+        List<Condition> conditions =
+                Stream.of(reachable, lost, reconciling).filter(Objects::nonNull).toList();
+        boolean lostCleared =
+                lost == null && Conditions.find(current, NODE_LOST).isPresent();
+        if ((phase == null || !phase.differsFrom(status)) && !Conditions.changes(current, conditions) && !lostCleared) {
             return false;
         }
         Task apply = new Task();

@@ -38,9 +38,11 @@ public record TaskStatus(
         @JsonPropertyDescription("The metadata.generation this status describes.")
         Long observedGeneration,
 
-        @JsonPropertyDescription("Conditions of the task: NodeReachable; Reconciling while it is Pending, "
-                + "starting, stopping or not yet at its desiredState; Stalled once it ended without doing what was "
-                + "asked (StartFailed, Error, Signaled, OOMKilled, Lost, AlreadyExists).")
+        @JsonPropertyDescription("Conditions of the task: NodeReachable; NodeLost while its node has not been ready "
+                + "for longer than the operator's --node-lost-grace (the phase is then the node's last word); "
+                + "Reconciling while it is Pending, starting, stopping or not yet at its desiredState; Stalled once "
+                + "it ended without doing what was asked (StartFailed, Error, Signaled, OOMKilled, Lost, "
+                + "AlreadyExists).")
         List<Condition> conditions) {
 
     /** This status with {@code conditions} in place of its own. */
