@@ -68,6 +68,14 @@ final class Reconciling {
         };
     }
 
+    /**
+     * A live Task of a lost node is InProgress whatever its last phase, as a Pod of an unreachable Node is not ready:
+     * where it is going is unknown until its node agent reports again.
+     */
+    static Condition ofLostTask(Condition nodeLost, List<Condition> current, Long generation) {
+        return inProgress(current, nodeLost.getReason(), nodeLost.getMessage(), generation);
+    }
+
     private static Optional<Condition> ofGeneration(List<Condition> current, String type, Long generation) {
         return Conditions.find(current, type).filter(c -> Objects.equals(c.getObservedGeneration(), generation));
     }

@@ -282,7 +282,7 @@ public class TaskReconciler implements Reconciler<Task> {
     /**
      * Applies the operator's part of the status if it changed: the phase it writes ({@code null} once the agent has
      * taken the phase over), NodeReachable once bound, NodeLost while its node is lost, and Reconciling for the status
-     * the Task will then have. Every apply carries Reconciling: one without it would remove it; one without NodeLost
+     * the Task will then have (True while lost). Every apply carries Reconciling: one without it would remove it; one without NodeLost
      * removes it.
      *
      * @return whether it wrote
@@ -307,7 +307,9 @@ public class TaskReconciler implements Reconciler<Task> {
                         phase.message(),
                         generation,
                         null);
-        Condition reconciling = Reconciling.ofTask(generation, phase == null ? status : written, current);
+        Condition reconciling = lost != null
+                ? Reconciling.ofLostTask(lost, current, generation)
+                : Reconciling.ofTask(generation, phase == null ? status : written, current);
         List<Condition> conditions =
                 Stream.of(reachable, lost, reconciling).filter(Objects::nonNull).toList();
         boolean lostCleared =

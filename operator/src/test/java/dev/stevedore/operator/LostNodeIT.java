@@ -92,6 +92,11 @@ class LostNodeIT {
         assertThat(lost.getStatus().phase())
                 .as("the phase stays the agent's last word")
                 .isEqualTo(TaskStatus.Phase.Running);
+        Condition reconciling =
+                Conditions.find(conditions(lost), Conditions.RECONCILING).orElseThrow();
+        assertThat(List.of(reconciling.getStatus(), reconciling.getReason()))
+                .as("kstatus InProgress, as a Pod of an unreachable Node is not ready")
+                .containsExactly("True", "NodeLost");
         assertThat(conditions(getTask(ns, "ended")))
                 .as("a Deleted Task is not live: nothing of it is lost")
                 .noneMatch(c -> c.getType().equals(TaskReconciler.NODE_LOST));
@@ -99,10 +104,14 @@ class LostNodeIT {
 
         nodeSide.heartbeat(node, Instant.now(), "True");
 
-        awaitTask(
+        Task back = awaitTask(
                 ns,
                 "run",
                 t -> Conditions.find(conditions(t), TaskReconciler.NODE_LOST).isEmpty());
+        assertThat(Conditions.find(conditions(back), Conditions.RECONCILING)
+                        .orElseThrow()
+                        .getReason())
+                .isNotEqualTo("NodeLost");
         awaitEvent(ns, "run", "NodeRecovered");
     }
 

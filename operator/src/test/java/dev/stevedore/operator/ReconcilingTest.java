@@ -88,6 +88,13 @@ class ReconcilingTest {
     }
 
     @Test
+    void aTaskOfALostNodeIsReconcilingWithTheNodeLostReasonWhateverItsPhase() {
+        Condition lost = condition("NodeLost", "True", "NodeLost", "node n1 has not been ready since then", 1);
+        assertThat(summary(Reconciling.ofLostTask(lost, null, 1L)))
+                .isEqualTo("True NodeLost node n1 has not been ready since then");
+    }
+
+    @Test
     void theTransitionTimeMovesOnlyWhenTheStatusDoes() {
         Condition before = condition(Conditions.RECONCILING, "True", "Pending", "", 1);
         before.setLastTransitionTime("2026-12-01T09:00:00Z");
