@@ -10,6 +10,7 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.javaoperatorsdk.operator.api.config.informer.Informer;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
 import io.javaoperatorsdk.operator.api.reconciler.Context;
@@ -30,6 +31,8 @@ import java.util.Optional;
 import java.util.Set;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Per-Task bookkeeping: why an unbound Task is Pending, whether its node is reachable or lost, the TTL after
@@ -43,6 +46,7 @@ import java.util.stream.Stream;
         triggerReconcilerOnAllEvents = true,
         informer = @Informer(itemStore = LeanItemStore.class))
 public class TaskReconciler implements Reconciler<Task> {
+    private static final Logger LOG = LoggerFactory.getLogger(TaskReconciler.class);
     static final String NODE_LOST = "NodeLost";
     private static final String BY_CONTAINER = "byContainer";
     private static final String BY_NODE = "byNode";
@@ -201,7 +205,7 @@ public class TaskReconciler implements Reconciler<Task> {
     }
 
     /** The phase the operator writes (Pending, or Deleted for a Task cancelled before it was bound), and why. */
-    private record Phase(TaskStatus.Phase phase, String reason, String message) {
+    record Phase(TaskStatus.Phase phase, String reason, String message) {
         static Phase pending(String reason, String message) {
             return new Phase(TaskStatus.Phase.Pending, reason, message);
         }
@@ -287,7 +291,7 @@ public class TaskReconciler implements Reconciler<Task> {
      *
      * @return whether it wrote
      */
-    private static boolean apply(KubernetesClient client, Task task, Phase phase, Condition reachable, Condition lost) {
+    static boolean apply(KubernetesClient client, Task task, Phase phase, Condition reachable, Condition lost) {
         TaskStatus status = task.getStatus();
         List<Condition> current = status == null ? null : status.conditions();
         Long generation = task.getMetadata().getGeneration();
@@ -319,8 +323,24 @@ public class TaskReconciler implements Reconciler<Task> {
         }
         Task apply = new Task();
         apply.setMetadata(FieldManager.identity(task));
+        if (phase != null) {
+            // The node agent may have taken the phase over since this copy was read; a forced apply would undo its
+            // Running, or its Deleted with the exit status. The newer object's event reconciles again.
+            apply.getMetadata().setResourceVersion(task.getMetadata().getResourceVersion());
+        }
         apply.setStatus(written.withConditions(conditions));
-        FieldManager.OPERATOR.applyStatus(client, apply);
+        try {
+            FieldManager.OPERATOR.applyStatus(client, apply);
+        } catch (KubernetesClientException e) {
+            if (e.getCode() == 409 && phase != null) {
+                LOG.debug(
+                        "task {}/{} moved on before its phase was written",
+                        task.getMetadata().getNamespace(),
+                        task.getMetadata().getName());
+                return false;
+            }
+            throw e;
+        }
         return true;
     }
 

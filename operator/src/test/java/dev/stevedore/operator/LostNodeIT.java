@@ -193,6 +193,26 @@ class LostNodeIT {
                 .startsWith("node " + node + " has not been ready since " + ready.getLastTransitionTime());
     }
 
+    @Test
+    void aPhaseTheAgentWroteIsNeverUndoneByAnOperatorThatReadTheTaskBefore(TestNamespace ns) {
+        String node = node(ns, "racing");
+        create(ns, container("raced", node));
+        create(ns, task("raced", "raced"));
+        awaitBound(ns, "raced");
+        Task readBefore = getTask(ns, "raced");
+        nodeSide.taskPhase(ns.name(), "raced", TaskStatus.Phase.Running, null);
+
+        boolean written = TaskReconciler.apply(
+                ns.client(),
+                readBefore,
+                TaskReconciler.Phase.pending("ContainerBusy", "from a copy read before the agent started it"),
+                null,
+                null);
+
+        assertThat(written).isFalse();
+        assertThat(getTask(ns, "raced").getStatus().phase()).isEqualTo(TaskStatus.Phase.Running);
+    }
+
     private static String node(TestNamespace ns, String name) {
         String node = ns.name() + "-" + name;
         nodeSide.register(node, Map.of(TestNamespace.TEST_LABEL, ns.name()));
