@@ -60,6 +60,8 @@ class DiskPressureIT {
     private static final int BIG_MIB = 80;
     /** Six images of one such layer each (2 x 20 MiB on the disk): four cached ones would take it over 60%. */
     private static final int CYCLE_MIB = 20;
+    /** Zeros: its blob is a few KiB, unpacked it does not fit beside the hog. */
+    private static final int ZEROS_MIB = 70;
 
     private static final int CYCLES = 6;
 
@@ -83,6 +85,7 @@ class DiskPressureIT {
         images = TestImages.build(tmp.resolve("images"));
         push("hog", HOG_MIB);
         push("big", BIG_MIB);
+        pushZeros("zeros", ZEROS_MIB);
         for (int i = 1; i <= CYCLES; i++) {
             push("cycle-" + i, CYCLE_MIB);
         }
@@ -158,6 +161,31 @@ class DiskPressureIT {
         assertThat(disk.hasBlob(bigLayer)).isTrue();
         awaitDiskPressure("False");
         LOG.info("big ready: {} MiB available", available(disk.path()) / MIB);
+    }
+
+    @Test
+    void anUnpackBiggerThanTheFreeSpaceFailsWithDiskFullAndLeavesNoSnapshotNorItsImage(TestNamespace ns) {
+        namespace = ns;
+        AgentRoot disk = startAgentOnATmpfs("unpack");
+        Containers.create(ns, "hog", image("hog"), node, "");
+        awaitCondition(ns, "hog", ContainerStatus.READY, "True");
+        long availableBefore = available(disk.path());
+
+        Containers.create(ns, "zeros", image("zeros"), node, "");
+        Container failed = awaitDiskFull(ns, "zeros", ContainerStatus.ROOTFS_READY);
+        LOG.info(
+                "zeros: {}", Containers.condition(failed, ContainerStatus.READY).getMessage());
+        assertThat(Containers.condition(failed, ContainerStatus.ROOTFS_READY).getMessage())
+                .contains("No space left on device", "removed unused images (1)", "retrying in");
+        ns.client().resources(Container.class).withName("zeros").delete();
+        Containers.awaitGone(ns, "zeros");
+
+        String zerosTop = AgentRoot.chainIds(images.diffIds("zeros")).get(1);
+        assertThat(disk.snapshotTemps()).as("half-unpacked snapshots").isEmpty();
+        assertThat(disk.committed(zerosTop)).isEmpty();
+        assertThat(disk.imageNames()).as("the image, which no Container uses").doesNotContain(image("zeros"));
+        assertThat(disk.hasBlob(images.layerDigests("zeros").get(1))).isFalse();
+        assertThat(available(disk.path())).as("free space, back").isGreaterThanOrEqualTo(availableBefore - MIB);
     }
 
     @Test
@@ -265,6 +293,11 @@ class DiskPressureIT {
     }
 
     private Container awaitDiskFull(TestNamespace ns, String name) {
+        return awaitDiskFull(ns, name, ContainerStatus.IMAGE_READY);
+    }
+
+    /** @param step the condition of the step that ran out of space */
+    private Container awaitDiskFull(TestNamespace ns, String name, String step) {
         Container failed = Containers.await(
                 ns,
                 name,
@@ -274,8 +307,7 @@ class DiskPressureIT {
                                 .isPresent(),
                 "Ready=False with reason DiskFull",
                 () -> "\nagent log:\n" + agent.log());
-        assertThat(Containers.condition(failed, ContainerStatus.IMAGE_READY).getReason())
-                .isEqualTo("DiskFull");
+        assertThat(Containers.condition(failed, step).getReason()).isEqualTo("DiskFull");
         assertThat(Conditions.find(failed.getStatus().conditions(), Conditions.STALLED))
                 .as("retried, not given up")
                 .isEmpty();
@@ -311,13 +343,31 @@ class DiskPressureIT {
 
     /** Tags and pushes busybox plus a layer of {@code mib} MiB of random bytes, which no other image has. */
     private static void push(String tag, int mib) throws IOException {
+        pushLayer(tag, mib, out -> writeRandom(out, mib, new SplittableRandom(tag.hashCode())));
+    }
+
+    private static void pushZeros(String tag, int mib) throws IOException {
+        byte[] zeros = new byte[(int) MIB];
+        pushLayer(tag, mib, out -> {
+            for (int i = 0; i < mib; i++) {
+                out.write(zeros);
+            }
+        });
+    }
+
+    private interface Content {
+        void writeTo(OutputStream out) throws IOException;
+    }
+
+    /** Tags and pushes busybox plus a layer of one file of {@code mib} MiB. */
+    private static void pushLayer(String tag, int mib, Content content) throws IOException {
         Path layer = tmp.resolve(tag + ".tar");
         try (TarArchiveOutputStream tar = new TarArchiveOutputStream(Files.newOutputStream(layer))) {
             TarArchiveEntry entry = new TarArchiveEntry("opt/" + tag);
             entry.setMode(0100644);
             entry.setSize(mib * MIB);
             tar.putArchiveEntry(entry);
-            writeRandom(tar, mib, new SplittableRandom(tag.hashCode()));
+            content.writeTo(tar);
             tar.closeArchiveEntry();
         }
         images.withLayer(TestImages.BASE, tag, layer);

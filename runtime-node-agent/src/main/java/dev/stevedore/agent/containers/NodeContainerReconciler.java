@@ -156,7 +156,9 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                 if (freed.images() > 0 && mayReclaim) {
                     return prepare(container, context, false);
                 }
-                disk = "; the node's disk has " + freed.after() + " and no unused image left to remove";
+                disk = freed.images() > 0
+                        ? "; removed unused images (" + freed.images() + "), the node's disk has " + freed.after()
+                        : "; the node's disk has " + freed.after() + " and no unused image left to remove";
             }
             int attempt = failures.merge(uid, 1, Integer::sum);
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
