@@ -260,10 +260,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
     }
 
+    /** Its snapshots and specs go; its image stays cached unless the disk is over the image GC's high threshold. */
     private void release(String uid) throws IOException {
         preparer.release(uid);
         failures.remove(uid);
         gc.collect();
+        imageGc.run();
     }
 
     /**
