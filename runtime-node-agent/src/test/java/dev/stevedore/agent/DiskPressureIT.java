@@ -13,11 +13,13 @@ import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import dev.stevedore.operator.StevedoreOperator;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Condition;
+import io.javaoperatorsdk.operator.Operator;
 import java.io.IOException;
 import java.io.OutputStream;
 import java.io.UncheckedIOException;
@@ -123,11 +125,34 @@ class DiskPressureIT {
     void aPullBiggerThanTheFreeSpaceFailsWithDiskFullLeavesNothingAndSucceedsOnceSpaceIsFreed(TestNamespace ns) {
         namespace = ns;
         AgentRoot disk = startAgentOnATmpfs("full", "--disk-pressure-threshold", "25");
+        Operator operator = StevedoreOperator.start(
+                controlPlane.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
+        try {
+            fillAndFree(ns, disk);
+        } finally {
+            operator.stop();
+        }
+    }
+
+    private void fillAndFree(TestNamespace ns, AgentRoot disk) {
         Containers.create(ns, "hog", image("hog"), node, "");
         awaitCondition(ns, "hog", ContainerStatus.READY, "True");
         Condition pressure = awaitDiskPressure("True");
         assertThat(pressure.getReason()).isEqualTo("DiskPressure");
         LOG.info("RuntimeNode: DiskPressure=True: {}", pressure.getMessage());
+        // The operator places nothing new on the node while it is under disk pressure.
+        Containers.create(ns, "later", image("cycle-1"), null, "");
+        Container waiting = Containers.await(
+                ns,
+                "later",
+                c -> c.getStatus() != null
+                        && Conditions.find(c.getStatus().conditions(), ContainerStatus.SCHEDULED)
+                                .filter(s -> "False".equals(s.getStatus()))
+                                .isPresent(),
+                "Scheduled=False",
+                () -> "");
+        assertThat(Containers.condition(waiting, ContainerStatus.SCHEDULED).getMessage())
+                .isEqualTo("0/1 nodes are available: 1 node with disk pressure.");
         assertThat(pressure.getMessage()).contains("% of the agent's root file system is free", "threshold is 25%");
         long availableBefore = available(disk.path());
         LOG.info("hog ready: {} MiB of {} available", availableBefore / MIB, DISK_MIB);
@@ -156,11 +181,13 @@ class DiskPressureIT {
 
         // The hog's image, cached once its Container went, is removed when the next try finds the disk full.
         awaitCondition(ns, "big-again", ContainerStatus.READY, "True");
+        LOG.info("big ready: {} MiB available", available(disk.path()) / MIB);
         assertThat(disk.imageNames()).contains(image("big")).doesNotContain(image("hog"));
         assertThat(disk.hasBlob(images.layerDigests("hog").get(1))).isFalse();
         assertThat(disk.hasBlob(bigLayer)).isTrue();
         awaitDiskPressure("False");
-        LOG.info("big ready: {} MiB available", available(disk.path()) / MIB);
+        Container placed = awaitCondition(ns, "later", ContainerStatus.READY, "True");
+        assertThat(placed.getSpec().nodeName()).isEqualTo(node);
     }
 
     @Test
