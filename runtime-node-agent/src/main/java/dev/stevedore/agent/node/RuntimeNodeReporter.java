@@ -146,7 +146,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                 .withStatus(status)
                 .withReason(pressure ? "DiskPressure" : "NoDiskPressure")
                 .withMessage(String.format(
-                        "%.1f%% of the agent's root file system is free (%d of %d bytes); the threshold is %d%%",
+                        "%.2f%% of the agent's root file system is free (%d of %d bytes); the threshold is %d%%",
                         usage.freePercent(), usage.available(), usage.capacity(), policy.minFreePercent()))
                 .withLastTransitionTime(diskPressureSince)
                 .build();
