@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -36,13 +37,23 @@ final class AgentNode {
             List<String> jvmOptions,
             Path agentRoot,
             String scenario) {
+        return start(repositoryRoot, controlPlane, client, jvmOptions, agentRoot, scenario, List.of());
+    }
+
+    /** As {@link #start(Path, ControlPlane, KubernetesClient, List, Path, String)}, with more of the agent's flags. */
+    static JvmProcess start(
+            Path repositoryRoot,
+            ControlPlane controlPlane,
+            KubernetesClient client,
+            List<String> jvmOptions,
+            Path agentRoot,
+            String scenario,
+            List<String> agentFlags) {
+        List<String> args = new ArrayList<>(
+                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT));
+        args.addAll(agentFlags);
         Path log = repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log");
-        JvmProcess agent = JvmProcess.agent(
-                repositoryRoot,
-                controlPlane.kubeconfig(),
-                jvmOptions,
-                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT),
-                log);
+        JvmProcess agent = JvmProcess.agent(repositoryRoot, controlPlane.kubeconfig(), jvmOptions, args, log);
         long started = System.nanoTime();
         try {
             client.resources(RuntimeNode.class)

@@ -35,7 +35,9 @@ import org.slf4j.LoggerFactory;
  * event and the finalizer patch, some 10-20 ms: see container_ready), {@code unpack} is that line to Ready seen
  * (unpack, prepare, spec, status apply, watch event). Then the Container is deleted; once the watch reports it gone,
  * the agent has run its garbage collector (before removing its finalizer), and the benchmark checks on disk that the
- * agent's root holds no image, blob or snapshot: the next pull is cold.
+ * agent's root holds no image, blob or snapshot: the next pull is cold. (The agent keeps unused images as a cache
+ * until its disk passes {@code --image-gc-high-threshold}; here the thresholds are 1% and 0%, so that its image
+ * garbage collection, which runs as a Container is released, removes every unused image, as ctr images rm does.)
  *
  * <p>containerd, one sample: the wall time of {@code ctr --debug images pull --plain-http REF} against a containerd
  * the benchmark started (its own config, root, state and socket in a temp directory; no CRI plugin), from spawning
@@ -75,6 +77,9 @@ final class ImagePullColdScenario implements Scenario {
     private static final String NAMESPACE = "bench";
     private static final Duration EACH_AT_MOST = Duration.ofMinutes(10);
     private static final String PULLED = "pulled ";
+    /** Any disk is over 1% used: the agent's image garbage collection removes each image once it is unused. */
+    private static final List<String> KEEP_NO_UNUSED_IMAGE =
+            List.of("--image-gc-high-threshold", "1", "--image-gc-low-threshold", "0");
 
     @Override
     public String name() {
@@ -119,8 +124,14 @@ final class ImagePullColdScenario implements Scenario {
             try (Containerd containerd = Containerd.start(
                             work.resolve("containerd"),
                             root.resolve("bench/target/logs/" + name() + "-containerd.log"));
-                    JvmProcess agent =
-                            AgentNode.start(root, controlPlane, client, settings.agentJvmOptions(), agentRoot, name());
+                    JvmProcess agent = AgentNode.start(
+                            root,
+                            controlPlane,
+                            client,
+                            settings.agentJvmOptions(),
+                            agentRoot,
+                            name(),
+                            KEEP_NO_UNUSED_IMAGE);
                     ContainerWatch watch = new ContainerWatch(client, NAMESPACE)) {
                 Map<String, ProcessHandle> processes = new LinkedHashMap<>();
                 processes.put("agent", agent.handle());

@@ -4,6 +4,7 @@ import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import io.fabric8.kubernetes.api.model.Condition;
 import java.util.List;
 import java.util.Objects;
@@ -48,11 +49,14 @@ final class Nodes {
                 generation);
     }
 
-    /** Readiness, labels or cordoning changed: heartbeats alone do not concern Containers and Tasks. */
+    /**
+     * Readiness, disk pressure, labels or cordoning changed: heartbeats alone do not concern Containers and Tasks.
+     */
     static boolean schedulingRelevantChange(RuntimeNode now, RuntimeNode before) {
         return !Objects.equals(
                         readyCondition(now).map(Condition::getStatus),
                         readyCondition(before).map(Condition::getStatus))
+                || !Objects.equals(diskPressure(now), diskPressure(before))
                 || !Objects.equals(
                         now.getMetadata().getLabels(), before.getMetadata().getLabels())
                 || !Objects.equals(now.getSpec(), before.getSpec());
@@ -62,6 +66,13 @@ final class Nodes {
     static String releasedBecause(NodeLoss.Standing gone) {
         return gone.describe() + ": removed the node agent's finalizer " + NodeAgentFinalizer.NAME
                 + ", as no agent will; what the node holds for this object was not cleaned up";
+    }
+
+    private static Optional<String> diskPressure(RuntimeNode node) {
+        return node.getStatus() == null
+                ? Optional.empty()
+                : Conditions.find(node.getStatus().conditions(), RuntimeNodeStatus.DISK_PRESSURE)
+                        .map(Condition::getStatus);
     }
 
     static Optional<Condition> readyCondition(RuntimeNode node) {

@@ -4,6 +4,7 @@ import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import java.util.Collection;
 import java.util.Comparator;
 import java.util.Map;
@@ -11,8 +12,9 @@ import java.util.Optional;
 import java.util.function.ToIntFunction;
 
 /**
- * Picks a node for a Container, as kube-scheduler does for a Pod: filter (Ready, schedulable, matching the
- * nodeSelector), then score (fewest Containers), ties broken by name so the choice is stable.
+ * Picks a node for a Container, as kube-scheduler does for a Pod: filter (Ready, schedulable, without disk pressure
+ * — kubelet's node.kubernetes.io/disk-pressure taint keeps new Pods off a node too —, matching the nodeSelector),
+ * then score (fewest Containers), ties broken by name so the choice is stable.
  */
 final class Scheduler {
     static final String UNSCHEDULABLE = "Unschedulable";
@@ -27,6 +29,7 @@ final class Scheduler {
                 : container.getSpec().nodeSelector();
         int notReady = 0;
         int cordoned = 0;
+        int diskPressure = 0;
         int mismatched = 0;
         RuntimeNode best = null;
         int bestLoad = Integer.MAX_VALUE;
@@ -38,6 +41,8 @@ final class Scheduler {
             } else if (node.getSpec() != null
                     && Boolean.TRUE.equals(node.getSpec().unschedulable())) {
                 cordoned++;
+            } else if (Conditions.isTrue(node.getStatus().conditions(), RuntimeNodeStatus.DISK_PRESSURE)) {
+                diskPressure++;
             } else if (!matches(node, selector)) {
                 mismatched++;
             } else {
@@ -57,6 +62,7 @@ final class Scheduler {
                 new StringBuilder().append("0/").append(nodes.size()).append(" nodes are available");
         appendCount(message, notReady, "not ready");
         appendCount(message, cordoned, "unschedulable");
+        appendCount(message, diskPressure, "with disk pressure");
         appendCount(message, mismatched, "not matching the nodeSelector");
         return new Decision(Optional.empty(), message.append('.').toString());
     }

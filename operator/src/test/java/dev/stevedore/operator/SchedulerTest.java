@@ -8,6 +8,7 @@ import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import java.util.ArrayList;
@@ -38,6 +39,32 @@ class SchedulerTest {
                 node("b").unschedulable(false).ready("True"));
 
         assertThat(chosen(container(Map.of()), nodes, EMPTY)).isEqualTo("b");
+    }
+
+    @Test
+    void aNodeWithDiskPressureGetsNothingNewAndOneWithoutItDoes() {
+        List<RuntimeNode> nodes = List.of(
+                node("a-full").diskPressure("True").ready("True"),
+                node("b-unknown-pressure").diskPressure("Unknown").ready("True"),
+                node("c-idle-full").diskPressure("True").ready("True"));
+        Map<String, Integer> load = Map.of("a-full", 0, "b-unknown-pressure", 5, "c-idle-full", 0);
+
+        assertThat(chosen(container(Map.of()), nodes, load::get)).isEqualTo("b-unknown-pressure");
+    }
+
+    @Test
+    void whenEveryNodeHasDiskPressureNothingIsScheduledAndTheMessageSaysWhy() {
+        List<RuntimeNode> nodes = List.of(
+                node("a").diskPressure("True").ready("True"),
+                node("b").diskPressure("True").ready("True"),
+                node("c").diskPressure("False").label("team", "y").ready("True"));
+
+        Scheduler.Decision decision = Scheduler.schedule(container(Map.of("team", "x")), nodes, EMPTY);
+
+        assertThat(decision.nodeName()).isEmpty();
+        assertThat(decision.message())
+                .isEqualTo(
+                        "0/3 nodes are available: 2 nodes with disk pressure, 1 node not matching the nodeSelector.");
     }
 
     @Test
@@ -140,6 +167,7 @@ class SchedulerTest {
         private final String name;
         private final Map<String, String> labels = new HashMap<>();
         private Boolean unschedulable;
+        private String diskPressure;
 
         NodeBuilder(String name) {
             this.name = name;
@@ -147,6 +175,11 @@ class SchedulerTest {
 
         NodeBuilder label(String key, String value) {
             labels.put(key, value);
+            return this;
+        }
+
+        NodeBuilder diskPressure(String status) {
+            diskPressure = status;
             return this;
         }
 
@@ -166,23 +199,21 @@ class SchedulerTest {
 
         RuntimeNode ready(String status) {
             RuntimeNode node = build();
-            node.setStatus(new RuntimeNodeStatus(
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    null,
-                    new ArrayList<>(List.of(new ConditionBuilder()
-                            .withType(ContainerStatus.READY)
-                            .withStatus(status)
-                            .withReason("Test")
-                            .withMessage("test")
-                            .build()))));
+            List<Condition> conditions = new ArrayList<>(List.of(condition(ContainerStatus.READY, status)));
+            if (diskPressure != null) {
+                conditions.add(condition(RuntimeNodeStatus.DISK_PRESSURE, diskPressure));
+            }
+            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, conditions));
             return node;
+        }
+
+        private static Condition condition(String type, String status) {
+            return new ConditionBuilder()
+                    .withType(type)
+                    .withStatus(status)
+                    .withReason("Test")
+                    .withMessage("test")
+                    .build();
         }
     }
 }

@@ -9,6 +9,8 @@ import dev.stevedore.agent.content.FileContentStore;
 import dev.stevedore.agent.fs.RootLock;
 import dev.stevedore.agent.fs.StateDirectories;
 import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.gc.ImageGarbageCollector;
+import dev.stevedore.agent.gc.ImageGcPolicy;
 import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.Platform;
@@ -38,6 +40,7 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -62,6 +65,8 @@ import picocli.CommandLine.Option;
         description = "Pulls images, prepares root filesystems and OCI specs, and runs tasks for this node's objects.")
 public final class NodeAgent implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(NodeAgent.class);
+    /** kubelet's eviction manager looks every 10 s; a prepare that adds an image asks for a run at once. */
+    private static final Duration IMAGE_GC_INTERVAL = Duration.ofSeconds(10);
 
     @Option(
             names = "--node-name",
@@ -181,6 +186,30 @@ public final class NodeAgent implements Callable<Integer> {
                     + "agent's heap).")
     long maxLayerPathBytes = LayerLimits.DEFAULTS.maxPathBytes();
 
+    @Option(
+            names = ImageGcPolicy.HIGH_THRESHOLD_FLAG,
+            paramLabel = "PERCENT",
+            description = "Percent of the root's file system used above which unused images are removed, least "
+                    + "recently used first (default: ${DEFAULT-VALUE}, as kubelet's).")
+    int imageGcHighThreshold = ImageGcPolicy.DEFAULTS.highThresholdPercent();
+
+    @Option(
+            names = ImageGcPolicy.LOW_THRESHOLD_FLAG,
+            paramLabel = "PERCENT",
+            description = "Percent used that image garbage collection brings the file system down to "
+                    + "(default: ${DEFAULT-VALUE}, as kubelet's).")
+    int imageGcLowThreshold = ImageGcPolicy.DEFAULTS.lowThresholdPercent();
+
+    @Option(
+            names = ImageGcPolicy.MIN_FREE_FLAG,
+            paramLabel = "PERCENT",
+            description = "Percent of the root's file system that must be free; under it the RuntimeNode reports "
+                    + "DiskPressure=True and gets no new Containers (default: ${DEFAULT-VALUE}).")
+    int diskPressureThreshold = ImageGcPolicy.DEFAULTS.minFreePercent();
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec commandSpec;
+
     /** How the agent runs tasks: the OCI runtimes' executables, their state directory, and conmon's cgroup. */
     public record TaskRuntime(Map<String, Path> binaries, Path stateDir, String conmonCgroup) {
         /** The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup. */
@@ -202,7 +231,8 @@ public final class NodeAgent implements Callable<Integer> {
             RuntimeNodeReporter reporter,
             NodeContainerReconciler containers,
             AgentFinalizer finalizer,
-            TaskManager tasks)
+            TaskManager tasks,
+            ImageGarbageCollector imageGc)
             implements AutoCloseable {
         /**
          * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
@@ -220,6 +250,7 @@ public final class NodeAgent implements Callable<Integer> {
         @Override
         public void close() {
             reporter.close();
+            imageGc.close();
             operator.stop();
             containers.close();
             finalizer.close();
@@ -279,7 +310,8 @@ public final class NodeAgent implements Callable<Integer> {
                 heartbeatInterval,
                 TaskRuntime.of(runtimeBinaries),
                 pullCredentials,
-                layerLimits);
+                layerLimits,
+                ImageGcPolicy.DEFAULTS);
     }
 
     /**
@@ -288,6 +320,7 @@ public final class NodeAgent implements Callable<Integer> {
      * @param taskRuntime the OCI runtimes, their state directory and conmon's cgroup
      * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
      * @param layerLimits what one image layer may make the agent read, hold and write
+     * @param imageGc when unused images go and when the node reports disk pressure
      */
     public static Running start(
             KubernetesClient client,
@@ -299,7 +332,8 @@ public final class NodeAgent implements Callable<Integer> {
             Duration heartbeatInterval,
             TaskRuntime taskRuntime,
             PullCredentials pullCredentials,
-            LayerLimits layerLimits)
+            LayerLimits layerLimits,
+            ImageGcPolicy imageGc)
             throws IOException {
         StateDirectories.close(root);
         FileContentStore content;
@@ -323,6 +357,8 @@ public final class NodeAgent implements Callable<Integer> {
         records.removeLeftovers();
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
         gc.collect();
+        ImageGarbageCollector imageGarbageCollector =
+                new ImageGarbageCollector(gc, images, root, imageGc, Clock.systemUTC());
         TaskManager tasks = new TaskManager(
                 client,
                 nodeName,
@@ -347,15 +383,29 @@ public final class NodeAgent implements Callable<Integer> {
         AgentFinalizer finalizer = new AgentFinalizer(client);
         NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName, finalizer);
         NodeContainerReconciler containerReconciler = new NodeContainerReconciler(
-                preparer, gc, tasks::containerInUse, taskReconciler::containerPrepared, finalizer, pullCredentials);
+                preparer,
+                gc,
+                imageGarbageCollector,
+                tasks::containerInUse,
+                taskReconciler::containerPrepared,
+                finalizer,
+                pullCredentials);
         containerReconciler.releaseGone(client, nodeName, records);
         NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(
-                client, nodeName, labels, root, images, tasks::runningTasks, List.copyOf(snapshotters.keySet()));
+                client,
+                nodeName,
+                labels,
+                root,
+                images,
+                tasks::runningTasks,
+                List.copyOf(snapshotters.keySet()),
+                imageGc);
         reporter.start(heartbeatInterval);
+        imageGarbageCollector.start(IMAGE_GC_INTERVAL);
         operator.start();
-        return new Running(operator, reporter, containerReconciler, finalizer, tasks);
+        return new Running(operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector);
     }
 
     @Override
@@ -369,6 +419,12 @@ public final class NodeAgent implements Callable<Integer> {
                 : new PullCredentialsClient(pullCredentialsUrl, pullCredentialsCa, pullCredentialsToken);
         LayerLimits layerLimits =
                 new LayerLimits(maxLayerBytes, maxLayerEntries, maxLayerPaxSize, maxLayerPaxRecords, maxLayerPathBytes);
+        ImageGcPolicy imageGc;
+        try {
+            imageGc = new ImageGcPolicy(imageGcHighThreshold, imageGcLowThreshold, diskPressureThreshold);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(commandSpec.commandLine(), e.getMessage(), e);
+        }
         // Served from the first moment, so a liveness probe does not kill an agent still adopting its tasks.
         AtomicReference<Running> running = new AtomicReference<>();
         HealthServer health = healthAddress.isEmpty()
@@ -388,7 +444,8 @@ public final class NodeAgent implements Callable<Integer> {
                 heartbeatInterval,
                 new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup),
                 pullCredentials,
-                layerLimits);
+                layerLimits,
+                imageGc);
         running.set(agent);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM (kubelet stopping the Pod) stops the agent's own work only: tasks run on under their conmons.

@@ -38,6 +38,12 @@ public record RuntimeNodeStatus(
         @JsonPropertyDescription("Ready: the agent heartbeats and can run tasks.")
         List<Condition> conditions) {
 
+    /**
+     * The agent's condition, as kubelet's on a Node: True while the file system of its root has less free space than
+     * its --disk-pressure-threshold; the operator places no new Container on such a node.
+     */
+    public static final String DISK_PRESSURE = "DiskPressure";
+
     public record RuntimeInfo(
             @JsonPropertyDescription("runc or crun.") String name,
 

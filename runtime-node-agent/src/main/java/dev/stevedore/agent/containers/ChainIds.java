@@ -11,10 +11,10 @@ import java.util.List;
  * Chain IDs, the OCI image spec's names for a stack of layers: the first is the first layer's diff ID, each next
  * one sha256 of "parent-chain-id diff-id". Equal stacks in different images share snapshots through them.
  */
-final class ChainIds {
+public final class ChainIds {
     private ChainIds() {}
 
-    static List<String> of(List<Digest> diffIds) {
+    public static List<String> of(List<Digest> diffIds) {
         List<String> chain = new ArrayList<>(diffIds.size());
         String parent = null;
         for (Digest diffId : diffIds) {

@@ -1,6 +1,8 @@
 package dev.stevedore.agent.containers;
 
 import dev.stevedore.agent.gc.GarbageCollector;
+import dev.stevedore.agent.gc.ImageGarbageCollector;
+import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.spec.SecurityLevel;
 import dev.stevedore.api.FieldManager;
@@ -49,6 +51,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
 
     private final RootfsPreparer preparer;
     private final GarbageCollector gc;
+    private final ImageGarbageCollector imageGc;
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
     private final ScheduledExecutorService later = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "container-release");
@@ -69,6 +72,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     public NodeContainerReconciler(
             RootfsPreparer preparer,
             GarbageCollector gc,
+            ImageGarbageCollector imageGc,
             Predicate<String> usedByTask,
             Consumer<ContainerRecord> prepared,
             AgentFinalizer finalizer,
@@ -77,6 +81,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         this.pullCredentials = pullCredentials;
         this.preparer = preparer;
         this.gc = gc;
+        this.imageGc = imageGc;
         this.usedByTask = usedByTask;
         this.prepared = prepared;
     }
@@ -91,6 +96,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     }
 
     private UpdateControl<Container> prepare(Container container, Context<Container> context) throws IOException {
+        return prepare(container, context, true);
+    }
+
+    /** @param mayReclaim whether a full disk may remove the unused images and try once more at once */
+    private UpdateControl<Container> prepare(Container container, Context<Container> context, boolean mayReclaim)
+            throws IOException {
         String uid = container.getMetadata().getUid();
         Long generation = container.getMetadata().getGeneration();
         List<Condition> current =
@@ -101,6 +112,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                     pullCredentials.of(container),
                     securityLevel(context.getClient(), container.getMetadata().getNamespace()));
             failures.remove(uid);
+            imageGc.runSoon(); // the new image may have taken the disk over the high threshold
             prepared.accept(record);
             apply(
                     context,
@@ -136,9 +148,22 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                                             generation))));
             return UpdateControl.noUpdate();
         } catch (RootfsPreparer.PrepareException e) {
+            String disk = "";
+            if (ImageException.DISK_FULL.equals(e.reason())) {
+                // As kubelet under disk pressure: unused images go, and the failed pull's verified blobs with them (its
+                // partial files and half-unpacked snapshots are gone already).
+                ImageGarbageCollector.Freed freed = imageGc.reclaimAll();
+                if (freed.images() > 0 && mayReclaim) {
+                    return prepare(container, context, false);
+                }
+                disk = freed.images() > 0
+                        ? "; removed unused images (" + freed.images() + "), the node's disk has " + freed.after()
+                        : "; the node's disk has " + freed.after() + " and no unused image left to remove";
+            }
             int attempt = failures.merge(uid, 1, Integer::sum);
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
-            String message = e.getMessage() + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
+            String message =
+                    e.getMessage() + disk + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
             apply(
                     context,
                     container,
@@ -235,10 +260,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
     }
 
+    /** Its snapshots and specs go; its image stays cached unless the disk is over the image GC's high threshold. */
     private void release(String uid) throws IOException {
         preparer.release(uid);
         failures.remove(uid);
         gc.collect();
+        imageGc.run();
     }
 
     /**

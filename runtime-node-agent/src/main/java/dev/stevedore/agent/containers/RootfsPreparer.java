@@ -3,6 +3,7 @@ package dev.stevedore.agent.containers;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
+import dev.stevedore.agent.fs.DiskFull;
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
@@ -124,11 +125,16 @@ public final class RootfsPreparer {
             }
             List<String> chain =
                     ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());
-            unpackLayers(snapshotter, image, chain);
             String key = "ctr-" + uid + "-" + shortHash(image.manifest() + " " + snapshotterName);
-            List<Mount> mounts = snapshotter.mounts(key).orElse(null);
-            if (mounts == null) {
-                mounts = snapshotter.prepare(key, chain.isEmpty() ? null : chain.get(chain.size() - 1));
+            List<Mount> mounts;
+            try {
+                unpackLayers(snapshotter, image, chain);
+                mounts = snapshotter.mounts(key).orElse(null);
+                if (mounts == null) {
+                    mounts = snapshotter.prepare(key, chain.isEmpty() ? null : chain.get(chain.size() - 1));
+                }
+            } catch (IOException e) {
+                throw diskFullOr(e, "RootfsReady", "unpacking " + image.name());
             }
             ObjectNode generated;
             try (ReadOnlyRootfs rootfs = ReadOnlyRootfs.mount(mounts, tempMounts)) {
@@ -144,7 +150,11 @@ public final class RootfsPreparer {
                 throw new PrepareException("Ready", "SpecRejected", e.getMessage(), false, e);
             }
             String specDigest = specs.digest(generated);
-            records.putSpec(uid, specDigest, generated);
+            try {
+                records.putSpec(uid, specDigest, generated);
+            } catch (IOException e) {
+                throw diskFullOr(e, "Ready", "writing the spec");
+            }
             ContainerRecord previous = records.get(uid).orElse(null);
             List<String> retired = new ArrayList<>(previous == null ? List.of() : previous.retiredSnapshotKeys());
             if (previous != null && !previous.snapshotKey().equals(key) && !retired.contains(previous.snapshotKey())) {
@@ -198,6 +208,17 @@ public final class RootfsPreparer {
                         "RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);
             }
         }
+    }
+
+    /**
+     * A full disk as the Container's condition, retried (what failed left nothing behind: snapshots are built in a
+     * temp directory that a failure removes); any other I/O failure as it is.
+     */
+    private static IOException diskFullOr(IOException e, String condition, String what) throws PrepareException {
+        if (DiskFull.causedBy(e)) {
+            throw new PrepareException(condition, ImageException.DISK_FULL, what + ": " + e.getMessage(), true, e);
+        }
+        return e;
     }
 
     /** Releases the Container's snapshots and specs; call when no Task uses them any more. */

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.gc;
 
+import dev.stevedore.agent.containers.ChainIds;
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.content.ContentStore;
@@ -23,9 +24,12 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Mark and sweep, as containerd's garbage collector: the node's Container records are the roots; they keep their
- * images (and those images' blobs) and their rootfs snapshots (and every parent below). Pinned images (imported
- * ones) are roots too. Everything else goes.
+ * Mark and sweep, as containerd's garbage collector: the node's Container records and image records are the roots;
+ * a Container keeps its image and its rootfs snapshots (and every parent below), an image its blobs and the
+ * committed snapshots of its layers. Everything else goes: blobs of a pull that failed, snapshots of released
+ * Containers. Images themselves are a cache, as kubelet keeps them: they go only when {@link #removeImages} is
+ * asked to remove them (the {@link ImageGarbageCollector} does, under disk pressure), and never while a Container
+ * uses one or it is pinned (imported).
  * Work that creates content (a pull, an unpack, a prepare) holds a {@link #lease()}, which a collection waits for,
  * so nothing is swept between being written and being recorded.
  */
@@ -67,7 +71,24 @@ public final class GarbageCollector {
     /** What one collection removed. */
     public record Result(int images, int snapshots, int blobs) {}
 
+    /** Sweeps what no Container and no image keeps; removes no image. */
     public Result collect() throws IOException {
+        return removeImages(List.of());
+    }
+
+    /** The images no Container uses and no pin keeps: what {@link #removeImages} would remove. */
+    public List<Image> unusedImages() throws IOException {
+        Set<String> used = imagesInUse(records.list());
+        return images.list().stream()
+                .filter(image -> !used.contains(image.name()) && !images.pinned(image.name()))
+                .toList();
+    }
+
+    /**
+     * Removes those of {@code names} that no Container uses and no pin keeps (a Container prepared since they were
+     * chosen keeps its image), then sweeps.
+     */
+    public Result removeImages(Collection<String> names) throws IOException {
         lock.writeLock().lock();
         try (RootLock imports = root == null ? null : RootLock.tryExclusive(root)) {
             if (root != null && imports == null) {
@@ -76,19 +97,23 @@ public final class GarbageCollector {
                 return new Result(0, 0, 0);
             }
             List<ContainerRecord> roots = records.list();
-            Set<String> usedImages = new HashSet<>();
-            Map<String, Set<String>> usedSnapshots = new HashMap<>();
+            int removedImages = removeUnused(names, imagesInUse(roots));
+            Set<String> usedSnapshots = new HashSet<>();
+            for (Image image : images.list()) {
+                usedSnapshots.addAll(ChainIds.of(
+                        image.layers().stream().map(Image.Layer::diffId).toList()));
+            }
+            Map<String, Set<String>> usedBySnapshotter = new HashMap<>();
             for (ContainerRecord record : roots) {
-                usedImages.add(record.image());
-                Set<String> keys = usedSnapshots.computeIfAbsent(record.snapshotter(), s -> new HashSet<>());
+                Set<String> keys = usedBySnapshotter.computeIfAbsent(record.snapshotter(), s -> new HashSet<>());
                 keys.add(record.snapshotKey());
                 keys.addAll(record.retiredSnapshotKeys());
             }
-            int removedImages = sweepImages(usedImages);
             int removedSnapshots = 0;
             for (Snapshotter snapshotter : snapshotters) {
-                removedSnapshots +=
-                        sweepSnapshots(snapshotter, usedSnapshots.getOrDefault(snapshotter.name(), Set.of()));
+                Set<String> used = new HashSet<>(usedSnapshots);
+                used.addAll(usedBySnapshotter.getOrDefault(snapshotter.name(), Set.of()));
+                removedSnapshots += sweepSnapshots(snapshotter, used);
             }
             int removedBlobs = sweepBlobs();
             Result result = new Result(removedImages, removedSnapshots, removedBlobs);
@@ -105,11 +130,17 @@ public final class GarbageCollector {
         }
     }
 
-    private int sweepImages(Set<String> used) {
+    private static Set<String> imagesInUse(List<ContainerRecord> roots) {
+        Set<String> used = new HashSet<>();
+        roots.forEach(record -> used.add(record.image()));
+        return used;
+    }
+
+    private int removeUnused(Collection<String> names, Set<String> used) {
         int removed = 0;
-        for (Image image : images.list()) {
-            if (!used.contains(image.name()) && !images.pinned(image.name())) {
-                images.remove(image.name());
+        for (String name : names) {
+            if (!used.contains(name) && !images.pinned(name) && images.get(name).isPresent()) {
+                images.remove(name);
                 removed++;
             }
         }

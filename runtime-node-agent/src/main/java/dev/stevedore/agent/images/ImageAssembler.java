@@ -2,7 +2,6 @@ package dev.stevedore.agent.images;
 
 import static dev.stevedore.agent.images.ImageException.DIGEST_MISMATCH;
 import static dev.stevedore.agent.images.ImageException.INVALID_IMAGE;
-import static dev.stevedore.agent.images.ImageException.STORAGE_FAILURE;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.exc.ValueInstantiationException;
@@ -74,7 +73,7 @@ final class ImageAssembler {
             throw new ImageException(INVALID_IMAGE, name + ": malformed image: " + e.getMessage(), false, e);
         } catch (IOException e) {
             // Not the registry's fault (that would be a FetchException): the node's disk.
-            throw new ImageException(STORAGE_FAILURE, name + ": " + e.getMessage(), true, e);
+            throw ImageException.storage(name + ": " + e.getMessage(), e);
         }
     }
 

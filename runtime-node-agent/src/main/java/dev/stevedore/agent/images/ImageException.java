@@ -1,9 +1,12 @@
 package dev.stevedore.agent.images;
 
+import dev.stevedore.agent.fs.DiskFull;
+import java.io.IOException;
+
 /**
  * Why an image could not be pulled or imported, with the reason a Container's ImageReady condition shows:
- * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable, StorageFailure
- * (the constants below). Only {@link #transientFailure()} ones are retried.
+ * ManifestUnknown, Unauthorized, DigestMismatch, LayerRejected, InvalidImage, RegistryUnavailable, DiskFull,
+ * StorageFailure (the constants below). Only {@link #transientFailure()} ones are retried.
  */
 public class ImageException extends Exception {
     private static final long serialVersionUID = 1L;
@@ -20,7 +23,9 @@ public class ImageException extends Exception {
     public static final String INVALID_IMAGE = "InvalidImage";
     /** Connection refused, timeouts, 5xx, 429: worth retrying. */
     public static final String REGISTRY_UNAVAILABLE = "RegistryUnavailable";
-    /** The node's own disk failed us (full, read-only): worth retrying once an operator freed space. */
+    /** The node's disk ran out of space (ENOSPC, EDQUOT): worth retrying once unused images or others freed some. */
+    public static final String DISK_FULL = "DiskFull";
+    /** The node's own disk failed us otherwise (read-only, I/O error): worth retrying. */
     public static final String STORAGE_FAILURE = "StorageFailure";
 
     private final String reason;
@@ -30,6 +35,11 @@ public class ImageException extends Exception {
         super(message, cause);
         this.reason = reason;
         this.transientFailure = transientFailure;
+    }
+
+    /** A failure of the node's disk: {@link #DISK_FULL} when it is out of space, else {@link #STORAGE_FAILURE}. */
+    public static ImageException storage(String message, IOException cause) {
+        return new ImageException(DiskFull.causedBy(cause) ? DISK_FULL : STORAGE_FAILURE, message, true, cause);
     }
 
     public String reason() {

@@ -276,7 +276,7 @@ public final class RegistryImageService implements ImageService {
     }
 
     private static ImageException storageFailure(IOException e) {
-        return new ImageException(STORAGE_FAILURE, "could not write the image record: " + e.getMessage(), true, e);
+        return ImageException.storage("could not write the image record: " + e.getMessage(), e);
     }
 
     private static ImageReference parse(String reference) throws ImageException {

@@ -1,10 +1,13 @@
 package dev.stevedore.agent.node;
 
+import dev.stevedore.agent.gc.DiskUsage;
+import dev.stevedore.agent.gc.ImageGcPolicy;
 import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeSpec;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -29,7 +32,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Registers this node's RuntimeNode and heartbeats its status, as kubelet does for its Node: runtimes and
- * versions, snapshotters, disk, cached images, running tasks, and Ready=True.
+ * versions, snapshotters, disk, cached images, running tasks, Ready=True, and DiskPressure from the disk's free space.
  *
  * <p>The disk figures are the file system's own counters (statvfs), read in constant time: a heartbeat must not walk
  * the snapshots, whose upper directories containers fill with as many and as deeply nested files as they like, so a
@@ -47,6 +50,11 @@ public final class RuntimeNodeReporter implements AutoCloseable {
     private final IntSupplier runningTasks;
     private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
     private final List<String> snapshotters;
+    private final ImageGcPolicy policy;
+    /** The DiskPressure status last reported and since when; guarded by this. */
+    private String diskPressureStatus;
+
+    private String diskPressureSince;
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread thread = new Thread(r, "runtimenode-heartbeat");
         thread.setDaemon(true);
@@ -60,7 +68,8 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             Path root,
             ImageService images,
             IntSupplier runningTasks,
-            List<String> snapshotters) {
+            List<String> snapshotters,
+            ImageGcPolicy policy) {
         this.client = client;
         this.nodeName = nodeName;
         this.labels = labels;
@@ -68,6 +77,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         this.images = images;
         this.runningTasks = runningTasks;
         this.snapshotters = snapshotters;
+        this.policy = policy;
         this.runtimes = detectRuntimes();
     }
 
@@ -93,6 +103,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             apply.setMetadata(new ObjectMetaBuilder().withName(nodeName).build());
             FileStore disk = Files.getFileStore(root);
             String now = Instant.now().truncatedTo(ChronoUnit.SECONDS).toString();
+            Condition diskPressure = diskPressure(DiskUsage.of(root), now);
             apply.setStatus(new RuntimeNodeStatus(
                     runtimes,
                     snapshotters,
@@ -106,13 +117,15 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                     null,
                     null,
                     now,
-                    List.of(new ConditionBuilder()
-                            .withType("Ready")
-                            .withStatus("True")
-                            .withReason("AgentReady")
-                            .withMessage("the node agent is running")
-                            .withLastTransitionTime(now)
-                            .build())));
+                    List.of(
+                            new ConditionBuilder()
+                                    .withType("Ready")
+                                    .withStatus("True")
+                                    .withReason("AgentReady")
+                                    .withMessage("the node agent is running")
+                                    .withLastTransitionTime(now)
+                                    .build(),
+                            diskPressure)));
             applyStatusRegisteringIfDeleted(apply);
         } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
             // (an exception escaping would end the scheduled heartbeats for good)
@@ -132,6 +145,25 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             register();
             FieldManager.AGENT.applyStatus(client, apply);
         }
+    }
+
+    /** DiskPressure as kubelet reports it on a Node; its transition time moves only when its status does. */
+    private synchronized Condition diskPressure(DiskUsage usage, String now) {
+        boolean pressure = policy.diskPressure(usage);
+        String status = pressure ? "True" : "False";
+        if (!status.equals(diskPressureStatus)) {
+            diskPressureStatus = status;
+            diskPressureSince = now;
+        }
+        return new ConditionBuilder()
+                .withType(RuntimeNodeStatus.DISK_PRESSURE)
+                .withStatus(status)
+                .withReason(pressure ? "DiskPressure" : "NoDiskPressure")
+                .withMessage(String.format(
+                        "%.2f%% of the agent's root file system is free (%d of %d bytes); the threshold is %d%%",
+                        usage.freePercent(), usage.available(), usage.capacity(), policy.minFreePercent()))
+                .withLastTransitionTime(diskPressureSince)
+                .build();
     }
 
     /** runc and crun, with the version each prints; a runtime that is not installed is left out. */

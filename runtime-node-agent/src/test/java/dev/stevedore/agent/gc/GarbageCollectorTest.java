@@ -3,6 +3,7 @@ package dev.stevedore.agent.gc;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.stevedore.agent.containers.ChainIds;
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.content.Digest;
@@ -63,41 +64,54 @@ class GarbageCollectorTest {
     }
 
     @Test
-    void aContainerRecordKeepsItsImageItsBlobsAndItsSnapshotsAndEverythingElseGoes() throws IOException {
+    void aContainerRecordKeepsItsSnapshotsAnImageItsBlobsAndLayersAndEverythingElseGoes() throws IOException {
         Image used = image("registry.test/used:1", "used layer 1", "shared layer");
-        image("registry.test/unused:1", "unused layer", "shared layer"); // the shared layer stays with the used one
+        Image cached = image("registry.test/unused:1", "unused layer", "shared layer");
         Digest stray = blob("a blob of no image");
         String usedLayer = unpack("used chain 1", null);
         String usedTop = unpack("used chain 2", usedLayer);
         snapshots.prepare("rootfs-of-one", usedTop);
         snapshots.prepare("retired-rootfs-of-one", usedTop);
-        String unusedLayer = unpack("unused chain 1", null);
-        snapshots.prepare("rootfs-of-a-released-container", unusedLayer);
+        List<String> cachedLayers = unpackLayersOf(cached);
+        String strayLayer = unpack("stray chain 1", null);
+        snapshots.prepare("rootfs-of-a-released-container", strayLayer);
         records.put(record("0000-0001", used, "rootfs-of-one", List.of("retired-rootfs-of-one")));
 
         GarbageCollector.Result result = gc.collect();
 
-        assertThat(images.list()).containsExactly(used);
-        assertThat(blobs()).containsExactlyInAnyOrderElementsOf(blobsOf(used));
+        assertThat(images.list()).as("images are a cache").containsExactlyInAnyOrder(used, cached);
+        assertThat(blobs()).containsExactlyInAnyOrderElementsOf(union(blobsOf(used), blobsOf(cached)));
         assertThat(content.path(stray)).isEmpty();
         assertThat(snapshotKeys())
-                .containsExactlyInAnyOrder(usedLayer, usedTop, "rootfs-of-one", "retired-rootfs-of-one");
-        assertThat(result)
-                .isEqualTo(new GarbageCollector.Result(
-                        1, 2, 4)); // the unused image, its manifest, config and own layer, and the stray blob
+                .containsExactlyInAnyOrder(
+                        usedLayer,
+                        usedTop,
+                        "rootfs-of-one",
+                        "retired-rootfs-of-one",
+                        cachedLayers.get(0),
+                        cachedLayers.get(1));
+        assertThat(result).isEqualTo(new GarbageCollector.Result(0, 2, 1));
     }
 
     @Test
-    void aPinnedImageKeepsItsRecordAndBlobsThoughNoContainerUsesIt() throws IOException {
+    void removingImagesTakesTheirBlobsAndLayersButNeverAUsedOrPinnedImageNorASharedBlob() throws IOException {
+        Image used = image("registry.test/used:1", "used layer", "shared layer");
+        Image unused = image("registry.test/unused:1", "unused layer", "shared layer");
         Image imported = image("airgap.example/app:1", "imported layer");
-        Image pulled = image("registry.test/pulled:1", "pulled layer");
         images.pin(imported.name());
+        List<String> unusedLayers = unpackLayersOf(unused);
+        records.put(record("0000-0001", used, "rootfs-of-one", List.of()));
 
-        gc.collect();
+        assertThat(gc.unusedImages()).containsExactly(unused);
+        GarbageCollector.Result result =
+                gc.removeImages(List.of(used.name(), unused.name(), imported.name(), "registry.test/gone:1"));
 
-        assertThat(images.list()).containsExactly(imported);
-        assertThat(blobs()).containsExactlyInAnyOrderElementsOf(blobsOf(imported));
-        assertThat(blobsOf(pulled)).noneSatisfy(d -> assertThat(content.path(d)).isPresent());
+        assertThat(images.list()).containsExactlyInAnyOrder(used, imported);
+        assertThat(blobs()).containsExactlyInAnyOrderElementsOf(union(blobsOf(used), blobsOf(imported)));
+        assertThat(snapshotKeys()).doesNotContainAnyElementsOf(unusedLayers);
+        assertThat(result)
+                .isEqualTo(new GarbageCollector.Result(
+                        1, 2, 3)); // the unused image, its two layers, its manifest, config and own layer
     }
 
     @Test
@@ -190,6 +204,27 @@ class GarbageCollectorTest {
 
     private static Digest digestOf(String text) {
         return Digest.sha256Of(text.getBytes(StandardCharsets.UTF_8));
+    }
+
+    /** The image's layers as committed snapshots named by their chain IDs, bottom first; returns the chain IDs. */
+    private List<String> unpackLayersOf(Image image) throws IOException {
+        List<String> chain =
+                ChainIds.of(image.layers().stream().map(Image.Layer::diffId).toList());
+        for (int i = 0; i < chain.size(); i++) {
+            snapshots.unpack(
+                    chain.get(i),
+                    i == 0 ? null : chain.get(i - 1),
+                    emptyLayer,
+                    EMPTY_TAR_TYPE,
+                    Digest.sha256Of(EMPTY_TAR).toString());
+        }
+        return chain;
+    }
+
+    private static Set<Digest> union(Set<Digest> a, Set<Digest> b) {
+        Set<Digest> all = new HashSet<>(a);
+        all.addAll(b);
+        return all;
     }
 
     /** A committed snapshot named by the chain ID of {@code seed}, on {@code parent}; returns the chain ID. */
