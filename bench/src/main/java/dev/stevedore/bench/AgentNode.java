@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -36,13 +37,26 @@ final class AgentNode {
             List<String> jvmOptions,
             Path agentRoot,
             String scenario) {
-        Path log = repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log");
-        JvmProcess agent = JvmProcess.agent(
+        JvmProcess agent = launch(
                 repositoryRoot,
-                controlPlane.kubeconfig(),
+                controlPlane,
                 jvmOptions,
-                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT),
-                log);
+                List.of("--root", agentRoot.toString()),
+                repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log"));
+        awaitReady(agent, client);
+        return agent;
+    }
+
+    /** Starts the agent of node {@value #NODE} with {@code args} (--root and whatever else) besides, and returns. */
+    static JvmProcess launch(
+            Path repositoryRoot, ControlPlane controlPlane, List<String> jvmOptions, List<String> args, Path log) {
+        List<String> all = new ArrayList<>(List.of("--node-name", NODE, "--heartbeat-interval", HEARTBEAT));
+        all.addAll(args);
+        return JvmProcess.agent(repositoryRoot, controlPlane.kubeconfig(), jvmOptions, all, log);
+    }
+
+    /** Returns once the agent's RuntimeNode is Ready (a watch on it, not polling); stops the agent if it is not. */
+    static void awaitReady(JvmProcess agent, KubernetesClient client) {
         long started = System.nanoTime();
         try {
             client.resources(RuntimeNode.class)
@@ -56,7 +70,6 @@ final class AgentNode {
         }
         LOG.info(
                 "agent ready: RuntimeNode {} Ready {} ms after start", NODE, (System.nanoTime() - started) / 1_000_000);
-        return agent;
     }
 
     private static boolean ready(RuntimeNode node) {
