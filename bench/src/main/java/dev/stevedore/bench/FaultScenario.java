@@ -263,7 +263,10 @@ final class FaultScenario implements Scenario {
             for (Fault fault : Fault.values()) {
                 injected.put(fault, 0);
             }
-            Path logs = repositoryRoot.resolve("bench/target/logs");
+            // A directory per run (named as its work directory), so runs side by side keep their logs apart.
+            Path logs = repositoryRoot
+                    .resolve("bench/target/logs")
+                    .resolve(disk.getParent().getFileName());
             List<String> agentArgs = List.of(
                     "--root", agentRoot.toString(),
                     "--state-dir", stateDir.toString(),
@@ -275,7 +278,7 @@ final class FaultScenario implements Scenario {
                             controlPlane,
                             settings.agentJvmOptions(),
                             agentArgs,
-                            logs.resolve("faults-agent-" + n + ".log")));
+                            logs.resolve("agent-" + n + ".log")));
             List<String> operatorArgs = List.of("--no-leader-elect", "--pull-credentials-port=" + freePort());
             this.operator = new Restartable(
                     "operator",
@@ -284,7 +287,7 @@ final class FaultScenario implements Scenario {
                             controlPlane.kubeconfig(),
                             settings.operatorJvmOptions(),
                             operatorArgs,
-                            logs.resolve("faults-operator-" + n + ".log")));
+                            logs.resolve("operator-" + n + ".log")));
         }
 
         Counts execute() throws Exception {
