@@ -8,6 +8,7 @@
 #   hack/bench.sh image_pull_cold --pulls 3 --layer-mib 10
 #   hack/bench.sh task_start task_exit_to_deleted --tasks 10
 #   hack/bench.sh node_memory_tasks --memory-tasks 20
+#   hack/bench.sh faults --lifecycles 40 --agent-kills 5 --operator-kills 3 --apiserver-restarts 1 --disk-fills 1
 #   hack/bench.sh --list | --help
 #
 # Scenarios (what each measures exactly is in the comment of its class in bench/src/main/java/dev/stevedore/bench/):
@@ -25,6 +26,10 @@
 #                    Deleted seen by a watch, --tasks times.
 #   node_memory_tasks  --memory-tasks sleep Tasks running: RSS of the agent plus its conmons vs containerd plus its
 #                    shims (ctr run -d); everything cleaned up and checked after.
+#   faults           --lifecycles Container + Task lifecycles (operator-scheduled, 4 in flight) while the agent and the
+#                    operator are SIGKILLed and restarted, the API server is down a few seconds and the agent's disk
+#                    (a tmpfs of the run's own) is filled, at points drawn from --seed; then counts lost exit codes,
+#                    double starts and leaked processes, mounts, cgroups, records and snapshots (docs/faults.md).
 #
 # Benchmarks assert nothing and mvn verify never runs them. STEVEDORE_SKIP_BUILD=1 uses the build already in
 # target/ (bench, operator and runtime-node-agent).

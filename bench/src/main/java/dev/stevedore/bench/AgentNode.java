@@ -49,11 +49,28 @@ final class AgentNode {
             Path agentRoot,
             String scenario,
             List<String> agentFlags) {
-        List<String> args = new ArrayList<>(
-                List.of("--node-name", NODE, "--root", agentRoot.toString(), "--heartbeat-interval", HEARTBEAT));
+        List<String> args = new ArrayList<>(List.of("--root", agentRoot.toString()));
         args.addAll(agentFlags);
-        Path log = repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log");
-        JvmProcess agent = JvmProcess.agent(repositoryRoot, controlPlane.kubeconfig(), jvmOptions, args, log);
+        JvmProcess agent = launch(
+                repositoryRoot,
+                controlPlane,
+                jvmOptions,
+                args,
+                repositoryRoot.resolve("bench/target/logs/" + scenario + "-agent.log"));
+        awaitReady(agent, client);
+        return agent;
+    }
+
+    /** Starts the agent of node {@value #NODE} with {@code args} (--root and whatever else) besides, and returns. */
+    static JvmProcess launch(
+            Path repositoryRoot, ControlPlane controlPlane, List<String> jvmOptions, List<String> args, Path log) {
+        List<String> all = new ArrayList<>(List.of("--node-name", NODE, "--heartbeat-interval", HEARTBEAT));
+        all.addAll(args);
+        return JvmProcess.agent(repositoryRoot, controlPlane.kubeconfig(), jvmOptions, all, log);
+    }
+
+    /** Returns once the agent's RuntimeNode is Ready (a watch on it, not polling); stops the agent if it is not. */
+    static void awaitReady(JvmProcess agent, KubernetesClient client) {
         long started = System.nanoTime();
         try {
             client.resources(RuntimeNode.class)
@@ -67,7 +84,6 @@ final class AgentNode {
         }
         LOG.info(
                 "agent ready: RuntimeNode {} Ready {} ms after start", NODE, (System.nanoTime() - started) / 1_000_000);
-        return agent;
     }
 
     private static boolean ready(RuntimeNode node) {

@@ -39,7 +39,8 @@ public final class Bench implements Callable<Integer> {
             new ImagePullColdScenario(),
             new TaskScenarios.Start(),
             new TaskScenarios.ExitToDeleted(),
-            new TaskScenarios.Memory());
+            new TaskScenarios.Memory(),
+            new FaultScenario());
 
     @Parameters(paramLabel = "SCENARIO", arity = "0..*", description = "Scenarios to run (default: all).")
     List<String> chosen = new ArrayList<>();
@@ -139,6 +140,49 @@ public final class Bench implements Callable<Integer> {
             description = "node_memory_tasks: Tasks running at once on each side (default: ${DEFAULT-VALUE}).")
     int memoryTasks;
 
+    @Option(
+            names = "--lifecycles",
+            defaultValue = "500",
+            paramLabel = "N",
+            description = "faults: Container + Task lifecycles to run (default: ${DEFAULT-VALUE}).")
+    int lifecycles;
+
+    @Option(
+            names = "--agent-kills",
+            defaultValue = "50",
+            paramLabel = "N",
+            description = "faults: SIGKILLs of the node agent, each followed by a restart (default: ${DEFAULT-VALUE}).")
+    int agentKills;
+
+    @Option(
+            names = "--operator-kills",
+            defaultValue = "20",
+            paramLabel = "N",
+            description = "faults: SIGKILLs of the operator, each followed by a restart (default: ${DEFAULT-VALUE}).")
+    int operatorKills;
+
+    @Option(
+            names = "--apiserver-restarts",
+            defaultValue = "5",
+            paramLabel = "N",
+            description = "faults: kube-apiserver outages of a few seconds (default: ${DEFAULT-VALUE}).")
+    int apiServerRestarts;
+
+    @Option(
+            names = "--disk-fills",
+            defaultValue = "3",
+            paramLabel = "N",
+            description =
+                    "faults: fillings of the agent's root file system (a tmpfs of the run's own) for a few seconds "
+                            + "(default: ${DEFAULT-VALUE}).")
+    int diskFills;
+
+    @Option(
+            names = "--seed",
+            paramLabel = "SEED",
+            description = "faults: the seed of when and which faults happen (default: a new one, printed).")
+    Long seed;
+
     @Override
     public Integer call() {
         if (list) {
@@ -152,10 +196,17 @@ public final class Bench implements Callable<Integer> {
                 || pulls < 1
                 || layerMiB < 1
                 || tasks < 1
-                || memoryTasks < 1) {
+                || memoryTasks < 1
+                || lifecycles < 1) {
             throw new CommandLine.ParameterException(
                     new CommandLine(this),
-                    "--containers, --nodes, --create-threads, --ready-containers, --pulls and --layer-mib must be positive");
+                    "--containers, --nodes, --create-threads, --ready-containers, --pulls, --layer-mib, --tasks, "
+                            + "--memory-tasks and --lifecycles must be positive");
+        }
+        if (agentKills < 0 || operatorKills < 0 || apiServerRestarts < 0 || diskFills < 0) {
+            throw new CommandLine.ParameterException(
+                    new CommandLine(this),
+                    "--agent-kills, --operator-kills, --apiserver-restarts and --disk-fills must not be negative");
         }
         Map<String, Scenario> byName = new LinkedHashMap<>();
         SCENARIOS.forEach(s -> byName.put(s.name(), s));
@@ -184,7 +235,14 @@ public final class Bench implements Callable<Integer> {
                 layerMiB,
                 expandArgumentFiles(agentJvmOptions),
                 tasks,
-                memoryTasks);
+                memoryTasks,
+                new FaultPlan(
+                        lifecycles,
+                        agentKills,
+                        operatorKills,
+                        apiServerRestarts,
+                        diskFills,
+                        seed != null ? seed : new java.security.SecureRandom().nextLong()));
         Report report = new Report(System.out, json);
         List<String> failed = new ArrayList<>();
         for (Scenario scenario : toRun) {

@@ -17,6 +17,7 @@ import java.util.List;
  * @param agentJvmOptions JVM options of the node agent process
  * @param tasks how many Tasks task_start and task_exit_to_deleted measure, one after another
  * @param memoryTasks how many Tasks node_memory_tasks runs at once on each side
+ * @param faults what the faults scenario runs and injects
  */
 public record Settings(
         int containers,
@@ -29,7 +30,8 @@ public record Settings(
         int layerMiB,
         List<String> agentJvmOptions,
         int tasks,
-        int memoryTasks) {
+        int memoryTasks,
+        FaultPlan faults) {
 
     /** A size for a measurement's name: 10000 is "10k", 500 is "500". */
     public static String sizeLabel(int count) {

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.Predicate;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 
@@ -68,18 +69,37 @@ public final class TaskRecords {
         AtomicFiles.write(taskDir(record.uid()).resolve("record.json"), JSON.writeValueAsBytes(record));
     }
 
-    /** Removes the record first (a crash leaves a leftover, never a half record), then the directory with the log. */
+    /**
+     * Removes the record first (a crash leaves a leftover, never a half record), then the directory with the log,
+     * then conmon's link to it.
+     */
     public void delete(String uid) throws IOException {
         Files.deleteIfExists(taskDir(uid).resolve("record.json"));
         SafeDelete.deleteTree(taskDir(uid));
+        deleteSocketLinks(link -> uid.startsWith(link.getFileName().toString()));
     }
 
-    /** Directories without a record: a crash before the first write, or during delete. */
+    /** Directories without a record (a crash before the first write, or during delete), and conmon links to none. */
     public void removeLeftovers() throws IOException {
         try (Stream<Path> dirs = Files.list(dir)) {
             for (Path d : dirs.toList()) {
                 if (!Files.exists(d.resolve("record.json")) && !Files.exists(d.resolve("bundle/rootfs"))) {
                     SafeDelete.deleteTree(d);
+                }
+            }
+        }
+        deleteSocketLinks(link -> !Files.exists(link));
+    }
+
+    /**
+     * conmon links {@code <socket dir>/<container id>} to the task's bundle, so that the attach socket's path fits a
+     * socket address (cutting the id short where it would not), and leaves the link behind: one per task, forever.
+     */
+    private void deleteSocketLinks(Predicate<Path> which) throws IOException {
+        try (Stream<Path> links = Files.list(socketDir)) {
+            for (Path link : links.toList()) {
+                if (Files.isSymbolicLink(link) && which.test(link)) {
+                    Files.deleteIfExists(link);
                 }
             }
         }

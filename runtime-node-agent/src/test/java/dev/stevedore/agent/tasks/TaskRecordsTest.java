@@ -66,6 +66,48 @@ class TaskRecordsTest {
     }
 
     /**
+     * conmon links {@code task-sockets/<id>} to the task's bundle (the id cut short when the socket path would be too
+     * long) and never removes the link; deleting the task's records removes it, and only its.
+     */
+    @Test
+    void deletingATaskRemovesConmonsLinkToItsBundle() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        String other = "0a1b2c3d-0000-4000-8000-000000000002";
+        records.put(record());
+        Files.createDirectories(records.bundle(UID));
+        Files.createDirectories(records.bundle(other));
+        Path link = Files.createSymbolicLink(records.socketDir().resolve(UID), records.bundle(UID));
+        Path cutShort =
+                Files.createSymbolicLink(records.socketDir().resolve(UID.substring(0, 30)), records.bundle(UID));
+        Path notAPrefix =
+                Files.createSymbolicLink(records.socketDir().resolve(UID.substring(0, 30) + "x"), records.bundle(UID));
+        Path others = Files.createSymbolicLink(records.socketDir().resolve(other), records.bundle(other));
+
+        records.delete(UID);
+
+        assertThat(Files.isSymbolicLink(link)).isFalse();
+        assertThat(Files.isSymbolicLink(cutShort)).isFalse();
+        assertThat(Files.isSymbolicLink(others)).isTrue();
+        assertThat(Files.isSymbolicLink(notAPrefix)).as("no prefix of the uid").isTrue();
+    }
+
+    @Test
+    void leftoverConmonLinksToNoBundleAreRemovedAtStart() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        records.put(record());
+        Files.createDirectories(records.bundle(UID));
+        Path live = Files.createSymbolicLink(records.socketDir().resolve(UID), records.bundle(UID));
+        Path dangling = Files.createSymbolicLink(
+                records.socketDir().resolve("0a1b2c3d-0000-4000-8000-00000000000"),
+                records.taskDir("0a1b2c3d-0000-4000-8000-000000000009").resolve("bundle"));
+
+        records.removeLeftovers();
+
+        assertThat(Files.isSymbolicLink(live)).isTrue();
+        assertThat(Files.isSymbolicLink(dangling)).isFalse();
+    }
+
+    /**
      * A write that stops half-way (here: the thread is interrupted, which closes the channel at its first write; a
      * crash or a full disk stop it likewise) leaves the previous record as it was, and no temp file.
      */
