@@ -41,7 +41,7 @@ final class TaskAdoption {
     TaskExecutor.Outcome adopt(String uid) throws IOException {
         TaskRecord rec = records.get(uid).orElse(null);
         if (rec == null) {
-            return new TaskExecutor.Outcome(null, false);
+            return new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.NONE);
         }
         TaskDecisions.Found found = rec.live() ? look(rec) : null;
         return executor.execute(TaskRef.of(rec), rec, decisions.adopt(rec, found, clock.instant()));
@@ -50,7 +50,7 @@ final class TaskAdoption {
     /** The exit file first: when it is there, the runtime need not be asked. */
     private TaskDecisions.Found look(TaskRecord rec) throws IOException {
         if (Files.exists(records.exitDir().resolve(rec.runtimeId()))) {
-            return new TaskDecisions.Found(Optional.empty(), true, false, null);
+            return new TaskDecisions.Found(Optional.empty(), true, false, null, null);
         }
         Optional<String> state = runtimes.named(rec.runtime()).state(rec.runtimeId());
         LOG.info(
@@ -59,7 +59,13 @@ final class TaskAdoption {
                 rec.name(),
                 rec.state(),
                 state.orElse("nothing"));
+        // Learnt only of the recorded conmon (an older agent's record has none): never of a PID alone.
+        Optional<ProcessHandle> conmon = resources.conmon(rec).filter(ProcessHandle::isAlive);
         return new TaskDecisions.Found(
-                state, false, resources.conmonAlive(rec.uid()), resources.containerPid(rec.uid()));
+                state,
+                false,
+                conmon.isPresent(),
+                state.isPresent() ? resources.containerProcess(rec.uid()) : null,
+                conmon.map(h -> TaskResources.identify(h.pid())).orElse(null));
     }
 }

@@ -26,7 +26,7 @@ import java.util.Optional;
  * container the runtime reports created, which runc and crun start at most once), so it never starts twice.
  */
 final class TaskDecisions {
-    /** When a step cannot be taken yet (a create under way, a status that did not land): look again after this. */
+    /** When a step cannot be taken yet (a create under way, a runtime command that failed): look again after this. */
     static final Duration NOT_READY_RETRY = Duration.ofSeconds(2);
 
     static final long DEFAULT_GRACE_SECONDS = 10;
@@ -41,8 +41,17 @@ final class TaskDecisions {
     /** An exit file of the task's runtime id: its code (null while conmon is still writing it) and when it appeared. */
     record ExitFile(Integer code, Instant at, boolean oomKilled) {}
 
-    /** What a restarted agent finds of a recorded task outside its record. */
-    record Found(Optional<String> runtimeState, boolean exitFilePresent, boolean monitorAlive, Long containerPid) {}
+    /**
+     * What a restarted agent finds of a recorded task outside its record: {@code monitorAlive} says the recorded
+     * conmon still runs (the same process, see {@link ProcessStart}); {@code container} and {@code conmon} are the
+     * processes under the PIDs conmon wrote, learnt by records that have none.
+     */
+    record Found(
+            Optional<String> runtimeState,
+            boolean exitFilePresent,
+            boolean monitorAlive,
+            ProcessId container,
+            ProcessId conmon) {}
 
     // --- reconcile: the Task object changed (or asked to be looked at again) ---------------------------------
 
@@ -329,6 +338,19 @@ final class TaskDecisions {
         return plan;
     }
 
+    /**
+     * A status write did not land: the record is the truth until one does, so what it says now is written — the
+     * final status of an exited task (released first, should that not have happened), the current one of a live
+     * task. A task still being created has its status written when the create ends.
+     */
+    List<TaskAction> unreported(TaskRecord rec) {
+        return switch (rec.state()) {
+            case EXITED -> finish(rec);
+            case CREATING -> List.of();
+            default -> List.of(new TaskAction.WriteStatus(statusOf(rec)));
+        };
+    }
+
     // --- adoption: a restarted agent and a task it recorded ---------------------------------------------------
 
     /**
@@ -350,7 +372,7 @@ final class TaskDecisions {
         switch (state) {
             case "created" -> {
                 armKill(plan, rec);
-                rec = save(plan, rec.created(rec.pid() != null ? rec.pid() : found.containerPid()));
+                rec = save(plan, rec.created(found.container(), found.conmon()));
                 if (!rec.stopRequested()) {
                     plan.add(new TaskAction.StartCreated());
                     rec = save(plan, rec.started(now));
@@ -360,7 +382,7 @@ final class TaskDecisions {
             case "running", "paused" -> {
                 armKill(plan, rec);
                 TaskRecord.State s = state.equals("running") ? TaskRecord.State.RUNNING : TaskRecord.State.PAUSED;
-                rec = save(plan, rec.found(s, found.containerPid(), now));
+                rec = save(plan, rec.found(s, found.container(), found.conmon(), now));
                 plan.add(new TaskAction.WriteStatus(statusOf(rec)));
             }
             case "stopped" -> {
