@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * What to do about a task, from what the node recorded of it ({@link TaskRecord}), what its Task object asks for,
@@ -31,6 +32,9 @@ final class TaskDecisions {
 
     static final long DEFAULT_GRACE_SECONDS = 10;
     private static final String SIGKILL = "SIGKILL";
+    private static final String MONITOR_LOST = "MonitorLost";
+    /** Runtime states of a container whose process exists (created: waiting for start). */
+    private static final Set<String> LIVE_RUNTIME_STATES = Set.of("created", "running", "paused");
 
     private final String nodeName;
 
@@ -369,6 +373,9 @@ final class TaskDecisions {
         }
         List<TaskAction> plan = new ArrayList<>();
         String state = found.runtimeState().orElse("");
+        if (!found.monitorAlive() && LIVE_RUNTIME_STATES.contains(state)) {
+            return monitorLost(rec, found.runtimeState(), now); // never started, or followed, without its monitor
+        }
         switch (state) {
             case "created" -> {
                 armKill(plan, rec);
@@ -416,6 +423,50 @@ final class TaskDecisions {
                 plan.addAll(finish(rec));
             }
         }
+        return plan;
+    }
+
+    // --- a monitor that died ---------------------------------------------------------------------------------
+
+    /**
+     * The periodic look at a live task's monitor ({@link TaskManager} every {@code MONITOR_CHECK}): nothing to do
+     * while its conmon runs, or once its exit file is there (the exit watcher has it), or while it is being created
+     * (the create decides).
+     */
+    List<TaskAction> monitorChecked(TaskRecord rec, Found found, Instant now) {
+        if (rec == null
+                || !rec.live()
+                || rec.state() == TaskRecord.State.CREATING
+                || found.monitorAlive()
+                || found.exitFilePresent()) {
+            return List.of();
+        }
+        return monitorLost(rec, found.runtimeState(), now);
+    }
+
+    /**
+     * The task's conmon died without writing an exit file: nothing follows the task any more (its log, its exit).
+     * As containerd does when a task's shim dies, a task still there is killed (SIGKILL, by the runtime's forced
+     * delete in the release: exit 137), and one already gone ends with its exit status lost.
+     */
+    private List<TaskAction> monitorLost(TaskRecord rec, Optional<String> runtimeState, Instant now) {
+        boolean stillThere = runtimeState.filter(LIVE_RUNTIME_STATES::contains).isPresent();
+        List<TaskAction> plan = new ArrayList<>();
+        rec = save(
+                plan,
+                stillThere
+                        ? rec.exited(
+                                137,
+                                now,
+                                MONITOR_LOST,
+                                "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills"
+                                        + " a task whose shim died")
+                        : rec.exited(
+                                null,
+                                now,
+                                MONITOR_LOST,
+                                "conmon, the task's monitor, died; the task had exited and its exit status was lost"));
+        plan.addAll(finish(rec));
         return plan;
     }
 

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -36,6 +37,8 @@ public final class TaskManager implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskManager.class);
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
     public static final long DEFAULT_LOG_SIZE_MAX = 10L * 1024 * 1024;
+    /** How often each live task's conmon is looked at, as kubelet relists its containers every second or so. */
+    static final Duration MONITOR_CHECK = Duration.ofSeconds(2);
 
     private final KubernetesClient client;
     private final TaskRecords records;
@@ -50,6 +53,11 @@ public final class TaskManager implements AutoCloseable {
     private final Clock clock = Clock.systemUTC();
     private final ExecutorService exits = Executors.newFixedThreadPool(2, r -> {
         Thread t = new Thread(r, "task-exit");
+        t.setDaemon(true);
+        return t;
+    });
+    private final ScheduledExecutorService monitorChecks = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "task-monitor-check");
         t.setDaemon(true);
         return t;
     });
@@ -95,6 +103,8 @@ public final class TaskManager implements AutoCloseable {
         }
         sweep.run();
         watcher.start();
+        monitorChecks.scheduleWithFixedDelay(
+                this::checkMonitors, MONITOR_CHECK.toMillis(), MONITOR_CHECK.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -106,6 +116,7 @@ public final class TaskManager implements AutoCloseable {
         } catch (IOException e) {
             LOG.debug("closing the exit watcher", e);
         }
+        monitorChecks.shutdownNow();
         executor.close();
         retries.close();
         exits.shutdown();
@@ -252,6 +263,37 @@ public final class TaskManager implements AutoCloseable {
         boolean oomKilled = code.get() != 0 && resources.oomKilled(rec);
         return new TaskDecisions.ExitFile(
                 code.get(), Files.getLastModifiedTime(file).toInstant(), oomKilled);
+    }
+
+    /**
+     * Each live task's conmon still runs, or it left an exit file: the conmon recorded, checked by its start time.
+     * One that died without an exit file leaves its task unwatched; {@link TaskDecisions#monitorChecked} ends it.
+     */
+    void checkMonitors() {
+        try {
+            for (TaskRecord r : records.list()) {
+                if (r.live()
+                        && r.state() != TaskRecord.State.CREATING
+                        && resources.conmon(r).filter(ProcessHandle::isAlive).isEmpty()) {
+                    locks.with(r.uid(), () -> monitorGone(r.uid()));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Thrown out of a scheduled run, it would end the checks for good.
+            LOG.warn("checking the tasks' conmons: {}", e.toString());
+        }
+    }
+
+    private Duration monitorGone(String uid) throws IOException {
+        TaskRecord rec = records.get(uid).orElse(null);
+        if (rec == null || !rec.live()) {
+            return null;
+        }
+        List<TaskAction> plan = decisions.monitorChecked(rec, adoption.look(rec), clock.instant());
+        if (!plan.isEmpty()) {
+            LOG.info("task {}/{}: its conmon died without writing an exit file", rec.namespace(), rec.name());
+        }
+        return settle(uid, executor.execute(TaskRef.of(rec), rec, plan));
     }
 
     /** A stop's grace period ended: SIGKILL unless the task has exited meanwhile. */

@@ -703,4 +703,65 @@ class TaskDecisionsTest {
         assertThat(statusOf(stopping).phase()).isEqualTo(Phase.Stopped);
         assertThat(decide.unreported(creating())).isEmpty();
     }
+
+    // --- a monitor that died ------------------------------------------------------------------------------------
+
+    @Test
+    void aTaskWhoseConmonDiedIsKilledAndEndsMonitorLostWith137AsContainerdDoesForADeadShim() {
+        TaskRecord killed = running()
+                .exited(
+                        137,
+                        NOW,
+                        "MonitorLost",
+                        "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills a task"
+                                + " whose shim died");
+        List<TaskAction> expected = List.of(
+                new Save(killed),
+                new Release(), // the runtime's forced delete: the SIGKILL
+                new Save(killed.releasedNow()),
+                new ReportFinal(statusOf(killed.releasedNow())));
+        assertThat(decide.monitorChecked(running(), runtimeSays("running", false), NOW))
+                .isEqualTo(expected);
+        assertThat(decide.monitorChecked(running().paused(), runtimeSays("paused", false), NOW))
+                .first()
+                .isEqualTo(new Save(running().paused().exited(137, NOW, "MonitorLost", killed.message())));
+        TaskStatus status = statusOf(killed.releasedNow());
+        assertThat(status.phase()).isEqualTo(Phase.Deleted);
+        assertThat(status.exitCode()).isEqualTo(137);
+        assertThat(status.conditions()).extracting(Condition::getType).containsExactly(Conditions.STALLED);
+        // A restarted agent finds the same: the task is not followed, or started, without its monitor.
+        assertThat(decide.adopt(running(), runtimeSays("running", false), NOW)).isEqualTo(expected);
+        assertThat(decide.adopt(creating().created(TASK_PROCESS, CONMON), runtimeSays("created", false), NOW))
+                .doesNotContain(new StartCreated())
+                .first()
+                .extracting(a -> ((Save) a).record().exitCode())
+                .isEqualTo(137);
+    }
+
+    @Test
+    void aTaskThatEndedWithItsConmonHasItsExitStatusLost() {
+        for (String state : new String[] {"stopped", null}) {
+            assertThat(decide.monitorChecked(running(), runtimeSays(state, false), NOW))
+                    .first()
+                    .isEqualTo(new Save(running()
+                            .exited(
+                                    null,
+                                    NOW,
+                                    "MonitorLost",
+                                    "conmon, the task's monitor, died; the task had exited and its exit status was"
+                                            + " lost")));
+        }
+    }
+
+    @Test
+    void aLiveConmonAnExitFileOrACreateUnderWayLeaveTheTaskAlone() {
+        assertThat(decide.monitorChecked(running(), runtimeSays("running", true), NOW))
+                .isEmpty();
+        assertThat(decide.monitorChecked(running(), new Found(Optional.empty(), true, false, null, null), NOW))
+                .isEmpty();
+        assertThat(decide.monitorChecked(creating(), runtimeSays("created", false), NOW))
+                .isEmpty();
+        TaskRecord exited = running().exited(0, NOW, "Completed", "m");
+        assertThat(decide.monitorChecked(exited, runtimeSays(null, false), NOW)).isEmpty();
+    }
 }

@@ -31,14 +31,12 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * The API server goes away for half a minute (SIGKILL, then back on the same port with the same etcd): a task that
- * exits meanwhile is recorded on the node, its Deleted status with the exit code lands within seconds of the API
- * server's return, and a task that keeps running is neither stopped nor restarted by the outage or by the informers'
- * relist after it.
+ * Faults around a running task, with the real control plane, runc and conmon: the API server going away for half a
+ * minute, and the task's conmon killed under it.
  */
 @WithControlPlane
-class ApiServerOutageIT {
-    private static final String NODE = "outage-it-node";
+class TaskFaultsIT {
+    private static final String NODE = "task-faults-it-node";
     private static final Duration OUTAGE = Duration.ofSeconds(30);
     /** From the API server's return to the exit's status on the Task: "within seconds". */
     private static final Duration CATCH_UP = Duration.ofSeconds(20);
@@ -83,6 +81,11 @@ class ApiServerOutageIT {
         }
     }
 
+    /**
+     * The API server goes away (SIGKILL, then back on the same port with the same etcd): a task that exits meanwhile
+     * is recorded on the node, its Deleted status with the exit code lands within seconds of the API server's return,
+     * and a task that keeps running is neither stopped nor restarted by the outage or by the informers' relist after.
+     */
     @Test
     void anExitDuringAnOutageLandsWithinSecondsOfTheReturnAndARunningTaskRunsOn(TestNamespace ns) throws Exception {
         // Exits with 7 once the test drops /go into its rootfs: the exit comes exactly when the test wants it.
@@ -125,6 +128,46 @@ class ApiServerOutageIT {
         Task stopped = Tasks.awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Deleted);
         assertThat(stopped.getStatus().exitCode()).isEqualTo(3);
         LeftoverTasks.assertNoneLeft(root, runtimes, sleeper);
+    }
+
+    /**
+     * conmon, recorded by PID and start time, is SIGKILLed under a running task: nothing would write the task's exit
+     * or log any more, so the agent kills the task, as containerd does when a task's shim dies, and reports it.
+     */
+    @Test
+    void aTaskWhoseConmonIsKilledIsKilledTooAndEndsMonitorLost(TestNamespace ns) throws Exception {
+        container(ns, "unwatched", "process: {args: [sh, -c, 'while true; do sleep 0.1; done']}");
+        String uid = Tasks.create(ns, "unwatched-1", "unwatched", NODE, "")
+                .getMetadata()
+                .getUid();
+        long pid = Tasks.awaitPhase(ns, "unwatched-1", TaskStatus.Phase.Running)
+                .getStatus()
+                .pid();
+        TaskRecord rec = new TaskRecords(root).get(uid).orElseThrow();
+        assertThat(rec.process())
+                .isEqualTo(new ProcessId(pid, ProcessStart.of(pid).orElseThrow()));
+        ProcessId conmon = rec.conmon();
+        assertThat(conmon.startTime()).isEqualTo(ProcessStart.of(conmon.pid()).orElseThrow());
+
+        ProcessHandle.of(conmon.pid()).orElseThrow().destroyForcibly();
+        Task done = await("the task ended after its conmon")
+                .atMost(Duration.ofSeconds(20))
+                .until(() -> task(ns, "unwatched-1"), t -> t.getStatus().phase() == TaskStatus.Phase.Deleted);
+        assertThat(done.getStatus().exitCode()).isEqualTo(137);
+        assertThat(done.getStatus().reason()).isEqualTo("MonitorLost");
+        assertThat(runs(pid)).as("the task's process").isFalse();
+        LeftoverTasks.assertNoneLeft(root, runtimes, uid);
+    }
+
+    /** Alive and not a zombie (whoever inherits a process from a killed conmon reaps it in its own time). */
+    private static boolean runs(long pid) throws IOException {
+        Path stat = Path.of("/proc", Long.toString(pid), "stat");
+        try {
+            String line = Files.readString(stat);
+            return !line.substring(line.lastIndexOf(')') + 1).strip().startsWith("Z");
+        } catch (java.nio.file.NoSuchFileException e) {
+            return false;
+        }
     }
 
     private static boolean running(TaskRecords records, String uid, long pid) throws IOException {
