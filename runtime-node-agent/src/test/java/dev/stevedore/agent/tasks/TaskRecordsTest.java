@@ -88,6 +88,9 @@ class TaskRecordsTest {
         assertThat(adopted.process()).isEqualTo(new ProcessId(7L, 900L));
         assertThat(adopted.conmon()).isEqualTo(new ProcessId(5L, 880L));
         assertThat(adopted.startedAt()).isEqualTo(Instant.parse("2026-12-01T10:00:00.5Z"));
+        // What is recorded is never overwritten by what a PID shows later.
+        assertThat(adopted.found(TaskRecord.State.RUNNING, new ProcessId(7L, 1L), new ProcessId(5L, 1L), Instant.EPOCH))
+                .isEqualTo(adopted);
         assertThat(rec.found(TaskRecord.State.RUNNING, new ProcessId(8L, 900L), null, Instant.EPOCH)
                         .process())
                 .isEqualTo(new ProcessId(7L, null));
