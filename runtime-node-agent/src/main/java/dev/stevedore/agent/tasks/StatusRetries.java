@@ -19,12 +19,14 @@ import org.slf4j.LoggerFactory;
  */
 final class StatusRetries implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(StatusRetries.class);
+
     private final Backoff backoff;
     private final Consumer<String> retry;
-    /** Failures in a row, by task UID; a task with a retry waiting is in {@link #waiting}. */
+    /** Failures in a row, by task UID. */
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
-
+    /** The tasks with a retry waiting. */
     private final Set<String> waiting = ConcurrentHashMap.newKeySet();
+
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "task-status-retry");
         t.setDaemon(true);
