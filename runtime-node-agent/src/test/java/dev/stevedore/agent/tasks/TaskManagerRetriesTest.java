@@ -4,8 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +15,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -95,5 +98,30 @@ class TaskManagerRetriesTest {
         int requests = api.requests.get();
         await().during(Duration.ofSeconds(1)).until(() -> api.requests.get() == requests);
         assertThat(records.taskDir(UID)).doesNotExist();
+    }
+
+    @Test
+    void whatATaskWithoutARecordIsOwedIsDecidedAgainFromTheTaskAfterTheBackoff() throws IOException {
+        // It ran here once (Running), and the node has no record of it: Lost, decided from the Task alone.
+        Task lost = Serialization.unmarshal("""
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Task
+                metadata: {name: lost, namespace: ns, uid: 0a1b2c3d-0000-4000-8000-000000000009, generation: 1}
+                spec: {container: box, nodeName: node-1}
+                status: {phase: Running, nodeName: node-1}
+                """, Task.class);
+        api.respondWith = 503;
+        assertThat(tasks.reconcile(lost, Optional.empty()))
+                .isPositive()
+                .isLessThanOrEqualTo(Backoff.STATUS_WRITES.initial());
+        // Waiting longer after each failure, even with the record-based retry (which finds no record) in between.
+        await().pollDelay(Duration.ofMillis(300)).until(() -> true);
+        assertThat(tasks.reconcile(lost, Optional.empty())).isGreaterThanOrEqualTo(Backoff.STATUS_WRITES.initial());
+        api.respondWith = 200;
+        assertThat(tasks.reconcile(lost, Optional.empty())).isNull();
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::reason)
+                .containsExactly(Phase.Deleted, "Lost");
     }
 }
