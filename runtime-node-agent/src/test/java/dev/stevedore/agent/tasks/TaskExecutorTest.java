@@ -331,6 +331,10 @@ class TaskExecutorTest {
         records.put(creating);
         Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
         runc.has(UID, "created");
+        // Its conmon runs on: a stand-in named conmon with the task's id among its arguments, as the real one.
+        Path conmon = Files.copy(Path.of("/bin/sh"), root.resolve("conmon"));
+        Process monitor = new ProcessBuilder(conmon.toString(), "-c", "sleep 60; true", UID).start();
+        Files.writeString(records.taskDir(UID).resolve("conmon.pid"), Long.toString(monitor.pid()));
         TaskAdoption adoption = new TaskAdoption(
                 records,
                 runtimes,
@@ -339,8 +343,12 @@ class TaskExecutorTest {
                 executor,
                 Clock.fixed(NOW, ZoneOffset.UTC));
 
-        adoption.adopt(UID);
-        adoption.adopt(UID); // a second restart
+        try {
+            adoption.adopt(UID);
+            adoption.adopt(UID); // a second restart
+        } finally {
+            monitor.destroyForcibly();
+        }
 
         assertThat(runc.calls).containsExactly("start " + UID);
         assertThat(recorded())
