@@ -322,8 +322,9 @@ public final class TaskManager implements AutoCloseable {
             locks.with(uid, () -> {
                 TaskRecord rec = records.get(uid).orElse(null);
                 if (rec == null) {
+                    // Gone with its record (its failures were cleared then), or a Task that never had one: what
+                    // it is owed is decided again from the Task (see decideAndExecute).
                     locks.forget(uid);
-                    retries.landed(uid);
                     return null;
                 }
                 return settle(uid, executor.execute(TaskRef.of(rec), rec, decisions.unreported(rec)));
