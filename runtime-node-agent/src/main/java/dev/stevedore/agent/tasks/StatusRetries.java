@@ -61,7 +61,7 @@ final class StatusRetries implements AutoCloseable {
     void landed(String uid) {
         Integer failed = failures.remove(uid);
         if (failed != null) {
-            LOG.info("status of task {} written after {} failed tries", uid, failed);
+            LOG.info("status of task {} written (or its Task gone) after {} failed tries", uid, failed);
         }
     }
 
