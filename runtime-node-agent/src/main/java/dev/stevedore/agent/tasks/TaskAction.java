@@ -40,12 +40,12 @@ sealed interface TaskAction {
     /** Deletes the runtime's container, unmounts and removes the bundle, cgroups and monitor files. Idempotent. */
     record Release() implements TaskAction {}
 
-    /** Writes this status; a write that does not land is tried again on the next look. */
+    /** Writes this status; a write that does not land is tried again, from the record, until it does. */
     record WriteStatus(TaskStatus status) implements TaskAction {}
 
     /**
      * Writes the final status and records that it landed. When the Task object has gone meanwhile nobody is left
-     * to tell, and the record goes; when the write fails, it is tried again on the next look.
+     * to tell, and the record goes; when the write fails, it is tried again until it lands.
      */
     record ReportFinal(TaskStatus status) implements TaskAction {}
 

@@ -41,25 +41,38 @@ final class TaskAdoption {
     TaskExecutor.Outcome adopt(String uid) throws IOException {
         TaskRecord rec = records.get(uid).orElse(null);
         if (rec == null) {
-            return new TaskExecutor.Outcome(null, false);
+            return new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.NONE);
         }
         TaskDecisions.Found found = rec.live() ? look(rec) : null;
+        if (found != null && !found.exitFilePresent()) {
+            LOG.info(
+                    "adopting task {}/{}: recorded {}, runtime says {}, conmon {}",
+                    rec.namespace(),
+                    rec.name(),
+                    rec.state(),
+                    found.runtimeState().orElse("nothing"),
+                    found.monitorAlive() ? "running" : "gone");
+        }
         return executor.execute(TaskRef.of(rec), rec, decisions.adopt(rec, found, clock.instant()));
     }
 
-    /** The exit file first: when it is there, the runtime need not be asked. */
-    private TaskDecisions.Found look(TaskRecord rec) throws IOException {
+    /**
+     * What the node shows of a live task outside its record: its conmon first, which writes the exit file before it
+     * exits (a conmon gone and no exit file after it: none is coming), then the exit file, then the runtime, which
+     * need not be asked when the exit file is there.
+     */
+    TaskDecisions.Found look(TaskRecord rec) throws IOException {
+        // Learnt only of the recorded conmon (an older agent's record has none): never of a PID alone.
+        Optional<ProcessHandle> conmon = resources.conmon(rec).filter(ProcessHandle::isAlive);
         if (Files.exists(records.exitDir().resolve(rec.runtimeId()))) {
-            return new TaskDecisions.Found(Optional.empty(), true, false, null);
+            return new TaskDecisions.Found(Optional.empty(), true, conmon.isPresent(), null, null);
         }
         Optional<String> state = runtimes.named(rec.runtime()).state(rec.runtimeId());
-        LOG.info(
-                "adopting task {}/{}: recorded {}, runtime says {}",
-                rec.namespace(),
-                rec.name(),
-                rec.state(),
-                state.orElse("nothing"));
         return new TaskDecisions.Found(
-                state, false, resources.conmonAlive(rec.uid()), resources.containerPid(rec.uid()));
+                state,
+                false,
+                conmon.isPresent(),
+                state.isPresent() ? resources.containerProcess(rec.uid()) : null,
+                conmon.map(h -> TaskResources.identify(h.pid())).orElse(null));
     }
 }

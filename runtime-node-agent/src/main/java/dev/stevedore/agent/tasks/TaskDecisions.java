@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * What to do about a task, from what the node recorded of it ({@link TaskRecord}), what its Task object asks for,
@@ -26,11 +27,14 @@ import java.util.Optional;
  * container the runtime reports created, which runc and crun start at most once), so it never starts twice.
  */
 final class TaskDecisions {
-    /** When a step cannot be taken yet (a create under way, a status that did not land): look again after this. */
+    /** When a step cannot be taken yet (a create under way, a runtime command that failed): look again after this. */
     static final Duration NOT_READY_RETRY = Duration.ofSeconds(2);
 
     static final long DEFAULT_GRACE_SECONDS = 10;
     private static final String SIGKILL = "SIGKILL";
+    private static final String MONITOR_LOST = "MonitorLost";
+    /** Runtime states of a container whose process exists (created: waiting for start). */
+    private static final Set<String> LIVE_RUNTIME_STATES = Set.of("created", "running", "paused");
 
     private final String nodeName;
 
@@ -41,8 +45,17 @@ final class TaskDecisions {
     /** An exit file of the task's runtime id: its code (null while conmon is still writing it) and when it appeared. */
     record ExitFile(Integer code, Instant at, boolean oomKilled) {}
 
-    /** What a restarted agent finds of a recorded task outside its record. */
-    record Found(Optional<String> runtimeState, boolean exitFilePresent, boolean monitorAlive, Long containerPid) {}
+    /**
+     * What a restarted agent finds of a recorded task outside its record: {@code monitorAlive} says the recorded
+     * conmon still runs (the same process, see {@link ProcessStart}); {@code container} and {@code conmon} are the
+     * processes under the PIDs conmon wrote, learnt by records that have none.
+     */
+    record Found(
+            Optional<String> runtimeState,
+            boolean exitFilePresent,
+            boolean monitorAlive,
+            ProcessId container,
+            ProcessId conmon) {}
 
     // --- reconcile: the Task object changed (or asked to be looked at again) ---------------------------------
 
@@ -329,6 +342,19 @@ final class TaskDecisions {
         return plan;
     }
 
+    /**
+     * A status write did not land: the record is the truth until one does, so what it says now is written — the
+     * final status of an exited task (released first, should that not have happened), the current one of a live
+     * task. A task still being created has its status written when the create ends.
+     */
+    List<TaskAction> unreported(TaskRecord rec) {
+        return switch (rec.state()) {
+            case EXITED -> finish(rec);
+            case CREATING -> List.of();
+            default -> List.of(new TaskAction.WriteStatus(statusOf(rec)));
+        };
+    }
+
     // --- adoption: a restarted agent and a task it recorded ---------------------------------------------------
 
     /**
@@ -347,10 +373,13 @@ final class TaskDecisions {
         }
         List<TaskAction> plan = new ArrayList<>();
         String state = found.runtimeState().orElse("");
+        if (!found.monitorAlive() && LIVE_RUNTIME_STATES.contains(state)) {
+            return monitorLost(rec, found.runtimeState(), now); // never started, or followed, without its monitor
+        }
         switch (state) {
             case "created" -> {
                 armKill(plan, rec);
-                rec = save(plan, rec.created(rec.pid() != null ? rec.pid() : found.containerPid()));
+                rec = save(plan, rec.created(found.container(), found.conmon()));
                 if (!rec.stopRequested()) {
                     plan.add(new TaskAction.StartCreated());
                     rec = save(plan, rec.started(now));
@@ -360,7 +389,7 @@ final class TaskDecisions {
             case "running", "paused" -> {
                 armKill(plan, rec);
                 TaskRecord.State s = state.equals("running") ? TaskRecord.State.RUNNING : TaskRecord.State.PAUSED;
-                rec = save(plan, rec.found(s, found.containerPid(), now));
+                rec = save(plan, rec.found(s, found.container(), found.conmon(), now));
                 plan.add(new TaskAction.WriteStatus(statusOf(rec)));
             }
             case "stopped" -> {
@@ -394,6 +423,50 @@ final class TaskDecisions {
                 plan.addAll(finish(rec));
             }
         }
+        return plan;
+    }
+
+    // --- a monitor that died ---------------------------------------------------------------------------------
+
+    /**
+     * The periodic look at a live task's monitor ({@link TaskManager} every {@code MONITOR_CHECK}): nothing to do
+     * while its conmon runs, or once its exit file is there (the exit watcher has it), or while it is being created
+     * (the create decides).
+     */
+    List<TaskAction> monitorChecked(TaskRecord rec, Found found, Instant now) {
+        if (rec == null
+                || !rec.live()
+                || rec.state() == TaskRecord.State.CREATING
+                || found.monitorAlive()
+                || found.exitFilePresent()) {
+            return List.of();
+        }
+        return monitorLost(rec, found.runtimeState(), now);
+    }
+
+    /**
+     * The task's conmon died without writing an exit file: nothing follows the task any more (its log, its exit).
+     * As containerd does when a task's shim dies, a task still there is killed (SIGKILL, by the runtime's forced
+     * delete in the release: exit 137), and one already gone ends with its exit status lost.
+     */
+    private List<TaskAction> monitorLost(TaskRecord rec, Optional<String> runtimeState, Instant now) {
+        boolean stillThere = runtimeState.filter(LIVE_RUNTIME_STATES::contains).isPresent();
+        List<TaskAction> plan = new ArrayList<>();
+        rec = save(
+                plan,
+                stillThere
+                        ? rec.exited(
+                                137,
+                                now,
+                                MONITOR_LOST,
+                                "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills"
+                                        + " a task whose shim died")
+                        : rec.exited(
+                                null,
+                                now,
+                                MONITOR_LOST,
+                                "conmon, the task's monitor, died; the task had exited and its exit status was lost"));
+        plan.addAll(finish(rec));
         return plan;
     }
 

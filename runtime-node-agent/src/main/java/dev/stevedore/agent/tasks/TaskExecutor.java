@@ -29,8 +29,19 @@ import org.slf4j.LoggerFactory;
 final class TaskExecutor implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskExecutor.class);
 
-    /** When to look at the task again (null: on its next event), and whether its record went. */
-    record Outcome(Duration lookAgain, boolean forgotten) {}
+    /**
+     * When to look at the task again (null: on its next event), whether its record went, and how the plan's status
+     * write went.
+     */
+    record Outcome(Duration lookAgain, boolean forgotten, StatusWrite status) {}
+
+    enum StatusWrite {
+        /** The plan wrote no status. */
+        NONE,
+        LANDED,
+        /** A status write did not land: the record says what is still owed, and it is tried again. */
+        OWED
+    }
 
     private final TaskRecords records;
     private final ContainerRecords containers;
@@ -80,6 +91,7 @@ final class TaskExecutor implements AutoCloseable {
     Outcome execute(TaskRef task, TaskRecord rec, List<TaskAction> plan) throws IOException {
         TaskRecord current = rec;
         Duration again = null;
+        StatusWrite status = StatusWrite.NONE;
         for (TaskAction action : plan) {
             try {
                 if (action instanceof TaskAction.Start start) {
@@ -98,18 +110,19 @@ final class TaskExecutor implements AutoCloseable {
                 } else if (action instanceof TaskAction.KillAt kill) {
                     armKill(current.uid(), kill.at());
                 } else if (action instanceof TaskAction.AwaitMonitorExit) {
-                    resources.awaitConmonExit(current.uid());
+                    resources.awaitConmonExit(current);
                 } else if (action instanceof TaskAction.Release) {
                     resources.release(current);
                 } else if (action instanceof TaskAction.WriteStatus write) {
-                    if (statuses.write(task, write.status()) == TaskStatusWriter.Result.NOT_WRITTEN) {
-                        again = TaskDecisions.NOT_READY_RETRY;
-                    }
+                    status = statuses.write(task, write.status()) == TaskStatusWriter.Result.NOT_WRITTEN
+                            ? StatusWrite.OWED
+                            : StatusWrite.LANDED;
                 } else if (action instanceof TaskAction.ReportFinal report) {
                     switch (statuses.write(task, report.status())) {
                         case WRITTEN -> {
                             current = current.reportedNow();
                             records.put(current);
+                            status = StatusWrite.LANDED;
                         }
                         case TASK_GONE -> {
                             LOG.info(
@@ -118,13 +131,13 @@ final class TaskExecutor implements AutoCloseable {
                                     task.name(),
                                     task.uid());
                             forget(current);
-                            return new Outcome(again, true);
+                            return new Outcome(again, true, StatusWrite.LANDED);
                         }
-                        case NOT_WRITTEN -> again = TaskDecisions.NOT_READY_RETRY;
+                        case NOT_WRITTEN -> status = StatusWrite.OWED;
                     }
                 } else if (action instanceof TaskAction.Forget) {
                     forget(current);
-                    return new Outcome(again, true);
+                    return new Outcome(again, true, status);
                 } else if (action instanceof TaskAction.DeleteExitFile) {
                     Files.deleteIfExists(records.exitDir().resolve(task.uid()));
                 } else if (action instanceof TaskAction.LookAgain look) {
@@ -133,10 +146,10 @@ final class TaskExecutor implements AutoCloseable {
             } catch (RuntimeCommandException e) {
                 // The process may just have exited: its exit event settles it.
                 LOG.info("task {}/{}: {}", task.namespace(), task.name(), e.getMessage());
-                return new Outcome(TaskDecisions.NOT_READY_RETRY, false);
+                return new Outcome(TaskDecisions.NOT_READY_RETRY, false, status);
             }
         }
-        return new Outcome(again, false);
+        return new Outcome(again, false, status);
     }
 
     /**
@@ -190,7 +203,7 @@ final class TaskExecutor implements AutoCloseable {
         }
         // Neither recorded nor reported: should the agent die before the start, adoption finds the runtime's
         // "created" and starts it; the status goes out once, as Running, a round trip sooner.
-        rec = rec.created(pid);
+        rec = rec.created(TaskResources.identify(pid), resources.newConmon(uid));
         try {
             runtime.start(uid);
         } catch (RuntimeCommandException e) {
@@ -200,7 +213,7 @@ final class TaskExecutor implements AutoCloseable {
         records.put(rec);
         LOG.info("task {}/{} started: pid {} ({})", task.namespace(), task.name(), pid, start.runtime());
         boolean written = statuses.write(task, decisions.statusOf(rec)) != TaskStatusWriter.Result.NOT_WRITTEN;
-        return new Outcome(written ? null : TaskDecisions.NOT_READY_RETRY, false);
+        return new Outcome(null, false, written ? StatusWrite.LANDED : StatusWrite.OWED);
     }
 
     private Outcome startFailed(TaskRef task, TaskRecord rec, String message) throws IOException {

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 import org.slf4j.Logger;
@@ -27,11 +28,17 @@ import org.slf4j.LoggerFactory;
  * read what the node has (the task's record, the exit file), let {@link TaskDecisions} say what to do, and let
  * {@link TaskExecutor} do it. At start, {@link TaskAdoption} takes the recorded tasks back and {@link OrphanSweep}
  * removes what no Task object wants any more.
+ *
+ * <p>A status write that does not land, whichever event led to it, is tried again ({@link StatusRetries}) from the
+ * task's record until it lands or the Task is gone: an exit seen while the API server is away is reported within
+ * seconds of its return, with no event of the Task needed. The API server's absence changes nothing on the node.
  */
 public final class TaskManager implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskManager.class);
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
     public static final long DEFAULT_LOG_SIZE_MAX = 10L * 1024 * 1024;
+    /** How often each live task's conmon is looked at, as kubelet relists its containers every second or so. */
+    static final Duration MONITOR_CHECK = Duration.ofSeconds(2);
 
     private final KubernetesClient client;
     private final TaskRecords records;
@@ -42,9 +49,15 @@ public final class TaskManager implements AutoCloseable {
     private final TaskAdoption adoption;
     private final OrphanSweep sweep;
     private final TaskLocks locks = new TaskLocks();
+    private final StatusRetries retries;
     private final Clock clock = Clock.systemUTC();
     private final ExecutorService exits = Executors.newFixedThreadPool(2, r -> {
         Thread t = new Thread(r, "task-exit");
+        t.setDaemon(true);
+        return t;
+    });
+    private final ScheduledExecutorService monitorChecks = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "task-monitor-check");
         t.setDaemon(true);
         return t;
     });
@@ -77,6 +90,7 @@ public final class TaskManager implements AutoCloseable {
                 clock,
                 this::graceOver);
         this.adoption = new TaskAdoption(records, runtimes, resources, decisions, executor, clock);
+        this.retries = new StatusRetries(Backoff.STATUS_WRITES, uid -> exits.submit(() -> retryStatus(uid)));
         this.sweep = new OrphanSweep(client, nodeName, records, runtimes, decisions, executor, locks);
     }
 
@@ -89,6 +103,8 @@ public final class TaskManager implements AutoCloseable {
         }
         sweep.run();
         watcher.start();
+        monitorChecks.scheduleWithFixedDelay(
+                this::checkMonitors, MONITOR_CHECK.toMillis(), MONITOR_CHECK.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -100,7 +116,9 @@ public final class TaskManager implements AutoCloseable {
         } catch (IOException e) {
             LOG.debug("closing the exit watcher", e);
         }
+        monitorChecks.shutdownNow();
         executor.close();
+        retries.close();
         exits.shutdown();
         try {
             exits.awaitTermination(30, TimeUnit.SECONDS);
@@ -165,9 +183,16 @@ public final class TaskManager implements AutoCloseable {
             Optional<ContainerRecord> prepared,
             Optional<TaskRecord> holder)
             throws IOException {
+        String uid = task.getMetadata().getUid();
         List<TaskAction> plan = decisions.reconcile(task, rec, container, prepared, holder, clock.instant());
-        return settle(task.getMetadata().getUid(), executor.execute(TaskRef.of(task), rec, plan))
-                .lookAgain();
+        TaskExecutor.Outcome outcome = executor.execute(TaskRef.of(task), rec, plan);
+        Duration retry = settle(uid, outcome);
+        // What a task without a record owes its Task (Cancelled, Lost, StartFailed...) is decided from the Task
+        // alone, not from a record: the reconciler decides it again after the same wait.
+        if (retry != null && records.get(uid).isEmpty()) {
+            return retry;
+        }
+        return outcome.lookAgain();
     }
 
     /** A task of the Container, other than {@code taskUid} (if given), that holds its rootfs here. */
@@ -203,8 +228,10 @@ public final class TaskManager implements AutoCloseable {
             if (rec == null) {
                 return true;
             }
-            return settle(uid, executor.execute(TaskRef.of(task), rec, decisions.remove(task, rec, clock.instant())))
-                    .forgotten();
+            TaskExecutor.Outcome outcome =
+                    executor.execute(TaskRef.of(task), rec, decisions.remove(task, rec, clock.instant()));
+            settle(uid, outcome);
+            return outcome.forgotten();
         });
     }
 
@@ -238,6 +265,37 @@ public final class TaskManager implements AutoCloseable {
                 code.get(), Files.getLastModifiedTime(file).toInstant(), oomKilled);
     }
 
+    /**
+     * Each live task's conmon still runs, or it left an exit file: the conmon recorded, checked by its start time.
+     * One that died without an exit file leaves its task unwatched; {@link TaskDecisions#monitorChecked} ends it.
+     */
+    void checkMonitors() {
+        try {
+            for (TaskRecord r : records.list()) {
+                if (r.live()
+                        && r.state() != TaskRecord.State.CREATING
+                        && resources.conmon(r).filter(ProcessHandle::isAlive).isEmpty()) {
+                    locks.with(r.uid(), () -> monitorGone(r.uid()));
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // Thrown out of a scheduled run, it would end the checks for good.
+            LOG.warn("checking the tasks' conmons: {}", e.toString());
+        }
+    }
+
+    private Duration monitorGone(String uid) throws IOException {
+        TaskRecord rec = records.get(uid).orElse(null);
+        if (rec == null || !rec.live()) {
+            return null;
+        }
+        List<TaskAction> plan = decisions.monitorChecked(rec, adoption.look(rec), clock.instant());
+        if (!plan.isEmpty()) {
+            LOG.info("task {}/{}: its conmon died without writing an exit file", rec.namespace(), rec.name());
+        }
+        return settle(uid, executor.execute(TaskRef.of(rec), rec, plan));
+    }
+
     /** A stop's grace period ended: SIGKILL unless the task has exited meanwhile. */
     private void graceOver(String uid) {
         try {
@@ -255,11 +313,45 @@ public final class TaskManager implements AutoCloseable {
         }
     }
 
-    /** A task whose record went has no lock either. */
-    private TaskExecutor.Outcome settle(String uid, TaskExecutor.Outcome outcome) {
+    /**
+     * A status write of the task did not land (or the retry before this one failed on the node): what its record
+     * says now is written.
+     */
+    private void retryStatus(String uid) {
+        try {
+            locks.with(uid, () -> {
+                TaskRecord rec = records.get(uid).orElse(null);
+                if (rec == null) {
+                    // Gone with its record (its failures were cleared then), or a Task that never had one: what
+                    // it is owed is decided again from the Task (see decideAndExecute).
+                    locks.forget(uid);
+                    return null;
+                }
+                return settle(uid, executor.execute(TaskRef.of(rec), rec, decisions.unreported(rec)));
+            });
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("retrying the status of {}: {}", uid, e.toString());
+            retries.failed(uid);
+        }
+    }
+
+    /**
+     * What follows an outcome whatever event led to it: a task whose record went has no lock either, and a status
+     * write that did not land is tried again. Returns how long until then, null when nothing is owed.
+     */
+    private Duration settle(String uid, TaskExecutor.Outcome outcome) {
         if (outcome.forgotten()) {
             locks.forget(uid);
+            retries.landed(uid);
+            return null;
         }
-        return outcome;
+        return switch (outcome.status()) {
+            case OWED -> retries.failed(uid);
+            case LANDED -> {
+                retries.landed(uid);
+                yield null;
+            }
+            case NONE -> null;
+        };
     }
 }

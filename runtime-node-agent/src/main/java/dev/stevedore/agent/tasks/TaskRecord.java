@@ -10,6 +10,10 @@ import java.time.Instant;
  * state, a requested stop and once exited the exit status. {@code released} says the runtime resources are gone;
  * {@code reported} that the final status reached the API server.
  *
+ * <p>The task's process and its conmon are each recorded as PID and start time ({@link ProcessStart}): a PID alone
+ * may be another process's by the time a restarted agent reads it. Records of older agents have no start times;
+ * null there means unknown.
+ *
  * <p>The JSON is the one agents before the Instant timestamps wrote (RFC 3339 strings, see {@link TaskRecords}), so
  * the records of tasks running across an agent upgrade are read as they are. Changes go through the transitions
  * below, which say what happened rather than which field changed.
@@ -28,6 +32,9 @@ public record TaskRecord(
         String bundle,
         State state,
         Long pid,
+        Long pidStartTime,
+        Long conmonPid,
+        Long conmonStartTime,
         Instant startedAt,
         Instant stopRequestedAt,
         String stopSignal,
@@ -82,6 +89,9 @@ public record TaskRecord(
                 null,
                 null,
                 null,
+                null,
+                null,
+                null,
                 generation,
                 false,
                 false);
@@ -106,12 +116,22 @@ public record TaskRecord(
         return stopRequestedAt.plusSeconds(grace);
     }
 
-    /** The runtime created the container; its init process waits for start. */
-    public TaskRecord created(Long containerPid) {
+    /** The runtime created the container; its init process ({@code task}) waits for start, under {@code conmon}. */
+    public TaskRecord created(ProcessId task, ProcessId conmon) {
         return edit(b -> {
             b.state = State.CREATED;
-            b.pid = containerPid;
+            b.identify(task, conmon);
         });
+    }
+
+    /** The task's init process as recorded, null before the create. */
+    public ProcessId process() {
+        return pid == null ? null : new ProcessId(pid, pidStartTime);
+    }
+
+    /** The task's conmon as recorded; null in the records of older agents, which kept it in conmon's pid file only. */
+    public ProcessId conmon() {
+        return conmonPid == null ? null : new ProcessId(conmonPid, conmonStartTime);
     }
 
     public TaskRecord started(Instant at) {
@@ -121,11 +141,14 @@ public record TaskRecord(
         });
     }
 
-    /** The runtime says the task is running or paused (adoption): the record follows, keeping an earlier start time. */
-    public TaskRecord found(State s, Long containerPid, Instant now) {
+    /**
+     * The runtime says the task is running or paused (adoption): the record follows, keeping an earlier start time
+     * and what it knew of the processes, learning what it did not.
+     */
+    public TaskRecord found(State s, ProcessId task, ProcessId conmon, Instant now) {
         return edit(b -> {
             b.state = s;
-            b.pid = pid != null ? pid : containerPid;
+            b.identify(task, conmon);
             b.startedAt = startedAt != null ? startedAt : now;
         });
     }
@@ -183,6 +206,9 @@ public record TaskRecord(
                 bundle,
                 b.state,
                 b.pid,
+                b.pidStartTime,
+                b.conmonPid,
+                b.conmonStartTime,
                 b.startedAt,
                 b.stopRequestedAt,
                 b.stopSignal,
@@ -200,6 +226,9 @@ public record TaskRecord(
     private static final class Changes {
         State state;
         Long pid;
+        Long pidStartTime;
+        Long conmonPid;
+        Long conmonStartTime;
         Instant startedAt;
         Instant stopRequestedAt;
         String stopSignal;
@@ -215,6 +244,9 @@ public record TaskRecord(
         Changes(TaskRecord r) {
             state = r.state;
             pid = r.pid;
+            pidStartTime = r.pidStartTime;
+            conmonPid = r.conmonPid;
+            conmonStartTime = r.conmonStartTime;
             startedAt = r.startedAt;
             stopRequestedAt = r.stopRequestedAt;
             stopSignal = r.stopSignal;
@@ -226,6 +258,18 @@ public record TaskRecord(
             generation = r.generation;
             released = r.released;
             reported = r.reported;
+        }
+
+        /** What is recorded of a process stays; what was not is learnt (a start time only with its own PID). */
+        void identify(ProcessId task, ProcessId conmon) {
+            if (task != null && (pid == null || pid == task.pid())) {
+                pid = task.pid();
+                pidStartTime = pidStartTime != null ? pidStartTime : task.startTime();
+            }
+            if (conmon != null && (conmonPid == null || conmonPid == conmon.pid())) {
+                conmonPid = conmon.pid();
+                conmonStartTime = conmonStartTime != null ? conmonStartTime : conmon.startTime();
+            }
         }
     }
 }

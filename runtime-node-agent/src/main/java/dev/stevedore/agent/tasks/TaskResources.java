@@ -7,6 +7,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
+import java.util.OptionalLong;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -36,7 +37,7 @@ final class TaskResources {
         } catch (RuntimeCommandException e) {
             LOG.warn("deleting {}: {}", rec.runtimeId(), e.getMessage());
         }
-        awaitConmonExit(rec.uid());
+        awaitConmonExit(rec);
         Bundles.release(records.bundle(rec.uid()));
         removeCgroups(rec.uid());
         SafeDelete.deleteTree(records.persistDir(rec.uid()));
@@ -44,46 +45,75 @@ final class TaskResources {
         Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
     }
 
-    /** Waits up to 5 s for the task's conmon to exit (it does once the runtime's container is gone), then kills it. */
-    void awaitConmonExit(String uid) {
-        Path pidFile = conmonPidFile(uid);
+    /**
+     * Waits up to 5 s for the task's conmon to exit (it does once the runtime's container is gone), then kills it:
+     * the conmon recorded, never another process that has its PID now.
+     */
+    void awaitConmonExit(TaskRecord rec) {
+        Optional<ProcessHandle> conmon = conmon(rec);
+        if (conmon.isEmpty()) {
+            return;
+        }
         try {
-            if (!Files.exists(pidFile)) {
-                return;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (conmon.get().isAlive() && System.nanoTime() < deadline) {
+                Thread.sleep(20);
             }
-            long pid = Long.parseLong(Files.readString(pidFile).strip());
-            Optional<ProcessHandle> conmon = ProcessHandle.of(pid)
-                    .filter(h ->
-                            h.info().command().map(c -> c.endsWith("conmon")).orElse(false));
-            if (conmon.isPresent()) {
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-                while (conmon.get().isAlive() && System.nanoTime() < deadline) {
-                    Thread.sleep(20);
-                }
-                if (conmon.get().isAlive()) {
-                    conmon.get().destroyForcibly();
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            LOG.debug("conmon pid file {}: {}", pidFile, e.toString());
+            // The JDK's handle signals only the process it was taken of (it checks the start time too).
+            conmon.get().destroyForcibly();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
 
-    boolean conmonAlive(String uid) {
-        try {
-            Long pid = readPid(conmonPidFile(uid));
-            return pid != null
-                    && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
-        } catch (IOException | RuntimeException e) {
-            return false;
+    /**
+     * The task's conmon, if the process under its recorded PID is still it: the same start time, or, for a record
+     * of an older agent without one, a conmon whose arguments name this task.
+     */
+    Optional<ProcessHandle> conmon(TaskRecord rec) {
+        Long pidFromFile = rec.conmon() != null ? null : pidIn(conmonPidFile(rec.uid()));
+        ProcessId recorded =
+                rec.conmon() != null ? rec.conmon() : pidFromFile == null ? null : new ProcessId(pidFromFile, null);
+        if (recorded == null) {
+            return Optional.empty();
         }
+        // Taken before the check: a handle of a process that started later than the recorded one cannot pass it.
+        Optional<ProcessHandle> handle = ProcessHandle.of(recorded.pid());
+        boolean ours = switch (ProcessStart.match(recorded.startTime(), ProcessStart.of(recorded.pid()))) {
+            case SAME -> true;
+            case OTHER, GONE -> false;
+            case UNKNOWN -> handle.map(h -> isConmonOf(h, rec.uid())).orElse(false);
+        };
+        if (!ours && handle.isPresent()) {
+            LOG.debug("pid {} recorded for the conmon of {} is not it any more", recorded.pid(), rec.uid());
+        }
+        return ours ? handle : Optional.empty();
     }
 
-    /** The container's init process as conmon wrote it, or null before it did. */
-    Long containerPid(String uid) throws IOException {
-        return readPid(records.taskDir(uid).resolve("ctr.pid"));
+    private static boolean isConmonOf(ProcessHandle h, String uid) {
+        return h.info().command().map(c -> c.endsWith("/conmon")).orElse(false)
+                && List.of(h.info().arguments().orElse(new String[0])).contains(uid);
+    }
+
+    /**
+     * The container's init process under the PID conmon wrote, with its start time now; null before conmon wrote
+     * it. Only for a container the runtime reports live (the runtime checks its own record of the process).
+     */
+    ProcessId containerProcess(String uid) {
+        Long pid = pidIn(records.taskDir(uid).resolve("ctr.pid"));
+        return pid == null ? null : identify(pid);
+    }
+
+    /** The conmon just started for the task, from the pid file it wrote, with its start time; null before it did. */
+    ProcessId newConmon(String uid) {
+        Long pid = pidIn(conmonPidFile(uid));
+        return pid == null ? null : identify(pid);
+    }
+
+    /** The process with {@code pid} now: its start time, null when it is gone already. */
+    static ProcessId identify(long pid) {
+        OptionalLong start = ProcessStart.of(pid);
+        return new ProcessId(pid, start.isPresent() ? start.getAsLong() : null);
     }
 
     /** cgroup v1 memory.oom_control oom_kill (or v2 memory.events oom_kill), or conmon's oom file. */
@@ -150,7 +180,12 @@ final class TaskResources {
         return records.taskDir(uid).resolve("conmon.pid");
     }
 
-    private static Long readPid(Path file) throws IOException {
-        return Files.exists(file) ? Long.parseLong(Files.readString(file).strip()) : null;
+    private static Long pidIn(Path file) {
+        try {
+            return Files.exists(file) ? Long.parseLong(Files.readString(file).strip()) : null;
+        } catch (IOException | NumberFormatException e) {
+            LOG.debug("pid file {}: {}", file, e.toString());
+            return null;
+        }
     }
 }

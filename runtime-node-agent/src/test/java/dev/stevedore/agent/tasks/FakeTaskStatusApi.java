@@ -13,6 +13,7 @@ import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The one API request the executor makes, a Task status apply, answered by a local HTTP server: it keeps what was
@@ -25,10 +26,13 @@ final class FakeTaskStatusApi implements AutoCloseable {
     private final KubernetesClient client;
     final List<Applied> applied = new CopyOnWriteArrayList<>();
     volatile int respondWith = 200;
+    /** Every request, answered with 200 or not. */
+    final AtomicInteger requests = new AtomicInteger();
 
     FakeTaskStatusApi() throws IOException {
         server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", exchange -> {
+            requests.incrementAndGet();
             byte[] body = exchange.getRequestBody().readAllBytes();
             int code = respondWith;
             byte[] reply;
@@ -51,7 +55,7 @@ final class FakeTaskStatusApi implements AutoCloseable {
         server.start();
         client = new KubernetesClientBuilder()
                 .withConfig(new ConfigBuilder(Config.empty())
-                        .withMasterUrl("http://127.0.0.1:" + server.getAddress().getPort())
+                        .withMasterUrl(url())
                         .withRequestRetryBackoffLimit(0)
                         .build())
                 .build();
@@ -59,6 +63,10 @@ final class FakeTaskStatusApi implements AutoCloseable {
 
     KubernetesClient client() {
         return client;
+    }
+
+    String url() {
+        return "http://127.0.0.1:" + server.getAddress().getPort();
     }
 
     List<TaskStatus> statuses() {

@@ -81,8 +81,11 @@ class TaskDecisionsTest {
         return TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L);
     }
 
+    private static final ProcessId TASK_PROCESS = new ProcessId(4242L, 81_000L);
+    private static final ProcessId CONMON = new ProcessId(4240L, 80_990L);
+
     private static TaskRecord running() {
-        return creating().created(4242L).started(STARTED);
+        return creating().created(TASK_PROCESS, CONMON).started(STARTED);
     }
 
     private TaskStatus statusOf(TaskRecord rec) {
@@ -116,7 +119,7 @@ class TaskDecisionsTest {
                         "runc",
                         "/b2",
                         1L)
-                .created(4141L)
+                .created(new ProcessId(4141L, 70_000L), new ProcessId(4140L, 69_990L))
                 .started(STARTED);
         List<TaskAction> plan = decide.reconcile(
                 task(DesiredState.Running, null),
@@ -547,7 +550,8 @@ class TaskDecisionsTest {
     void phasesFollowTheRecord() {
         TaskRecord rec = running();
         assertThat(TaskDecisions.phaseOf(creating())).isEqualTo(Phase.Pending);
-        assertThat(TaskDecisions.phaseOf(creating().created(1L))).isEqualTo(Phase.Created);
+        assertThat(TaskDecisions.phaseOf(creating().created(new ProcessId(1L, 1L), null)))
+                .isEqualTo(Phase.Created);
         assertThat(TaskDecisions.phaseOf(rec)).isEqualTo(Phase.Running);
         assertThat(TaskDecisions.phaseOf(rec.stopping(NOW, "SIGTERM", 10))).isEqualTo(Phase.Stopped);
         assertThat(TaskDecisions.phaseOf(rec.paused())).isEqualTo(Phase.Paused);
@@ -594,12 +598,12 @@ class TaskDecisionsTest {
     // --- adoption by a restarted agent ---------------------------------------------------------------------------
 
     private Found runtimeSays(String state, boolean monitorAlive) {
-        return new Found(Optional.ofNullable(state), false, monitorAlive, 4242L);
+        return new Found(Optional.ofNullable(state), false, monitorAlive, TASK_PROCESS, CONMON);
     }
 
     @Test
     void aContainerCreatedButNeverStartedIsStartedOnce() {
-        TaskRecord created = creating().created(4242L);
+        TaskRecord created = creating().created(TASK_PROCESS, CONMON);
         TaskRecord started = created.started(NOW);
         assertThat(decide.adopt(creating(), runtimeSays("created", true), NOW))
                 .containsExactly(
@@ -615,7 +619,7 @@ class TaskDecisionsTest {
         assertThat(decide.adopt(rec, runtimeSays("paused", true), NOW))
                 .containsExactly(new Save(rec.paused()), new WriteStatus(statusOf(rec.paused())));
         // Started, then the agent died before recording it: running since about now.
-        TaskRecord found = creating().found(TaskRecord.State.RUNNING, 4242L, NOW);
+        TaskRecord found = creating().found(TaskRecord.State.RUNNING, TASK_PROCESS, CONMON, NOW);
         assertThat(decide.adopt(creating(), runtimeSays("running", true), NOW))
                 .containsExactly(new Save(found), new WriteStatus(statusOf(found)));
         assertThat(found.startedAt()).isEqualTo(NOW);
@@ -623,7 +627,7 @@ class TaskDecisionsTest {
 
     @Test
     void aCreatedContainerWhoseStopWasRequestedIsNotStarted() {
-        TaskRecord stopping = creating().created(4242L).stopping(NOW, "SIGTERM", 2);
+        TaskRecord stopping = creating().created(TASK_PROCESS, CONMON).stopping(NOW, "SIGTERM", 2);
         assertThat(decide.adopt(stopping, runtimeSays("created", true), NOW))
                 .containsExactly(
                         new KillAt(NOW.plusSeconds(2)), new Save(stopping), new WriteStatus(statusOf(stopping)));
@@ -665,7 +669,7 @@ class TaskDecisionsTest {
 
     @Test
     void anExitWhileTheAgentWasAwayIsLeftToTheExitWatcher() {
-        assertThat(decide.adopt(running(), new Found(Optional.empty(), true, false, null), NOW))
+        assertThat(decide.adopt(running(), new Found(Optional.empty(), true, false, null, null), NOW))
                 .isEmpty();
     }
 
@@ -674,5 +678,90 @@ class TaskDecisionsTest {
         TaskRecord exited = running().exited(0, NOW, "Completed", "m").releasedNow();
         assertThat(decide.adopt(exited, null, NOW)).containsExactly(new ReportFinal(statusOf(exited)));
         assertThat(decide.adopt(exited.reportedNow(), null, NOW)).isEmpty();
+    }
+
+    // --- a status write that did not land ----------------------------------------------------------------------
+
+    @Test
+    void anUnreportedExitIsReportedFromTheRecordAndReleasedFirstIfItWasNot() {
+        TaskRecord exited = running().exited(7, NOW, "Error", "exited with code 7");
+        assertThat(decide.unreported(exited))
+                .containsExactly(
+                        new Release(), new Save(exited.releasedNow()), new ReportFinal(statusOf(exited.releasedNow())));
+        assertThat(decide.unreported(exited.releasedNow()))
+                .containsExactly(new ReportFinal(statusOf(exited.releasedNow())));
+        assertThat(decide.unreported(exited.releasedNow().reportedNow())).isEmpty();
+    }
+
+    @Test
+    void aLiveTaskHasWhatItsRecordSaysWrittenAndOneBeingCreatedWaitsForItsCreate() {
+        TaskRecord stopping = running().stopping(NOW, "SIGTERM", 10);
+        assertThat(decide.unreported(running())).containsExactly(new WriteStatus(statusOf(running())));
+        assertThat(decide.unreported(running().paused()))
+                .containsExactly(new WriteStatus(statusOf(running().paused())));
+        assertThat(decide.unreported(stopping)).containsExactly(new WriteStatus(statusOf(stopping)));
+        assertThat(statusOf(stopping).phase()).isEqualTo(Phase.Stopped);
+        assertThat(decide.unreported(creating())).isEmpty();
+    }
+
+    // --- a monitor that died ------------------------------------------------------------------------------------
+
+    @Test
+    void aTaskWhoseConmonDiedIsKilledAndEndsMonitorLostWith137AsContainerdDoesForADeadShim() {
+        TaskRecord killed = running()
+                .exited(
+                        137,
+                        NOW,
+                        "MonitorLost",
+                        "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills a task"
+                                + " whose shim died");
+        List<TaskAction> expected = List.of(
+                new Save(killed),
+                new Release(), // the runtime's forced delete: the SIGKILL
+                new Save(killed.releasedNow()),
+                new ReportFinal(statusOf(killed.releasedNow())));
+        assertThat(decide.monitorChecked(running(), runtimeSays("running", false), NOW))
+                .isEqualTo(expected);
+        assertThat(decide.monitorChecked(running().paused(), runtimeSays("paused", false), NOW))
+                .first()
+                .isEqualTo(new Save(running().paused().exited(137, NOW, "MonitorLost", killed.message())));
+        TaskStatus status = statusOf(killed.releasedNow());
+        assertThat(status.phase()).isEqualTo(Phase.Deleted);
+        assertThat(status.exitCode()).isEqualTo(137);
+        assertThat(status.conditions()).extracting(Condition::getType).containsExactly(Conditions.STALLED);
+        // A restarted agent finds the same: the task is not followed, or started, without its monitor.
+        assertThat(decide.adopt(running(), runtimeSays("running", false), NOW)).isEqualTo(expected);
+        assertThat(decide.adopt(creating().created(TASK_PROCESS, CONMON), runtimeSays("created", false), NOW))
+                .doesNotContain(new StartCreated())
+                .first()
+                .extracting(a -> ((Save) a).record().exitCode())
+                .isEqualTo(137);
+    }
+
+    @Test
+    void aTaskThatEndedWithItsConmonHasItsExitStatusLost() {
+        for (String state : new String[] {"stopped", null}) {
+            assertThat(decide.monitorChecked(running(), runtimeSays(state, false), NOW))
+                    .first()
+                    .isEqualTo(new Save(running()
+                            .exited(
+                                    null,
+                                    NOW,
+                                    "MonitorLost",
+                                    "conmon, the task's monitor, died; the task had exited and its exit status was"
+                                            + " lost")));
+        }
+    }
+
+    @Test
+    void aLiveConmonAnExitFileOrACreateUnderWayLeaveTheTaskAlone() {
+        assertThat(decide.monitorChecked(running(), runtimeSays("running", true), NOW))
+                .isEmpty();
+        assertThat(decide.monitorChecked(running(), new Found(Optional.empty(), true, false, null, null), NOW))
+                .isEmpty();
+        assertThat(decide.monitorChecked(creating(), runtimeSays("created", false), NOW))
+                .isEmpty();
+        TaskRecord exited = running().exited(0, NOW, "Completed", "m");
+        assertThat(decide.monitorChecked(exited, runtimeSays(null, false), NOW)).isEmpty();
     }
 }

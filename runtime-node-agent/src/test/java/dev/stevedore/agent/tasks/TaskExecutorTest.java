@@ -101,7 +101,7 @@ class TaskExecutorTest {
                         "runc",
                         records.bundle(UID).toString(),
                         1L)
-                .created(4242L)
+                .created(new ProcessId(4242L, null), null)
                 .started(NOW.minusSeconds(60));
         records.put(rec);
         runc.has(UID, "running");
@@ -127,7 +127,7 @@ class TaskExecutorTest {
 
     @Test
     void aStartCreatesStartsRecordsAndReportsRunningAsTheAgent() throws IOException {
-        assertThat(start()).isEqualTo(new TaskExecutor.Outcome(null, false));
+        assertThat(start()).isEqualTo(new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.LANDED));
 
         assertThat(runc.calls).containsExactly("create " + UID, "start " + UID);
         TaskRecord rec = recorded();
@@ -145,7 +145,7 @@ class TaskExecutorTest {
     @Test
     void aCreateTheRuntimeRefusesIsStartFailedAndLeavesNothing() throws IOException {
         runc.failNext("create", "exec: \"/no/such/binary\": no such file");
-        assertThat(start()).isEqualTo(new TaskExecutor.Outcome(null, false));
+        assertThat(start()).isEqualTo(new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.LANDED));
 
         assertThat(runc.calls).containsExactly("create " + UID, "delete " + UID);
         TaskRecord rec = recorded();
@@ -202,7 +202,8 @@ class TaskExecutorTest {
                 Optional.empty(),
                 NOW);
 
-        assertThat(executor.execute(REF, rec, plan)).isEqualTo(new TaskExecutor.Outcome(Duration.ofSeconds(2), false));
+        assertThat(executor.execute(REF, rec, plan))
+                .isEqualTo(new TaskExecutor.Outcome(Duration.ofSeconds(2), false, TaskExecutor.StatusWrite.NONE));
         assertThat(recorded()).isEqualTo(rec);
         assertThat(api.applied).isEmpty();
     }
@@ -273,11 +274,12 @@ class TaskExecutorTest {
     // --- the final status -----------------------------------------------------------------------------------------
 
     @Test
-    void aFinalStatusThatDoesNotLandIsTriedAgainAndRecordedOnceItDoes() throws IOException {
+    void aFinalStatusThatDoesNotLandIsOwedAndRecordedOnceItDoes() throws IOException {
         TaskRecord rec = running();
         api.respondWith = 500;
         List<TaskAction> plan = decisions.exited(rec, new TaskDecisions.ExitFile(0, NOW, false), true);
-        assertThat(executor.execute(REF, rec, plan).lookAgain()).isEqualTo(Duration.ofSeconds(2));
+        assertThat(executor.execute(REF, rec, plan))
+                .isEqualTo(new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.OWED));
         assertThat(recorded())
                 .extracting(TaskRecord::released, TaskRecord::reported)
                 .containsExactly(true, false);
@@ -294,7 +296,7 @@ class TaskExecutorTest {
                                 Optional.empty(),
                                 Optional.empty(),
                                 NOW)))
-                .isEqualTo(new TaskExecutor.Outcome(null, false));
+                .isEqualTo(new TaskExecutor.Outcome(null, false, TaskExecutor.StatusWrite.LANDED));
         assertThat(recorded().reported()).isTrue();
         assertThat(api.statuses())
                 .singleElement()
@@ -329,6 +331,10 @@ class TaskExecutorTest {
         records.put(creating);
         Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
         runc.has(UID, "created");
+        // Its conmon runs on: a stand-in named conmon with the task's id among its arguments, as the real one.
+        Path conmon = Files.copy(Path.of("/bin/sh"), root.resolve("conmon"));
+        Process monitor = new ProcessBuilder(conmon.toString(), "-c", "sleep 60; true", UID).start();
+        Files.writeString(records.taskDir(UID).resolve("conmon.pid"), Long.toString(monitor.pid()));
         TaskAdoption adoption = new TaskAdoption(
                 records,
                 runtimes,
@@ -337,8 +343,12 @@ class TaskExecutorTest {
                 executor,
                 Clock.fixed(NOW, ZoneOffset.UTC));
 
-        adoption.adopt(UID);
-        adoption.adopt(UID); // a second restart
+        try {
+            adoption.adopt(UID);
+            adoption.adopt(UID); // a second restart
+        } finally {
+            monitor.destroyForcibly();
+        }
 
         assertThat(runc.calls).containsExactly("start " + UID);
         assertThat(recorded())

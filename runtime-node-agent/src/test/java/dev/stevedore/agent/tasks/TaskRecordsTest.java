@@ -54,7 +54,7 @@ class TaskRecordsTest {
     void aRecordSurvivesItsWriteAndRead() throws IOException {
         TaskRecords records = new TaskRecords(root);
         TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L)
-                .created(7L)
+                .created(new ProcessId(7L, 123_456L), new ProcessId(5L, 123_400L))
                 .started(Instant.parse("2026-12-01T10:00:00.5Z"))
                 .exited(137, Instant.parse("2026-12-01T10:01:00Z"), "Signaled", "killed by SIGKILL")
                 .releasedNow();
@@ -105,6 +105,37 @@ class TaskRecordsTest {
 
         assertThat(Files.isSymbolicLink(live)).isTrue();
         assertThat(Files.isSymbolicLink(dangling)).isFalse();
+    }
+
+    /**
+     * A record an agent before process start times wrote: read as it is, the start times unknown, conmon's PID not
+     * in it (that agent kept it in conmon's pid file only).
+     */
+    @Test
+    void aRecordOfAnOlderAgentReadsWithItsProcessesUnknown() throws IOException {
+        TaskRecords records = new TaskRecords(root);
+        Files.createDirectories(records.taskDir(UID));
+        Files.writeString(records.taskDir(UID).resolve("record.json"), """
+                {"uid":"%s","namespace":"ns","name":"t","containerUid":"c0ffee00","snapshotter":"overlayfs",
+                 "snapshotKey":"k","runtime":"runc","runtimeId":"%s","bundle":"/b","state":"RUNNING","pid":7,
+                 "startedAt":"2026-12-01T10:00:00.5Z","generation":1,"released":false,"reported":false}
+                """.formatted(UID, UID));
+
+        TaskRecord rec = records.get(UID).orElseThrow();
+        assertThat(rec.process()).isEqualTo(new ProcessId(7L, null));
+        assertThat(rec.conmon()).isNull();
+        // Adoption learns what it finds, keeping what was recorded: the start time only for the recorded PID.
+        TaskRecord adopted =
+                rec.found(TaskRecord.State.RUNNING, new ProcessId(7L, 900L), new ProcessId(5L, 880L), Instant.EPOCH);
+        assertThat(adopted.process()).isEqualTo(new ProcessId(7L, 900L));
+        assertThat(adopted.conmon()).isEqualTo(new ProcessId(5L, 880L));
+        assertThat(adopted.startedAt()).isEqualTo(Instant.parse("2026-12-01T10:00:00.5Z"));
+        // What is recorded is never overwritten by what a PID shows later.
+        assertThat(adopted.found(TaskRecord.State.RUNNING, new ProcessId(7L, 1L), new ProcessId(5L, 1L), Instant.EPOCH))
+                .isEqualTo(adopted);
+        assertThat(rec.found(TaskRecord.State.RUNNING, new ProcessId(8L, 900L), null, Instant.EPOCH)
+                        .process())
+                .isEqualTo(new ProcessId(7L, null));
     }
 
     /**
@@ -172,7 +203,7 @@ class TaskRecordsTest {
 
     private static TaskRecord record() {
         return TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "runc", "/b", 1L)
-                .created(7L);
+                .created(new ProcessId(7L, 123_456L), new ProcessId(5L, 123_400L));
     }
 
     private static List<String> filesIn(Path dir) throws IOException {

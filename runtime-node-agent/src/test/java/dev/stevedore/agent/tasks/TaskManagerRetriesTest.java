@@ -1,0 +1,127 @@
+package dev.stevedore.agent.tasks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Status writes that do not land, through the task manager with a fake OCI runtime and a local stand-in for the
+ * API server: the retries need no event of the Task, only the node's record.
+ */
+class TaskManagerRetriesTest {
+    private static final String UID = "0a1b2c3d-0000-4000-8000-000000000001";
+
+    @TempDir
+    Path root;
+
+    private final FakeRuntime runc = new FakeRuntime("runc");
+    private TaskRecords records;
+    private FakeTaskStatusApi api;
+    private TaskManager tasks;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        records = new TaskRecords(root);
+        api = new FakeTaskStatusApi();
+        tasks = new TaskManager(
+                api.client(),
+                "node-1",
+                records,
+                new ContainerRecords(root),
+                Map.of(),
+                0,
+                new Runtimes(runc, new FakeRuntime("crun")),
+                new BindSources(List.of()));
+        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L)
+                .created(new ProcessId(4242L, null), null)
+                .started(Instant.parse("2026-12-01T10:00:00Z")));
+        runc.has(UID, "running");
+    }
+
+    @AfterEach
+    void tearDown() {
+        tasks.close();
+        api.close();
+    }
+
+    @Test
+    void anExitSeenWhileTheApiServerFailsIsReportedSoonAfterItAnswersAgain() throws IOException {
+        api.respondWith = 503;
+        Files.writeString(records.exitDir().resolve(UID), "7");
+        tasks.exited(UID);
+        assertThat(records.get(UID).orElseThrow())
+                .extracting(TaskRecord::exitCode, TaskRecord::released, TaskRecord::reported)
+                .containsExactly(7, true, false);
+
+        // Tried again and again while it fails, with no event of the Task...
+        await().atMost(Duration.ofSeconds(10)).until(() -> api.requests.get() >= 4);
+        assertThat(api.applied).isEmpty();
+        // ...and within the backoff's cap of its answering again, the exit lands and the record says so.
+        api.respondWith = 200;
+        await().atMost(Backoff.STATUS_WRITES.cap().plusSeconds(1))
+                .until(() -> records.get(UID).orElseThrow().reported());
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::exitCode, TaskStatus::reason)
+                .containsExactly(Phase.Deleted, 7, "Error");
+        // Landed: nothing more is written.
+        int requests = api.requests.get();
+        await().during(Duration.ofSeconds(1)).until(() -> api.requests.get() == requests);
+    }
+
+    @Test
+    void aTaskThatWentWhileItsExitWasOwedStopsTheRetriesAndItsRecordGoes() throws IOException {
+        api.respondWith = 503;
+        Files.writeString(records.exitDir().resolve(UID), "0");
+        tasks.exited(UID);
+        await().atMost(Duration.ofSeconds(10)).until(() -> api.requests.get() >= 2);
+        api.respondWith = 404;
+        await().atMost(Backoff.STATUS_WRITES.cap().plusSeconds(1))
+                .until(() -> records.get(UID).isEmpty());
+        int requests = api.requests.get();
+        await().during(Duration.ofSeconds(1)).until(() -> api.requests.get() == requests);
+        assertThat(records.taskDir(UID)).doesNotExist();
+    }
+
+    @Test
+    void whatATaskWithoutARecordIsOwedIsDecidedAgainFromTheTaskAfterTheBackoff() throws IOException {
+        // It ran here once (Running), and the node has no record of it: Lost, decided from the Task alone.
+        Task lost = Serialization.unmarshal("""
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Task
+                metadata: {name: lost, namespace: ns, uid: 0a1b2c3d-0000-4000-8000-000000000009, generation: 1}
+                spec: {container: box, nodeName: node-1}
+                status: {phase: Running, nodeName: node-1}
+                """, Task.class);
+        api.respondWith = 503;
+        assertThat(tasks.reconcile(lost, Optional.empty()))
+                .isPositive()
+                .isLessThanOrEqualTo(Backoff.STATUS_WRITES.initial());
+        // Waiting longer after each failure, even with the record-based retry (which finds no record) in between.
+        await().pollDelay(Duration.ofMillis(300)).until(() -> true);
+        assertThat(tasks.reconcile(lost, Optional.empty())).isGreaterThanOrEqualTo(Backoff.STATUS_WRITES.initial());
+        api.respondWith = 200;
+        assertThat(tasks.reconcile(lost, Optional.empty())).isNull();
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::reason)
+                .containsExactly(Phase.Deleted, "Lost");
+    }
+}
