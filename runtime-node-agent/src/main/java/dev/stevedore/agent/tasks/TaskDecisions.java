@@ -87,7 +87,8 @@ final class TaskDecisions {
             return plan;
         }
         if (rec.state() == TaskRecord.State.CREATING) {
-            plan.add(new TaskAction.LookAgain(NOT_READY_RETRY)); // a create under way (or an adoption to come)
+            // TaskManager adopts a CREATING record (a create cut short) instead of asking here; this only waits.
+            plan.add(new TaskAction.LookAgain(NOT_READY_RETRY));
             return plan;
         }
         TaskSpec spec = task.getSpec();

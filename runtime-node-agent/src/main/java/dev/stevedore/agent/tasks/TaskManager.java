@@ -157,6 +157,14 @@ public final class TaskManager implements AutoCloseable {
         String uid = task.getMetadata().getUid();
         return locks.with(uid, () -> {
             TaskRecord rec = records.get(uid).orElse(null);
+            if (rec != null && rec.state() == TaskRecord.State.CREATING) {
+                // Under the task's lock no create is under way: this one was cut short by a record write that failed
+                // (a full disk) after the runtime's create or start. What the runtime shows decides, as after a
+                // restart; waiting would leave it CREATING until the agent restarts.
+                TaskExecutor.Outcome outcome = adoption.adopt(uid);
+                settle(uid, outcome);
+                return outcome.lookAgain();
+            }
             if (rec != null || container.isEmpty()) {
                 return decideAndExecute(task, rec, container, Optional.empty(), Optional.empty());
             }
