@@ -267,10 +267,14 @@ final class FaultScenario implements Scenario {
             Path logs = repositoryRoot
                     .resolve("bench/target/logs")
                     .resolve(disk.getParent().getFileName());
+            // Image GC at 1% and 0%: an image goes as soon as no Container uses it, so the garbage collector runs
+            // while Containers come and go, and whatever snapshot is left at the end is a leak, not a cache.
             List<String> agentArgs = List.of(
                     "--root", agentRoot.toString(),
                     "--state-dir", stateDir.toString(),
-                    "--allow-host-path", starts.toString());
+                    "--allow-host-path", starts.toString(),
+                    "--image-gc-high-threshold", "1",
+                    "--image-gc-low-threshold", "0");
             this.agent = new Restartable(
                     "agent",
                     n -> AgentNode.launch(

@@ -23,8 +23,8 @@ import org.slf4j.LoggerFactory;
  * @param mounts mount points under its root or its state directory
  * @param cgroups task cgroups ({@code /stevedore/<task-uid>}) of the run's Tasks still in some hierarchy, once each
  * @param records task records, bundles, exit files and sockets, Container records and the runtimes' state entries
- * @param snapshots snapshot directories, of either snapshotter (with no Container left, the garbage collector
- *     leaves no image and so no snapshot)
+ * @param snapshots snapshot directories, of either snapshotter (with no Container left, the garbage collector of an
+ *     agent whose image GC thresholds are 1% and 0% leaves no image and so no snapshot)
  */
 record NodeLeaks(
         List<String> processes,

@@ -3,6 +3,7 @@ package dev.stevedore.agent.tasks;
 import dev.stevedore.agent.fs.StateDirectories;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -112,8 +113,14 @@ public final class Runtimes {
                 """.formatted(UNIFIED, realCrun);
     }
 
-    private static void writeWrapper(Path wrapper) throws IOException {
+    /** Written only when it differs: an agent (re)started on a full disk must not fail here. */
+    static void writeWrapper(Path wrapper) throws IOException {
         Files.createDirectories(wrapper.getParent());
+        if (Files.isRegularFile(wrapper, LinkOption.NOFOLLOW_LINKS)
+                && Files.readString(wrapper).equals(wrapperScript(CRUN))
+                && Files.isExecutable(wrapper)) {
+            return;
+        }
         Path tmp = wrapper.resolveSibling(".crun.tmp");
         Files.writeString(tmp, wrapperScript(CRUN));
         Files.setPosixFilePermissions(tmp, PosixFilePermissions.fromString("rwxr-xr-x"));

@@ -99,7 +99,13 @@ public final class TaskManager implements AutoCloseable {
         records.removeLeftovers();
         watcher = new ExitWatcher(records.exitDir(), id -> exits.submit(() -> exited(id)));
         for (TaskRecord r : records.list()) {
-            locks.with(r.uid(), () -> settle(r.uid(), adoption.adopt(r.uid())));
+            try {
+                locks.with(r.uid(), () -> settle(r.uid(), adoption.adopt(r.uid())));
+            } catch (IOException e) {
+                // A full disk must not keep the agent from starting: the exit watcher's first scan, the conmon
+                // checks and the Task's next reconcile (which adopts a CREATING record) settle it then.
+                LOG.warn("adopting task {}/{}: {}", r.namespace(), r.name(), e.toString());
+            }
         }
         sweep.run();
         watcher.start();

@@ -39,6 +39,22 @@ class RuntimesTest {
                         + "'umount /sys/fs/cgroup/unified 2>/dev/null; exec /usr/bin/crun \"$@\"' crun \"$@\"");
     }
 
+    /** An agent (re)started on a full disk must not fail writing what is already there. */
+    @Test
+    void theWrapperIsWrittenOnlyWhenItDiffers() throws IOException {
+        Path wrapper = dir.resolve("bin/crun");
+        Runtimes.writeWrapper(wrapper);
+        Object written = Files.getAttribute(wrapper, "unix:ino");
+
+        Runtimes.writeWrapper(wrapper);
+        assertThat(Files.getAttribute(wrapper, "unix:ino")).isEqualTo(written);
+
+        Files.writeString(wrapper, "#!/bin/sh\nexit 1\n");
+        Runtimes.writeWrapper(wrapper);
+        assertThat(Files.readString(wrapper)).isEqualTo(Runtimes.wrapperScript(Path.of("/usr/bin/crun")));
+        assertThat(Files.isExecutable(wrapper)).isTrue();
+    }
+
     @Test
     void everyCrunCallGoesThroughTheWrapperOnAHybridHostAndStraightToCrunElsewhere() throws Exception {
         Runtimes runtimes = Runtimes.prepare(dir.resolve("root"));

@@ -22,10 +22,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Status writes that do not land, through the task manager with a fake OCI runtime and a local stand-in for the
- * API server: the retries need no event of the Task, only the node's record.
+ * Faults through the task manager with a fake OCI runtime and a local stand-in for the API server: status writes that
+ * do not land (the retries need no event of the Task, only the node's record), and a start whose record write failed
+ * (a full disk) after the runtime's create or start.
  */
-class TaskManagerRetriesTest {
+class TaskManagerFaultsTest {
     private static final String UID = "0a1b2c3d-0000-4000-8000-000000000001";
 
     @TempDir
@@ -123,5 +124,58 @@ class TaskManagerRetriesTest {
                 .singleElement()
                 .extracting(TaskStatus::phase, TaskStatus::reason)
                 .containsExactly(Phase.Deleted, "Lost");
+    }
+
+    @Test
+    void aStartedTaskWhoseRecordStillSaysCreatingIsFollowedAtTheNextReconcile() throws IOException {
+        Process conmon = createCutShort("running");
+        try {
+            tasks.reconcile(task(), Optional.empty());
+        } finally {
+            conmon.destroyForcibly();
+        }
+
+        assertThat(records.get(UID).orElseThrow())
+                .extracting(TaskRecord::state, TaskRecord::pid)
+                .containsExactly(TaskRecord.State.RUNNING, 4343L);
+        assertThat(runc.calls).noneMatch(call -> call.startsWith("start") || call.startsWith("create"));
+        assertThat(api.statuses()).extracting(TaskStatus::phase).containsExactly(Phase.Running);
+    }
+
+    @Test
+    void aCreatedTaskWhoseStartWasCutShortIsStartedOnce() throws IOException {
+        Process conmon = createCutShort("created");
+        try {
+            tasks.reconcile(task(), Optional.empty());
+            tasks.reconcile(task(), Optional.empty());
+        } finally {
+            conmon.destroyForcibly();
+        }
+
+        assertThat(runc.calls).containsExactly("start " + UID);
+        assertThat(records.get(UID).orElseThrow().state()).isEqualTo(TaskRecord.State.RUNNING);
+    }
+
+    /**
+     * The record still says CREATING (its next write failed) while the runtime shows {@code runtimeState} and the
+     * task's conmon runs on: a stand-in named conmon with the task's id among its arguments, as the real one.
+     */
+    private Process createCutShort(String runtimeState) throws IOException {
+        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L));
+        Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
+        runc.has(UID, runtimeState);
+        Path binary = Files.copy(Path.of("/bin/sh"), root.resolve("conmon"));
+        Process conmon = new ProcessBuilder(binary.toString(), "-c", "sleep 60; true", UID).start();
+        Files.writeString(records.taskDir(UID).resolve("conmon.pid"), Long.toString(conmon.pid()));
+        return conmon;
+    }
+
+    private static Task task() {
+        return Serialization.unmarshal("""
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Task
+                metadata: {name: t, namespace: ns, uid: %s, generation: 1}
+                spec: {container: box, nodeName: node-1}
+                """.formatted(UID), Task.class);
     }
 }
