@@ -40,7 +40,7 @@ final class ProcessStart {
         return recorded == now.getAsLong() ? Match.SAME : Match.OTHER;
     }
 
-    /** The start time of the process with {@code pid} now, empty when there is none. */
+    /** The start time of the process with {@code pid} now, empty when there is none or it has exited (a zombie). */
     static OptionalLong of(long pid) {
         if (pid <= 0) {
             return OptionalLong.empty();
@@ -53,8 +53,9 @@ final class ProcessStart {
     }
 
     /**
-     * The starttime field of a {@code /proc/PID/stat} line. The command (field 2) is in parentheses and may itself
-     * hold spaces and ')' — a process names itself — so the fields are counted from the last ')'.
+     * The starttime field of a {@code /proc/PID/stat} line, empty for a process that has exited. The command (field 2)
+     * is in parentheses and may itself hold spaces and ')' — a process names itself — so the fields are counted from
+     * the last ')'.
      */
     static OptionalLong parse(String stat) {
         int commEnd = stat.lastIndexOf(')');
@@ -62,7 +63,9 @@ final class ProcessStart {
             return OptionalLong.empty();
         }
         String[] fields = stat.substring(commEnd + 1).strip().split(" +");
-        if (fields.length <= STARTTIME_AFTER_COMM) {
+        // A zombie (Z) or a dying process (X) has exited: only its parent's wait is missing, which for a daemonized
+        // conmon is whenever the host's init gets to it.
+        if (fields.length <= STARTTIME_AFTER_COMM || fields[0].equals("Z") || fields[0].equals("X")) {
             return OptionalLong.empty();
         }
         try {

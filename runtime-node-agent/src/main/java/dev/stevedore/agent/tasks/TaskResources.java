@@ -56,7 +56,8 @@ final class TaskResources {
         }
         try {
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (conmon.get().isAlive() && System.nanoTime() < deadline) {
+            // Not ProcessHandle.isAlive: a conmon that exited stays a zombie until the host's init reaps it.
+            while (conmon(rec).isPresent() && System.nanoTime() < deadline) {
                 Thread.sleep(20);
             }
             // The JDK's handle signals only the process it was taken of (it checks the start time too).

@@ -27,6 +27,14 @@ class ProcessStartTest {
         assertThat(ProcessStart.parse(SLEEP.replace("(sleep)", "(a b  c)"))).hasValue(81234567L);
     }
 
+    /** A conmon that exited is a zombie until the host's init reaps it, which may take long: it is gone. */
+    @Test
+    void aProcessThatExitedHasNoStartTimeEvenBeforeItIsReaped() {
+        assertThat(ProcessStart.parse(SLEEP.replace("(sleep) S", "(conmon) Z"))).isEmpty();
+        assertThat(ProcessStart.parse(SLEEP.replace("(sleep) S", "(conmon) X"))).isEmpty();
+        assertThat(ProcessStart.parse(SLEEP.replace("(sleep) S", "(conmon) D"))).hasValue(81234567L);
+    }
+
     @Test
     void aLineItCannotReadIsNoStartTime() {
         assertThat(ProcessStart.parse("")).isEmpty();
