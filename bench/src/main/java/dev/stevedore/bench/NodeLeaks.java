@@ -22,7 +22,7 @@ import org.slf4j.LoggerFactory;
  *     a task's cgroup ("PID command")
  * @param mounts mount points under its root or its state directory
  * @param cgroups task cgroups ({@code /stevedore/<task-uid>}) of the run's Tasks still in some hierarchy, once each
- * @param records task records, bundles, exit files and sockets, Container records and the runtimes' state entries
+ * @param records task records, bundles and sockets, Container records, the runtimes' state entries and exit files
  * @param snapshots snapshot directories, of either snapshotter (with no Container left, the garbage collector of an
  *     agent whose image GC thresholds are 1% and 0% leaves no image and so no snapshot)
  */
@@ -35,8 +35,7 @@ record NodeLeaks(
     private static final Logger LOG = LoggerFactory.getLogger(NodeLeaks.class);
     private static final Path CGROUP_ROOT = Path.of("/sys/fs/cgroup");
     /** Directories of the agent's root whose every entry belongs to a task or a Container. */
-    private static final List<String> RECORD_DIRS =
-            List.of("tasks", "task-exits", "task-sockets", "containers", "tmpmounts");
+    private static final List<String> RECORD_DIRS = List.of("tasks", "task-sockets", "containers", "tmpmounts");
 
     boolean none() {
         return processes.isEmpty() && mounts.isEmpty() && cgroups.isEmpty() && records.isEmpty() && snapshots.isEmpty();
@@ -157,6 +156,9 @@ record NodeLeaks(
         }
         for (String runtime : List.of("runc", "crun")) {
             entries(stateDir.resolve(runtime)).forEach(p -> found.add(p.toString()));
+        }
+        for (Path node : entries(stateDir.resolve("exits"))) {
+            entries(node).forEach(p -> found.add(p.toString()));
         }
         return found;
     }

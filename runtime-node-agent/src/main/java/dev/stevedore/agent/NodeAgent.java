@@ -84,7 +84,9 @@ public final class NodeAgent implements Callable<Integer> {
             names = "--state-dir",
             defaultValue = "/run/stevedore",
             description = "Run-time state that must outlive the agent but not the host: the OCI runtimes' --root "
-                    + "directories (<state-dir>/runc, <state-dir>/crun). In a Pod, a host path (default: "
+                    + "directories (<state-dir>/runc, <state-dir>/crun) and the tasks' exit files "
+                    + "(<state-dir>/exits/<node>), on a tmpfs so that a full disk cannot lose an exit. In a Pod, a "
+                    + "host path (default: "
                     + "${DEFAULT-VALUE}).")
     Path stateDir;
 
@@ -362,7 +364,7 @@ public final class NodeAgent implements Callable<Integer> {
         TaskManager tasks = new TaskManager(
                 client,
                 nodeName,
-                new TaskRecords(root),
+                new TaskRecords(root, TaskRecords.exitDir(taskRuntime.stateDir(), nodeName)),
                 records,
                 snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX,

@@ -25,8 +25,8 @@ public final class StateDirectories {
     static final int FILE_MODE = 0600;
 
     /** The directories the agent keeps in its root; made here so that none is ever open, not even at first start. */
-    private static final List<String> DIRECTORIES = List.of(
-            "content", "images", "snapshots", "containers", "tasks", "task-exits", "task-sockets", "tmpmounts", "bin");
+    private static final List<String> DIRECTORIES =
+            List.of("content", "images", "snapshots", "containers", "tasks", "task-sockets", "tmpmounts", "bin");
 
     private StateDirectories() {}
 

@@ -98,12 +98,12 @@ public final class ConmonRuntime implements OciRuntime {
             Path workDir,
             Path exitDir,
             Path socketDir,
-            Path persistDir,
+            Path conmonDir,
             Path log,
             long logSizeMax)
             throws RuntimeCommandException, IOException {
         Files.createDirectories(workDir);
-        Files.createDirectories(persistDir);
+        Files.createDirectories(conmonDir);
         Path sync = workDir.resolve("sync.fifo");
         Path start = workDir.resolve("start.fifo");
         mkfifo(sync);
@@ -133,8 +133,6 @@ public final class ConmonRuntime implements OciRuntime {
                 exitDir.toString(),
                 "--socket-dir-path",
                 socketDir.toString(),
-                "-0",
-                persistDir.toString(),
                 "--log-level",
                 "error"));
         if (logSizeMax > 0) {
@@ -143,11 +141,12 @@ public final class ConmonRuntime implements OciRuntime {
         try (RandomAccessFile syncFifo = new RandomAccessFile(sync.toFile(), "rw");
                 RandomAccessFile startFifo = new RandomAccessFile(start.toFile(), "rw")) {
             Path out = workDir.resolve("conmon.out");
-            // conmon writes its "oom" marker into its working directory: the task's persist directory.
+            // conmon writes its "oom" marker into its working directory. No --persist-dir (-0): conmon writes the
+            // exit code there first and, should that fail (a full disk), exits without writing the exit file.
             int conmon = Spawn.start(
                     command,
                     CONMON_ENV,
-                    persistDir,
+                    conmonDir,
                     List.of(
                             new Spawn.Fd.Read(DEV_NULL),
                             new Spawn.Fd.Write(out),

@@ -9,27 +9,30 @@ import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchEvent;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
+import java.util.List;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Watches conmon's exit directory (inotify through {@link WatchService}) and calls back with the runtime id as
+ * Watches conmon's exit directories (inotify through {@link WatchService}) and calls back with the runtime id as
  * soon as an exit file appears; files already there at start (exits while the agent was down) are reported too.
  */
 public final class ExitWatcher implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(ExitWatcher.class);
-    private final Path dir;
+    private final List<Path> dirs;
     private final Consumer<String> onExit;
     private final WatchService watcher;
     private final Thread thread;
 
-    public ExitWatcher(Path dir, Consumer<String> onExit) throws IOException {
-        this.dir = dir;
+    public ExitWatcher(List<Path> dirs, Consumer<String> onExit) throws IOException {
+        this.dirs = List.copyOf(dirs);
         this.onExit = onExit;
         this.watcher = FileSystems.getDefault().newWatchService();
-        dir.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY);
+        for (Path dir : dirs) {
+            dir.register(watcher, StandardWatchEventKinds.ENTRY_CREATE, StandardWatchEventKinds.ENTRY_MODIFY);
+        }
         this.thread = new Thread(this::loop, "task-exit-watcher");
         this.thread.setDaemon(true);
     }
@@ -41,12 +44,14 @@ public final class ExitWatcher implements AutoCloseable {
     }
 
     private void rescan() {
-        try (Stream<Path> files = Files.list(dir)) {
-            files.map(p -> p.getFileName().toString())
-                    .filter(n -> !n.startsWith("."))
-                    .forEach(this::fire);
-        } catch (IOException e) {
-            LOG.warn("listing {}: {}", dir, e.toString());
+        for (Path dir : dirs) {
+            try (Stream<Path> files = Files.list(dir)) {
+                files.map(p -> p.getFileName().toString())
+                        .filter(n -> !n.startsWith("."))
+                        .forEach(this::fire);
+            } catch (IOException e) {
+                LOG.warn("listing {}: {}", dir, e.toString());
+            }
         }
     }
 

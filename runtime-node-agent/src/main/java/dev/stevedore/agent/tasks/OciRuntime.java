@@ -15,14 +15,17 @@ public interface OciRuntime {
     /** runc or crun, as a Container's spec.runtime.name says. */
     String name();
 
-    /** Creates (does not start) the container; returns its init process's pid. */
+    /**
+     * Creates (does not start) the container; returns its init process's pid. Its exit code goes to
+     * {@code exitDir/<id>}; {@code conmonDir} is the monitor's working directory.
+     */
     long create(
             String id,
             Path bundle,
             Path workDir,
             Path exitDir,
             Path socketDir,
-            Path persistDir,
+            Path conmonDir,
             Path log,
             long logSizeMax)
             throws RuntimeCommandException, IOException;

@@ -64,7 +64,7 @@ final class TaskAdoption {
     TaskDecisions.Found look(TaskRecord rec) throws IOException {
         // Learnt only of the recorded conmon (an older agent's record has none): never of a PID alone.
         Optional<ProcessHandle> conmon = resources.conmon(rec).filter(ProcessHandle::isAlive);
-        if (Files.exists(records.exitDir().resolve(rec.runtimeId()))) {
+        if (Files.exists(records.exitFile(rec.runtimeId()))) {
             return new TaskDecisions.Found(Optional.empty(), true, conmon.isPresent(), null, null);
         }
         Optional<String> state = runtimes.named(rec.runtime()).state(rec.runtimeId());

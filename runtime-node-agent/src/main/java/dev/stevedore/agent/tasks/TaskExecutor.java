@@ -5,7 +5,6 @@ import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
@@ -139,7 +138,7 @@ final class TaskExecutor implements AutoCloseable {
                     forget(current);
                     return new Outcome(again, true, status);
                 } else if (action instanceof TaskAction.DeleteExitFile) {
-                    Files.deleteIfExists(records.exitDir().resolve(task.uid()));
+                    records.deleteExitFile(task.uid());
                 } else if (action instanceof TaskAction.LookAgain look) {
                     again = look.after();
                 }
@@ -195,7 +194,7 @@ final class TaskExecutor implements AutoCloseable {
                     records.taskDir(uid),
                     records.exitDir(),
                     records.socketDir(),
-                    records.persistDir(uid),
+                    records.conmonDir(uid),
                     records.log(uid),
                     logSizeMax);
         } catch (RuntimeCommandException | IOException e) {
@@ -241,7 +240,7 @@ final class TaskExecutor implements AutoCloseable {
 
     private void forget(TaskRecord rec) throws IOException {
         records.delete(rec.uid());
-        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
+        records.deleteExitFile(rec.runtimeId());
     }
 
     private OciRuntime runtime(TaskRecord rec) {

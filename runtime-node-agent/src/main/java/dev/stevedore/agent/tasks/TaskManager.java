@@ -97,7 +97,7 @@ public final class TaskManager implements AutoCloseable {
     /** Re-adopts the recorded tasks, cleans up what no Task object wants any more, then watches for exits. */
     public void start() throws IOException {
         records.removeLeftovers();
-        watcher = new ExitWatcher(records.exitDir(), id -> exits.submit(() -> exited(id)));
+        watcher = new ExitWatcher(records.exitDirs(), id -> exits.submit(() -> exited(id)));
         for (TaskRecord r : records.list()) {
             try {
                 locks.with(r.uid(), () -> settle(r.uid(), adoption.adopt(r.uid())));
@@ -268,7 +268,7 @@ public final class TaskManager implements AutoCloseable {
     }
 
     private TaskDecisions.ExitFile readExit(TaskRecord rec) throws IOException {
-        Path file = records.exitDir().resolve(rec.runtimeId());
+        Path file = records.exitFile(rec.runtimeId());
         Optional<Integer> code = TaskResources.exitCode(file);
         if (code.isEmpty()) {
             return new TaskDecisions.ExitFile(null, null, false);
@@ -281,7 +281,9 @@ public final class TaskManager implements AutoCloseable {
 
     /**
      * Each live task's conmon still runs, or it left an exit file: the conmon recorded, checked by its start time.
-     * One that died without an exit file leaves its task unwatched; {@link TaskDecisions#monitorChecked} ends it.
+     * One that died without an exit file leaves its task unwatched; {@link TaskDecisions#monitorChecked} ends it. An
+     * exit file of a task still recorded live is an exit whose handling failed (its record write, on a full disk) or
+     * is queued: handled (again; a second handling finds the record exited), as the watcher fires only once.
      */
     void checkMonitors() {
         try {
@@ -289,7 +291,11 @@ public final class TaskManager implements AutoCloseable {
                 if (r.live()
                         && r.state() != TaskRecord.State.CREATING
                         && resources.conmon(r).filter(ProcessHandle::isAlive).isEmpty()) {
-                    locks.with(r.uid(), () -> monitorGone(r.uid()));
+                    if (Files.exists(records.exitFile(r.runtimeId()))) {
+                        exited(r.runtimeId());
+                    } else {
+                        locks.with(r.uid(), () -> monitorGone(r.uid()));
+                    }
                 }
             }
         } catch (IOException | RuntimeException e) {

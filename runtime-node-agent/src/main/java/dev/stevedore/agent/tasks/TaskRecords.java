@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.datatype.jsr310.JavaTimeModule;
 import dev.stevedore.agent.fs.AtomicFiles;
 import dev.stevedore.agent.fs.SafeDelete;
+import dev.stevedore.agent.fs.StateDirectories;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -18,7 +19,13 @@ import java.util.stream.Stream;
 
 /**
  * The node's task records, under {@code <root>/tasks/<task-uid>/}: record.json (crash-safe), the bundle, conmon's
- * files and the task's log, which stays until the Task object is removed. Exit files go to {@code <root>/task-exits}.
+ * files and the task's log, which stays until the Task object is removed.
+ *
+ * <p>conmon writes a task's exit file to {@code <state-dir>/exits/<node>}, not to the root: the state directory is a
+ * tmpfs ({@code /run}), as CRI-O keeps its exits, so an exit is recorded even while the root's disk is full, which
+ * would otherwise lose it for good. The node's name keeps apart agents that share a state directory (several on one
+ * host, as in tests), since an agent deletes exit files it has no task for. Agents before this wrote them to
+ * {@code <root>/task-exits}; that directory, where it exists, is read too, for the tasks such an agent started.
  */
 public final class TaskRecords {
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
@@ -29,15 +36,24 @@ public final class TaskRecords {
 
     private final Path dir;
     private final Path exitDir;
+    private final Path legacyExitDir;
     private final Path socketDir;
 
-    public TaskRecords(Path root) throws IOException {
+    /** The records in {@code root}, with exit files in {@code exitDir} (see {@link #exitDir(Path, String)}). */
+    public TaskRecords(Path root, Path exitDir) throws IOException {
         this.dir = root.resolve("tasks");
-        this.exitDir = root.resolve("task-exits");
+        this.exitDir = exitDir;
+        this.legacyExitDir = root.resolve("task-exits");
         this.socketDir = root.resolve("task-sockets");
         Files.createDirectories(dir);
-        Files.createDirectories(exitDir);
         Files.createDirectories(socketDir);
+        StateDirectories.closeOwn(
+                exitDir.getParent(), List.of(exitDir.getFileName().toString()));
+    }
+
+    /** Where the tasks of the agent of {@code nodeName} leave their exit files. */
+    public static Path exitDir(Path stateDir, String nodeName) {
+        return stateDir.resolve("exits").resolve(nodeName);
     }
 
     public Optional<TaskRecord> get(String uid) {
@@ -120,12 +136,29 @@ public final class TaskRecords {
         return taskDir(uid).resolve("task.log");
     }
 
-    public Path persistDir(String uid) {
+    public Path conmonDir(String uid) {
         return taskDir(uid).resolve("conmon");
     }
 
+    /** The directory conmon writes new tasks' exit files to. */
     public Path exitDir() {
         return exitDir;
+    }
+
+    /** The directories exit files appear in: {@link #exitDir()}, and the legacy one while it exists. */
+    public List<Path> exitDirs() {
+        return Files.isDirectory(legacyExitDir) ? List.of(exitDir, legacyExitDir) : List.of(exitDir);
+    }
+
+    /** The exit file of {@code runtimeId}: the one there is, in either directory, else where conmon will write it. */
+    public Path exitFile(String runtimeId) {
+        Path legacy = legacyExitDir.resolve(runtimeId);
+        return Files.exists(legacy) ? legacy : exitDir.resolve(runtimeId);
+    }
+
+    public void deleteExitFile(String runtimeId) throws IOException {
+        Files.deleteIfExists(exitDir.resolve(runtimeId));
+        Files.deleteIfExists(legacyExitDir.resolve(runtimeId));
     }
 
     public Path socketDir() {

@@ -40,9 +40,9 @@ final class TaskResources {
         awaitConmonExit(rec);
         Bundles.release(records.bundle(rec.uid()));
         removeCgroups(rec.uid());
-        SafeDelete.deleteTree(records.persistDir(rec.uid()));
+        SafeDelete.deleteTree(records.conmonDir(rec.uid()));
         Files.deleteIfExists(records.socketDir().resolve(rec.runtimeId()));
-        Files.deleteIfExists(records.exitDir().resolve(rec.runtimeId()));
+        records.deleteExitFile(rec.runtimeId());
     }
 
     /**
@@ -119,7 +119,7 @@ final class TaskResources {
 
     /** cgroup v1 memory.oom_control oom_kill (or v2 memory.events oom_kill), or conmon's oom file. */
     boolean oomKilled(TaskRecord rec) {
-        if (Files.exists(records.persistDir(rec.uid()).resolve("oom"))) {
+        if (Files.exists(records.conmonDir(rec.uid()).resolve("oom"))) {
             return true;
         }
         String cg = Bundles.cgroupsPath(rec.uid()).substring(1);

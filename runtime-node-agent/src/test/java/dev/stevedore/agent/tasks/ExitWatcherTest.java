@@ -28,7 +28,7 @@ class ExitWatcherTest {
 
     @Test
     void anExitFileWrittenWhileWatchingIsReportedByItsEvent() throws Exception {
-        try (ExitWatcher watcher = new ExitWatcher(exits, reported::add)) {
+        try (ExitWatcher watcher = new ExitWatcher(List.of(exits), reported::add)) {
             watcher.start();
             assertThat(reported).as("found by the start-up listing").isEmpty();
 
@@ -40,7 +40,7 @@ class ExitWatcherTest {
 
     @Test
     void anExitFileRenamedIntoPlaceIsReportedAndTheHiddenTempFileNot() throws Exception {
-        try (ExitWatcher watcher = new ExitWatcher(exits, reported::add)) {
+        try (ExitWatcher watcher = new ExitWatcher(List.of(exits), reported::add)) {
             watcher.start();
 
             Path temp = Files.writeString(exits.resolve(".task-b.tmp"), "0");
@@ -56,7 +56,7 @@ class ExitWatcherTest {
     void exitFilesWrittenWhileTheAgentWasDownAreReportedAtStart() throws Exception {
         Files.writeString(exits.resolve("exited-while-down"), "137");
         Files.writeString(exits.resolve(".exited-while-down.tmp"), "1");
-        try (ExitWatcher watcher = new ExitWatcher(exits, reported::add)) {
+        try (ExitWatcher watcher = new ExitWatcher(List.of(exits), reported::add)) {
             watcher.start();
 
             assertThat(reported).containsExactly("exited-while-down");
@@ -65,7 +65,7 @@ class ExitWatcherTest {
 
     @Test
     void aCallbackThatFailsDoesNotStopTheWatcher() throws Exception {
-        try (ExitWatcher watcher = new ExitWatcher(exits, id -> {
+        try (ExitWatcher watcher = new ExitWatcher(List.of(exits), id -> {
             reported.add(id);
             throw new IllegalStateException("the task's lock is gone");
         })) {
@@ -75,6 +75,21 @@ class ExitWatcherTest {
 
             Files.writeString(exits.resolve("second"), "0");
             await().atMost(TIMEOUT).until(() -> reported.contains("second"));
+        }
+    }
+
+    @Test
+    void exitFilesOfEveryWatchedDirectoryAreReportedAtStartAndByTheirEvents(@TempDir Path legacy) throws Exception {
+        Files.writeString(legacy.resolve("exited-while-down"), "0");
+        try (ExitWatcher watcher = new ExitWatcher(List.of(exits, legacy), reported::add)) {
+            watcher.start();
+            assertThat(reported).containsExactly("exited-while-down");
+
+            Files.writeString(legacy.resolve("started-by-an-older-agent"), "3");
+            Files.writeString(exits.resolve("started-by-this-agent"), "4");
+
+            await().atMost(TIMEOUT)
+                    .until(() -> reported.containsAll(List.of("started-by-an-older-agent", "started-by-this-agent")));
         }
     }
 }

@@ -44,7 +44,7 @@ final class FakeRuntime implements OciRuntime {
             Path workDir,
             Path exitDir,
             Path socketDir,
-            Path persistDir,
+            Path conmonDir,
             Path log,
             long logSizeMax)
             throws RuntimeCommandException {

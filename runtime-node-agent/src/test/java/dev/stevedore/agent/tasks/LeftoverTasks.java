@@ -28,7 +28,9 @@ final class LeftoverTasks {
                     .noneMatch(Files::exists);
         }
         assertThat(root.resolve("tasks").resolve(uid).resolve("bundle")).doesNotExist();
-        assertThat(root.resolve("task-exits").resolve(uid)).doesNotExist();
+        try (Stream<Path> nodes = Files.list(Runtimes.DEFAULT_STATE_DIR.resolve("exits"))) {
+            assertThat(nodes.map(node -> node.resolve(uid))).as("exit files").noneMatch(Files::exists);
+        }
         assertThat(ProcessHandle.allProcesses()
                         .filter(p -> p.info()
                                 .command()

@@ -135,14 +135,16 @@ class TaskAgentKilledIT {
 
         kill9(agent);
         for (int i = 0; i < 2; i++) {
-            Path exitFile = root.resolve("task-exits").resolve(uids.get(i));
+            Path exitFile =
+                    TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE).resolve(uids.get(i));
             assertThat(exitFile)
                     .as("task %d must still run when the agent dies", i)
                     .doesNotExist();
             Files.writeString(root.resolve("tasks").resolve(uids.get(i)).resolve("bundle/rootfs/tmp/go"), "");
         }
         for (int i = 0; i < 2; i++) {
-            Path exitFile = root.resolve("task-exits").resolve(uids.get(i));
+            Path exitFile =
+                    TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE).resolve(uids.get(i));
             await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(exitFile));
         }
         for (int i = 0; i < 5; i++) {
@@ -190,7 +192,9 @@ class TaskAgentKilledIT {
         container(ns, "halt", "process: {args: [sh, -c, 'echo x >> /starts; exec sleep 3600']}");
         String uid = task(ns, "halt-1", "halt").getMetadata().getUid();
         await().atMost(TIMEOUT).until(() -> Files.exists(held));
-        assertThat(new TaskRecords(root).get(uid)).map(TaskRecord::state).contains(TaskRecord.State.CREATING);
+        assertThat(new TaskRecords(root, TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE)).get(uid))
+                .map(TaskRecord::state)
+                .contains(TaskRecord.State.CREATING);
         kill9(agent);
         ProcessHandle start = heldStart().orElseThrow();
         start.destroyForcibly();

@@ -56,7 +56,7 @@ class TaskExecutorTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        records = new TaskRecords(root);
+        records = new TaskRecords(root, root.resolve("exits"));
         ContainerRecords containers = new ContainerRecords(root);
         Files.createDirectories(
                 containers.specFile(CONTAINER_UID, PREPARED.specDigest()).getParent());

@@ -99,7 +99,7 @@ class TaskFaultsIT {
         long sleeperPid = Tasks.awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Running)
                 .getStatus()
                 .pid();
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE));
 
         controlPlane.stopApiServer();
         Files.writeString(root.resolve("tasks").resolve(waiter).resolve("bundle/rootfs/go"), "");
@@ -143,7 +143,9 @@ class TaskFaultsIT {
         long pid = Tasks.awaitPhase(ns, "unwatched-1", TaskStatus.Phase.Running)
                 .getStatus()
                 .pid();
-        TaskRecord rec = new TaskRecords(root).get(uid).orElseThrow();
+        TaskRecord rec = new TaskRecords(root, TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE))
+                .get(uid)
+                .orElseThrow();
         assertThat(rec.process())
                 .isEqualTo(new ProcessId(pid, ProcessStart.of(pid).orElseThrow()));
         ProcessId conmon = rec.conmon();

@@ -307,7 +307,8 @@ class TaskLifecycleIT {
             Files.writeString(rootfs.resolve("tmp/go"), "");
         }
         for (int i = 0; i < 2; i++) {
-            Path exitFile = root.resolve("task-exits").resolve(uids.get(i));
+            Path exitFile =
+                    TaskRecords.exitDir(Runtimes.DEFAULT_STATE_DIR, NODE).resolve(uids.get(i));
             Awaitility.await("the exit file of " + uids.get(i)).atMost(TIMEOUT).until(() -> Files.exists(exitFile));
         }
         agent = startAgent();

@@ -39,7 +39,7 @@ class TaskManagerFaultsTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        records = new TaskRecords(root);
+        records = new TaskRecords(root, root.resolve("exits"));
         api = new FakeTaskStatusApi();
         tasks = new TaskManager(
                 api.client(),
@@ -85,6 +85,26 @@ class TaskManagerFaultsTest {
         // Landed: nothing more is written.
         int requests = api.requests.get();
         await().during(Duration.ofSeconds(1)).until(() -> api.requests.get() == requests);
+    }
+
+    /**
+     * The exit watcher fired once and its handling failed (the record write, on a full disk): the exit file stays
+     * (it is on the state directory's tmpfs), and the next monitor check, finding conmon gone, records the exit
+     * from it, not a lost monitor.
+     */
+    @Test
+    void anExitWhoseHandlingFailedIsRecordedFromItsExitFileAtTheNextMonitorCheck() throws IOException {
+        Files.writeString(records.exitDir().resolve(UID), "7");
+
+        tasks.checkMonitors();
+
+        assertThat(records.get(UID).orElseThrow())
+                .extracting(TaskRecord::exitCode, TaskRecord::reason, TaskRecord::released, TaskRecord::reported)
+                .containsExactly(7, "Error", true, true);
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::exitCode, TaskStatus::reason)
+                .containsExactly(Phase.Deleted, 7, "Error");
     }
 
     @Test

@@ -32,7 +32,7 @@ class TaskRecordsTest {
 
     @Test
     void recordsOfEarlierAgentsAreReadAndWrittenBackInTheSameForm() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         Path file = records.taskDir(UID).resolve("record.json");
         Files.createDirectories(file.getParent());
         Files.writeString(file, EARLIER_AGENTS_RECORD);
@@ -52,7 +52,7 @@ class TaskRecordsTest {
 
     @Test
     void aRecordSurvivesItsWriteAndRead() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L)
                 .created(new ProcessId(7L, 123_456L), new ProcessId(5L, 123_400L))
                 .started(Instant.parse("2026-12-01T10:00:00.5Z"))
@@ -71,7 +71,7 @@ class TaskRecordsTest {
      */
     @Test
     void deletingATaskRemovesConmonsLinkToItsBundle() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         String other = "0a1b2c3d-0000-4000-8000-000000000002";
         records.put(record());
         Files.createDirectories(records.bundle(UID));
@@ -93,7 +93,7 @@ class TaskRecordsTest {
 
     @Test
     void leftoverConmonLinksToNoBundleAreRemovedAtStart() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         records.put(record());
         Files.createDirectories(records.bundle(UID));
         Path live = Files.createSymbolicLink(records.socketDir().resolve(UID), records.bundle(UID));
@@ -108,12 +108,39 @@ class TaskRecordsTest {
     }
 
     /**
+     * Exit files live in the given directory (the state directory's, a tmpfs); an older agent's tasks write theirs
+     * to {@code <root>/task-exits}, which is watched and read while it exists, and deleting an exit file deletes it
+     * in both.
+     */
+    @Test
+    void exitFilesOfTasksAnOlderAgentStartedAreFoundInItsDirectory() throws IOException {
+        Path exits = root.resolve("state/exits/node-a");
+        TaskRecords records = new TaskRecords(root, exits);
+        assertThat(records.exitDir()).isEqualTo(exits).isDirectory();
+        assertThat(records.exitDirs()).containsExactly(exits);
+        assertThat(records.exitFile(UID)).isEqualTo(exits.resolve(UID));
+
+        Path legacy = Files.createDirectories(root.resolve("task-exits"));
+        Files.writeString(legacy.resolve(UID), "3");
+        assertThat(records.exitDirs()).containsExactly(exits, legacy);
+        assertThat(records.exitFile(UID)).isEqualTo(legacy.resolve(UID));
+        Files.writeString(exits.resolve(UID), "3");
+
+        records.deleteExitFile(UID);
+
+        assertThat(exits.resolve(UID)).doesNotExist();
+        assertThat(legacy.resolve(UID)).doesNotExist();
+        assertThat(TaskRecords.exitDir(Path.of("/run/stevedore"), "node-a"))
+                .isEqualTo(Path.of("/run/stevedore/exits/node-a"));
+    }
+
+    /**
      * A record an agent before process start times wrote: read as it is, the start times unknown, conmon's PID not
      * in it (that agent kept it in conmon's pid file only).
      */
     @Test
     void aRecordOfAnOlderAgentReadsWithItsProcessesUnknown() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         Files.createDirectories(records.taskDir(UID));
         Files.writeString(records.taskDir(UID).resolve("record.json"), """
                 {"uid":"%s","namespace":"ns","name":"t","containerUid":"c0ffee00","snapshotter":"overlayfs",
@@ -144,7 +171,7 @@ class TaskRecordsTest {
      */
     @Test
     void aWriteThatStopsHalfWayLeavesThePreviousRecord() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         TaskRecord created = record();
         records.put(created);
 
@@ -164,7 +191,7 @@ class TaskRecordsTest {
     /** A crash between writing the temp file and renaming it: the temp file is never read, the record is the old one. */
     @Test
     void theTempFileOfATornWriteIsIgnoredAndTheRecordIsThePreviousOne() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         TaskRecord created = record();
         records.put(created);
         byte[] next = new ObjectMapper()
@@ -187,7 +214,7 @@ class TaskRecordsTest {
      */
     @Test
     void aDirectoryWhoseFirstWriteWasTornIsNoRecordAndStartupRemovesIt() throws IOException {
-        TaskRecords records = new TaskRecords(root);
+        TaskRecords records = new TaskRecords(root, root.resolve("exits"));
         String mounted = "0a1b2c3d-0000-4000-8000-000000000002";
         Files.createDirectories(records.taskDir(UID));
         Files.writeString(records.taskDir(UID).resolve(".record.json.17.tmp"), "{\"uid\":\"" + UID + "\",\"na");

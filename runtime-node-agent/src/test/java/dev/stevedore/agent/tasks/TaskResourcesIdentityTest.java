@@ -29,7 +29,7 @@ class TaskResourcesIdentityTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        records = new TaskRecords(root);
+        records = new TaskRecords(root, root.resolve("exits"));
         resources = new TaskResources(records, new Runtimes(new FakeRuntime("runc"), new FakeRuntime("crun")));
         other = new ProcessBuilder("sleep", "60").start();
         otherStart = ProcessStart.of(other.pid()).orElseThrow();
