@@ -26,6 +26,7 @@ import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -51,6 +52,8 @@ public final class RuntimeNodeReporter implements AutoCloseable {
     private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
     private final List<String> snapshotters;
     private final ImageGcPolicy policy;
+    /** Heartbeats failed in a row. */
+    private final AtomicInteger failedHeartbeats = new AtomicInteger();
     /** The DiskPressure status last reported and since when; guarded by this. */
     private String diskPressureStatus;
 
@@ -127,9 +130,18 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                                     .build(),
                             diskPressure)));
             applyStatusRegisteringIfDeleted(apply);
+            int failed = failedHeartbeats.getAndSet(0);
+            if (failed > 0) {
+                LOG.info("heartbeat of RuntimeNode {} written again after {} failed", nodeName, failed);
+            }
         } catch (KubernetesClientException | IOException | java.io.UncheckedIOException e) {
-            // (an exception escaping would end the scheduled heartbeats for good)
-            LOG.warn("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());
+            // (an exception escaping would end the scheduled heartbeats for good) Logged once per outage, not at
+            // every beat of it: the API server being away for minutes is one event.
+            if (failedHeartbeats.getAndIncrement() == 0) {
+                LOG.warn("heartbeat of RuntimeNode {} failed: {}; trying at each beat", nodeName, e.getMessage());
+            } else {
+                LOG.debug("heartbeat of RuntimeNode {} failed: {}", nodeName, e.getMessage());
+            }
         }
     }
 

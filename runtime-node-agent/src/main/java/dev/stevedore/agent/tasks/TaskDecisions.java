@@ -448,25 +448,35 @@ final class TaskDecisions {
     /**
      * The task's conmon died without writing an exit file: nothing follows the task any more (its log, its exit).
      * As containerd does when a task's shim dies, a task still there is killed (SIGKILL, by the runtime's forced
-     * delete in the release: exit 137), and one already gone ends with its exit status lost.
+     * delete in the release: exit 137), and one already gone ends with its exit status lost. One the runtime still
+     * holds as created never ran its command (the agent died during its create, and conmon with it): it is removed
+     * the same way and ends as the start failure it was, not as a killed process.
      */
     private List<TaskAction> monitorLost(TaskRecord rec, Optional<String> runtimeState, Instant now) {
         boolean stillThere = runtimeState.filter(LIVE_RUNTIME_STATES::contains).isPresent();
+        boolean neverStarted = runtimeState.filter("created"::equals).isPresent();
         List<TaskAction> plan = new ArrayList<>();
         rec = save(
                 plan,
-                stillThere
+                neverStarted
                         ? rec.exited(
-                                137,
-                                now,
-                                MONITOR_LOST,
-                                "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills"
-                                        + " a task whose shim died")
-                        : rec.exited(
                                 null,
                                 now,
-                                MONITOR_LOST,
-                                "conmon, the task's monitor, died; the task had exited and its exit status was lost"));
+                                "StartFailed",
+                                "conmon, the task's monitor, died before the task was started (the agent restarted"
+                                        + " while creating it); it was not started")
+                        : stillThere
+                                ? rec.exited(
+                                        137,
+                                        now,
+                                        MONITOR_LOST,
+                                        "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills"
+                                                + " a task whose shim died")
+                                : rec.exited(
+                                        null,
+                                        now,
+                                        MONITOR_LOST,
+                                        "conmon, the task's monitor, died; the task had exited and its exit status was lost"));
         plan.addAll(finish(rec));
         return plan;
     }

@@ -729,13 +729,38 @@ class TaskDecisionsTest {
         assertThat(status.phase()).isEqualTo(Phase.Deleted);
         assertThat(status.exitCode()).isEqualTo(137);
         assertThat(status.conditions()).extracting(Condition::getType).containsExactly(Conditions.STALLED);
-        // A restarted agent finds the same: the task is not followed, or started, without its monitor.
+        // A restarted agent finds the same: the task is not followed without its monitor.
         assertThat(decide.adopt(running(), runtimeSays("running", false), NOW)).isEqualTo(expected);
-        assertThat(decide.adopt(creating().created(TASK_PROCESS, CONMON), runtimeSays("created", false), NOW))
-                .doesNotContain(new StartCreated())
-                .first()
-                .extracting(a -> ((Save) a).record().exitCode())
-                .isEqualTo(137);
+    }
+
+    /**
+     * The agent died during the create and conmon with it (its start handshake broke): the container the runtime
+     * holds as created never ran its command. It is not started without its monitor; it is removed (the forced
+     * delete) and ends as a start failure, without an exit code, whether the restarted agent or a monitor check
+     * finds it.
+     */
+    @Test
+    void aCreatedTaskWhoseConmonDiedIsNotStartedAndEndsAsTheStartFailureItWas() {
+        TaskRecord created = creating().created(TASK_PROCESS, CONMON);
+        TaskRecord failed = created.exited(
+                null,
+                NOW,
+                "StartFailed",
+                "conmon, the task's monitor, died before the task was started (the agent restarted while creating"
+                        + " it); it was not started");
+        List<TaskAction> expected = List.of(
+                new Save(failed),
+                new Release(),
+                new Save(failed.releasedNow()),
+                new ReportFinal(statusOf(failed.releasedNow())));
+
+        assertThat(decide.adopt(created, runtimeSays("created", false), NOW)).isEqualTo(expected);
+        assertThat(decide.monitorChecked(created, runtimeSays("created", false), NOW))
+                .isEqualTo(expected);
+        TaskStatus status = statusOf(failed.releasedNow());
+        assertThat(status.phase()).isEqualTo(Phase.Deleted);
+        assertThat(status.exitCode()).isNull();
+        assertThat(status.reason()).isEqualTo("StartFailed");
     }
 
     @Test

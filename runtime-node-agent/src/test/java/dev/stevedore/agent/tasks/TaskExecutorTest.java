@@ -1,6 +1,7 @@
 package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.containers.ContainerRecord;
@@ -264,8 +265,8 @@ class TaskExecutorTest {
                 decisions.reconcile(stop, stopping, Optional.empty(), Optional.empty(), Optional.empty(), NOW));
 
         assertThat(graceOver.await(5, TimeUnit.SECONDS)).isTrue();
-        Thread.sleep(100);
-        assertThat(gracesOver.get()).isEqualTo(1);
+        // Once, and no second timer fires after it.
+        await().during(Duration.ofMillis(200)).atMost(Duration.ofSeconds(5)).until(() -> gracesOver.get() == 1);
         assertThat(runc.calls).containsExactly("kill " + UID + " 15");
         executor.execute(REF, stopping, decisions.graceOver(stopping));
         assertThat(runc.calls).containsExactly("kill " + UID + " 15", "kill " + UID + " 9");
