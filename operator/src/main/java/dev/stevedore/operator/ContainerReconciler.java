@@ -1,5 +1,6 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
@@ -55,7 +56,7 @@ public class ContainerReconciler implements Reconciler<Container> {
     private static final String BY_NODE = "byNode";
     private static final String UNSCHEDULED = "";
 
-    private final Events events;
+    private final EventRecorder events;
     private final NodeLoss nodeLoss;
     /** Nodes this process assigned, until the informer shows the assignment: spreading must not count stale. */
     private final Map<ResourceID, String> assumed = new ConcurrentHashMap<>();
@@ -64,7 +65,7 @@ public class ContainerReconciler implements Reconciler<Container> {
     private InformerEventSource<Task, Container> tasks;
     private InformerEventSource<RuntimeNode, Container> nodes;
 
-    public ContainerReconciler(Events events, NodeLoss nodeLoss) {
+    public ContainerReconciler(EventRecorder events, NodeLoss nodeLoss) {
         this.events = events;
         this.nodeLoss = nodeLoss;
     }
@@ -136,7 +137,7 @@ public class ContainerReconciler implements Reconciler<Container> {
                         container,
                         null,
                         List.of(unscheduled, Reconciling.ofContainer(container, unscheduled, current)),
-                        Events.WARNING,
+                        EventRecorder.WARNING,
                         "FailedScheduling",
                         unscheduled.getMessage());
                 return UpdateControl.noUpdate();
@@ -168,7 +169,7 @@ public class ContainerReconciler implements Reconciler<Container> {
                 container,
                 nodeName,
                 wanted,
-                Events.WARNING,
+                EventRecorder.WARNING,
                 nodeJustNotFound ? NODE_NOT_FOUND : null,
                 reachable.getMessage());
 
@@ -204,7 +205,7 @@ public class ContainerReconciler implements Reconciler<Container> {
                 null, null, null, null, nodeName, null, null, null, null, null));
         try {
             Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
-            events.record(container, Events.NORMAL, "Scheduled", "Assigned to node " + nodeName);
+            events.record(container, EventRecorder.NORMAL, "Scheduled", "Assigned to node " + nodeName);
             return assigned;
         } catch (RuntimeException e) {
             assumed.remove(ResourceID.fromResource(container));
@@ -241,7 +242,7 @@ public class ContainerReconciler implements Reconciler<Container> {
         tasks.handleRecentResourceUpdate(ResourceID.fromResource(bound), bound, task);
         events.record(
                 task,
-                Events.NORMAL,
+                EventRecorder.NORMAL,
                 "Bound",
                 "Bound to node " + nodeName + " with Container "
                         + container.getMetadata().getName());
@@ -283,7 +284,7 @@ public class ContainerReconciler implements Reconciler<Container> {
         NodeLoss.Standing standing = nodeLoss.standing(nodes.get(new ResourceID(nodeName)), nodeName, Instant.now());
         if (standing.state() == NodeLoss.State.GONE) {
             NodeAgentFinalizer.remove(client, container);
-            events.record(container, Events.WARNING, "NodeGone", Nodes.releasedBecause(standing));
+            events.record(container, EventRecorder.WARNING, "NodeGone", Nodes.releasedBecause(standing));
             return UpdateControl.noUpdate();
         }
         return standing.changesIn()

@@ -1,5 +1,6 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -25,10 +26,10 @@ import java.util.Optional;
         generationAwareEventProcessing = false,
         informer = @Informer(itemStore = LeanItemStore.class))
 public class RuntimeNodeReconciler implements Reconciler<RuntimeNode> {
-    private final Events events;
+    private final EventRecorder events;
     private final Duration gracePeriod;
 
-    public RuntimeNodeReconciler(Events events, Duration gracePeriod) {
+    public RuntimeNodeReconciler(EventRecorder events, Duration gracePeriod) {
         this.events = events;
         this.gracePeriod = gracePeriod;
     }
@@ -62,7 +63,7 @@ public class RuntimeNodeReconciler implements Reconciler<RuntimeNode> {
             apply.setStatus(
                     new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, List.of(unknown)));
             FieldManager.OPERATOR.applyStatus(context.getClient(), apply);
-            events.record(node, Events.WARNING, "NodeNotReady", unknown.getMessage());
+            events.record(node, EventRecorder.WARNING, "NodeNotReady", unknown.getMessage());
         }
         return UpdateControl.noUpdate();
     }

@@ -1,6 +1,7 @@
 package dev.stevedore.operator;
 
 import dev.stevedore.api.Durations;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.HealthServer;
 import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -150,7 +151,7 @@ public final class StevedoreOperator implements Callable<Integer> {
                         election.exitWhenLost()));
             }
         });
-        Events events = new Events(client);
+        EventRecorder events = new EventRecorder(client, "stevedore-operator", null);
         NodeLoss nodeLoss = new NodeLoss(settings.nodeLostGrace(), settings.nodeGoneGrace());
         operator.register(new ContainerReconciler(events, nodeLoss));
         operator.register(new TaskReconciler(events, nodeLoss));

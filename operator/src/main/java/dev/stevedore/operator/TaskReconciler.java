@@ -1,5 +1,6 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.NodeAgentFinalizer;
 import dev.stevedore.api.v1alpha1.Conditions;
@@ -51,11 +52,11 @@ public class TaskReconciler implements Reconciler<Task> {
     private static final String BY_CONTAINER = "byContainer";
     private static final String BY_NODE = "byNode";
 
-    private final Events events;
+    private final EventRecorder events;
     private final NodeLoss nodeLoss;
     private IndexerResourceCache<Task> tasks;
 
-    public TaskReconciler(Events events, NodeLoss nodeLoss) {
+    public TaskReconciler(EventRecorder events, NodeLoss nodeLoss) {
         this.events = events;
         this.nodeLoss = nodeLoss;
     }
@@ -148,12 +149,12 @@ public class TaskReconciler implements Reconciler<Task> {
                     new Phase(TaskStatus.Phase.Deleted, "Cancelled", "stopped before it was started"),
                     null,
                     null);
-            events.record(task, Events.NORMAL, "Cancelled", "Stopped before it was started");
+            events.record(task, EventRecorder.NORMAL, "Cancelled", "Stopped before it was started");
             return UpdateControl.noUpdate();
         }
         Phase pending = pendingReason(task, container);
         if (apply(client, task, pending, null, null) && "ContainerBusy".equals(pending.reason())) {
-            events.record(task, Events.NORMAL, "ContainerBusy", pending.message());
+            events.record(task, EventRecorder.NORMAL, "ContainerBusy", pending.message());
         }
         return UpdateControl.noUpdate();
     }
@@ -180,9 +181,9 @@ public class TaskReconciler implements Reconciler<Task> {
     private void recordNodeLoss(Task task, List<Condition> current, Condition lost, NodeLoss.Standing standing) {
         boolean wasLost = Conditions.isTrue(current, NODE_LOST);
         if (lost != null && !wasLost) {
-            events.record(task, Events.WARNING, NODE_LOST, lost.getMessage());
+            events.record(task, EventRecorder.WARNING, NODE_LOST, lost.getMessage());
         } else if (lost == null && wasLost) {
-            events.record(task, Events.NORMAL, "NodeRecovered", standing.describe());
+            events.record(task, EventRecorder.NORMAL, "NodeRecovered", standing.describe());
         }
     }
 
@@ -196,7 +197,7 @@ public class TaskReconciler implements Reconciler<Task> {
         }
         if (standing.state() == NodeLoss.State.GONE) {
             NodeAgentFinalizer.remove(client, task);
-            events.record(task, Events.WARNING, "NodeGone", Nodes.releasedBecause(standing));
+            events.record(task, EventRecorder.WARNING, "NodeGone", Nodes.releasedBecause(standing));
             return UpdateControl.noUpdate();
         }
         return standing.changesIn()

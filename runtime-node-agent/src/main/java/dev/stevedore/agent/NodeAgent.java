@@ -29,6 +29,7 @@ import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskRecords;
 import dev.stevedore.api.Durations;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.HealthServer;
 import dev.stevedore.api.PullCredentialsApi;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -361,6 +362,8 @@ public final class NodeAgent implements Callable<Integer> {
         gc.collect();
         ImageGarbageCollector imageGarbageCollector =
                 new ImageGarbageCollector(gc, images, root, imageGc, Clock.systemUTC());
+        // Tasks' and Containers' Events, from this node, as kubelet's come from its node.
+        EventRecorder events = new EventRecorder(client, "stevedore-agent", nodeName);
         TaskManager tasks = new TaskManager(
                 client,
                 nodeName,
@@ -369,7 +372,8 @@ public final class NodeAgent implements Callable<Integer> {
                 snapshotters,
                 TaskManager.DEFAULT_LOG_SIZE_MAX,
                 taskRuntime.prepare(root),
-                new BindSources(allowedHostPaths));
+                new BindSources(allowedHostPaths),
+                events);
         RootfsPreparer preparer = new RootfsPreparer(
                 images,
                 content,
@@ -391,7 +395,8 @@ public final class NodeAgent implements Callable<Integer> {
                 tasks::containerInUse,
                 taskReconciler::containerPrepared,
                 finalizer,
-                pullCredentials);
+                pullCredentials,
+                events);
         containerReconciler.releaseGone(client, nodeName, records);
         NodeScope.register(operator, containerReconciler, nodeName);
         NodeScope.register(operator, taskReconciler, nodeName);

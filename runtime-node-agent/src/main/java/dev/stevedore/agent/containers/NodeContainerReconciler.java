@@ -2,9 +2,12 @@ package dev.stevedore.agent.containers;
 
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.gc.ImageGarbageCollector;
+import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
+import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.spec.SecurityLevel;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.FieldManager;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
@@ -23,6 +26,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -63,6 +67,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     private final Consumer<ContainerRecord> prepared;
     private final AgentFinalizer finalizer;
     private final PullCredentials pullCredentials;
+    private final EventRecorder events;
 
     /**
      * @param usedByTask whether a task of the Container (by UID) still holds its rootfs: deletion waits for it
@@ -76,7 +81,9 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             Predicate<String> usedByTask,
             Consumer<ContainerRecord> prepared,
             AgentFinalizer finalizer,
-            PullCredentials pullCredentials) {
+            PullCredentials pullCredentials,
+            EventRecorder events) {
+        this.events = events;
         this.finalizer = finalizer;
         this.pullCredentials = pullCredentials;
         this.preparer = preparer;
@@ -110,7 +117,8 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             ContainerRecord record = preparer.prepare(
                     container,
                     pullCredentials.of(container),
-                    securityLevel(context.getClient(), container.getMetadata().getNamespace()));
+                    securityLevel(context.getClient(), container.getMetadata().getNamespace()),
+                    pullEvents(container));
             failures.remove(uid);
             imageGc.runSoon(); // the new image may have taken the disk over the high threshold
             prepared.accept(record);
@@ -160,6 +168,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                         ? "; removed unused images (" + freed.images() + "), the node's disk has " + freed.after()
                         : "; the node's disk has " + freed.after() + " and no unused image left to remove";
             }
+            events.record(container, EventRecorder.WARNING, "Failed", failedEvent(e));
             int attempt = failures.merge(uid, 1, Integer::sum);
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
             String message =
@@ -185,6 +194,38 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
                     ? UpdateControl.noUpdate()
                     : UpdateControl.<Container>noUpdate().rescheduleAfter(backoff);
         }
+    }
+
+    /** Pulling and Pulled, as kubelet records them on a Pod. */
+    private ImageService.PullListener pullEvents(Container container) {
+        return new ImageService.PullListener() {
+            @Override
+            public void pulling(String reference) {
+                events.record(container, EventRecorder.NORMAL, "Pulling", "Pulling image \"" + reference + "\"");
+            }
+
+            @Override
+            public void pulled(Image image, Duration took) {
+                events.record(
+                        container,
+                        EventRecorder.NORMAL,
+                        "Pulled",
+                        String.format(
+                                Locale.ROOT,
+                                "Successfully pulled image \"%s\" in %.3fs. Image size: %d bytes. Digest: %s",
+                                image.name(),
+                                took.toMillis() / 1000.0,
+                                image.size(),
+                                image.digest()));
+            }
+        };
+    }
+
+    /** What failed, as kubelet words a failed pull; the same failure again is counted on one Event. */
+    private static String failedEvent(RootfsPreparer.PrepareException e) {
+        return ContainerStatus.IMAGE_READY.equals(e.condition())
+                ? "Failed to pull image: " + e.getMessage()
+                : "Failed to prepare the root filesystem: " + e.getMessage();
     }
 
     /**

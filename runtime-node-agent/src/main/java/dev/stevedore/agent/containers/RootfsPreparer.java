@@ -99,8 +99,12 @@ public final class RootfsPreparer {
         }
     }
 
-    /** @param level the security level of the Container's namespace, which its spec must keep */
-    public ContainerRecord prepare(Container container, Map<String, RegistryAuth> auths, SecurityLevel level)
+    /**
+     * @param level the security level of the Container's namespace, which its spec must keep
+     * @param pull told of the image's pull, if there is one
+     */
+    public ContainerRecord prepare(
+            Container container, Map<String, RegistryAuth> auths, SecurityLevel level, ImageService.PullListener pull)
             throws PrepareException, IOException {
         ContainerSpec spec = container.getSpec();
         String uid = container.getMetadata().getUid();
@@ -119,7 +123,7 @@ public final class RootfsPreparer {
         try {
             Image image;
             try {
-                image = images.ensure(spec.image(), auths);
+                image = images.ensure(spec.image(), auths, pull);
             } catch (ImageException e) {
                 throw new PrepareException("ImageReady", e.reason(), e.getMessage(), e.transientFailure(), e);
             }

@@ -1,6 +1,7 @@
 package dev.stevedore.agent.images;
 
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -25,7 +26,22 @@ public interface ImageService {
      * it; else pulled with them. A refusal is {@link ImageException#UNAUTHORIZED}; a registry that cannot be asked, a
      * transient failure.
      */
-    Image ensure(String reference, Map<String, RegistryAuth> auths) throws ImageException;
+    default Image ensure(String reference, Map<String, RegistryAuth> auths) throws ImageException {
+        return ensure(reference, auths, PullListener.NONE);
+    }
+
+    /** As {@link #ensure(String, Map)}, telling {@code listener} of the pull when there is one. */
+    Image ensure(String reference, Map<String, RegistryAuth> auths, PullListener listener) throws ImageException;
+
+    /** What a pull tells as it goes: for the Events of the Container it is for. */
+    interface PullListener {
+        PullListener NONE = new PullListener() {};
+
+        /** The image is not on the node (or not for these credentials): it is pulled now. */
+        default void pulling(String reference) {}
+
+        default void pulled(Image image, Duration took) {}
+    }
 
     /**
      * Imports every image of an OCI image-layout (directory or tar archive), as {@code ctr images import}: one image

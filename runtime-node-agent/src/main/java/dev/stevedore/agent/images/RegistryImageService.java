@@ -145,10 +145,15 @@ public final class RegistryImageService implements ImageService {
      * none) are checked with the registry first, by a HEAD of the recorded manifest digest in its repository.
      */
     @Override
-    public Image ensure(String reference, Map<String, RegistryAuth> auths) throws ImageException {
+    public Image ensure(String reference, Map<String, RegistryAuth> auths, PullListener listener)
+            throws ImageException {
         Optional<ImageRecords.Stored> stored = stored(reference);
         if (stored.isEmpty()) {
-            return pull(reference, auths);
+            listener.pulling(reference);
+            long started = System.nanoTime();
+            Image pulled = pull(reference, auths);
+            listener.pulled(pulled, Duration.ofNanos(System.nanoTime() - started));
+            return pulled;
         }
         Image image = stored.get().image();
         if (stored.get().pinned()) {

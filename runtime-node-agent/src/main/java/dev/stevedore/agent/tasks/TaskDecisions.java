@@ -31,7 +31,7 @@ final class TaskDecisions {
     static final Duration NOT_READY_RETRY = Duration.ofSeconds(2);
 
     static final long DEFAULT_GRACE_SECONDS = 10;
-    private static final String SIGKILL = "SIGKILL";
+    static final String SIGKILL = "SIGKILL";
     private static final String MONITOR_LOST = "MonitorLost";
     /** Runtime states of a container whose process exists (created: waiting for start). */
     private static final Set<String> LIVE_RUNTIME_STATES = Set.of("created", "running", "paused");

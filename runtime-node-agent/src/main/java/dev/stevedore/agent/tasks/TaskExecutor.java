@@ -48,6 +48,7 @@ final class TaskExecutor implements AutoCloseable {
     private final Runtimes runtimes;
     private final TaskResources resources;
     private final TaskStatusWriter statuses;
+    private final TaskEvents events;
     private final TaskDecisions decisions;
     private final long logSizeMax;
     private final BindSources bindSources;
@@ -68,6 +69,7 @@ final class TaskExecutor implements AutoCloseable {
             Runtimes runtimes,
             TaskResources resources,
             TaskStatusWriter statuses,
+            TaskEvents events,
             TaskDecisions decisions,
             long logSizeMax,
             BindSources bindSources,
@@ -79,6 +81,7 @@ final class TaskExecutor implements AutoCloseable {
         this.runtimes = runtimes;
         this.resources = resources;
         this.statuses = statuses;
+        this.events = events;
         this.decisions = decisions;
         this.logSizeMax = logSizeMax;
         this.bindSources = bindSources;
@@ -100,12 +103,17 @@ final class TaskExecutor implements AutoCloseable {
                     records.put(current);
                 } else if (action instanceof TaskAction.StartCreated) {
                     runtime(current).start(current.runtimeId());
+                    events.started(
+                            task,
+                            current.process() == null ? null : current.process().pid(),
+                            current.runtime());
                 } else if (action instanceof TaskAction.Pause) {
                     runtime(current).pause(current.runtimeId());
                 } else if (action instanceof TaskAction.Resume) {
                     runtime(current).resume(current.runtimeId());
                 } else if (action instanceof TaskAction.Signal signal) {
                     runtime(current).kill(current.runtimeId(), Signals.number(signal.signal()));
+                    events.signalled(task, signal.signal());
                 } else if (action instanceof TaskAction.KillAt kill) {
                     armKill(current.uid(), kill.at());
                 } else if (action instanceof TaskAction.AwaitMonitorExit) {
@@ -122,6 +130,7 @@ final class TaskExecutor implements AutoCloseable {
                             current = current.reportedNow();
                             records.put(current);
                             status = StatusWrite.LANDED;
+                            events.ended(task, report.status());
                         }
                         case TASK_GONE -> {
                             LOG.info(
@@ -211,6 +220,7 @@ final class TaskExecutor implements AutoCloseable {
         rec = rec.started(clock.instant());
         records.put(rec);
         LOG.info("task {}/{} started: pid {} ({})", task.namespace(), task.name(), pid, start.runtime());
+        events.started(task, pid, start.runtime());
         boolean written = statuses.write(task, decisions.statusOf(rec)) != TaskStatusWriter.Result.NOT_WRITTEN;
         return new Outcome(null, false, written ? StatusWrite.LANDED : StatusWrite.OWED);
     }

@@ -3,6 +3,7 @@ package dev.stevedore.agent.tasks;
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.Task;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -71,7 +72,8 @@ public final class TaskManager implements AutoCloseable {
             Map<String, Snapshotter> snapshotters,
             long logSizeMax,
             Runtimes runtimes,
-            BindSources bindSources) {
+            BindSources bindSources,
+            EventRecorder events) {
         this.client = client;
         this.records = records;
         this.containers = containers;
@@ -84,6 +86,7 @@ public final class TaskManager implements AutoCloseable {
                 runtimes,
                 resources,
                 new TaskStatusWriter(client),
+                new TaskEvents(events),
                 decisions,
                 logSizeMax,
                 bindSources,

@@ -287,7 +287,7 @@ class GarbageCollectorTest {
         }
 
         @Override
-        public Image ensure(String reference, Map<String, RegistryAuth> auths) {
+        public Image ensure(String reference, Map<String, RegistryAuth> auths, PullListener listener) {
             throw new UnsupportedOperationException("no registry here");
         }
 

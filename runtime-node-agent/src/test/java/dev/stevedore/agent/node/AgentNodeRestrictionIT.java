@@ -7,6 +7,7 @@ import static org.awaitility.Awaitility.await;
 import dev.stevedore.agent.testing.AgentProcess;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.ObjectEvents;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.FieldManager;
@@ -25,8 +26,13 @@ import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.NodeCredentials;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
+import io.fabric8.kubernetes.api.model.ConfigMap;
+import io.fabric8.kubernetes.api.model.ConfigMapBuilder;
+import io.fabric8.kubernetes.api.model.Event;
+import io.fabric8.kubernetes.api.model.EventBuilder;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
+import io.fabric8.kubernetes.api.model.ObjectReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.authorization.v1.SelfSubjectAccessReviewBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
@@ -153,6 +159,54 @@ class AgentNodeRestrictionIT {
                         .lastHeartbeatTime())
                 .isNotNull();
 
+        // Events: on its own node's Stevedore objects, from its node, as its recorder writes them; repeats counted
+        // on its own Events only.
+        Event ownEvent = asA.v1()
+                .events()
+                .inNamespace(ns.name())
+                .resource(event(ns, task(ns, "a-1"), a))
+                .create();
+        asA.v1()
+                .events()
+                .inNamespace(ns.name())
+                .resource(ownEvent) // named, as the recorder counts a repeat: the agent may not read Events
+                .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"count\": 2}");
+        String ownEventsOnly = agentOfA + " may record only its own Events on Stevedore objects";
+        assertRefused(
+                () -> asA.v1()
+                        .events()
+                        .inNamespace(ns.name())
+                        .resource(event(ns, task(ns, "b-1"), b))
+                        .create(),
+                ownEventsOnly);
+        ConfigMap notStevedores = ns.client()
+                .resource(new ConfigMapBuilder()
+                        .withNewMetadata()
+                        .withName("cm")
+                        .endMetadata()
+                        .build())
+                .create();
+        assertRefused(
+                () -> asA.v1()
+                        .events()
+                        .inNamespace(ns.name())
+                        .resource(event(ns, notStevedores, a))
+                        .create(),
+                ownEventsOnly);
+        Event bsEvent = ns.client()
+                .v1()
+                .events()
+                .inNamespace(ns.name())
+                .resource(event(ns, task(ns, "b-1"), b))
+                .create();
+        assertRefused(
+                () -> asA.v1()
+                        .events()
+                        .inNamespace(ns.name())
+                        .resource(bsEvent)
+                        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"source\": {\"host\": \"" + a + "\"}}"),
+                ownEventsOnly);
+
         // Its own, but not its to change: spec, other metadata, another finalizer, cordoning, creating.
         assertRefused(
                 () -> mergePatch(asA, container(ns, "a-box"), "{\"spec\": {\"image\": \"elsewhere/other:1\"}}"),
@@ -242,6 +296,8 @@ class AgentNodeRestrictionIT {
             Task done = Tasks.awaitPhase(ns, "app-1", TaskStatus.Phase.Deleted);
             assertThat(done.getStatus().exitCode()).isEqualTo(3);
             assertThat(done.getStatus().reason()).isEqualTo("Error");
+            ObjectEvents.awaitRecorded(ns, "Container", "app", "Normal Pulling: ", "Normal Pulled: ");
+            ObjectEvents.awaitRecorded(ns, "Task", "app-1", "Normal Started: ", "Warning Exited: exited with code 3");
             await().atMost(Containers.TIMEOUT)
                     .until(() -> container(ns, "app").hasFinalizer(NodeAgentFinalizer.NAME)
                             && task(ns, "app-1").hasFinalizer(NodeAgentFinalizer.NAME));
@@ -318,6 +374,33 @@ class AgentNodeRestrictionIT {
     }
 
     // --- fixtures ------------------------------------------------------------------------------------------------
+
+    /** An Event on {@code about} as the agent of {@code node} records it. */
+    private static Event event(TestNamespace ns, HasMetadata about, String node) {
+        return new EventBuilder()
+                .withNewMetadata()
+                .withGenerateName(about.getMetadata().getName() + ".")
+                .withNamespace(ns.name())
+                .endMetadata()
+                .withInvolvedObject(new ObjectReferenceBuilder()
+                        .withApiVersion(about.getApiVersion())
+                        .withKind(about.getKind())
+                        .withName(about.getMetadata().getName())
+                        .withNamespace(ns.name())
+                        .withUid(about.getMetadata().getUid())
+                        .build())
+                .withType("Normal")
+                .withReason("Started")
+                .withMessage("Started the task")
+                .withNewSource()
+                .withComponent("stevedore-agent")
+                .withHost(node)
+                .endSource()
+                .withReportingComponent("stevedore-agent")
+                .withReportingInstance(node)
+                .withCount(1)
+                .build();
+    }
 
     private static void assertRefused(ThrowingCallable write, String message) {
         assertThatThrownBy(write).isInstanceOfSatisfying(KubernetesClientException.class, e -> {

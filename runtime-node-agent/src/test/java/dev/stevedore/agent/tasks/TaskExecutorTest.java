@@ -8,6 +8,7 @@ import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -71,6 +72,7 @@ class TaskExecutorTest {
                 runtimes,
                 new TaskResources(records, runtimes),
                 new TaskStatusWriter(api.client()),
+                new TaskEvents(EventRecorder.discarding()),
                 decisions,
                 0,
                 new BindSources(List.of()),

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.tuple;
 import dev.stevedore.agent.NodeAgent;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.ObjectEvents;
 import dev.stevedore.agent.testing.TaskLog;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
@@ -117,6 +118,14 @@ class TaskLifecycleIT {
         Path log = root.resolve("tasks").resolve(task.getMetadata().getUid()).resolve("task.log");
         assertThat(Files.readString(log)).containsPattern("stdout F hi");
         assertNothingLeft(task.getMetadata().getUid());
+        // As kubelet records them for a Pod: the pull on the Container (the agent's first), the life on the Task.
+        assertThat(ObjectEvents.awaitRecorded(
+                        ns, "Container", "exit42", "Normal Pulling: Pulling image \"" + image, "Normal Pulled: "))
+                .anySatisfy(
+                        e -> assertThat(e).contains("Successfully pulled image").contains("sha256:"));
+        assertThat(ObjectEvents.awaitRecorded(
+                        ns, "Task", "exit42-1", "Normal Started: Started the task: pid ", "Warning Exited: "))
+                .contains("Warning Exited: " + done.getStatus().message());
 
         // The log is kept until the Task object goes; then the record and log go with the finalizer.
         ns.client().resources(Task.class).withName("exit42-1").delete();
@@ -136,6 +145,9 @@ class TaskLifecycleIT {
         assertThat(done.getStatus().reason()).isEqualTo("StartFailed");
         assertThat(done.getStatus().message()).contains("/no/such/binary");
         assertNothingLeft(task.getMetadata().getUid());
+        assertThat(ObjectEvents.awaitRecorded(ns, "Task", "missing-1", "Warning Failed: "))
+                .noneMatch(e -> e.contains("Started"))
+                .anySatisfy(e -> assertThat(e).contains("/no/such/binary"));
     }
 
     @Test
@@ -195,6 +207,13 @@ class TaskLifecycleIT {
         assertKilledOnlyAfterTheGracePeriod(
                 TaskLog.read(log), Instant.parse(done.getStatus().exitedAt()));
         assertNothingLeft(uid);
+        ObjectEvents.awaitRecorded(
+                ns,
+                "Task",
+                "sleeper-1",
+                "Normal Killing: Stopping the task (SIGTERM)",
+                "Normal Killing: Killing the task (SIGKILL)",
+                "Warning Exited: ");
     }
 
     /**
@@ -228,6 +247,8 @@ class TaskLifecycleIT {
         assertThat(done.getStatus().reason()).isEqualTo("OOMKilled");
         assertThat(done.getStatus().exitCode()).isEqualTo(137);
         assertNothingLeft(task.getMetadata().getUid());
+        ObjectEvents.awaitRecorded(
+                ns, "Task", "hog-1", "Warning OOMKilled: " + done.getStatus().message());
     }
 
     @Test

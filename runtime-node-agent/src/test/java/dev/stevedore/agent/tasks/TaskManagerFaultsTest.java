@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
@@ -49,7 +50,8 @@ class TaskManagerFaultsTest {
                 Map.of(),
                 0,
                 new Runtimes(runc, new FakeRuntime("crun")),
-                new BindSources(List.of()));
+                new BindSources(List.of()),
+                EventRecorder.discarding());
         records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L)
                 .created(new ProcessId(4242L, null), null)
                 .started(Instant.parse("2026-12-01T10:00:00Z")));
