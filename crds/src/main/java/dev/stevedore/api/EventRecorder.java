@@ -10,7 +10,6 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import java.time.Clock;
-import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.LinkedHashMap;
@@ -152,7 +151,7 @@ public final class EventRecorder implements AutoCloseable {
                     .resource(event(involved, namespace, type, reason, message, at))
                     .create();
             written.put(key, new Written(created.getMetadata().getName(), 1));
-        } catch (KubernetesClientException e) {
+        } catch (RuntimeException e) {
             LOG.warn(
                     "cannot record Event {} on {} {}/{}: {}",
                     reason,
@@ -212,19 +211,15 @@ public final class EventRecorder implements AutoCloseable {
                 .build();
     }
 
-    /** Writes what is queued (for up to {@code timeout}), then stops. */
-    public void close(Duration timeout) {
+    /** Writes what is queued, for up to 2 s, then stops. */
+    @Override
+    public void close() {
         writer.shutdown();
         try {
-            writer.awaitTermination(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            writer.awaitTermination(2, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
         writer.shutdownNow();
-    }
-
-    @Override
-    public void close() {
-        close(Duration.ofSeconds(2));
     }
 }

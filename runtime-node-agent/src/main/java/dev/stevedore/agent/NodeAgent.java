@@ -235,7 +235,8 @@ public final class NodeAgent implements Callable<Integer> {
             NodeContainerReconciler containers,
             AgentFinalizer finalizer,
             TaskManager tasks,
-            ImageGarbageCollector imageGc)
+            ImageGarbageCollector imageGc,
+            EventRecorder events)
             implements AutoCloseable {
         /**
          * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
@@ -258,6 +259,7 @@ public final class NodeAgent implements Callable<Integer> {
             containers.close();
             finalizer.close();
             tasks.close();
+            events.close(); // the last of them written, as far as the API server lets it
         }
     }
 
@@ -412,7 +414,7 @@ public final class NodeAgent implements Callable<Integer> {
         reporter.start(heartbeatInterval);
         imageGarbageCollector.start(IMAGE_GC_INTERVAL);
         operator.start();
-        return new Running(operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector);
+        return new Running(operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector, events);
     }
 
     @Override

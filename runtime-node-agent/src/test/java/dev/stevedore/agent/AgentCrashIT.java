@@ -7,6 +7,7 @@ import dev.stevedore.agent.testing.AgentProcess;
 import dev.stevedore.agent.testing.AgentRoot;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.ObjectEvents;
 import dev.stevedore.agent.testing.StallingProxy;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.api.v1alpha1.Container;
@@ -29,6 +30,8 @@ import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Random;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
@@ -154,6 +157,56 @@ class AgentCrashIT {
             assertThat(partial).allSatisfy(p -> assertThat(p).doesNotExist());
             assertThat(root.leftovers()).isEmpty();
         }
+    }
+
+    /**
+     * Not a crash, but the same held download: while the big layer's pull is held part-way, the Container's status
+     * says how far it got (ImageReady=False, reason Pulling, "pulling REF: D MiB of T MiB"), and its Events say it
+     * is pulling; once it goes on, the pull ends Ready and Pulled.
+     */
+    @Test
+    void aPullHeldPartWayShowsHowFarItGotInTheContainersStatus(TestNamespace ns) {
+        namespace = ns;
+        node = "pull-progress-node";
+        AgentRoot root = new AgentRoot(tmp.resolve("progress"));
+        try (StallingProxy proxy = new StallingProxy(registry.host(), STALL_AFTER_BYTES)) {
+            String image = proxy.host() + "/test/big:1";
+            agent = AgentProcess.start(node, root.path(), controlPlane.kubeconfig(), tmp.resolve("progress.log"));
+            Containers.create(ns, "big", image, node, "");
+
+            Pattern progress = Pattern.compile(
+                    "pulling " + Pattern.quote(image) + ": ([0-9.]+) MiB of ([0-9.]+) MiB \\([0-9]+%\\)");
+            Matcher shown = await("the pull's progress in the status")
+                    .atMost(Containers.TIMEOUT)
+                    .failFast("the agent exited", () -> !agent.isAlive())
+                    .until(() -> progress.matcher(imageReadyMessage(ns, "big", "Pulling")), Matcher::matches);
+            double done = Double.parseDouble(shown.group(1));
+            double total = Double.parseDouble(shown.group(2));
+            assertThat(done).isPositive().isLessThan(total);
+            assertThat(total).isGreaterThanOrEqualTo(BIG_LAYER_BYTES / (1024.0 * 1024.0) - 0.1);
+            assertThat(proxy.stalled()).as("the pull is still held").isPositive();
+            ObjectEvents.awaitRecorded(ns, "Container", "big", "Normal Pulling: Pulling image \"" + image + "\"");
+
+            proxy.release();
+            Containers.awaitCondition(ns, "big", ContainerStatus.READY, "True", () -> "\nagent log:\n" + agent.log());
+            ObjectEvents.awaitRecorded(ns, "Container", "big", "Normal Pulled: Successfully pulled image");
+        }
+    }
+
+    /** The message of the Container's ImageReady condition while its reason is {@code reason}, else "". */
+    private static String imageReadyMessage(TestNamespace ns, String name, String reason) {
+        Container container =
+                ns.client().resources(Container.class).withName(name).get();
+        if (container == null
+                || container.getStatus() == null
+                || container.getStatus().conditions() == null) {
+            return "";
+        }
+        return container.getStatus().conditions().stream()
+                .filter(c -> ContainerStatus.IMAGE_READY.equals(c.getType()) && reason.equals(c.getReason()))
+                .map(c -> c.getMessage())
+                .findFirst()
+                .orElse("");
     }
 
     @Test

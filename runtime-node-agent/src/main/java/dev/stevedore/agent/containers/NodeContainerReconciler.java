@@ -2,9 +2,7 @@ package dev.stevedore.agent.containers;
 
 import dev.stevedore.agent.gc.GarbageCollector;
 import dev.stevedore.agent.gc.ImageGarbageCollector;
-import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
-import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.spec.SecurityLevel;
 import dev.stevedore.api.EventRecorder;
@@ -26,7 +24,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -59,6 +56,12 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     private final Map<String, Integer> failures = new ConcurrentHashMap<>();
     private final ScheduledExecutorService later = Executors.newSingleThreadScheduledExecutor(r -> {
         Thread t = new Thread(r, "container-release");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private final ScheduledExecutorService pullTimer = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "pull-progress");
         t.setDaemon(true);
         return t;
     });
@@ -114,11 +117,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         List<Condition> current =
                 container.getStatus() == null ? null : container.getStatus().conditions();
         try {
-            ContainerRecord record = preparer.prepare(
-                    container,
-                    pullCredentials.of(container),
-                    securityLevel(context.getClient(), container.getMetadata().getNamespace()),
-                    pullEvents(container));
+            ContainerRecord record = prepareShowingPull(container, context);
             failures.remove(uid);
             imageGc.runSoon(); // the new image may have taken the disk over the high threshold
             prepared.accept(record);
@@ -196,29 +195,42 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
     }
 
-    /** Pulling and Pulled, as kubelet records them on a Pod. */
-    private ImageService.PullListener pullEvents(Container container) {
-        return new ImageService.PullListener() {
-            @Override
-            public void pulling(String reference) {
-                events.record(container, EventRecorder.NORMAL, "Pulling", "Pulling image \"" + reference + "\"");
-            }
-
-            @Override
-            public void pulled(Image image, Duration took) {
-                events.record(
+    /**
+     * Prepares the Container, its pull (if there is one) shown as it runs; the shows end before this returns, so the
+     * status written next is never followed by a stale one.
+     */
+    private ContainerRecord prepareShowingPull(Container container, Context<Container> context)
+            throws RootfsPreparer.PrepareException, IOException {
+        Long generation = container.getMetadata().getGeneration();
+        List<Condition> current =
+                container.getStatus() == null ? null : container.getStatus().conditions();
+        try (PullProgress pull = new PullProgress(
+                events,
+                pullTimer,
+                container,
+                message -> apply(
+                        context,
                         container,
-                        EventRecorder.NORMAL,
-                        "Pulled",
-                        String.format(
-                                Locale.ROOT,
-                                "Successfully pulled image \"%s\" in %.3fs. Image size: %d bytes. Digest: %s",
-                                image.name(),
-                                took.toMillis() / 1000.0,
-                                image.size(),
-                                image.digest()));
-            }
-        };
+                        new ContainerStatus(
+                                null,
+                                null,
+                                null,
+                                null,
+                                null,
+                                generation,
+                                failed(
+                                        current,
+                                        ContainerStatus.IMAGE_READY,
+                                        "Pulling",
+                                        message,
+                                        generation,
+                                        false))))) {
+            return preparer.prepare(
+                    container,
+                    pullCredentials.of(container),
+                    securityLevel(context.getClient(), container.getMetadata().getNamespace()),
+                    pull);
+        }
     }
 
     /** What failed, as kubelet words a failed pull; the same failure again is counted on one Event. */
@@ -283,10 +295,11 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
         }
     }
 
-    /** Stops the releases waiting for tasks; a restarted agent's {@link #releaseGone} takes them up. */
+    /** Stops the releases waiting for tasks (a restarted agent's {@link #releaseGone} takes them up) and pull shows. */
     @Override
     public void close() {
         later.shutdownNow();
+        pullTimer.shutdownNow();
     }
 
     private void releaseOnceUnused(String uid) {

@@ -31,6 +31,9 @@ final class ImageAssembler {
         InputStream manifest(Digest digest) throws IOException;
 
         InputStream blob(Digest digest) throws IOException;
+
+        /** The layers are fetched next: {@code bytes} of them that the content store does not hold yet. */
+        default void fetchingLayers(long bytes) {}
     }
 
     ImageAssembler(ContentStore content, Platform platform) {
@@ -109,6 +112,10 @@ final class ImageAssembler {
             throw invalid(layers.size() + " layers but " + diffIds.size() + " diff_ids in the config");
         }
         long size = imageSize(manifestJson.length + manifest.config().size(), layers);
+        blobs.fetchingLayers(layers.stream()
+                .filter(layer -> content.path(layer.parsedDigest()).isEmpty())
+                .mapToLong(Oci.Descriptor::size)
+                .sum());
         List<Image.Layer> imageLayers = new ArrayList<>();
         for (int i = 0; i < layers.size(); i++) {
             Oci.Descriptor layer = layers.get(i);

@@ -33,12 +33,18 @@ public interface ImageService {
     /** As {@link #ensure(String, Map)}, telling {@code listener} of the pull when there is one. */
     Image ensure(String reference, Map<String, RegistryAuth> auths, PullListener listener) throws ImageException;
 
-    /** What a pull tells as it goes: for the Events of the Container it is for. */
+    /** What a pull tells as it goes: for the Events and the status of the Container it is for. */
     interface PullListener {
         PullListener NONE = new PullListener() {};
 
         /** The image is not on the node (or not for these credentials): it is pulled now. */
         default void pulling(String reference) {}
+
+        /**
+         * Bytes of the image's layers downloaded so far, of {@code total} to download (the layers not on the node
+         * already); called from the downloading thread at every read, so it must only note them.
+         */
+        default void progress(long done, long total) {}
 
         default void pulled(Image image, Duration took) {}
     }

@@ -8,6 +8,7 @@ import dev.stevedore.agent.content.ContentStore;
 import dev.stevedore.agent.content.Digest;
 import dev.stevedore.agent.images.ImageRecords.PullAccess;
 import java.io.ByteArrayInputStream;
+import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -17,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.atomic.AtomicLong;
 import okhttp3.OkHttpClient;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -103,6 +105,10 @@ public final class RegistryImageService implements ImageService {
 
     @Override
     public Image pull(String reference, Map<String, RegistryAuth> auths) throws ImageException {
+        return pull(reference, auths, PullListener.NONE);
+    }
+
+    private Image pull(String reference, Map<String, RegistryAuth> auths, PullListener listener) throws ImageException {
         ImageReference ref = parse(reference);
         RegistryAuth auth = authFor(ref, auths);
         RegistryClient client = client(ref, auth);
@@ -114,20 +120,11 @@ public final class RegistryImageService implements ImageService {
         }
         Digest digest = resolvedDigest(ref, top);
         Image image = assembler.assemble(
-                ref.toString(), digest, top.mediaType(), top.bytes().length, new ImageAssembler.Blobs() {
-                    @Override
-                    public InputStream manifest(Digest manifest) throws IOException {
-                        byte[] bytes = manifest.equals(digest)
-                                ? top.bytes()
-                                : client.manifest(manifest.toString()).bytes();
-                        return new ByteArrayInputStream(bytes);
-                    }
-
-                    @Override
-                    public InputStream blob(Digest blob) throws IOException {
-                        return client.blob(blob);
-                    }
-                });
+                ref.toString(),
+                digest,
+                top.mediaType(),
+                top.bytes().length,
+                new RegistryBlobs(client, top, digest, listener));
         // Served without credentials, it is public; else it is for the holders of these.
         PullAccess access = client.credentialsSent() ? PullAccess.of(hash(ref, auth)) : PullAccess.PUBLIC;
         try {
@@ -151,7 +148,7 @@ public final class RegistryImageService implements ImageService {
         if (stored.isEmpty()) {
             listener.pulling(reference);
             long started = System.nanoTime();
-            Image pulled = pull(reference, auths);
+            Image pulled = pull(reference, auths, listener);
             listener.pulled(pulled, Duration.ofNanos(System.nanoTime() - started));
             return pulled;
         }
@@ -321,6 +318,63 @@ public final class RegistryImageService implements ImageService {
             return Optional.of(ImageReference.parse(name).toString());
         } catch (IllegalArgumentException notAReference) {
             return Optional.empty();
+        }
+    }
+
+    /** An image's blobs from its registry repository, the layers' bytes counted for {@link PullListener#progress}. */
+    private static final class RegistryBlobs implements ImageAssembler.Blobs {
+        private final RegistryClient client;
+        private final RegistryClient.FetchedManifest top;
+        private final Digest digest;
+        private final PullListener listener;
+        private final AtomicLong done = new AtomicLong();
+        private volatile long total;
+
+        RegistryBlobs(RegistryClient client, RegistryClient.FetchedManifest top, Digest digest, PullListener listener) {
+            this.client = client;
+            this.top = top;
+            this.digest = digest;
+            this.listener = listener;
+        }
+
+        @Override
+        public InputStream manifest(Digest manifest) throws IOException {
+            byte[] bytes = manifest.equals(digest)
+                    ? top.bytes()
+                    : client.manifest(manifest.toString()).bytes();
+            return new ByteArrayInputStream(bytes);
+        }
+
+        @Override
+        public InputStream blob(Digest blob) throws IOException {
+            return new FilterInputStream(client.blob(blob)) {
+                @Override
+                public int read() throws IOException {
+                    int b = super.read();
+                    downloaded(b < 0 ? 0 : 1);
+                    return b;
+                }
+
+                @Override
+                public int read(byte[] buffer, int offset, int length) throws IOException {
+                    int n = super.read(buffer, offset, length);
+                    downloaded(Math.max(n, 0));
+                    return n;
+                }
+            };
+        }
+
+        @Override
+        public void fetchingLayers(long bytes) {
+            done.set(0); // what came before (the config) is no layer
+            total = bytes;
+            listener.progress(0, bytes);
+        }
+
+        private void downloaded(int bytes) {
+            if (bytes > 0) {
+                listener.progress(done.addAndGet(bytes), total);
+            }
         }
     }
 }
