@@ -172,17 +172,7 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
             Duration backoff = e.transientFailure() ? backoff(attempt) : null;
             String message =
                     e.getMessage() + disk + (backoff == null ? "" : "; retrying in " + backoff.toSeconds() + "s");
-            apply(
-                    context,
-                    container,
-                    new ContainerStatus(
-                            null,
-                            null,
-                            null,
-                            null,
-                            null,
-                            generation,
-                            failed(current, e.condition(), e.reason(), message, generation, backoff == null)));
+            applyNotReady(context, container, e.condition(), e.reason(), message, backoff == null);
             LOG.info(
                     "container {}/{} not ready: {}: {}",
                     container.getMetadata().getNamespace(),
@@ -201,30 +191,11 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
      */
     private ContainerRecord prepareShowingPull(Container container, Context<Container> context)
             throws RootfsPreparer.PrepareException, IOException {
-        Long generation = container.getMetadata().getGeneration();
-        List<Condition> current =
-                container.getStatus() == null ? null : container.getStatus().conditions();
         try (PullProgress pull = new PullProgress(
                 events,
                 pullTimer,
                 container,
-                message -> apply(
-                        context,
-                        container,
-                        new ContainerStatus(
-                                null,
-                                null,
-                                null,
-                                null,
-                                null,
-                                generation,
-                                failed(
-                                        current,
-                                        ContainerStatus.IMAGE_READY,
-                                        "Pulling",
-                                        message,
-                                        generation,
-                                        false))))) {
+                message -> applyNotReady(context, container, ContainerStatus.IMAGE_READY, "Pulling", message, false))) {
             return preparer.prepare(
                     container,
                     pullCredentials.of(container),
@@ -351,6 +322,30 @@ public class NodeContainerReconciler implements Reconciler<Container>, AutoClose
     private static Duration backoff(int attempt) {
         long seconds = Math.min(MAX_BACKOFF.toSeconds(), 1L << Math.min(attempt, 8));
         return Duration.ofSeconds(seconds);
+    }
+
+    /** The Container's status as not (yet) ready: the steps before {@code condition} done, it false for {@code reason}. */
+    private static void applyNotReady(
+            Context<Container> context,
+            Container container,
+            String condition,
+            String reason,
+            String message,
+            boolean stalled) {
+        Long generation = container.getMetadata().getGeneration();
+        List<Condition> current =
+                container.getStatus() == null ? null : container.getStatus().conditions();
+        apply(
+                context,
+                container,
+                new ContainerStatus(
+                        null,
+                        null,
+                        null,
+                        null,
+                        null,
+                        generation,
+                        failed(current, condition, reason, message, generation, stalled)));
     }
 
     private static void apply(Context<Container> context, Container container, ContainerStatus status) {
