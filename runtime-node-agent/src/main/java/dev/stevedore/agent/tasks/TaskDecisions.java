@@ -453,30 +453,31 @@ final class TaskDecisions {
      * the same way and ends as the start failure it was, not as a killed process.
      */
     private List<TaskAction> monitorLost(TaskRecord rec, Optional<String> runtimeState, Instant now) {
-        boolean stillThere = runtimeState.filter(LIVE_RUNTIME_STATES::contains).isPresent();
-        boolean neverStarted = runtimeState.filter("created"::equals).isPresent();
+        String state = runtimeState.orElse("");
+        TaskRecord ended;
+        if (state.equals("created")) {
+            ended = rec.exited(
+                    null,
+                    now,
+                    "StartFailed",
+                    "conmon, the task's monitor, died before the task was started (the agent restarted while"
+                            + " creating it); it was not started");
+        } else if (LIVE_RUNTIME_STATES.contains(state)) {
+            ended = rec.exited(
+                    137,
+                    now,
+                    MONITOR_LOST,
+                    "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills a task"
+                            + " whose shim died");
+        } else {
+            ended = rec.exited(
+                    null,
+                    now,
+                    MONITOR_LOST,
+                    "conmon, the task's monitor, died; the task had exited and its exit status was lost");
+        }
         List<TaskAction> plan = new ArrayList<>();
-        rec = save(
-                plan,
-                neverStarted
-                        ? rec.exited(
-                                null,
-                                now,
-                                "StartFailed",
-                                "conmon, the task's monitor, died before the task was started (the agent restarted"
-                                        + " while creating it); it was not started")
-                        : stillThere
-                                ? rec.exited(
-                                        137,
-                                        now,
-                                        MONITOR_LOST,
-                                        "conmon, the task's monitor, died; the task was killed (SIGKILL), as containerd kills"
-                                                + " a task whose shim died")
-                                : rec.exited(
-                                        null,
-                                        now,
-                                        MONITOR_LOST,
-                                        "conmon, the task's monitor, died; the task had exited and its exit status was lost"));
+        rec = save(plan, ended);
         plan.addAll(finish(rec));
         return plan;
     }
