@@ -7,12 +7,15 @@
 # Settings (environment): STEVEDORE_LOCAL_DIR (default .local), STEVEDORE_APISERVER_PORT (6443),
 # STEVEDORE_ETCD_PORT (2379), STEVEDORE_ETCD_PEER_PORT (2380), STEVEDORE_REGISTRY_PORT (5000),
 # STEVEDORE_PULL_CREDENTIALS_PORT (8443, the operator's pull-credentials endpoint),
+# STEVEDORE_OPERATOR_METRICS_PORT (8080) and STEVEDORE_AGENT_METRICS_PORT (9441): their /metrics on 127.0.0.1,
 # STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 cd "$repo"
 
 pull_credentials_port=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}
+operator_metrics_port=${STEVEDORE_OPERATOR_METRICS_PORT:-8080}
+agent_metrics_port=${STEVEDORE_AGENT_METRICS_PORT:-9441}
 
 ensure_prerequisites
 if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
@@ -70,6 +73,7 @@ stop_pidfile "$state/run/operator.pid"
 KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
   -cp "operator/target/classes:operator/target/lib/*" dev.stevedore.operator.StevedoreOperator --no-leader-elect \
   --lease-namespace stevedore-system --pull-credentials-port "$pull_credentials_port" --serving-name 127.0.0.1 \
+  --metrics-address "127.0.0.1:$operator_metrics_port" \
   </dev/null >>"$state/logs/operator.log" 2>&1 &
 echo $! > "$state/run/operator.pid"
 kubectl wait --for=create --timeout=60s -n stevedore-system configmap/stevedore-pull-credentials-ca >/dev/null
@@ -86,6 +90,7 @@ log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
 KUBECONFIG="$state/kubeconfig" setsid "$state/bin/stevedore-agent" \
   --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
+  --metrics-address "127.0.0.1:$agent_metrics_port" \
   --pull-credentials-url "https://127.0.0.1:$pull_credentials_port" \
   --pull-credentials-ca "$state/pull-credentials/ca.crt" --pull-credentials-token "$state/pull-credentials/token" \
   </dev/null >>"$state/logs/agent.log" 2>&1 &
@@ -99,7 +104,8 @@ write_env
 cat <<USAGE
 
 Stevedore is up: API server https://127.0.0.1:$apiserver_port, registry $registry (image $image).
-The operator and the node agent (node $node) run; their logs are in $state/logs/.
+The operator and the node agent (node $node) run; their logs are in $state/logs/, their metrics at
+http://127.0.0.1:$operator_metrics_port/metrics and http://127.0.0.1:$agent_metrics_port/metrics.
 Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env

@@ -28,3 +28,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
   value: {{ . | quote }}
 {{- end }}
 {{- end }}
+
+{{- /* Prometheus' scrape annotations of a Pod serving /metrics on the given port (metrics.podAnnotations). */ -}}
+{{- define "stevedore.scrapeAnnotations" -}}
+{{- if and .root.Values.metrics.podAnnotations (gt (int .port) 0) }}
+annotations:
+  prometheus.io/scrape: "true"
+  prometheus.io/port: {{ .port | quote }}
+  prometheus.io/path: /metrics
+{{- end }}
+{{- end }}

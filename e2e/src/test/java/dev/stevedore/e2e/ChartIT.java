@@ -8,6 +8,7 @@ import dev.stevedore.testing.Tools;
 import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Volume;
@@ -152,19 +153,85 @@ class ChartIT {
         assertThat(unprobed.getArgs()).contains("--health-port=0");
     }
 
+    /**
+     * Both components serve /metrics where Prometheus looks: the agent on its node's address (status.hostIP), the
+     * operator on every Pod address, each Pod annotated for annotation-driven scrape configs; PodMonitors on request.
+     */
+    @Test
+    void bothComponentsServeMetricsWherePrometheusLooks(TestNamespace ns) {
+        List<HasMetadata> objects = render(ns);
+        DaemonSet agents = the(objects, DaemonSet.class);
+        Container agent =
+                agents.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(agent.getArgs()).contains("--metrics-address=$(HOST_IP):9441");
+        assertThat(agent.getEnv())
+                .filteredOn(e -> e.getName().equals("HOST_IP"))
+                .singleElement()
+                .satisfies(e -> assertThat(e.getValueFrom().getFieldRef().getFieldPath())
+                        .isEqualTo("status.hostIP"));
+        assertThat(agents.getSpec().getTemplate().getMetadata().getAnnotations())
+                .containsEntry("prometheus.io/scrape", "true")
+                .containsEntry("prometheus.io/port", "9441")
+                .containsEntry("prometheus.io/path", "/metrics");
+        Deployment operators = the(objects, Deployment.class);
+        Container operator =
+                operators.getSpec().getTemplate().getSpec().getContainers().get(0);
+        assertThat(operator.getArgs()).contains("--metrics-address=:8080");
+        assertThat(operator.getPorts()).anySatisfy(p -> {
+            assertThat(p.getName()).isEqualTo("metrics");
+            assertThat(p.getContainerPort()).isEqualTo(8080);
+        });
+        assertThat(operators.getSpec().getTemplate().getMetadata().getAnnotations())
+                .containsEntry("prometheus.io/port", "8080");
+        assertThat(objects).noneMatch(o -> o.getKind().equals("PodMonitor"));
+
+        List<HasMetadata> monitored = render(
+                ns,
+                "--set",
+                "metrics.podMonitor.enabled=true",
+                "--set",
+                "metrics.podMonitor.labels.release=prometheus",
+                "--set",
+                "agent.metricsPort=0");
+        assertThat(monitored)
+                .filteredOn(o -> o.getKind().equals("PodMonitor"))
+                .singleElement()
+                .satisfies(monitor -> {
+                    assertThat(monitor.getMetadata().getName()).isEqualTo("t-operator");
+                    assertThat(monitor.getMetadata().getLabels()).containsEntry("release", "prometheus");
+                    assertThat(((GenericKubernetesResource) monitor)
+                                    .getAdditionalProperties()
+                                    .toString())
+                            .contains("app.kubernetes.io/component=operator", "port=metrics", "path=/metrics");
+                });
+        DaemonSet unscraped = the(monitored, DaemonSet.class);
+        assertThat(unscraped
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getArgs())
+                .noneMatch(a -> a.startsWith("--metrics-address"));
+        assertThat(unscraped.getSpec().getTemplate().getMetadata().getAnnotations())
+                .as("no annotations at all")
+                .isNullOrEmpty();
+    }
+
     @Test
     void valuesTheSchemaRefusesFailBeforeAnythingIsRendered() {
-        Map<String, String> refusals = Map.of(
-                "agent.healthPort=http", "/agent/healthPort",
-                "agent.root=var/lib/stevedore", "/agent/root",
-                "agent.stateDir=/run/../etc", "/agent/stateDir",
-                "agent.allowedHostPaths={relative}", "/agent/allowedHostPaths/0",
-                "agent.conmonCgroup=stevedore", "/agent/conmonCgroup",
-                "operator.replicas=0", "/operator/replicas",
-                "operator.hostNetwork=yes", "/operator/hostNetwork",
-                "operator.replica=2", "additional properties 'replica'",
-                "agent.layerLimits.max-layer-byte=1", "additional properties 'max-layer-byte'",
-                "kubernetesServicePort=https", "/kubernetesServicePort");
+        Map<String, String> refusals = Map.ofEntries(
+                Map.entry("agent.healthPort=http", "/agent/healthPort"),
+                Map.entry("agent.root=var/lib/stevedore", "/agent/root"),
+                Map.entry("agent.stateDir=/run/../etc", "/agent/stateDir"),
+                Map.entry("agent.allowedHostPaths={relative}", "/agent/allowedHostPaths/0"),
+                Map.entry("agent.conmonCgroup=stevedore", "/agent/conmonCgroup"),
+                Map.entry("operator.replicas=0", "/operator/replicas"),
+                Map.entry("operator.hostNetwork=yes", "/operator/hostNetwork"),
+                Map.entry("operator.replica=2", "additional properties 'replica'"),
+                Map.entry("agent.layerLimits.max-layer-byte=1", "additional properties 'max-layer-byte'"),
+                Map.entry("kubernetesServicePort=https", "/kubernetesServicePort"),
+                Map.entry("metrics.podMonitor.interval=often", "/metrics/podMonitor/interval"));
         refusals.forEach((set, field) -> {
             Processes.Result result = helm("template", "t", CHART.toString(), "--kube-version", "1.31.0", "--set", set);
             assertThat(result.exitCode()).as("helm template --set %s", set).isNotZero();

@@ -6,6 +6,10 @@ import dev.stevedore.testing.Processes;
 import dev.stevedore.testing.Tools;
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -49,7 +53,9 @@ class LocalUpIT {
                 "STEVEDORE_ETCD_PORT", freePort(),
                 "STEVEDORE_ETCD_PEER_PORT", freePort(),
                 "STEVEDORE_REGISTRY_PORT", freePort(),
-                "STEVEDORE_PULL_CREDENTIALS_PORT", freePort());
+                "STEVEDORE_PULL_CREDENTIALS_PORT", freePort(),
+                "STEVEDORE_OPERATOR_METRICS_PORT", freePort(),
+                "STEVEDORE_AGENT_METRICS_PORT", freePort());
     }
 
     @AfterAll
@@ -93,6 +99,42 @@ class LocalUpIT {
                         .output())
                 .isEqualTo("Deleted 0 Completed");
         assertThat(up.output()).contains("Hello from Stevedore");
+    }
+
+    /**
+     * Both processes serve Prometheus' text format: the operator its reconciles (java-operator-sdk's series) and
+     * JVM, the agent what the example cost it — a pull, its bytes and unpacked layers, a task started and ended.
+     */
+    @Test
+    @Order(2)
+    void theOperatorAndTheAgentServeTheirMetrics() throws Exception {
+        String operator = scrape("STEVEDORE_OPERATOR_METRICS_PORT");
+        assertThat(operator)
+                .containsPattern("(?m)^operator_sdk_reconciliations_started_total\\{.*} [1-9]")
+                .containsPattern("(?m)^operator_sdk_controllers_execution_reconcile_seconds_count\\{.*} [1-9]")
+                .containsPattern("(?m)^jvm_memory_used_bytes\\{");
+        String agent = scrape("STEVEDORE_AGENT_METRICS_PORT");
+        assertThat(agent)
+                .containsPattern("(?m)^stevedore_image_pulls_total\\{result=\"success\"} [1-9]")
+                .containsPattern("(?m)^stevedore_image_pull_bytes_total [1-9]")
+                .containsPattern(
+                        "(?m)^stevedore_layer_unpack_duration_seconds_count\\{snapshotter=\"overlayfs\"} [1-9]")
+                .containsPattern("(?m)^stevedore_task_start_duration_seconds_count [1-9]")
+                .containsPattern("(?m)^stevedore_task_exit_to_deleted_seconds_bucket\\{le=\"\\+Inf\"} [1-9]")
+                .containsPattern("(?m)^stevedore_tasks_ended_total\\{reason=\"Exited\"} [1-9]")
+                .containsPattern("(?m)^operator_sdk_reconciliations_started_total\\{.*} [1-9]");
+    }
+
+    private static String scrape(String portVariable) throws IOException, InterruptedException {
+        HttpResponse<String> response = HttpClient.newHttpClient()
+                .send(
+                        HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + env.get(portVariable) + "/metrics"))
+                                .build(),
+                        HttpResponse.BodyHandlers.ofString());
+        assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type"))
+                .hasValueSatisfying(t -> assertThat(t).startsWith("text/plain; version=0.0.4"));
+        return response.body();
     }
 
     /**

@@ -2,13 +2,18 @@ package dev.stevedore.operator;
 
 import dev.stevedore.api.Durations;
 import dev.stevedore.api.EventRecorder;
-import dev.stevedore.api.HealthServer;
+import dev.stevedore.api.MonitoringServer;
+import dev.stevedore.api.ProcessMetrics;
 import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RuntimeInfo;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.security.GeneralSecurityException;
@@ -83,6 +88,13 @@ public final class StevedoreOperator implements Callable<Integer> {
     int healthPort;
 
     @Option(
+            names = "--metrics-address",
+            defaultValue = "",
+            paramLabel = "HOST:PORT",
+            description = "Where to serve /metrics (Prometheus text) over plain HTTP, e.g. :8080 (default: off).")
+    String metricsAddress;
+
+    @Option(
             names = "--agent-service-account",
             defaultValue = "stevedore-system/stevedore-agent",
             paramLabel = "NAMESPACE/NAME",
@@ -136,8 +148,18 @@ public final class StevedoreOperator implements Callable<Integer> {
 
     /** Starts the operator's controllers on {@code client}; stop it with {@link Operator#stop()}. */
     public static Operator start(KubernetesClient client, Settings settings) {
+        return start(client, settings, new SimpleMeterRegistry());
+    }
+
+    /**
+     * Starts the operator's controllers on {@code client}, their reconciles measured into {@code metrics}; stop it
+     * with {@link Operator#stop()}.
+     */
+    public static Operator start(KubernetesClient client, Settings settings, MeterRegistry metrics) {
         Operator operator = new Operator(o -> {
             o.withKubernetesClient(client).withCloseClientOnStop(false);
+            // Not per resource: a series per Task would grow without bound on a busy cluster.
+            o.withMetrics(MicrometerMetrics.withoutPerResourceMetrics(metrics));
             LeaderElection election = settings.leaderElection();
             if (election != null) {
                 o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(
@@ -182,9 +204,16 @@ public final class StevedoreOperator implements Callable<Integer> {
     public Integer call() throws InterruptedException, IOException, GeneralSecurityException {
         KubernetesClient client = new KubernetesClientBuilder().build();
         AtomicReference<Operator> started = new AtomicReference<>();
-        HealthServer health = healthPort == 0
+        MonitoringServer health = healthPort == 0
                 ? null
-                : HealthServer.start(new InetSocketAddress(healthPort), () -> notReady(started.get()));
+                : MonitoringServer.start(new InetSocketAddress(healthPort), () -> notReady(started.get()));
+        PrometheusMeterRegistry metrics = ProcessMetrics.registry();
+        MonitoringServer metricsServer = metricsAddress.isEmpty()
+                ? null
+                : MonitoringServer.start(
+                        MonitoringServer.parseAddress(metricsAddress),
+                        () -> notReady(started.get()),
+                        () -> Optional.of(metrics.scrape()));
         // Unique per process, as client-go does: two replicas on one host must not both think they hold the Lease.
         String identity =
                 System.getenv().getOrDefault("POD_NAME", System.getenv().getOrDefault("HOSTNAME", "operator")) + "_"
@@ -205,7 +234,8 @@ public final class StevedoreOperator implements Callable<Integer> {
                         leaderElect ? new LeaderElection(leaseNamespace, identity, true) : null,
                         nodeGracePeriod,
                         nodeLostGrace,
-                        nodeGoneGrace));
+                        nodeGoneGrace),
+                metrics);
         started.set(operator);
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime()
@@ -213,6 +243,9 @@ public final class StevedoreOperator implements Callable<Integer> {
                         () -> {
                             if (health != null) {
                                 health.close();
+                            }
+                            if (metricsServer != null) {
+                                metricsServer.close();
                             }
                             pullCredentials.close();
                             operator.stop();

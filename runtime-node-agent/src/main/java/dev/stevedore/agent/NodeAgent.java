@@ -2,6 +2,7 @@ package dev.stevedore.agent;
 
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.containers.NodeContainerReconciler;
+import dev.stevedore.agent.containers.PrepareMetrics;
 import dev.stevedore.agent.containers.PullCredentials;
 import dev.stevedore.agent.containers.PullCredentialsClient;
 import dev.stevedore.agent.containers.RootfsPreparer;
@@ -27,15 +28,19 @@ import dev.stevedore.agent.tasks.ConmonCgroup;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
 import dev.stevedore.agent.tasks.Runtimes;
 import dev.stevedore.agent.tasks.TaskManager;
+import dev.stevedore.agent.tasks.TaskMetrics;
 import dev.stevedore.agent.tasks.TaskRecords;
 import dev.stevedore.api.Durations;
 import dev.stevedore.api.EventRecorder;
-import dev.stevedore.api.HealthServer;
+import dev.stevedore.api.MonitoringServer;
+import dev.stevedore.api.ProcessMetrics;
 import dev.stevedore.api.PullCredentialsApi;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.RuntimeInfo;
+import io.javaoperatorsdk.operator.monitoring.micrometer.MicrometerMetrics;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.URI;
@@ -106,6 +111,14 @@ public final class NodeAgent implements Callable<Integer> {
             paramLabel = "HOST:PORT",
             description = "Where to serve /healthz and /readyz over plain HTTP, e.g. 127.0.0.1:9440 (default: off).")
     String healthAddress;
+
+    @Option(
+            names = "--metrics-address",
+            defaultValue = "",
+            paramLabel = "HOST:PORT",
+            description = "Where to serve /metrics (Prometheus text) over plain HTTP, e.g. :9441 (default: off). The "
+                    + "series name the node's Tasks and their namespaces.")
+    String metricsAddress;
 
     @Option(
             names = "--heartbeat-interval",
@@ -236,7 +249,8 @@ public final class NodeAgent implements Callable<Integer> {
             AgentFinalizer finalizer,
             TaskManager tasks,
             ImageGarbageCollector imageGc,
-            EventRecorder events)
+            EventRecorder events,
+            PrometheusMeterRegistry metrics)
             implements AutoCloseable {
         /**
          * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
@@ -249,6 +263,12 @@ public final class NodeAgent implements Callable<Integer> {
                 return Optional.of("informers not watching: " + info.unhealthyEventSources());
             }
             return Optional.empty();
+        }
+
+        /** The agent's metrics in Prometheus' text format, the running tasks' usage read now. */
+        public String scrape() {
+            tasks.refreshMetrics();
+            return metrics.scrape();
         }
 
         @Override
@@ -341,6 +361,7 @@ public final class NodeAgent implements Callable<Integer> {
             ImageGcPolicy imageGc)
             throws IOException {
         StateDirectories.close(root);
+        PrometheusMeterRegistry metrics = ProcessMetrics.registry();
         FileContentStore content;
         RegistryImageService images;
         // Temp files in content/ingest and images/ are a crash's leftovers unless an import is writing them now.
@@ -360,7 +381,7 @@ public final class NodeAgent implements Callable<Integer> {
         snapshotters.put("native", new NativeSnapshotter(root, layerLimits));
         ContainerRecords records = new ContainerRecords(root);
         records.removeLeftovers();
-        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root);
+        GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root, metrics);
         gc.collect();
         ImageGarbageCollector imageGarbageCollector =
                 new ImageGarbageCollector(gc, images, root, imageGc, Clock.systemUTC());
@@ -375,7 +396,8 @@ public final class NodeAgent implements Callable<Integer> {
                 TaskManager.DEFAULT_LOG_SIZE_MAX,
                 taskRuntime.prepare(root),
                 new BindSources(allowedHostPaths),
-                events);
+                events,
+                new TaskMetrics(metrics, ConmonCgroup.CGROUP_ROOT));
         RootfsPreparer preparer = new RootfsPreparer(
                 images,
                 content,
@@ -384,10 +406,13 @@ public final class NodeAgent implements Callable<Integer> {
                 records,
                 gc,
                 tasks::snapshotInUse,
-                root.resolve("tmpmounts"));
+                root.resolve("tmpmounts"),
+                new PrepareMetrics(metrics));
         tasks.start();
 
-        Operator operator = new Operator(o -> o.withKubernetesClient(client).withCloseClientOnStop(false));
+        Operator operator = new Operator(o -> o.withKubernetesClient(client)
+                .withCloseClientOnStop(false)
+                .withMetrics(MicrometerMetrics.withoutPerResourceMetrics(metrics)));
         AgentFinalizer finalizer = new AgentFinalizer(client);
         NodeTaskReconciler taskReconciler = new NodeTaskReconciler(tasks, nodeName, finalizer);
         NodeContainerReconciler containerReconciler = new NodeContainerReconciler(
@@ -414,7 +439,8 @@ public final class NodeAgent implements Callable<Integer> {
         reporter.start(heartbeatInterval);
         imageGarbageCollector.start(IMAGE_GC_INTERVAL);
         operator.start();
-        return new Running(operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector, events);
+        return new Running(
+                operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector, events, metrics);
     }
 
     @Override
@@ -436,13 +462,21 @@ public final class NodeAgent implements Callable<Integer> {
         }
         // Served from the first moment, so a liveness probe does not kill an agent still adopting its tasks.
         AtomicReference<Running> running = new AtomicReference<>();
-        HealthServer health = healthAddress.isEmpty()
+        MonitoringServer health = healthAddress.isEmpty()
                 ? null
-                : HealthServer.start(
-                        HealthServer.parseAddress(healthAddress),
+                : MonitoringServer.start(
+                        MonitoringServer.parseAddress(healthAddress),
                         () -> running.get() == null
                                 ? Optional.of("starting: RuntimeNode not registered yet")
                                 : running.get().notReady());
+        MonitoringServer metricsServer = metricsAddress.isEmpty()
+                ? null
+                : MonitoringServer.start(
+                        MonitoringServer.parseAddress(metricsAddress),
+                        () -> running.get() == null
+                                ? Optional.of("starting: RuntimeNode not registered yet")
+                                : running.get().notReady(),
+                        () -> Optional.ofNullable(running.get()).map(Running::scrape));
         Running agent = start(
                 client,
                 node,
@@ -463,6 +497,9 @@ public final class NodeAgent implements Callable<Integer> {
                         () -> {
                             if (health != null) {
                                 health.close();
+                            }
+                            if (metricsServer != null) {
+                                metricsServer.close();
                             }
                             agent.close();
                             client.close();

@@ -23,6 +23,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
@@ -45,6 +46,7 @@ public final class RootfsPreparer {
     private final GarbageCollector gc;
     private final Predicate<String> snapshotInUse;
     private final Path tempMounts;
+    private final PrepareMetrics metrics;
 
     /**
      * @param snapshotInUse whether a running Task uses an active snapshot: a Container's old rootfs outlives a change until then
@@ -59,7 +61,8 @@ public final class RootfsPreparer {
             ContainerRecords records,
             GarbageCollector gc,
             Predicate<String> snapshotInUse,
-            Path tempMounts)
+            Path tempMounts,
+            PrepareMetrics metrics)
             throws IOException {
         ReadOnlyRootfs.removeLeftovers(tempMounts);
         this.tempMounts = tempMounts;
@@ -70,6 +73,7 @@ public final class RootfsPreparer {
         this.specs = specs;
         this.records = records;
         this.gc = gc;
+        this.metrics = metrics;
     }
 
     /** Which step failed, with the reason and message for the Container's conditions. */
@@ -122,9 +126,11 @@ public final class RootfsPreparer {
         lease.lock();
         try {
             Image image;
+            PrepareMetrics.Pull measured = metrics.measure(pull);
             try {
-                image = images.ensure(spec.image(), auths, pull);
+                image = images.ensure(spec.image(), auths, measured);
             } catch (ImageException e) {
+                measured.failed(e.reason());
                 throw new PrepareException("ImageReady", e.reason(), e.getMessage(), e.transientFailure(), e);
             }
             List<String> chain =
@@ -200,6 +206,7 @@ public final class RootfsPreparer {
             Digest digest = layer.digest();
             Path blob = content.path(digest)
                     .orElseThrow(() -> new IOException("layer " + digest + " is not in the content store"));
+            long started = System.nanoTime();
             try {
                 snapshotter.unpack(
                         chain.get(i),
@@ -207,6 +214,7 @@ public final class RootfsPreparer {
                         blob,
                         layer.mediaType(),
                         layer.diffId().toString());
+                metrics.unpacked(snapshotter.name(), Duration.ofNanos(System.nanoTime() - started));
             } catch (LayerRejectedException e) {
                 throw new PrepareException(
                         "RootfsReady", "LayerRejected", "layer " + digest + ": " + e.getMessage(), false, e);

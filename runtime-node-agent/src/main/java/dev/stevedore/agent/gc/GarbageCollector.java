@@ -9,6 +9,10 @@ import dev.stevedore.agent.fs.RootLock;
 import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageService;
 import dev.stevedore.agent.snapshots.Snapshotter;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -44,18 +48,33 @@ public final class GarbageCollector {
     /** The agent's root, for the lock that keeps collections and imports by other processes apart; or null. */
     private final Path root;
 
+    private final Timer duration;
+    private final Counter removedImages;
+    private final Counter removedSnapshots;
+    private final Counter removedBlobs;
+
     public GarbageCollector(
             ContainerRecords records, ImageService images, ContentStore content, Collection<Snapshotter> snapshotters) {
-        this(records, images, content, snapshotters, null);
+        this(records, images, content, snapshotters, null, new SimpleMeterRegistry());
     }
 
-    /** @param root the agent's root: a collection is skipped while {@code stevedore-agent import} writes there */
+    /**
+     * @param root the agent's root: a collection is skipped while {@code stevedore-agent import} writes there
+     * @param metrics where collections are counted and timed
+     */
     public GarbageCollector(
             ContainerRecords records,
             ImageService images,
             ContentStore content,
             Collection<Snapshotter> snapshotters,
-            Path root) {
+            Path root,
+            MeterRegistry metrics) {
+        this.duration = Timer.builder("stevedore.gc.duration")
+                .description("Time garbage collections took, the sweep of unused snapshots and blobs included")
+                .register(metrics);
+        this.removedImages = removed(metrics, "image");
+        this.removedSnapshots = removed(metrics, "snapshot");
+        this.removedBlobs = removed(metrics, "blob");
         this.records = records;
         this.images = images;
         this.content = content;
@@ -89,6 +108,23 @@ public final class GarbageCollector {
      * chosen keeps its image), then sweeps.
      */
     public Result removeImages(Collection<String> names) throws IOException {
+        Timer.Sample sample = Timer.start();
+        Result result = removeImagesUnderLock(names);
+        sample.stop(duration);
+        removedImages.increment(result.images());
+        removedSnapshots.increment(result.snapshots());
+        removedBlobs.increment(result.blobs());
+        return result;
+    }
+
+    private static Counter removed(MeterRegistry metrics, String kind) {
+        return Counter.builder("stevedore.gc.removed")
+                .description("Images, snapshots and content blobs garbage collection removed")
+                .tag("kind", kind)
+                .register(metrics);
+    }
+
+    private Result removeImagesUnderLock(Collection<String> names) throws IOException {
         lock.writeLock().lock();
         try (RootLock imports = root == null ? null : RootLock.tryExclusive(root)) {
             if (root != null && imports == null) {

@@ -49,6 +49,7 @@ final class TaskExecutor implements AutoCloseable {
     private final TaskResources resources;
     private final TaskStatusWriter statuses;
     private final TaskEvents events;
+    private final TaskMetrics metrics;
     private final TaskDecisions decisions;
     private final long logSizeMax;
     private final BindSources bindSources;
@@ -70,6 +71,7 @@ final class TaskExecutor implements AutoCloseable {
             TaskResources resources,
             TaskStatusWriter statuses,
             TaskEvents events,
+            TaskMetrics metrics,
             TaskDecisions decisions,
             long logSizeMax,
             BindSources bindSources,
@@ -82,6 +84,7 @@ final class TaskExecutor implements AutoCloseable {
         this.resources = resources;
         this.statuses = statuses;
         this.events = events;
+        this.metrics = metrics;
         this.decisions = decisions;
         this.logSizeMax = logSizeMax;
         this.bindSources = bindSources;
@@ -131,6 +134,11 @@ final class TaskExecutor implements AutoCloseable {
                             records.put(current);
                             status = StatusWrite.LANDED;
                             events.ended(task, report.status());
+                            metrics.ended(
+                                    report.status(),
+                                    report.status().exitCode() == null || current.exitedAt() == null
+                                            ? null
+                                            : Duration.between(current.exitedAt(), clock.instant()));
                         }
                         case TASK_GONE -> {
                             LOG.info(
@@ -165,6 +173,7 @@ final class TaskExecutor implements AutoCloseable {
      * start), the runtime's create and start, and one status write.
      */
     private Outcome start(TaskRef task, TaskAction.Start start) throws IOException {
+        long began = System.nanoTime();
         String uid = task.uid();
         ContainerRecord container = start.container();
         TaskRecord rec = TaskRecord.creating(
@@ -222,6 +231,7 @@ final class TaskExecutor implements AutoCloseable {
         LOG.info("task {}/{} started: pid {} ({})", task.namespace(), task.name(), pid, start.runtime());
         events.started(task, pid, start.runtime());
         boolean written = statuses.write(task, decisions.statusOf(rec)) != TaskStatusWriter.Result.NOT_WRITTEN;
+        metrics.started(Duration.ofNanos(System.nanoTime() - began));
         return new Outcome(null, false, written ? StatusWrite.LANDED : StatusWrite.OWED);
     }
 

@@ -47,6 +47,7 @@ public final class TaskManager implements AutoCloseable {
     private final TaskResources resources;
     private final TaskDecisions decisions;
     private final TaskExecutor executor;
+    private final TaskMetrics metrics;
     private final TaskAdoption adoption;
     private final OrphanSweep sweep;
     private final TaskLocks locks = new TaskLocks();
@@ -73,11 +74,13 @@ public final class TaskManager implements AutoCloseable {
             long logSizeMax,
             Runtimes runtimes,
             BindSources bindSources,
-            EventRecorder events) {
+            EventRecorder events,
+            TaskMetrics metrics) {
         this.client = client;
         this.records = records;
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
+        this.metrics = metrics;
         this.decisions = new TaskDecisions(nodeName);
         this.executor = new TaskExecutor(
                 records,
@@ -87,6 +90,7 @@ public final class TaskManager implements AutoCloseable {
                 resources,
                 new TaskStatusWriter(client),
                 new TaskEvents(events),
+                metrics,
                 decisions,
                 logSizeMax,
                 bindSources,
@@ -140,6 +144,11 @@ public final class TaskManager implements AutoCloseable {
 
     public int runningTasks() {
         return (int) records.list().stream().filter(TaskRecord::live).count();
+    }
+
+    /** Reads the live tasks' usage into their metrics, for a scrape. */
+    public void refreshMetrics() {
+        metrics.refresh(records.list().stream().filter(TaskRecord::live).toList());
     }
 
     /** Whether a task holds this active snapshot (its rootfs may be mounted). */

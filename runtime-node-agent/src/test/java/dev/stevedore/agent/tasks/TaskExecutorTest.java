@@ -14,6 +14,7 @@ import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -53,6 +54,7 @@ class TaskExecutorTest {
     private final TaskDecisions decisions = new TaskDecisions("node-1");
     private final AtomicInteger gracesOver = new AtomicInteger();
     private final CountDownLatch graceOver = new CountDownLatch(1);
+    private final SimpleMeterRegistry metrics = new SimpleMeterRegistry();
     private FakeTaskStatusApi api;
     private TaskExecutor executor;
 
@@ -73,6 +75,7 @@ class TaskExecutorTest {
                 new TaskResources(records, runtimes),
                 new TaskStatusWriter(api.client()),
                 new TaskEvents(EventRecorder.discarding()),
+                new TaskMetrics(metrics, root.resolve("cgroup")),
                 decisions,
                 0,
                 new BindSources(List.of()),
@@ -143,6 +146,7 @@ class TaskExecutorTest {
             assertThat(a.query()).contains("fieldManager=stevedore-agent").contains("force=true");
             assertThat(a.status()).isEqualTo(decisions.statusOf(rec));
         });
+        assertThat(metrics.get("stevedore.task.start.duration").timer().count()).isEqualTo(1);
     }
 
     @Test
@@ -160,6 +164,11 @@ class TaskExecutorTest {
                 .extracting(TaskStatus::phase, TaskStatus::reason, TaskStatus::message)
                 .containsExactly(Phase.Deleted, "StartFailed", "runc create: exec: \"/no/such/binary\": no such file");
         assertThat(records.bundle(UID)).doesNotExist();
+        assertThat(ended("Failed")).isEqualTo(1);
+        assertThat(metrics.get("stevedore.task.start.duration").timer().count()).isZero();
+        assertThat(metrics.get("stevedore.task.exit.to.deleted").timer().count())
+                .as("a task that never ran has no exit to measure from")
+                .isZero();
     }
 
     @Test
@@ -286,6 +295,9 @@ class TaskExecutorTest {
         assertThat(recorded())
                 .extracting(TaskRecord::released, TaskRecord::reported)
                 .containsExactly(true, false);
+        assertThat(metrics.find("stevedore.tasks.ended").counter())
+                .as("not ended until it landed")
+                .isNull();
 
         api.respondWith = 200;
         TaskRecord released = recorded();
@@ -305,6 +317,16 @@ class TaskExecutorTest {
                 .singleElement()
                 .extracting(TaskStatus::phase, TaskStatus::exitCode)
                 .containsExactly(Phase.Deleted, 0);
+        assertThat(ended("Exited")).isEqualTo(1);
+        assertThat(metrics.get("stevedore.task.exit.to.deleted").timer().count())
+                .isEqualTo(1);
+    }
+
+    private double ended(String reason) {
+        return metrics.get("stevedore.tasks.ended")
+                .tag("reason", reason)
+                .counter()
+                .count();
     }
 
     @Test

@@ -34,6 +34,7 @@ import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -190,6 +191,7 @@ class TaskLifecycleIT {
                 .ignoreExceptions() // a line conmon is still writing
                 .until(() -> TaskLog.read(log).first("ready").isPresent());
         Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
+        assertUsageInMetrics(ns, "sleeper-1", uid);
 
         setDesired(ns, "sleeper-1", "Paused");
         awaitPhase(ns, "sleeper-1", TaskStatus.Phase.Paused);
@@ -214,6 +216,34 @@ class TaskLifecycleIT {
                 "Normal Killing: Stopping the task (SIGTERM)",
                 "Normal Killing: Killing the task (SIGKILL)",
                 "Warning Exited: ");
+        assertThat(agent.scrape()).as("an ended task's usage series go with it").doesNotContain(uid);
+    }
+
+    /**
+     * The running task's usage is in the agent's metrics, read from its cgroup and labelled with what a user knows it
+     * by: some CPU time, memory, its processes.
+     */
+    private static void assertUsageInMetrics(TestNamespace ns, String task, String uid) {
+        String series = "{namespace=\"" + ns.name() + "\",task=\"" + task + "\",uid=\"" + uid + "\"}";
+        Awaitility.await("the task's usage in the agent's metrics")
+                .atMost(TIMEOUT)
+                .untilAsserted(() -> assertThat(sample("stevedore_task_cpu_usage_seconds_total" + series))
+                        .hasValueSatisfying(cpu -> assertThat(cpu).isPositive()));
+        assertThat(sample("stevedore_task_memory_usage_bytes" + series))
+                .hasValueSatisfying(bytes -> assertThat(bytes).isGreaterThan(100_000));
+        assertThat(sample("stevedore_task_memory_working_set_bytes" + series))
+                .hasValueSatisfying(bytes -> assertThat(bytes).isPositive());
+        assertThat(sample("stevedore_task_pids" + series))
+                .hasValueSatisfying(pids -> assertThat(pids).isBetween(1.0, 10.0));
+    }
+
+    /** The value of one series in the agent's metrics now, as {@code name{labels}}. */
+    private static Optional<Double> sample(String series) {
+        return agent.scrape()
+                .lines()
+                .filter(line -> line.startsWith(series + " "))
+                .map(line -> Double.parseDouble(line.substring(series.length() + 1)))
+                .findFirst();
     }
 
     /**
@@ -249,6 +279,8 @@ class TaskLifecycleIT {
         assertNothingLeft(task.getMetadata().getUid());
         ObjectEvents.awaitRecorded(
                 ns, "Task", "hog-1", "Warning OOMKilled: " + done.getStatus().message());
+        assertThat(sample("stevedore_tasks_ended_total{reason=\"OOMKilled\"}"))
+                .hasValueSatisfying(n -> assertThat(n).isGreaterThanOrEqualTo(1));
     }
 
     @Test
@@ -284,6 +316,7 @@ class TaskLifecycleIT {
         assertThat(Files.readString(Path.of("/sys/fs/cgroup/memory/stevedore", uid, "cgroup.procs")))
                 .contains(Long.toString(pid));
         Path freezer = Path.of("/sys/fs/cgroup/freezer/stevedore", uid, "freezer.state");
+        assertUsageInMetrics(ns, "crunsleeper-1", uid);
         setDesired(ns, "crunsleeper-1", "Paused");
         awaitPhase(ns, "crunsleeper-1", TaskStatus.Phase.Paused);
         assertThat(Files.readString(freezer).strip()).isEqualTo("FROZEN");

@@ -9,6 +9,7 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.api.v1alpha1.TaskStatus.Phase;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -51,7 +52,8 @@ class TaskManagerFaultsTest {
                 0,
                 new Runtimes(runc, new FakeRuntime("crun")),
                 new BindSources(List.of()),
-                EventRecorder.discarding());
+                EventRecorder.discarding(),
+                new TaskMetrics(new SimpleMeterRegistry(), root.resolve("cgroup")));
         records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L)
                 .created(new ProcessId(4242L, null), null)
                 .started(Instant.parse("2026-12-01T10:00:00Z")));

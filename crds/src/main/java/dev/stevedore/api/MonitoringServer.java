@@ -12,16 +12,20 @@ import java.util.concurrent.Executors;
 import java.util.function.Supplier;
 
 /**
- * The health endpoints of the operator and the node agent, for kubelet's probes: {@code GET /healthz} answers 200
- * "ok" while the process serves at all (liveness), {@code GET /readyz} 200 "ok" once the component does its work,
- * else 503 with the reason (readiness). Plain HTTP on a port of its own, served by the JDK's HTTP server on one
- * daemon thread: a probe needs no framework, and nothing here is secret.
+ * The health and metrics endpoints of the operator and the node agent. For kubelet's probes, {@code GET /healthz}
+ * answers 200 "ok" while the process serves at all (liveness), {@code GET /readyz} 200 "ok" once the component does
+ * its work, else 503 with the reason (readiness). For Prometheus, {@code GET /metrics} answers the text exposition
+ * format where the component has metrics. Plain HTTP on a port of its own, served by the JDK's HTTP server on one
+ * daemon thread: a probe and a scrape need no framework.
  */
-public final class HealthServer implements AutoCloseable {
+public final class MonitoringServer implements AutoCloseable {
+    /** Prometheus' text exposition format, as its scrapers ask for it. */
+    static final String PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
     private final HttpServer server;
     private final ExecutorService thread;
 
-    private HealthServer(HttpServer server, ExecutorService thread) {
+    private MonitoringServer(HttpServer server, ExecutorService thread) {
         this.server = server;
         this.thread = thread;
     }
@@ -31,7 +35,20 @@ public final class HealthServer implements AutoCloseable {
      *
      * @param notReady why the component is not ready, empty when it is; asked at each {@code /readyz}
      */
-    public static HealthServer start(InetSocketAddress address, Supplier<Optional<String>> notReady)
+    public static MonitoringServer start(InetSocketAddress address, Supplier<Optional<String>> notReady)
+            throws IOException {
+        return start(address, notReady, null);
+    }
+
+    /**
+     * Serves on {@code address} until closed.
+     *
+     * @param notReady why the component is not ready, empty when it is; asked at each {@code /readyz}
+     * @param metrics the metrics in Prometheus' text format, asked at each {@code /metrics}; empty while the
+     *     component has none yet (503); null: no {@code /metrics} (404)
+     */
+    public static MonitoringServer start(
+            InetSocketAddress address, Supplier<Optional<String>> notReady, Supplier<Optional<String>> metrics)
             throws IOException {
         HttpServer server = HttpServer.create(address, 0);
         ExecutorService thread = Executors.newSingleThreadExecutor(r -> {
@@ -42,9 +59,12 @@ public final class HealthServer implements AutoCloseable {
         server.setExecutor(thread);
         server.createContext("/healthz", exchange -> answer(exchange, Optional.empty()));
         server.createContext("/readyz", exchange -> answer(exchange, notReady.get()));
+        if (metrics != null) {
+            server.createContext("/metrics", exchange -> scrape(exchange, metrics));
+        }
         server.createContext("/", exchange -> respond(exchange, 404, "not found: /healthz or /readyz"));
         server.start();
-        return new HealthServer(server, thread);
+        return new MonitoringServer(server, thread);
     }
 
     /** {@code host:port}, {@code [ipv6]:port} or {@code :port} (every address), as a flag gives it. */
@@ -83,9 +103,27 @@ public final class HealthServer implements AutoCloseable {
         }
     }
 
+    private static void scrape(HttpExchange exchange, Supplier<Optional<String>> metrics) throws IOException {
+        if (!exchange.getRequestURI().getPath().equals("/metrics")) {
+            respond(exchange, 404, "not found: /metrics");
+        } else if (!exchange.getRequestMethod().equals("GET")) {
+            respond(exchange, 405, "GET");
+        } else {
+            Optional<String> text = metrics.get();
+            if (text.isEmpty()) {
+                respond(exchange, 503, "starting: no metrics yet");
+            } else {
+                send(exchange, 200, PROMETHEUS_TEXT, text.get().getBytes(StandardCharsets.UTF_8));
+            }
+        }
+    }
+
     private static void respond(HttpExchange exchange, int status, String body) throws IOException {
-        byte[] bytes = (body + "\n").getBytes(StandardCharsets.UTF_8);
-        exchange.getResponseHeaders().set("Content-Type", "text/plain; charset=utf-8");
+        send(exchange, status, "text/plain; charset=utf-8", (body + "\n").getBytes(StandardCharsets.UTF_8));
+    }
+
+    private static void send(HttpExchange exchange, int status, String contentType, byte[] bytes) throws IOException {
+        exchange.getResponseHeaders().set("Content-Type", contentType);
         boolean head = exchange.getRequestMethod().equals("HEAD");
         exchange.sendResponseHeaders(status, head ? -1 : bytes.length);
         try (OutputStream out = exchange.getResponseBody()) {
