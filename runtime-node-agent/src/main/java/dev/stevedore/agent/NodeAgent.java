@@ -16,6 +16,7 @@ import dev.stevedore.agent.images.Image;
 import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
+import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.agent.snapshots.LayerLimits;
@@ -223,14 +224,33 @@ public final class NodeAgent implements Callable<Integer> {
                     + "DiskPressure=True and gets no new Containers (default: ${DEFAULT-VALUE}).")
     int diskPressureThreshold = ImageGcPolicy.DEFAULTS.minFreePercent();
 
+    @Option(
+            names = LogLimits.MAX_SIZE_FLAG,
+            paramLabel = "BYTES",
+            description = "Size at which a task's log is rotated, as kubelet's containerLogMaxSize (default: 10 MiB).")
+    long taskLogMaxSize = LogLimits.DEFAULTS.maxSize();
+
+    @Option(
+            names = LogLimits.MAX_FILES_FLAG,
+            paramLabel = "N",
+            description = "Log files kept per task, the one being written included, as kubelet's "
+                    + "containerLogMaxFiles (default: ${DEFAULT-VALUE}).")
+    int taskLogMaxFiles = LogLimits.DEFAULTS.maxFiles();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec commandSpec;
 
-    /** How the agent runs tasks: the OCI runtimes' executables, their state directory, and conmon's cgroup. */
-    public record TaskRuntime(Map<String, Path> binaries, Path stateDir, String conmonCgroup) {
-        /** The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup. */
+    /**
+     * How the agent runs tasks: the OCI runtimes' executables, their state directory, conmon's cgroup, and how much
+     * of each task's log is kept.
+     */
+    public record TaskRuntime(Map<String, Path> binaries, Path stateDir, String conmonCgroup, LogLimits logLimits) {
+        /**
+         * The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup;
+         * kubelet's log limits.
+         */
         public static TaskRuntime of(Map<String, Path> binaries) {
-            return new TaskRuntime(binaries, Runtimes.DEFAULT_STATE_DIR, "");
+            return new TaskRuntime(binaries, Runtimes.DEFAULT_STATE_DIR, "", LogLimits.DEFAULTS);
         }
 
         Runtimes prepare(Path root) throws IOException {
@@ -393,7 +413,7 @@ public final class NodeAgent implements Callable<Integer> {
                 new TaskRecords(root, TaskRecords.exitDir(taskRuntime.stateDir(), nodeName)),
                 records,
                 snapshotters,
-                TaskManager.DEFAULT_LOG_SIZE_MAX,
+                taskRuntime.logLimits(),
                 taskRuntime.prepare(root),
                 new BindSources(allowedHostPaths),
                 events,
@@ -455,8 +475,10 @@ public final class NodeAgent implements Callable<Integer> {
         LayerLimits layerLimits =
                 new LayerLimits(maxLayerBytes, maxLayerEntries, maxLayerPaxSize, maxLayerPaxRecords, maxLayerPathBytes);
         ImageGcPolicy imageGc;
+        LogLimits logLimits;
         try {
             imageGc = new ImageGcPolicy(imageGcHighThreshold, imageGcLowThreshold, diskPressureThreshold);
+            logLimits = new LogLimits(taskLogMaxSize, taskLogMaxFiles);
         } catch (IllegalArgumentException e) {
             throw new CommandLine.ParameterException(commandSpec.commandLine(), e.getMessage(), e);
         }
@@ -485,7 +507,7 @@ public final class NodeAgent implements Callable<Integer> {
                 allowedHostPaths,
                 insecureRegistries,
                 heartbeatInterval,
-                new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup),
+                new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup, logLimits),
                 pullCredentials,
                 layerLimits,
                 imageGc);

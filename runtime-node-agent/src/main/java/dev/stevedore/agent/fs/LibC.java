@@ -15,6 +15,8 @@ public interface LibC extends Library {
     int AT_FDCWD = -100;
     int AT_SYMLINK_NOFOLLOW = 0x100;
     int O_RDONLY = 0;
+    int O_WRONLY = 1;
+    int O_NONBLOCK = 04000;
     int O_DIRECTORY = 0200000;
     int O_NOFOLLOW = 0400000;
     int O_CLOEXEC = 02000000;
@@ -31,6 +33,8 @@ public interface LibC extends Library {
     int S_IFCHR = 0020000;
     int S_IFBLK = 0060000;
     int EPERM = 1;
+    int ENOENT = 2;
+    int ENXIO = 6;
     int ERANGE = 34;
     int ENODATA = 61;
     int ENOTSUP = 95;
@@ -74,6 +78,8 @@ public interface LibC extends Library {
     int syncfs(int fd) throws LastErrorException;
 
     int close(int fd) throws LastErrorException;
+
+    long write(int fd, byte[] buf, long count) throws LastErrorException;
 
     int mount(byte[] source, byte[] target, byte[] type, long flags, byte[] data) throws LastErrorException;
 

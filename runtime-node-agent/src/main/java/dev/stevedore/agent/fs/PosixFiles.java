@@ -374,4 +374,28 @@ public final class PosixFiles {
             return Charset.defaultCharset();
         }
     }
+
+    /**
+     * Writes {@code message} to the FIFO {@code fifo} if a process has it open for reading; false if none has (or
+     * it is not there). Never blocks on a FIFO without a reader, as a plain open for writing would.
+     */
+    public static boolean writeToFifo(Path fifo, byte[] message) throws IOException {
+        int fd;
+        try {
+            fd = LibC.INSTANCE.open(bytes(fifo), LibC.O_WRONLY | LibC.O_NONBLOCK | LibC.O_CLOEXEC);
+        } catch (LastErrorException e) {
+            if (e.getErrorCode() == LibC.ENXIO || e.getErrorCode() == LibC.ENOENT) {
+                return false;
+            }
+            throw new IOException("opening " + fifo + ": errno " + e.getErrorCode(), e);
+        }
+        try {
+            LibC.INSTANCE.write(fd, message, message.length);
+            return true;
+        } catch (LastErrorException e) {
+            throw new IOException("writing to " + fifo + ": errno " + e.getErrorCode(), e);
+        } finally {
+            LibC.INSTANCE.close(fd);
+        }
+    }
 }

@@ -2,6 +2,8 @@ package dev.stevedore.agent.tasks;
 
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.logs.LogLimits;
+import dev.stevedore.agent.logs.TaskLogFiles;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Container;
@@ -37,9 +39,10 @@ import org.slf4j.LoggerFactory;
 public final class TaskManager implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskManager.class);
     private static final Pattern UID = Pattern.compile("[a-f0-9-]{1,64}");
-    public static final long DEFAULT_LOG_SIZE_MAX = 10L * 1024 * 1024;
     /** How often each live task's conmon is looked at, as kubelet relists its containers every second or so. */
     static final Duration MONITOR_CHECK = Duration.ofSeconds(2);
+    /** How often live tasks' logs are looked at for rotation: kubelet's containerLogMonitorInterval. */
+    static final Duration LOG_ROTATION_CHECK = Duration.ofSeconds(10);
 
     private final KubernetesClient client;
     private final TaskRecords records;
@@ -48,6 +51,7 @@ public final class TaskManager implements AutoCloseable {
     private final TaskDecisions decisions;
     private final TaskExecutor executor;
     private final TaskMetrics metrics;
+    private final LogLimits logLimits;
     private final TaskAdoption adoption;
     private final OrphanSweep sweep;
     private final TaskLocks locks = new TaskLocks();
@@ -71,7 +75,7 @@ public final class TaskManager implements AutoCloseable {
             TaskRecords records,
             ContainerRecords containers,
             Map<String, Snapshotter> snapshotters,
-            long logSizeMax,
+            LogLimits logLimits,
             Runtimes runtimes,
             BindSources bindSources,
             EventRecorder events,
@@ -81,6 +85,7 @@ public final class TaskManager implements AutoCloseable {
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
         this.metrics = metrics;
+        this.logLimits = logLimits;
         this.decisions = new TaskDecisions(nodeName);
         this.executor = new TaskExecutor(
                 records,
@@ -92,7 +97,7 @@ public final class TaskManager implements AutoCloseable {
                 new TaskEvents(events),
                 metrics,
                 decisions,
-                logSizeMax,
+                logLimits.conmonBackstop(),
                 bindSources,
                 clock,
                 this::graceOver);
@@ -118,6 +123,8 @@ public final class TaskManager implements AutoCloseable {
         watcher.start();
         monitorChecks.scheduleWithFixedDelay(
                 this::checkMonitors, MONITOR_CHECK.toMillis(), MONITOR_CHECK.toMillis(), TimeUnit.MILLISECONDS);
+        monitorChecks.scheduleWithFixedDelay(
+                this::rotateLogs, LOG_ROTATION_CHECK.toMillis(), LOG_ROTATION_CHECK.toMillis(), TimeUnit.MILLISECONDS);
     }
 
     @Override
@@ -160,8 +167,14 @@ public final class TaskManager implements AutoCloseable {
         return holderOf(containerUid, null).isPresent();
     }
 
-    public Path logFile(String taskUid) {
-        return records.log(taskUid);
+    /** The task's log on this node, kept until its Task object goes. */
+    public TaskLogFiles logFiles(String taskUid) {
+        return new TaskLogFiles(records.log(taskUid), logLimits);
+    }
+
+    /** The record of the task with this UID on this node, live or ended (until its Task object goes). */
+    public Optional<TaskRecord> record(String taskUid) {
+        return UID.matcher(taskUid).matches() ? records.get(taskUid) : Optional.empty();
     }
 
     // --- events --------------------------------------------------------------------------------------------
@@ -313,6 +326,19 @@ public final class TaskManager implements AutoCloseable {
         } catch (IOException | RuntimeException e) {
             // Thrown out of a scheduled run, it would end the checks for good.
             LOG.warn("checking the tasks' conmons: {}", e.toString());
+        }
+    }
+
+    /** Rotates each live task's log that has reached its maximum size, as kubelet's container log manager does. */
+    void rotateLogs() {
+        for (TaskRecord r : records.list()) {
+            if (r.live() && r.state() != TaskRecord.State.CREATING) {
+                try {
+                    logFiles(r.uid()).rotateIfFull(records.bundle(r.uid()).resolve("ctl"), clock);
+                } catch (IOException | RuntimeException e) {
+                    LOG.warn("rotating the log of task {}/{}: {}", r.namespace(), r.name(), e.toString());
+                }
+            }
         }
     }
 

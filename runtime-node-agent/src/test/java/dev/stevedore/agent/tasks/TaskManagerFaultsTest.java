@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -49,7 +50,7 @@ class TaskManagerFaultsTest {
                 records,
                 new ContainerRecords(root),
                 Map.of(),
-                0,
+                LogLimits.DEFAULTS,
                 new Runtimes(runc, new FakeRuntime("crun")),
                 new BindSources(List.of()),
                 EventRecorder.discarding(),
