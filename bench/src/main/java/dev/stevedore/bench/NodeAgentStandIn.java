@@ -40,8 +40,7 @@ final class NodeAgentStandIn {
                 null,
                 null,
                 0,
-                "127.0.0.1",
-                10250,
+                null,
                 now,
                 List.of(ready(now))));
         return FieldManager.AGENT.applyStatus(client, apply);

@@ -1,10 +1,12 @@
 package dev.stevedore.operator;
 
+import dev.stevedore.api.AgentApi;
 import dev.stevedore.api.Durations;
 import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.MonitoringServer;
 import dev.stevedore.api.ProcessMetrics;
 import dev.stevedore.operator.pullcredentials.PullCredentialsServer;
+import dev.stevedore.operator.subresources.SubresourcesServer;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.javaoperatorsdk.operator.Operator;
@@ -16,6 +18,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.time.Duration;
 import java.util.List;
@@ -93,6 +96,21 @@ public final class StevedoreOperator implements Callable<Integer> {
             paramLabel = "HOST:PORT",
             description = "Where to serve /metrics (Prometheus text) over plain HTTP, e.g. :8080 (default: off).")
     String metricsAddress;
+
+    @Option(
+            names = "--subresources-port",
+            defaultValue = "0",
+            description = "Port of the aggregated API " + SubresourcesServer.API_SERVICE + " (Tasks' logs, processes "
+                    + "and usage through the API server), over HTTPS with the serving certificate; every replica "
+                    + "serves it (default: 0, off).")
+    int subresourcesPort;
+
+    @Option(
+            names = "--agent-endpoint-token",
+            defaultValue = "/var/run/secrets/stevedore.dev/agent-endpoint/token",
+            description = "A ServiceAccount token of the operator, of audience " + AgentApi.AUDIENCE
+                    + ", which the node agents' endpoints take; re-read at each use (default: ${DEFAULT-VALUE}).")
+    Path agentEndpointToken;
 
     @Option(
             names = "--agent-service-account",
@@ -228,6 +246,17 @@ public final class StevedoreOperator implements Callable<Integer> {
                         servingCaConfigMap,
                         servingNames,
                         agentServiceAccount));
+        SubresourcesServer subresources = subresourcesPort == 0
+                ? null
+                : SubresourcesServer.start(
+                        client,
+                        new SubresourcesServer.Settings(
+                                subresourcesPort,
+                                leaseNamespace,
+                                servingSecret,
+                                servingCaConfigMap,
+                                servingNames,
+                                agentEndpointToken));
         Operator operator = start(
                 client,
                 new Settings(
@@ -248,6 +277,9 @@ public final class StevedoreOperator implements Callable<Integer> {
                                 metricsServer.close();
                             }
                             pullCredentials.close();
+                            if (subresources != null) {
+                                subresources.close();
+                            }
                             operator.stop();
                             client.close();
                             stopped.countDown();

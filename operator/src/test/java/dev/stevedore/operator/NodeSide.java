@@ -49,8 +49,7 @@ final class NodeSide {
                 null,
                 null,
                 0,
-                "127.0.0.1",
-                10250,
+                null,
                 at.truncatedTo(ChronoUnit.SECONDS).toString(),
                 List.of(condition("Ready", ready, "AgentReady"))));
         return FieldManager.AGENT.applyStatus(client, apply);

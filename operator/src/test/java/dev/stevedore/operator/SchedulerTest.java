@@ -203,7 +203,7 @@ class SchedulerTest {
             if (diskPressure != null) {
                 conditions.add(condition(RuntimeNodeStatus.DISK_PRESSURE, diskPressure));
             }
-            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, conditions));
+            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, conditions));
             return node;
         }
 

@@ -24,6 +24,7 @@ import dev.stevedore.agent.snapshots.NativeSnapshotter;
 import dev.stevedore.agent.snapshots.OverlayfsSnapshotter;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.agent.spec.SpecGenerator;
+import dev.stevedore.agent.taskapi.TaskApiServer;
 import dev.stevedore.agent.tasks.BindSources;
 import dev.stevedore.agent.tasks.ConmonCgroup;
 import dev.stevedore.agent.tasks.NodeTaskReconciler;
@@ -47,6 +48,7 @@ import java.net.InetAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.GeneralSecurityException;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -120,6 +122,22 @@ public final class NodeAgent implements Callable<Integer> {
             description = "Where to serve /metrics (Prometheus text) over plain HTTP, e.g. :9441 (default: off). The "
                     + "series name the node's Tasks and their namespaces.")
     String metricsAddress;
+
+    @Option(
+            names = "--endpoint-address",
+            defaultValue = "",
+            paramLabel = "HOST:PORT",
+            description = "Where to serve the operator tasks' logs, processes and usage over HTTPS: the node's address "
+                    + "the operator reaches, published in the RuntimeNode (default: off).")
+    String endpointAddress;
+
+    @Option(
+            names = "--operator-service-account",
+            defaultValue = "stevedore-system/stevedore-operator",
+            paramLabel = "NAMESPACE/NAME",
+            description = "The operator's ServiceAccount: the only caller of the agent's endpoint "
+                    + "(default: ${DEFAULT-VALUE}).")
+    String operatorServiceAccount;
 
     @Option(
             names = "--heartbeat-interval",
@@ -270,7 +288,8 @@ public final class NodeAgent implements Callable<Integer> {
             TaskManager tasks,
             ImageGarbageCollector imageGc,
             EventRecorder events,
-            PrometheusMeterRegistry metrics)
+            PrometheusMeterRegistry metrics,
+            TaskApiServer endpoint)
             implements AutoCloseable {
         /**
          * Why the agent is not ready, empty when it is: its RuntimeNode is registered and its controllers started
@@ -293,6 +312,9 @@ public final class NodeAgent implements Callable<Integer> {
 
         @Override
         public void close() {
+            if (endpoint != null) {
+                endpoint.close();
+            }
             reporter.close();
             imageGc.close();
             operator.stop();
@@ -380,6 +402,44 @@ public final class NodeAgent implements Callable<Integer> {
             LayerLimits layerLimits,
             ImageGcPolicy imageGc)
             throws IOException {
+        return start(
+                client,
+                nodeName,
+                root,
+                labels,
+                allowedHostPaths,
+                insecureRegistries,
+                heartbeatInterval,
+                taskRuntime,
+                pullCredentials,
+                layerLimits,
+                imageGc,
+                null);
+    }
+
+    /**
+     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
+     *
+     * @param taskRuntime the OCI runtimes, their state directory, conmon's cgroup and the tasks' log limits
+     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
+     * @param layerLimits what one image layer may make the agent read, hold and write
+     * @param imageGc when unused images go and when the node reports disk pressure
+     * @param endpoint where the agent serves the operator tasks' logs, processes and usage; null: nowhere
+     */
+    public static Running start(
+            KubernetesClient client,
+            String nodeName,
+            Path root,
+            Map<String, String> labels,
+            List<Path> allowedHostPaths,
+            Set<String> insecureRegistries,
+            Duration heartbeatInterval,
+            TaskRuntime taskRuntime,
+            PullCredentials pullCredentials,
+            LayerLimits layerLimits,
+            ImageGcPolicy imageGc,
+            TaskApiServer.Settings endpoint)
+            throws IOException {
         StateDirectories.close(root);
         PrometheusMeterRegistry metrics = ProcessMetrics.registry();
         FileContentStore content;
@@ -429,6 +489,14 @@ public final class NodeAgent implements Callable<Integer> {
                 root.resolve("tmpmounts"),
                 new PrepareMetrics(metrics));
         tasks.start();
+        TaskApiServer taskApi;
+        try {
+            taskApi = endpoint == null
+                    ? null
+                    : TaskApiServer.start(client, tasks, endpoint, nodeName, ConmonCgroup.CGROUP_ROOT);
+        } catch (GeneralSecurityException e) {
+            throw new IOException("the agent endpoint's certificate: " + e.getMessage(), e);
+        }
 
         Operator operator = new Operator(o -> o.withKubernetesClient(client)
                 .withCloseClientOnStop(false)
@@ -455,12 +523,21 @@ public final class NodeAgent implements Callable<Integer> {
                 images,
                 tasks::runningTasks,
                 List.copyOf(snapshotters.keySet()),
-                imageGc);
+                imageGc,
+                taskApi == null ? null : taskApi.endpoint());
         reporter.start(heartbeatInterval);
         imageGarbageCollector.start(IMAGE_GC_INTERVAL);
         operator.start();
         return new Running(
-                operator, reporter, containerReconciler, finalizer, tasks, imageGarbageCollector, events, metrics);
+                operator,
+                reporter,
+                containerReconciler,
+                finalizer,
+                tasks,
+                imageGarbageCollector,
+                events,
+                metrics,
+                taskApi);
     }
 
     @Override
@@ -510,7 +587,11 @@ public final class NodeAgent implements Callable<Integer> {
                 new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup, logLimits),
                 pullCredentials,
                 layerLimits,
-                imageGc);
+                imageGc,
+                endpointAddress.isEmpty()
+                        ? null
+                        : new TaskApiServer.Settings(
+                                MonitoringServer.parseAddress(endpointAddress), operatorServiceAccount));
         running.set(agent);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM (kubelet stopping the Pod) stops the agent's own work only: tasks run on under their conmons.

@@ -277,8 +277,33 @@ public final class ControlPlane implements AutoCloseable {
         return args;
     }
 
+    /**
+     * Anonymous requests only for the health endpoints, as the structured authentication configuration lets a
+     * hardened cluster have it: a request without credentials anywhere else is refused as unauthenticated (401), not
+     * authorized as system:anonymous.
+     */
+    private Path authenticationConfig() {
+        Path file = dir.resolve("authentication-config.yaml");
+        try {
+            Files.writeString(file, """
+                    apiVersion: apiserver.config.k8s.io/v1beta1
+                    kind: AuthenticationConfiguration
+                    anonymous:
+                      enabled: true
+                      conditions:
+                        - path: /livez
+                        - path: /readyz
+                        - path: /healthz
+                    """);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        return file;
+    }
+
     private List<String> apiServerArgs() {
         return List.of(
+                "--authentication-config=" + authenticationConfig(),
                 "--etcd-servers=http://127.0.0.1:" + ports.etcdClient(),
                 "--bind-address=127.0.0.1",
                 "--advertise-address=127.0.0.1",
@@ -298,6 +323,17 @@ public final class ControlPlane implements AutoCloseable {
                 "--service-account-key-file=" + pki.saPublicKey(),
                 "--service-account-signing-key-file=" + pki.saPrivateKey(),
                 "--service-cluster-ip-range=" + SERVICE_CIDR,
+                // The aggregation layer, as kubeadm sets it up: the API server authenticates users, then proxies
+                // to an aggregated API (Stevedore's subresources) with the front-proxy client's certificate and
+                // the user in headers; routed to the Service's endpoints, as there is no kube-proxy here.
+                "--requestheader-client-ca-file=" + pki.frontProxyCaCert(),
+                "--requestheader-allowed-names=" + Pki.FRONT_PROXY_CLIENT,
+                "--requestheader-username-headers=X-Remote-User",
+                "--requestheader-group-headers=X-Remote-Group",
+                "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+                "--proxy-client-cert-file=" + pki.clientCert(Pki.FRONT_PROXY_CLIENT),
+                "--proxy-client-key-file=" + pki.clientKey(Pki.FRONT_PROXY_CLIENT),
+                "--enable-aggregator-routing=true",
                 "--authorization-mode=Node,RBAC",
                 "--enable-admission-plugins=NodeRestriction",
                 "--allow-privileged=true",

@@ -36,7 +36,8 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 
 /**
  * The certificates and keys of a local control plane: one CA, the API server's serving certificate, client
- * certificates for the admin and kube-controller-manager, and the service-account token signing key. Keys are
+ * certificates for the admin and kube-controller-manager, the service-account token signing key, and, as kubeadm
+ * makes them, a front-proxy CA of its own with the client certificate the API server proxies aggregated APIs with. Keys are
  * ECDSA P-256, fast to generate, except the admin's: RSA, the only kind fabric8 reads from a kubeconfig without
  * being told the algorithm. Files are PEM; an existing
  * directory is reused, so a restarted control plane keeps trusting the kubeconfigs it handed out.
@@ -44,6 +45,8 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 final class Pki {
     static final String ADMIN = "admin";
     static final String CONTROLLER_MANAGER = "kube-controller-manager";
+    /** The front-proxy client's file name and common name (--requestheader-allowed-names). */
+    static final String FRONT_PROXY_CLIENT = "front-proxy-client";
 
     private static final Duration VALIDITY = Duration.ofDays(365);
     private static final SecureRandom RANDOM = new SecureRandom();
@@ -56,16 +59,24 @@ final class Pki {
 
     static Pki createOrReuse(Path dir) {
         Pki pki = new Pki(dir);
-        if (!Files.exists(pki.saPublicKey())) {
-            try {
+        try {
+            if (!Files.exists(pki.saPublicKey())) {
                 pki.generate();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            } catch (GeneralSecurityException | OperatorCreationException e) {
-                throw new IllegalStateException("cannot generate the control plane's certificates", e);
             }
+            // Also for a directory made before the aggregation layer was set up.
+            if (!Files.exists(pki.frontProxyCaCert())) {
+                pki.generateFrontProxy();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (GeneralSecurityException | OperatorCreationException e) {
+            throw new IllegalStateException("cannot generate the control plane's certificates", e);
         }
         return pki;
+    }
+
+    Path frontProxyCaCert() {
+        return dir.resolve("front-proxy-ca.crt");
     }
 
     Path caCert() {
@@ -135,6 +146,18 @@ final class Pki {
         write(saPrivateKey(), sa.getPrivate());
         // Written last: its presence marks a complete directory.
         write(saPublicKey(), sa.getPublic());
+    }
+
+    private void generateFrontProxy() throws IOException, GeneralSecurityException, OperatorCreationException {
+        KeyPair ca = newKeyPair();
+        X500Name caName = name("stevedore-local-front-proxy-ca", null);
+        X509CertificateHolder caCert = sign(caName, ca, caName, ca.getPublic(), builder -> {
+            builder.addExtension(Extension.basicConstraints, true, new BasicConstraints(true));
+            builder.addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign));
+        });
+        client(FRONT_PROXY_CLIENT, name(FRONT_PROXY_CLIENT, null), caName, ca, newKeyPair());
+        // Written last: its presence marks the front proxy's files complete.
+        write(frontProxyCaCert(), caCert);
     }
 
     private void client(String file, X500Name subject, X500Name caName, KeyPair ca, KeyPair key)

@@ -52,16 +52,17 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The TLS certificate the pull-credentials endpoint serves, and the CA agents check it against.
+ * The TLS certificate the operator's endpoints serve — pull credentials, for the agents, and the aggregated
+ * subresources API, for the API server — and the CA both check it against.
  *
  * <p>Kept in a Secret of type {@code kubernetes.io/tls} ({@code tls.crt}, {@code tls.key}, {@code ca.crt}, as
  * cert-manager writes them) in the operator's namespace: the first replica to start without one generates a CA and
  * a serving certificate (the CA's key is thrown away: a new pair replaces both), the other replicas read it. The CA
- * is published in a ConfigMap that the agents mount. Generated here rather than by the chart: the chart is also
+ * is published in a ConfigMap that the agents mount, and in the APIService's caBundle. Generated here rather than by the chart: the chart is also
  * rendered by {@code helm template} (the plain manifest, GitOps tools), where Helm can neither keep a generated key
  * across renders nor keep one out of the rendered file.
  */
-final class ServingCertificate {
+public final class ServingCertificate {
     static final String CERT = "tls.crt";
     static final String KEY = "tls.key";
     static final String CA = "ca.crt";
@@ -72,11 +73,22 @@ final class ServingCertificate {
 
     private ServingCertificate() {}
 
+    /** The serving certificate and key, and the CA that issued it, in PEM. */
+    public record Pems(String certificate, String privateKey, String ca) {}
+
     /**
      * The serving key and certificate of the Secret {@code namespace/secretName}, generated for {@code names} (DNS
      * names or IP addresses) when there is none; its CA published in the ConfigMap {@code caConfigMap}.
      */
     static SSLContext ensure(
+            KubernetesClient client, String namespace, String secretName, String caConfigMap, List<String> names)
+            throws IOException, GeneralSecurityException {
+        Pems pems = ensurePems(client, namespace, secretName, caConfigMap, names);
+        return sslContext(pems.certificate(), pems.privateKey());
+    }
+
+    /** As {@link #ensure}, in PEM: for servers that take their key and certificate so. */
+    public static Pems ensurePems(
             KubernetesClient client, String namespace, String secretName, String caConfigMap, List<String> names)
             throws IOException, GeneralSecurityException {
         Secret secret =
@@ -91,8 +103,9 @@ final class ServingCertificate {
                         + ": delete it to have one generated, or give it tls.crt, tls.key and ca.crt");
             }
         }
-        publishCa(client, namespace, caConfigMap, decode(data.get(CA)));
-        return sslContext(decode(data.get(CERT)), decode(data.get(KEY)));
+        String ca = decode(data.get(CA));
+        publishCa(client, namespace, caConfigMap, ca);
+        return new Pems(decode(data.get(CERT)), decode(data.get(KEY)), ca);
     }
 
     private static Secret createOrRead(KubernetesClient client, String namespace, String name, List<String> names)

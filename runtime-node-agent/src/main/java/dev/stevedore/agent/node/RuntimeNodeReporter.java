@@ -50,6 +50,9 @@ public final class RuntimeNodeReporter implements AutoCloseable {
     private final ImageService images;
     private final IntSupplier runningTasks;
     private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
+    /** Where the agent's endpoint serves and its certificate; null when it serves none. */
+    private final RuntimeNodeStatus.AgentEndpoint agentEndpoint;
+
     private final List<String> snapshotters;
     private final ImageGcPolicy policy;
     /** Heartbeats failed in a row. */
@@ -72,7 +75,8 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             ImageService images,
             IntSupplier runningTasks,
             List<String> snapshotters,
-            ImageGcPolicy policy) {
+            ImageGcPolicy policy,
+            RuntimeNodeStatus.AgentEndpoint agentEndpoint) {
         this.client = client;
         this.nodeName = nodeName;
         this.labels = labels;
@@ -81,6 +85,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         this.runningTasks = runningTasks;
         this.snapshotters = snapshotters;
         this.policy = policy;
+        this.agentEndpoint = agentEndpoint;
         this.runtimes = detectRuntimes();
     }
 
@@ -117,8 +122,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
                                     i.name(), i.digest().toString(), i.size()))
                             .toList(),
                     runningTasks.getAsInt(),
-                    null,
-                    null,
+                    agentEndpoint,
                     now,
                     List.of(
                             new ConditionBuilder()

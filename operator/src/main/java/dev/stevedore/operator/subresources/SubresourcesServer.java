@@ -1,0 +1,430 @@
+package dev.stevedore.operator.subresources;
+
+import dev.stevedore.api.AgentApi;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.operator.pullcredentials.ServingCertificate;
+import io.fabric8.kubernetes.api.model.APIGroup;
+import io.fabric8.kubernetes.api.model.APIGroupBuilder;
+import io.fabric8.kubernetes.api.model.APIGroupListBuilder;
+import io.fabric8.kubernetes.api.model.APIResourceBuilder;
+import io.fabric8.kubernetes.api.model.APIResourceListBuilder;
+import io.fabric8.kubernetes.api.model.GroupVersionForDiscovery;
+import io.fabric8.kubernetes.api.model.Status;
+import io.fabric8.kubernetes.api.model.StatusBuilder;
+import io.fabric8.kubernetes.api.model.authorization.v1.SubjectAccessReview;
+import io.fabric8.kubernetes.api.model.authorization.v1.SubjectAccessReviewBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
+import io.fabric8.kubernetes.client.utils.Serialization;
+import io.vertx.core.Vertx;
+import io.vertx.core.VertxOptions;
+import io.vertx.core.buffer.Buffer;
+import io.vertx.core.http.ClientAuth;
+import io.vertx.core.http.HttpClientResponse;
+import io.vertx.core.http.HttpMethod;
+import io.vertx.core.http.HttpServer;
+import io.vertx.core.http.HttpServerOptions;
+import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.RequestOptions;
+import io.vertx.core.net.PemKeyCertOptions;
+import io.vertx.core.net.PemTrustOptions;
+import java.io.IOException;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.security.GeneralSecurityException;
+import java.time.Clock;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The aggregated API {@code subresources.stevedore.dev/v1alpha1}, as metrics-server and KubeVirt's virt-api serve
+ * theirs: the API server authenticates and authorizes a user for {@code tasks/log}, {@code tasks/processes} or
+ * {@code tasks/usage} and proxies the request here through its front proxy; this server believes the user only from
+ * the front proxy ({@link FrontProxy}), asks the API server again whether that user may (a SubjectAccessReview, as
+ * every extension API server does), finds the Task's node and proxies to that node's agent ({@link AgentApi}).
+ * Every replica serves it: it keeps no state.
+ */
+public final class SubresourcesServer implements AutoCloseable {
+    public static final String GROUP = "subresources.stevedore.dev";
+    public static final String VERSION = "v1alpha1";
+    /** The APIService the chart registers; its caBundle is set to the CA of the serving certificate. */
+    public static final String API_SERVICE = VERSION + "." + GROUP;
+
+    private static final Logger LOG = LoggerFactory.getLogger(SubresourcesServer.class);
+    private static final String PREFIX = "/apis/" + GROUP + "/" + VERSION;
+    private static final Pattern TASK_PATH = Pattern.compile(
+            Pattern.quote(PREFIX)
+                    + "/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/tasks/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)/(log|processes|usage)");
+    private static final List<String> LOG_PARAMETERS =
+            List.of("follow", "tailLines", "timestamps", "stream", "sinceTime");
+
+    /**
+     * Where and how it serves.
+     *
+     * @param port its port, on every address
+     * @param namespace the operator's namespace: its serving Secret and CA ConfigMap are there
+     * @param servingNames DNS names and IP addresses a generated serving certificate is valid for
+     * @param agentToken the operator's token of audience {@link AgentApi#AUDIENCE}, re-read at each request
+     */
+    public record Settings(
+            int port,
+            String namespace,
+            String servingSecret,
+            String caConfigMap,
+            List<String> servingNames,
+            Path agentToken) {}
+
+    private final KubernetesClient client;
+    private final Vertx vertx;
+    private final HttpServer server;
+    private final FrontProxy frontProxy;
+    private final AgentClients agents;
+    private final Clock clock = Clock.systemUTC();
+
+    private SubresourcesServer(
+            KubernetesClient client, Vertx vertx, HttpServer server, FrontProxy frontProxy, AgentClients agents) {
+        this.client = client;
+        this.vertx = vertx;
+        this.server = server;
+        this.frontProxy = frontProxy;
+        this.agents = agents;
+    }
+
+    /** Reads the front proxy's configuration, makes sure of the serving certificate and its APIService, serves. */
+    public static SubresourcesServer start(KubernetesClient client, Settings settings)
+            throws IOException, GeneralSecurityException {
+        FrontProxy frontProxy = FrontProxy.read(client);
+        ServingCertificate.Pems serving = ServingCertificate.ensurePems(
+                client,
+                settings.namespace(),
+                settings.servingSecret(),
+                settings.caConfigMap(),
+                settings.servingNames());
+        publishCaBundle(client, serving.ca());
+        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(2).setWorkerPoolSize(8));
+        HttpServer server = vertx.createHttpServer(new HttpServerOptions()
+                .setSsl(true)
+                .setKeyCertOptions(new PemKeyCertOptions()
+                        .addCertValue(Buffer.buffer(serving.certificate()))
+                        .addKeyValue(Buffer.buffer(serving.privateKey())))
+                // Asked, not required: discovery and health are for anyone; everything else needs the front proxy.
+                .setClientAuth(ClientAuth.REQUEST)
+                .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(frontProxy.caPem())))
+                .setIdleTimeout(0));
+        SubresourcesServer api = new SubresourcesServer(
+                client, vertx, server, frontProxy, new AgentClients(vertx, settings.agentToken()));
+        server.requestHandler(api::handle);
+        try {
+            server.listen(settings.port())
+                    .toCompletionStage()
+                    .toCompletableFuture()
+                    .get(30, TimeUnit.SECONDS);
+        } catch (InterruptedException | ExecutionException | TimeoutException e) {
+            api.close();
+            throw new IOException("serving " + GROUP + " on port " + settings.port() + ": " + e.getMessage(), e);
+        }
+        LOG.info("serving {} on port {}", API_SERVICE, server.actualPort());
+        return api;
+    }
+
+    /** The port it listens on (the one asked for, or the one picked for port 0). */
+    public int port() {
+        return server.actualPort();
+    }
+
+    /**
+     * The APIService's caBundle, as cert-manager's CA injector would set it: the chart cannot know the CA (see
+     * {@link ServingCertificate}). An APIService not installed, or not ours to patch, is left as it is.
+     */
+    private static void publishCaBundle(KubernetesClient client, String caPem) {
+        String patch = "{\"spec\":{\"caBundle\":\""
+                + Base64.getEncoder().encodeToString(caPem.getBytes(StandardCharsets.US_ASCII)) + "\"}}";
+        try {
+            client.genericKubernetesResources("apiregistration.k8s.io/v1", "APIService")
+                    .withName(API_SERVICE)
+                    .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+        } catch (KubernetesClientException e) {
+            LOG.warn("the APIService {}'s caBundle was not set ({}): {}", API_SERVICE, e.getCode(), e.getMessage());
+        }
+    }
+
+    private void handle(HttpServerRequest request) {
+        String path = request.path();
+        if (request.method() != HttpMethod.GET) {
+            status(request, 405, "MethodNotAllowed", request.method() + " is not supported here");
+            return;
+        }
+        switch (path) {
+            case "/healthz", "/livez", "/readyz" -> {
+                request.response().putHeader("Content-Type", "text/plain").end("ok");
+                return;
+            }
+            case "/apis" -> {
+                json(request, new APIGroupListBuilder().withGroups(group()).build());
+                return;
+            }
+            case "/apis/" + GROUP -> {
+                json(request, group());
+                return;
+            }
+            case PREFIX -> {
+                json(request, resources());
+                return;
+            }
+            default -> {}
+        }
+        Matcher task = TASK_PATH.matcher(path);
+        if (!task.matches()) {
+            status(request, 404, "NotFound", "the server could not find the requested resource");
+            return;
+        }
+        Optional<FrontProxy.User> user = frontProxy.user(request);
+        if (user.isEmpty()) {
+            status(request, 401, "Unauthorized", "Unauthorized");
+            return;
+        }
+        String namespace = task.group(1);
+        String name = task.group(3);
+        String subresource = task.group(5);
+        vertx.<TaskEndpoint>executeBlocking(() -> endpointFor(user.get(), namespace, name, subresource), false)
+                .onSuccess(endpoint -> proxy(request, endpoint, subresource))
+                .onFailure(e -> {
+                    if (e instanceof Refusal refusal) {
+                        status(request, refusal.code, refusal.reason, refusal.getMessage());
+                    } else {
+                        LOG.warn("{} {}", request.method(), path, e);
+                        status(request, 503, "ServiceUnavailable", "the operator cannot serve it now: " + e);
+                    }
+                });
+    }
+
+    /** Authorizes the user, then finds the Task, its node and that node's agent endpoint. Blocking. */
+    private TaskEndpoint endpointFor(FrontProxy.User user, String namespace, String name, String subresource)
+            throws Refusal {
+        if (!allowed(user, namespace, name, subresource)) {
+            throw new Refusal(
+                    403,
+                    "Forbidden",
+                    "tasks." + GROUP + " \"" + name + "\" is forbidden: User \"" + user.name()
+                            + "\" cannot get resource \"tasks/" + subresource + "\" in API group \"" + GROUP
+                            + "\" in the namespace \"" + namespace + "\"");
+        }
+        Task found = read(() -> client.resources(Task.class)
+                .inNamespace(namespace)
+                .withName(name)
+                .get());
+        if (found == null) {
+            throw new Refusal(404, "NotFound", "tasks.stevedore.dev \"" + name + "\" not found");
+        }
+        String node = found.getSpec().nodeName();
+        if (node == null || node.isEmpty()) {
+            throw new Refusal(400, "BadRequest", "task \"" + name + "\" is not bound to a node yet");
+        }
+        RuntimeNode runtimeNode =
+                read(() -> client.resources(RuntimeNode.class).withName(node).get());
+        RuntimeNodeStatus.AgentEndpoint endpoint = runtimeNode == null || runtimeNode.getStatus() == null
+                ? null
+                : runtimeNode.getStatus().agentEndpoint();
+        if (endpoint == null || endpoint.certificate() == null) {
+            throw new Refusal(
+                    503,
+                    "ServiceUnavailable",
+                    "the agent of node " + node + " publishes no endpoint (--endpoint-address)");
+        }
+        return new TaskEndpoint(endpoint, node, found.getMetadata().getUid());
+    }
+
+    private record TaskEndpoint(RuntimeNodeStatus.AgentEndpoint endpoint, String node, String uid) {}
+
+    private boolean allowed(FrontProxy.User user, String namespace, String name, String subresource) throws Refusal {
+        SubjectAccessReview review = read(() -> client.authorization()
+                .v1()
+                .subjectAccessReview()
+                .create(new SubjectAccessReviewBuilder()
+                        .withNewSpec()
+                        .withUser(user.name())
+                        .withGroups(user.groups())
+                        .withExtra(Map.copyOf(user.extra()))
+                        .withNewResourceAttributes()
+                        .withGroup(GROUP)
+                        .withVersion(VERSION)
+                        .withResource("tasks")
+                        .withSubresource(subresource)
+                        .withVerb("get")
+                        .withNamespace(namespace)
+                        .withName(name)
+                        .endResourceAttributes()
+                        .endSpec()
+                        .build()));
+        return review.getStatus() != null
+                && Boolean.TRUE.equals(review.getStatus().getAllowed());
+    }
+
+    private void proxy(HttpServerRequest request, TaskEndpoint task, String subresource) {
+        String uri = switch (subresource) {
+            case "log" -> AgentApi.logPath(task.uid()) + logQuery(request);
+            case "processes" -> AgentApi.processesPath(task.uid());
+            default -> AgentApi.usagePath(task.uid());
+        };
+        String authorization;
+        try {
+            authorization = agents.authorization();
+        } catch (IOException e) {
+            status(request, 503, "ServiceUnavailable", "the operator has no token for the agents: " + e.getMessage());
+            return;
+        }
+        agents.client(task.endpoint())
+                .request(new RequestOptions()
+                        .setMethod(HttpMethod.GET)
+                        .setURI(uri)
+                        .putHeader("Authorization", authorization))
+                .compose(toAgent -> {
+                    request.response().closeHandler(v -> toAgent.reset());
+                    return toAgent.send();
+                })
+                .onSuccess(fromAgent -> relay(request, fromAgent, task.node()))
+                .onFailure(e -> status(
+                        request,
+                        503,
+                        "ServiceUnavailable",
+                        "the agent of node " + task.node() + " did not answer: " + e.getMessage()));
+    }
+
+    private void relay(HttpServerRequest request, HttpClientResponse fromAgent, String node) {
+        int code = fromAgent.statusCode();
+        if (code == 401 || code == 403) {
+            // The agent refused the operator, not the user: a misconfiguration the user cannot fix.
+            fromAgent
+                    .body()
+                    .onComplete(body -> status(
+                            request,
+                            502,
+                            "InternalError",
+                            "the agent of node " + node + " refused the operator (" + code + "): "
+                                    + (body.succeeded()
+                                            ? body.result().toString().strip()
+                                            : "")));
+            return;
+        }
+        request.response().setStatusCode(code).setChunked(true);
+        String type = fromAgent.getHeader("Content-Type");
+        if (type != null) {
+            request.response().putHeader("Content-Type", type);
+        }
+        fromAgent.pipeTo(request.response());
+    }
+
+    /** kubectl logs' parameters as the agent takes them: sinceSeconds becomes a sinceTime. */
+    private String logQuery(HttpServerRequest request) {
+        List<String> query = new ArrayList<>();
+        for (String parameter : LOG_PARAMETERS) {
+            String value = request.getParam(parameter);
+            if (value != null) {
+                query.add(parameter + "=" + URLEncoder.encode(value, StandardCharsets.UTF_8));
+            }
+        }
+        String sinceSeconds = request.getParam("sinceSeconds");
+        if (sinceSeconds != null && request.getParam("sinceTime") == null) {
+            try {
+                Instant since = clock.instant().minusSeconds(Long.parseLong(sinceSeconds));
+                query.add("sinceTime=" + URLEncoder.encode(since.toString(), StandardCharsets.UTF_8));
+            } catch (NumberFormatException e) {
+                query.add("sinceTime=invalid-sinceSeconds");
+            }
+        }
+        return query.isEmpty() ? "" : "?" + String.join("&", query);
+    }
+
+    private static APIGroup group() {
+        GroupVersionForDiscovery version = new GroupVersionForDiscovery(GROUP + "/" + VERSION, VERSION);
+        return new APIGroupBuilder()
+                .withName(GROUP)
+                .withVersions(version)
+                .withPreferredVersion(version)
+                .build();
+    }
+
+    private static Object resources() {
+        return new APIResourceListBuilder()
+                .withGroupVersion(GROUP + "/" + VERSION)
+                .withResources(List.of("log", "processes", "usage").stream()
+                        .map(sub -> new APIResourceBuilder()
+                                .withName("tasks/" + sub)
+                                .withSingularName("")
+                                .withNamespaced(true)
+                                .withKind("Task")
+                                .withVerbs("get")
+                                .build())
+                        .toList())
+                .build();
+    }
+
+    private static void json(HttpServerRequest request, Object body) {
+        request.response().putHeader("Content-Type", "application/json").end(Serialization.asJson(body));
+    }
+
+    /** A refusal as the API server words one: a Status object kubectl and client libraries show as it is. */
+    private static void status(HttpServerRequest request, int code, String reason, String message) {
+        Status status = new StatusBuilder()
+                .withApiVersion("v1")
+                .withKind("Status")
+                .withStatus("Failure")
+                .withCode(code)
+                .withReason(reason)
+                .withMessage(message)
+                .build();
+        request.response()
+                .setStatusCode(code)
+                .putHeader("Content-Type", "application/json")
+                .end(Serialization.asJson(status));
+    }
+
+    private interface Read<T> {
+        T get();
+    }
+
+    private static <T> T read(Read<T> read) throws Refusal {
+        try {
+            return read.get();
+        } catch (KubernetesClientException e) {
+            throw new Refusal(
+                    503, "ServiceUnavailable", "the operator cannot reach the API server (" + e.getCode() + ")");
+        }
+    }
+
+    /** An answer other than the agent's: its status code and Status reason. */
+    private static final class Refusal extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final int code;
+        private final String reason;
+
+        Refusal(int code, String reason, String message) {
+            super(message);
+            this.code = code;
+            this.reason = reason;
+        }
+    }
+
+    @Override
+    public void close() {
+        agents.close();
+        server.close();
+        vertx.close();
+    }
+}
