@@ -8,6 +8,8 @@
 # STEVEDORE_ETCD_PORT (2379), STEVEDORE_ETCD_PEER_PORT (2380), STEVEDORE_REGISTRY_PORT (5000),
 # STEVEDORE_PULL_CREDENTIALS_PORT (8443, the operator's pull-credentials endpoint),
 # STEVEDORE_OPERATOR_METRICS_PORT (8080) and STEVEDORE_AGENT_METRICS_PORT (9441): their /metrics on 127.0.0.1,
+# STEVEDORE_SUBRESOURCES_PORT (8444, the operator's aggregated API), STEVEDORE_AGENT_ENDPOINT_PORT (10350, the agent's
+# endpoint for the operator),
 # STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,6 +18,8 @@ cd "$repo"
 pull_credentials_port=${STEVEDORE_PULL_CREDENTIALS_PORT:-8443}
 operator_metrics_port=${STEVEDORE_OPERATOR_METRICS_PORT:-8080}
 agent_metrics_port=${STEVEDORE_AGENT_METRICS_PORT:-9441}
+subresources_port=${STEVEDORE_SUBRESOURCES_PORT:-8444}
+agent_endpoint_port=${STEVEDORE_AGENT_ENDPOINT_PORT:-10350}
 
 ensure_prerequisites
 if [ "${STEVEDORE_SKIP_BUILD:-}" != 1 ]; then
@@ -46,6 +50,10 @@ kind: ServiceAccount
 metadata: {name: stevedore-agent, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
 ---
 apiVersion: v1
+kind: ServiceAccount
+metadata: {name: stevedore-operator, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
+---
+apiVersion: v1
 kind: Node
 metadata: {name: $node, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
 ---
@@ -66,14 +74,49 @@ mkdir -p "$state/pull-credentials"
 kubectl create token stevedore-agent -n stevedore-system --audience stevedore.dev/pull-credentials \
   --bound-object-kind Pod --bound-object-name "stevedore-agent-$node" --duration 8760h \
   > "$state/pull-credentials/token"
+# The operator's identity at the agent's endpoint, as the chart mounts it: a token of its ServiceAccount for the
+# agents' audience.
+mkdir -p "$state/operator"
+kubectl create token stevedore-operator -n stevedore-system --audience stevedore.dev/agent-api --duration 8760h \
+  > "$state/operator/agent-endpoint-token"
 
+# The operator's aggregated API (kubectl stevedore logs, ps, top), as the chart registers it; the API server reaches
+# the operator process through hand-made Endpoints on this machine's address (Endpoints may not be loopback).
+log "registering the aggregated API subresources.stevedore.dev"
+host_ip=$(ip -4 -o addr show scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
+kubectl apply --server-side --field-manager=stevedore-local-up -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Service
+metadata: {name: stevedore-operator, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
+spec:
+  ports: [{name: subresources, port: 8444, targetPort: $subresources_port}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: stevedore-operator, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
+subsets: [{addresses: [{ip: "$host_ip"}], ports: [{name: subresources, port: $subresources_port}]}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1alpha1.subresources.stevedore.dev, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
+spec:
+  group: subresources.stevedore.dev
+  version: v1alpha1
+  groupPriorityMinimum: 1000
+  versionPriority: 15
+  service: {namespace: stevedore-system, name: stevedore-operator, port: 8444}
+YAML
 # Restarted on every run, so a rebuilt operator is what runs. -Dstevedore.state marks the process as ours.
 log "starting the operator"
 stop_pidfile "$state/run/operator.pid"
+# Its serving certificate is made anew for the names below (an older run's may lack the Service's name).
+kubectl delete secret -n stevedore-system stevedore-operator-serving --ignore-not-found >/dev/null
 KUBECONFIG="$state/kubeconfig" setsid java -Dstevedore.state="$state" \
   -cp "operator/target/classes:operator/target/lib/*" dev.stevedore.operator.StevedoreOperator --no-leader-elect \
-  --lease-namespace stevedore-system --pull-credentials-port "$pull_credentials_port" --serving-name 127.0.0.1 \
+  --lease-namespace stevedore-system --pull-credentials-port "$pull_credentials_port" \
   --metrics-address "127.0.0.1:$operator_metrics_port" \
+  --subresources-port "$subresources_port" --agent-endpoint-token "$state/operator/agent-endpoint-token" \
+  --serving-name 127.0.0.1,stevedore-operator.stevedore-system.svc \
   </dev/null >>"$state/logs/operator.log" 2>&1 &
 echo $! > "$state/run/operator.pid"
 kubectl wait --for=create --timeout=60s -n stevedore-system configmap/stevedore-pull-credentials-ca >/dev/null
@@ -90,13 +133,20 @@ log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
 KUBECONFIG="$state/kubeconfig" setsid "$state/bin/stevedore-agent" \
   --node-name "$node" --root "$state/agent" --heartbeat-interval 10s \
-  --metrics-address "127.0.0.1:$agent_metrics_port" \
+  --metrics-address "127.0.0.1:$agent_metrics_port" --endpoint-address "127.0.0.1:$agent_endpoint_port" \
   --pull-credentials-url "https://127.0.0.1:$pull_credentials_port" \
   --pull-credentials-ca "$state/pull-credentials/ca.crt" --pull-credentials-token "$state/pull-credentials/token" \
   </dev/null >>"$state/logs/agent.log" 2>&1 &
 echo $! > "$state/run/agent.pid"
 kubectl wait --for=create --timeout=60s "runtimenode/$node" >/dev/null
 kubectl wait --for=condition=Ready --timeout=60s "runtimenode/$node" >/dev/null
+
+kubectl wait --for=condition=Available --timeout=90s apiservice/v1alpha1.subresources.stevedore.dev >/dev/null
+
+# kubectl stevedore (logs, ps, top): a kubectl plugin, found on PATH as kubectl-stevedore.
+install -D -m 0755 kubectl-plugin/src/main/sh/kubectl-stevedore "$state/bin/kubectl-stevedore"
+mkdir -p "$state/lib/stevedore-kubectl"
+echo "$repo/kubectl-plugin/target/classes:$repo/kubectl-plugin/target/lib/*" > "$state/lib/stevedore-kubectl/classpath"
 
 run_hello_world "$state/agent"
 
@@ -110,6 +160,7 @@ Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env
   kubectl get ctr,tk,rn
+  kubectl stevedore logs hello-world     # a Task's log through the API server; also ps and top of a running one
   stevedore-agent import --root $state/agent IMAGE.tar   # an OCI image archive into the node's images
 Logs are in $state/logs and $state/control-plane/logs. Stop everything with hack/local-down.sh.
 USAGE

@@ -218,6 +218,69 @@ class ChartIT {
                 .isNullOrEmpty();
     }
 
+    /**
+     * The aggregated API as the API server needs it: the APIService on the operator Service's port, the operator's
+     * token for the agents' audience and its RBAC (reviews, the front proxy's ConfigMap), the agents' endpoint on
+     * the node's address taking only the operator, and the users' role aggregated into view/edit/admin.
+     */
+    @Test
+    void theAggregatedApiIsRegisteredWithWhatItNeeds(TestNamespace ns) {
+        List<HasMetadata> objects = render(ns);
+        io.fabric8.kubernetes.api.model.APIService apiService =
+                the(objects, io.fabric8.kubernetes.api.model.APIService.class);
+        assertThat(apiService.getMetadata().getName()).isEqualTo("v1alpha1.subresources.stevedore.dev");
+        assertThat(apiService.getSpec().getService()).satisfies(service -> {
+            assertThat(service.getNamespace()).isEqualTo(ns.name());
+            assertThat(service.getName()).isEqualTo("t-operator");
+            assertThat(service.getPort()).isEqualTo(8444);
+        });
+        assertThat(the(objects, io.fabric8.kubernetes.api.model.Service.class)
+                        .getSpec()
+                        .getPorts())
+                .anySatisfy(p -> {
+                    assertThat(p.getPort()).isEqualTo(8444);
+                    assertThat(p.getTargetPort().getStrVal()).isEqualTo("subresources");
+                });
+        PodSpec operatorPod =
+                the(objects, Deployment.class).getSpec().getTemplate().getSpec();
+        assertThat(operatorPod.getContainers().get(0).getArgs())
+                .contains(
+                        "--subresources-port=8444",
+                        "--agent-endpoint-token=/var/run/secrets/stevedore.dev/agent-endpoint/token");
+        assertThat(operatorPod.getVolumes())
+                .filteredOn(v -> v.getName().equals("agent-endpoint"))
+                .singleElement()
+                .satisfies(v -> assertThat(v.getProjected()
+                                .getSources()
+                                .get(0)
+                                .getServiceAccountToken()
+                                .getAudience())
+                        .isEqualTo("stevedore.dev/agent-api"));
+        assertThat(the(objects, DaemonSet.class)
+                        .getSpec()
+                        .getTemplate()
+                        .getSpec()
+                        .getContainers()
+                        .get(0)
+                        .getArgs())
+                .contains(
+                        "--endpoint-address=$(HOST_IP):10350",
+                        "--operator-service-account=" + ns.name() + "/t-operator");
+        assertThat(objects)
+                .filteredOn(o -> o instanceof io.fabric8.kubernetes.api.model.rbac.RoleBinding binding
+                        && binding.getMetadata().getNamespace().equals("kube-system"))
+                .singleElement()
+                .satisfies(o -> assertThat(((io.fabric8.kubernetes.api.model.rbac.RoleBinding) o)
+                                .getRoleRef()
+                                .getName())
+                        .isEqualTo("extension-apiserver-authentication-reader"));
+        assertThat(objects)
+                .filteredOn(o -> o.getMetadata().getName().equals("t-tasks-subresources-view"))
+                .singleElement()
+                .satisfies(role -> assertThat(role.getMetadata().getLabels())
+                        .containsEntry("rbac.authorization.k8s.io/aggregate-to-view", "true"));
+    }
+
     @Test
     void valuesTheSchemaRefusesFailBeforeAnythingIsRendered() {
         Map<String, String> refusals = Map.ofEntries(

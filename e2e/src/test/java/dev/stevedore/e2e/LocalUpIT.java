@@ -46,16 +46,18 @@ class LocalUpIT {
 
     @BeforeAll
     static void ports() throws IOException {
-        env = Map.of(
-                "STEVEDORE_LOCAL_DIR", state.toString(),
-                "STEVEDORE_SKIP_BUILD", "1", // the reactor built everything before this module's tests
-                "STEVEDORE_APISERVER_PORT", freePort(),
-                "STEVEDORE_ETCD_PORT", freePort(),
-                "STEVEDORE_ETCD_PEER_PORT", freePort(),
-                "STEVEDORE_REGISTRY_PORT", freePort(),
-                "STEVEDORE_PULL_CREDENTIALS_PORT", freePort(),
-                "STEVEDORE_OPERATOR_METRICS_PORT", freePort(),
-                "STEVEDORE_AGENT_METRICS_PORT", freePort());
+        env = Map.ofEntries(
+                Map.entry("STEVEDORE_LOCAL_DIR", state.toString()),
+                Map.entry("STEVEDORE_SKIP_BUILD", "1"), // the reactor built everything before this module's tests
+                Map.entry("STEVEDORE_APISERVER_PORT", freePort()),
+                Map.entry("STEVEDORE_ETCD_PORT", freePort()),
+                Map.entry("STEVEDORE_ETCD_PEER_PORT", freePort()),
+                Map.entry("STEVEDORE_REGISTRY_PORT", freePort()),
+                Map.entry("STEVEDORE_PULL_CREDENTIALS_PORT", freePort()),
+                Map.entry("STEVEDORE_OPERATOR_METRICS_PORT", freePort()),
+                Map.entry("STEVEDORE_AGENT_METRICS_PORT", freePort()),
+                Map.entry("STEVEDORE_SUBRESOURCES_PORT", freePort()),
+                Map.entry("STEVEDORE_AGENT_ENDPOINT_PORT", freePort()));
     }
 
     @AfterAll
@@ -99,6 +101,39 @@ class LocalUpIT {
                         .output())
                 .isEqualTo("Deleted 0 Completed");
         assertThat(up.output()).contains("Hello from Stevedore");
+    }
+
+    /**
+     * kubectl finds the plugin local-up installs and runs it with the user's kubeconfig; the log comes through the API
+     * server's aggregation layer, the operator and the agent. A Task that has ended has no processes to list.
+     */
+    @Test
+    @Order(2)
+    void kubectlStevedorePrintsATasksLogThroughTheApiServer() throws Exception {
+        Result logs = plugin("logs", "hello-world");
+        assertThat(logs.exitCode()).as(logs.output()).isZero();
+        assertThat(logs.output()).contains("Hello from Stevedore");
+        assertThat(plugin("logs", "hello-world", "--tail", "1", "--timestamps").output())
+                .matches("\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\d\\.\\d{9}Z .*");
+        Result ps = plugin("ps", "hello-world");
+        assertThat(ps.exitCode()).isEqualTo(1);
+        assertThat(ps.output()).contains("Error from server (Conflict)").contains("not running");
+        Result missing = plugin("logs", "no-such-task");
+        assertThat(missing.exitCode()).isEqualTo(1);
+        assertThat(missing.output()).contains("Error from server (NotFound)");
+    }
+
+    /** {@code kubectl stevedore ARGS} as a user runs it: KUBECONFIG set, local-up's bin directory on the PATH. */
+    private static Result plugin(String... args) {
+        List<String> command =
+                new java.util.ArrayList<>(List.of(state.resolve("bin/kubectl").toString(), "stevedore"));
+        command.addAll(List.of(args));
+        ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile());
+        builder.environment().putAll(env);
+        builder.environment().put("KUBECONFIG", state.resolve("kubeconfig").toString());
+        builder.environment().put("PATH", state.resolve("bin") + ":" + System.getenv("PATH"));
+        Processes.Result result = Processes.run(builder, TIMEOUT);
+        return new Result(result.exitCode(), result.output().trim());
     }
 
     /**

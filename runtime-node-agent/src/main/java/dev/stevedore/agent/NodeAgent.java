@@ -127,8 +127,8 @@ public final class NodeAgent implements Callable<Integer> {
             names = "--endpoint-address",
             defaultValue = "",
             paramLabel = "HOST:PORT",
-            description = "Where to serve the operator tasks' logs, processes and usage over HTTPS: the node's address "
-                    + "the operator reaches, published in the RuntimeNode (default: off).")
+            description = "Where to serve Tasks' logs, processes and usage to the operator over HTTPS: the node's "
+                    + "address the operator reaches, published in the RuntimeNode (default: off).")
     String endpointAddress;
 
     @Option(

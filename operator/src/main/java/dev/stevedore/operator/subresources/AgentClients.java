@@ -9,6 +9,7 @@ import io.vertx.core.net.PemTrustOptions;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -19,6 +20,8 @@ import java.util.Map;
  */
 final class AgentClients implements AutoCloseable {
     private static final int MAX_CLIENTS = 512;
+    /** A node that does not answer: the user hears so in seconds, not at the API server's proxy timeout. */
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(10);
 
     private final Vertx vertx;
     private final Path tokenFile;
@@ -38,6 +41,7 @@ final class AgentClients implements AutoCloseable {
                     .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(endpoint.certificate())))
                     .setDefaultHost(endpoint.address())
                     .setDefaultPort(endpoint.port())
+                    .setConnectTimeout((int) CONNECT_TIMEOUT.toMillis())
                     .setIdleTimeout(0));
             clients.put(endpoint, client);
             if (clients.size() > MAX_CLIENTS) {

@@ -23,6 +23,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.file.FileSystemOptions;
 import io.vertx.core.http.ClientAuth;
 import io.vertx.core.http.HttpClientResponse;
 import io.vertx.core.http.HttpMethod;
@@ -38,6 +39,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.time.Clock;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -67,6 +69,7 @@ public final class SubresourcesServer implements AutoCloseable {
     public static final String API_SERVICE = VERSION + "." + GROUP;
 
     private static final Logger LOG = LoggerFactory.getLogger(SubresourcesServer.class);
+    private static final Duration CA_BUNDLE_CHECK = Duration.ofSeconds(30);
     private static final String PREFIX = "/apis/" + GROUP + "/" + VERSION;
     private static final Pattern TASK_PATH = Pattern.compile(
             Pattern.quote(PREFIX)
@@ -116,8 +119,12 @@ public final class SubresourcesServer implements AutoCloseable {
                 settings.servingSecret(),
                 settings.caConfigMap(),
                 settings.servingNames());
-        publishCaBundle(client, serving.ca());
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(2).setWorkerPoolSize(8));
+        Vertx vertx = Vertx.vertx(new VertxOptions()
+                .setEventLoopPoolSize(2)
+                .setWorkerPoolSize(8)
+                // No file cache: it serves no files, and the container's root file system is read-only.
+                .setFileSystemOptions(
+                        new FileSystemOptions().setFileCachingEnabled(false).setClassPathResolvingEnabled(false)));
         HttpServer server = vertx.createHttpServer(new HttpServerOptions()
                 .setSsl(true)
                 .setKeyCertOptions(new PemKeyCertOptions()
@@ -140,6 +147,15 @@ public final class SubresourcesServer implements AutoCloseable {
             throw new IOException("serving " + GROUP + " on port " + settings.port() + ": " + e.getMessage(), e);
         }
         LOG.info("serving {} on port {}", API_SERVICE, server.actualPort());
+        // Now and then again: the APIService may be created after the operator starts (one Helm release, any order).
+        String caBundle = Base64.getEncoder().encodeToString(serving.ca().getBytes(StandardCharsets.US_ASCII));
+        publishCaBundle(client, caBundle);
+        vertx.setPeriodic(
+                CA_BUNDLE_CHECK.toMillis(),
+                id -> vertx.executeBlocking(() -> {
+                    publishCaBundle(client, caBundle);
+                    return null;
+                }));
         return api;
     }
 
@@ -149,16 +165,21 @@ public final class SubresourcesServer implements AutoCloseable {
     }
 
     /**
-     * The APIService's caBundle, as cert-manager's CA injector would set it: the chart cannot know the CA (see
-     * {@link ServingCertificate}). An APIService not installed, or not ours to patch, is left as it is.
+     * The APIService's caBundle, as cert-manager's CA injector sets it: the chart cannot know the CA (see
+     * {@link ServingCertificate}). Patched only when it differs; an APIService not installed is left for later.
      */
-    private static void publishCaBundle(KubernetesClient client, String caPem) {
-        String patch = "{\"spec\":{\"caBundle\":\""
-                + Base64.getEncoder().encodeToString(caPem.getBytes(StandardCharsets.US_ASCII)) + "\"}}";
+    private static void publishCaBundle(KubernetesClient client, String caBundle) {
         try {
-            client.genericKubernetesResources("apiregistration.k8s.io/v1", "APIService")
-                    .withName(API_SERVICE)
-                    .patch(PatchContext.of(PatchType.JSON_MERGE), patch);
+            var apiService = client.genericKubernetesResources("apiregistration.k8s.io/v1", "APIService")
+                    .withName(API_SERVICE);
+            var current = apiService.get();
+            if (current == null) {
+                LOG.debug("no APIService {} yet", API_SERVICE);
+            } else if (!caBundle.equals(current.get("spec", "caBundle"))) {
+                apiService.patch(
+                        PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"caBundle\":\"" + caBundle + "\"}}");
+                LOG.info("set the caBundle of the APIService {}", API_SERVICE);
+            }
         } catch (KubernetesClientException e) {
             LOG.warn("the APIService {}'s caBundle was not set ({}): {}", API_SERVICE, e.getCode(), e.getMessage());
         }
@@ -308,18 +329,20 @@ public final class SubresourcesServer implements AutoCloseable {
 
     private void relay(HttpServerRequest request, HttpClientResponse fromAgent, String node) {
         int code = fromAgent.statusCode();
-        if (code == 401 || code == 403) {
-            // The agent refused the operator, not the user: a misconfiguration the user cannot fix.
-            fromAgent
-                    .body()
-                    .onComplete(body -> status(
+        if (code != 200) {
+            fromAgent.body().onComplete(body -> {
+                String said = body.succeeded() ? body.result().toString().strip() : "";
+                if (code == 401 || code == 403) {
+                    // The agent refused the operator, not the user: a misconfiguration the user cannot fix.
+                    status(
                             request,
                             502,
                             "InternalError",
-                            "the agent of node " + node + " refused the operator (" + code + "): "
-                                    + (body.succeeded()
-                                            ? body.result().toString().strip()
-                                            : "")));
+                            "the agent of node " + node + " refused the operator (" + code + "): " + said);
+                } else {
+                    status(request, code, reason(code), said);
+                }
+            });
             return;
         }
         request.response().setStatusCode(code).setChunked(true);
@@ -328,6 +351,17 @@ public final class SubresourcesServer implements AutoCloseable {
             request.response().putHeader("Content-Type", type);
         }
         fromAgent.pipeTo(request.response());
+    }
+
+    /** The Status reason the API server gives with a code. */
+    private static String reason(int code) {
+        return switch (code) {
+            case 400 -> "BadRequest";
+            case 404 -> "NotFound";
+            case 409 -> "Conflict";
+            case 503 -> "ServiceUnavailable";
+            default -> "InternalError";
+        };
     }
 
     /** kubectl logs' parameters as the agent takes them: sinceSeconds becomes a sinceTime. */

@@ -15,6 +15,7 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
+import io.vertx.core.file.FileSystemOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
@@ -30,7 +31,9 @@ import java.time.format.DateTimeParseException;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.SynchronousQueue;
+import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -46,6 +49,7 @@ public final class TaskApiServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskApiServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern PATH = Pattern.compile("/v1/tasks/([a-f0-9-]{1,64})/(log|processes|usage)");
+    private static final int MAX_REQUESTS = 128;
     /** The window {@code top} measures CPU over. */
     private static final Duration USAGE_WINDOW = Duration.ofSeconds(1);
 
@@ -98,12 +102,19 @@ public final class TaskApiServer implements AutoCloseable {
         OperatorAuthenticator authenticator =
                 new OperatorAuthenticator(client, operatorServiceAccount, Clock.systemUTC());
         SelfSignedCertificate certificate = SelfSignedCertificate.forAddress(address.getAddress(), nodeName);
-        Vertx vertx = Vertx.vertx(new VertxOptions().setEventLoopPoolSize(1).setWorkerPoolSize(1));
-        ExecutorService requests = Executors.newCachedThreadPool(r -> {
-            Thread t = new Thread(r, "agent-endpoint");
-            t.setDaemon(true);
-            return t;
-        });
+        Vertx vertx = Vertx.vertx(new VertxOptions()
+                .setEventLoopPoolSize(1)
+                .setWorkerPoolSize(1)
+                // No file cache: it serves no files, and the container's root file system is read-only.
+                .setFileSystemOptions(
+                        new FileSystemOptions().setFileCachingEnabled(false).setClassPathResolvingEnabled(false)));
+        // Bounded: a request holds its thread while it authenticates, and a followed log as long as its task runs.
+        ExecutorService requests =
+                new ThreadPoolExecutor(0, MAX_REQUESTS, 60, TimeUnit.SECONDS, new SynchronousQueue<>(), r -> {
+                    Thread t = new Thread(r, "agent-endpoint");
+                    t.setDaemon(true);
+                    return t;
+                });
         HttpServer server = vertx.createHttpServer(new HttpServerOptions()
                 .setSsl(true)
                 .setKeyCertOptions(new PemKeyCertOptions()
@@ -143,29 +154,36 @@ public final class TaskApiServer implements AutoCloseable {
             return;
         }
         String authorization = request.getHeader("Authorization");
-        requests.execute(() -> {
-            try {
-                switch (authenticator.authenticate(authorization)) {
-                    case UNAUTHENTICATED -> respond(request, 401, "a token of the operator is needed");
-                    case FORBIDDEN -> respond(request, 403, "only the operator may call the agent");
-                    case OPERATOR -> serve(request, path.group(1), path.group(2));
-                }
-            } catch (KubernetesClientException e) {
-                LOG.warn("agent endpoint: the API server did not review a token: {}", e.getMessage());
-                respond(request, 503, "the agent cannot reach the API server to review the token");
-            } catch (BadRequest e) {
-                respond(request, 400, e.getMessage());
-            } catch (IOException e) {
-                LOG.debug("agent endpoint: {} {}: {}", request.method(), request.path(), e.toString());
-                request.response().reset();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                request.response().reset();
-            } catch (RuntimeException e) {
-                LOG.warn("agent endpoint: {} {}", request.method(), request.path(), e);
-                respond(request, 500, "internal error");
+        try {
+            requests.execute(() -> authenticateAndServe(request, path, authorization));
+        } catch (RejectedExecutionException e) {
+            respond(request, 503, "the agent serves " + MAX_REQUESTS + " requests at once; try again");
+        }
+    }
+
+    /** Authenticates the caller, then serves the request. On a thread of its own: both may block. */
+    private void authenticateAndServe(HttpServerRequest request, Matcher path, String authorization) {
+        try {
+            switch (authenticator.authenticate(authorization)) {
+                case UNAUTHENTICATED -> respond(request, 401, "a token of the operator is needed");
+                case FORBIDDEN -> respond(request, 403, "only the operator may call the agent");
+                case OPERATOR -> serve(request, path.group(1), path.group(2));
             }
-        });
+        } catch (KubernetesClientException e) {
+            LOG.warn("agent endpoint: the API server did not review a token: {}", e.getMessage());
+            respond(request, 503, "the agent cannot reach the API server to review the token");
+        } catch (BadRequest e) {
+            respond(request, 400, e.getMessage());
+        } catch (IOException e) {
+            LOG.debug("agent endpoint: {} {}: {}", request.method(), request.path(), e.toString());
+            request.response().reset();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            request.response().reset();
+        } catch (RuntimeException e) {
+            LOG.warn("agent endpoint: {} {}", request.method(), request.path(), e);
+            respond(request, 500, "internal error");
+        }
     }
 
     private void serve(HttpServerRequest request, String uid, String what)
