@@ -160,7 +160,7 @@ Use it with:
   export KUBECONFIG=$state/kubeconfig
   export PATH=$state/bin:\$PATH        # or: . $state/env
   kubectl get ctr,tk,rn
-  kubectl stevedore logs hello-world     # a Task's log through the API server; also ps and top of a running one
+  kubectl stevedore logs hello-world     # a Task's log through the API server; exec, ps and top for a running one
   stevedore-agent import --root $state/agent IMAGE.tar   # an OCI image archive into the node's images
 Logs are in $state/logs and $state/control-plane/logs. Stop everything with hack/local-down.sh.
 USAGE

@@ -38,6 +38,28 @@ public final class AgentApi {
         return "/v1/tasks/" + taskUid + "/usage";
     }
 
+    /**
+     * A WebSocket ({@link #EXEC_PROTOCOL}): runs the query's {@code command} parameters (one per argument) in the
+     * running task, with {@code stdin=true} and {@code tty=true} as kubectl exec's {@code -i} and {@code -t}.
+     */
+    public static String execPath(String taskUid) {
+        return "/v1/tasks/" + taskUid + "/exec";
+    }
+
+    /**
+     * Kubernetes' exec protocol over WebSocket, as kubectl 1.30 and later speak it to the API server: each binary
+     * message starts with its channel; {@link #ERROR} carries the final {@code Status} (its exit code for a failure),
+     * {@link #RESIZE} a terminal size as {@code {"Width":W,"Height":H}}, {@link #CLOSE} the channel it closes.
+     */
+    public static final String EXEC_PROTOCOL = "v5.channel.k8s.io";
+
+    public static final byte STDIN = 0;
+    public static final byte STDOUT = 1;
+    public static final byte STDERR = 2;
+    public static final byte ERROR = 3;
+    public static final byte RESIZE = 4;
+    public static final byte CLOSE = (byte) 255;
+
     /** The processes in the task's cgroup, as the node sees them (host PIDs), as {@code ctr tasks ps} lists them. */
     public record Processes(List<Process> processes) {}
 

@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -121,6 +122,80 @@ class LocalUpIT {
         Result missing = plugin("logs", "no-such-task");
         assertThat(missing.exitCode()).isEqualTo(1);
         assertThat(missing.output()).contains("Error from server (NotFound)");
+    }
+
+    /**
+     * {@code kubectl stevedore exec} into a running Task: a file of its rootfs, its exit code, stdin, and under
+     * {@code script} an interactive terminal sized as the user's; the process goes when the caller does.
+     */
+    @Test
+    @Order(2)
+    void kubectlStevedoreExecRunsCommandsInARunningTask() throws Exception {
+        Path manifest = state.resolve("exec-box.yaml");
+        Files.writeString(manifest, """
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Container
+                metadata: {name: exec-box}
+                spec:
+                  image: 127.0.0.1:%s/stevedore/busybox:latest
+                  process: {args: [sh, -c, 'echo stevedore-rootfs-file > /tmp/f; exec sleep 3600']}
+                ---
+                apiVersion: stevedore.dev/v1alpha1
+                kind: Task
+                metadata: {name: exec-box-1}
+                spec: {container: exec-box}
+                """.formatted(env.get("STEVEDORE_REGISTRY_PORT")));
+        kubectl("apply", "-f", manifest.toString());
+        kubectl("wait", "--for=jsonpath={.status.phase}=Running", "--timeout=120s", "tk/exec-box-1");
+
+        Result cat = plugin("exec", "exec-box-1", "--", "cat", "/tmp/f");
+        assertThat(cat.exitCode()).as(cat.output()).isZero();
+        assertThat(cat.output()).isEqualTo("stevedore-rootfs-file");
+        assertThat(plugin("exec", "exec-box-1", "--", "sh", "-c", "exit 7").exitCode())
+                .isEqualTo(7);
+        Path piped = state.resolve("piped.sh");
+        Files.writeString(piped, "echo piped-input | kubectl stevedore exec -i exec-box-1 -- cat\n");
+        assertThat(shell(piped).output()).isEqualTo("piped-input");
+
+        // A terminal: script gives the plugin one (33 rows, 111 columns); the command waits until its own
+        // terminal has that size (the resize went through), then names it and exits 5.
+        Path interactive = state.resolve("interactive.sh");
+        Files.writeString(interactive, """
+                stty rows 33 cols 111
+                kubectl stevedore exec -it exec-box-1 -- sh -c 'until [ "$(stty size)" = "33 111" ]; do sleep 0.1; done; echo sized; tty; exit 5'
+                """);
+        Path underScript = Files.writeString(
+                state.resolve("under-script.sh"), "exec script -qec 'sh " + interactive + "' /dev/null\n");
+        Result tty = shell(underScript);
+        assertThat(tty.exitCode()).as(tty.output()).isEqualTo(5);
+        assertThat(tty.output()).contains("sized").contains("/dev/pts/");
+
+        // The caller goes away: its process in the task goes too.
+        List<String> command = List.of(
+                state.resolve("bin/kubectl").toString(), "stevedore", "exec", "exec-box-1", "--", "sleep", "4242");
+        ProcessBuilder builder = new ProcessBuilder(command).directory(REPO.toFile());
+        builder.environment().put("KUBECONFIG", state.resolve("kubeconfig").toString());
+        builder.environment().put("PATH", state.resolve("bin") + ":" + System.getenv("PATH"));
+        Process caller = builder.start();
+        Awaitility.await("the exec's process in the task")
+                .atMost(Duration.ofSeconds(60))
+                .until(() -> plugin("ps", "exec-box-1").output().contains("sleep 4242"));
+        caller.descendants().forEach(ProcessHandle::destroyForcibly);
+        caller.destroyForcibly();
+        Awaitility.await("the exec's process gone with its caller")
+                .atMost(Duration.ofSeconds(60))
+                .until(() -> !plugin("ps", "exec-box-1").output().contains("sleep 4242"));
+        kubectl("delete", "-f", manifest.toString(), "--wait");
+    }
+
+    /** A shell script run as a user would: KUBECONFIG set, local-up's bin directory on the PATH. */
+    private static Result shell(Path script) {
+        ProcessBuilder builder = new ProcessBuilder("sh", script.toString()).directory(REPO.toFile());
+        builder.environment().putAll(env);
+        builder.environment().put("KUBECONFIG", state.resolve("kubeconfig").toString());
+        builder.environment().put("PATH", state.resolve("bin") + ":" + System.getenv("PATH"));
+        Processes.Result result = Processes.run(builder, TIMEOUT);
+        return new Result(result.exitCode(), result.output().trim());
     }
 
     /** {@code kubectl stevedore ARGS} as a user runs it: KUBECONFIG set, local-up's bin directory on the PATH. */

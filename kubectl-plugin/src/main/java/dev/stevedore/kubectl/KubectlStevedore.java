@@ -4,6 +4,7 @@ import dev.stevedore.api.AgentApi;
 import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.http.WebSocket;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintWriter;
@@ -12,14 +13,18 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutionException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import sun.misc.Signal;
 
 /**
  * {@code kubectl stevedore}: what {@code kubectl logs} and {@code kubectl top} give for a Pod, for a Task — its log,
@@ -32,6 +37,7 @@ import picocli.CommandLine.Parameters;
         description = "A Stevedore Task's log, processes and usage, through the API server.",
         subcommands = {
             KubectlStevedore.Logs.class,
+            KubectlStevedore.Exec.class,
             KubectlStevedore.Ps.class,
             KubectlStevedore.Top.class,
         })
@@ -90,18 +96,18 @@ public final class KubectlStevedore implements Callable<Integer> {
         @Override
         public Integer call() throws Exception {
             try (KubernetesClient client = cluster.client()) {
-                run(
+                return run(
                         new TaskSubresources(client),
                         cluster.namespace(client),
                         spec.commandLine().getOut());
-                return 0;
             } catch (TaskSubresources.ApiError e) {
                 spec.commandLine().getErr().println(e.getMessage());
                 return 1;
             }
         }
 
-        abstract void run(TaskSubresources api, String namespace, PrintWriter out) throws Exception;
+        /** Returns the exit code. */
+        abstract int run(TaskSubresources api, String namespace, PrintWriter out) throws Exception;
     }
 
     @Command(name = "logs", mixinStandardHelpOptions = true, description = "Print a Task's log (stdout and stderr).")
@@ -133,7 +139,7 @@ public final class KubectlStevedore implements Callable<Integer> {
         String stream;
 
         @Override
-        void run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
+        int run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
             Map<String, String> query = TaskSubresources.query();
             if (follow) {
                 query.put("follow", "true");
@@ -168,6 +174,7 @@ public final class KubectlStevedore implements Callable<Integer> {
                     System.out.flush();
                 }
             }
+            return 0;
         }
 
         private long seconds(String duration) {
@@ -183,7 +190,7 @@ public final class KubectlStevedore implements Callable<Integer> {
     @Command(name = "ps", mixinStandardHelpOptions = true, description = "List a running Task's processes.")
     static final class Ps extends TaskCommand {
         @Override
-        void run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
+        int run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
             AgentApi.Processes processes = api.read(namespace, task, "processes", AgentApi.Processes.class);
             out.printf("%-8s %-8s %-6s %-8s %s%n", "PID", "PPID", "STATE", "RSS", "COMMAND");
             for (AgentApi.Process p : processes.processes()) {
@@ -192,6 +199,7 @@ public final class KubectlStevedore implements Callable<Integer> {
                         p.pid(), p.parentPid(), p.state(), mebibytes(p.rssBytes()), p.command());
             }
             out.flush();
+            return 0;
         }
     }
 
@@ -201,7 +209,7 @@ public final class KubectlStevedore implements Callable<Integer> {
             description = "Show a running Task's CPU (over one second), memory (working set) and process count.")
     static final class Top extends TaskCommand {
         @Override
-        void run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
+        int run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
             AgentApi.Usage usage = api.read(namespace, task, "usage", AgentApi.Usage.class);
             out.printf("%-24s %-12s %-15s %s%n", "NAME", "CPU(cores)", "MEMORY(bytes)", "PIDS");
             out.printf(
@@ -211,6 +219,68 @@ public final class KubectlStevedore implements Callable<Integer> {
                     mebibytes(usage.memoryWorkingSetBytes()),
                     usage.pids());
             out.flush();
+            return 0;
+        }
+    }
+
+    @Command(
+            name = "exec",
+            mixinStandardHelpOptions = true,
+            description = "Run a command in a running Task: kubectl stevedore exec [-i] [-t] TASK -- COMMAND [ARG...]. "
+                    + "Exits with the command's exit code.")
+    static final class Exec extends TaskCommand {
+        @Option(
+                names = {"-i", "--stdin"},
+                description = "Pass this process's stdin to the command.")
+        boolean stdin;
+
+        @Option(
+                names = {"-t", "--tty"},
+                description = "Give the command a terminal, sized as this one and resized with it.")
+        boolean tty;
+
+        @Parameters(
+                index = "1..*",
+                arity = "1..*",
+                paramLabel = "COMMAND",
+                description = "The command and its arguments.")
+        List<String> command;
+
+        @Override
+        int run(TaskSubresources api, String namespace, PrintWriter out) throws Exception {
+            ExecClient client = new ExecClient(System.out, System.err);
+            WebSocket socket;
+            try {
+                socket = api.exec(namespace, task, command, stdin, tty, client).get();
+            } catch (ExecutionException e) {
+                spec.commandLine().getErr().println(ExecClient.refusal(e));
+                return 1;
+            }
+            Optional<Terminal> raw = tty && stdin ? Terminal.raw() : Optional.empty();
+            try {
+                if (tty) {
+                    Terminal.size().ifPresent(size -> ExecClient.sendSize(socket, size[0], size[1]));
+                    Signal.handle(
+                            new Signal("WINCH"),
+                            signal -> Terminal.size().ifPresent(size -> ExecClient.sendSize(socket, size[0], size[1])));
+                }
+                if (stdin) {
+                    Thread input = new Thread(
+                            () -> {
+                                try {
+                                    ExecClient.sendInput(socket, System.in);
+                                } catch (IOException e) {
+                                    System.err.println("error: reading stdin: " + e.getMessage());
+                                }
+                            },
+                            "stdin");
+                    input.setDaemon(true);
+                    input.start();
+                }
+                return client.awaitExit();
+            } finally {
+                raw.ifPresent(Terminal::close);
+            }
         }
     }
 

@@ -1,10 +1,12 @@
 package dev.stevedore.kubectl;
 
+import dev.stevedore.api.AgentApi;
 import io.fabric8.kubernetes.api.model.Status;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.http.HttpClient;
 import io.fabric8.kubernetes.client.http.HttpRequest;
 import io.fabric8.kubernetes.client.http.HttpResponse;
+import io.fabric8.kubernetes.client.http.WebSocket;
 import io.fabric8.kubernetes.client.utils.Serialization;
 import java.io.IOException;
 import java.io.InputStream;
@@ -12,7 +14,9 @@ import java.net.URI;
 import java.net.URLEncoder;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.stream.Collectors;
 
@@ -67,6 +71,38 @@ final class TaskSubresources {
             body = new String(in.readAllBytes(), StandardCharsets.UTF_8);
         }
         throw new ApiError(describe(response.code(), body));
+    }
+
+    /**
+     * Opens an exec WebSocket for {@code command} in the task, {@code listener} told of what comes back. A refusal
+     * of the upgrade fails the returned future with the API server's status.
+     */
+    CompletableFuture<WebSocket> exec(
+            String namespace,
+            String task,
+            List<String> command,
+            boolean stdin,
+            boolean tty,
+            WebSocket.Listener listener) {
+        String base = client.getConfiguration().getMasterUrl().replaceAll("/+$", "");
+        StringBuilder uri = new StringBuilder(base)
+                .append(API)
+                .append("/namespaces/")
+                .append(encode(namespace))
+                .append("/tasks/")
+                .append(encode(task))
+                .append("/exec?stdin=")
+                .append(stdin)
+                .append("&stdout=true&stderr=")
+                .append(!tty)
+                .append("&tty=")
+                .append(tty);
+        command.forEach(argument -> uri.append("&command=").append(encode(argument)));
+        return client.getHttpClient()
+                .newWebSocketBuilder()
+                .subprotocol(AgentApi.EXEC_PROTOCOL)
+                .uri(URI.create(uri.toString()))
+                .buildAsync(listener);
     }
 
     /** A JSON subresource, read whole. */

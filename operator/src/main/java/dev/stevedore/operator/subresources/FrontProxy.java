@@ -4,7 +4,9 @@ import com.fasterxml.jackson.core.type.TypeReference;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.fabric8.kubernetes.api.model.ConfigMap;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.vertx.core.MultiMap;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.ServerWebSocket;
 import java.io.IOException;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -83,12 +85,23 @@ final class FrontProxy {
 
     /** The user, when the request came through the front proxy; empty for anyone else. */
     Optional<User> user(HttpServerRequest request) {
-        List<Certificate> chain;
         try {
-            chain = request.connection().peerCertificates();
+            return user(request.connection().peerCertificates(), request.headers());
         } catch (SSLPeerUnverifiedException e) {
             return Optional.empty();
         }
+    }
+
+    /** The same for a WebSocket's upgrade request. */
+    Optional<User> user(ServerWebSocket socket) {
+        try {
+            return user(socket.peerCertificates(), socket.headers());
+        } catch (SSLPeerUnverifiedException e) {
+            return Optional.empty();
+        }
+    }
+
+    private Optional<User> user(List<Certificate> chain, MultiMap headers) {
         if (chain == null || chain.isEmpty() || !(chain.get(0) instanceof X509Certificate leaf)) {
             return Optional.empty();
         }
@@ -96,7 +109,7 @@ final class FrontProxy {
             return Optional.empty();
         }
         String name = userHeaders.stream()
-                .map(request::getHeader)
+                .map(headers::get)
                 .filter(v -> v != null && !v.isEmpty())
                 .findFirst()
                 .orElse(null);
@@ -104,9 +117,9 @@ final class FrontProxy {
             return Optional.empty();
         }
         List<String> groups = new ArrayList<>();
-        groupHeaders.forEach(h -> groups.addAll(request.headers().getAll(h)));
+        groupHeaders.forEach(h -> groups.addAll(headers.getAll(h)));
         Map<String, List<String>> extra = new LinkedHashMap<>();
-        request.headers().forEach(header -> {
+        headers.forEach(header -> {
             for (String prefix : extraPrefixes) {
                 if (header.getKey().toLowerCase(Locale.ROOT).startsWith(prefix.toLowerCase(Locale.ROOT))) {
                     String key = URLDecoder.decode(

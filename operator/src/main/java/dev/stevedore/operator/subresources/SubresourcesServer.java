@@ -20,6 +20,9 @@ import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.fabric8.kubernetes.client.utils.Serialization;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.vertx.core.Future;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
@@ -31,6 +34,10 @@ import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
 import io.vertx.core.http.RequestOptions;
+import io.vertx.core.http.ServerWebSocket;
+import io.vertx.core.http.UpgradeRejectedException;
+import io.vertx.core.http.WebSocket;
+import io.vertx.core.http.WebSocketConnectOptions;
 import io.vertx.core.net.PemKeyCertOptions;
 import io.vertx.core.net.PemTrustOptions;
 import java.io.IOException;
@@ -51,6 +58,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,6 +82,8 @@ public final class SubresourcesServer implements AutoCloseable {
     private static final Pattern TASK_PATH = Pattern.compile(
             Pattern.quote(PREFIX)
                     + "/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/tasks/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)/(log|processes|usage)");
+    private static final Pattern EXEC_PATH = Pattern.compile(Pattern.quote(PREFIX)
+            + "/namespaces/([a-z0-9]([-a-z0-9]*[a-z0-9])?)/tasks/([a-z0-9]([-.a-z0-9]*[a-z0-9])?)/exec");
     private static final List<String> LOG_PARAMETERS =
             List.of("follow", "tailLines", "timestamps", "stream", "sinceTime");
 
@@ -133,10 +143,12 @@ public final class SubresourcesServer implements AutoCloseable {
                 // Asked, not required: discovery and health are for anyone; everything else needs the front proxy.
                 .setClientAuth(ClientAuth.REQUEST)
                 .setTrustOptions(new PemTrustOptions().addCertValue(Buffer.buffer(frontProxy.caPem())))
+                .setWebSocketSubProtocols(List.of(AgentApi.EXEC_PROTOCOL))
                 .setIdleTimeout(0));
         SubresourcesServer api = new SubresourcesServer(
                 client, vertx, server, frontProxy, new AgentClients(vertx, settings.agentToken()));
         server.requestHandler(api::handle);
+        server.webSocketHandler(api::exec);
         try {
             server.listen(settings.port())
                     .toCompletionStage()
@@ -223,7 +235,7 @@ public final class SubresourcesServer implements AutoCloseable {
         String namespace = task.group(1);
         String name = task.group(3);
         String subresource = task.group(5);
-        vertx.<TaskEndpoint>executeBlocking(() -> endpointFor(user.get(), namespace, name, subresource), false)
+        vertx.<TaskEndpoint>executeBlocking(() -> endpointFor(user.get(), namespace, name, subresource, "get"), false)
                 .onSuccess(endpoint -> proxy(request, endpoint, subresource))
                 .onFailure(e -> {
                     if (e instanceof Refusal refusal) {
@@ -236,14 +248,14 @@ public final class SubresourcesServer implements AutoCloseable {
     }
 
     /** Authorizes the user, then finds the Task, its node and that node's agent endpoint. Blocking. */
-    private TaskEndpoint endpointFor(FrontProxy.User user, String namespace, String name, String subresource)
-            throws Refusal {
-        if (!allowed(user, namespace, name, subresource)) {
+    private TaskEndpoint endpointFor(
+            FrontProxy.User user, String namespace, String name, String subresource, String verb) throws Refusal {
+        if (!allowed(user, namespace, name, subresource, verb)) {
             throw new Refusal(
                     403,
                     "Forbidden",
-                    "tasks." + GROUP + " \"" + name + "\" is forbidden: User \"" + user.name()
-                            + "\" cannot get resource \"tasks/" + subresource + "\" in API group \"" + GROUP
+                    "tasks." + GROUP + " \"" + name + "\" is forbidden: User \"" + user.name() + "\" cannot " + verb
+                            + " resource \"tasks/" + subresource + "\" in API group \"" + GROUP
                             + "\" in the namespace \"" + namespace + "\"");
         }
         Task found = read(() -> client.resources(Task.class)
@@ -273,7 +285,8 @@ public final class SubresourcesServer implements AutoCloseable {
 
     private record TaskEndpoint(RuntimeNodeStatus.AgentEndpoint endpoint, String node, String uid) {}
 
-    private boolean allowed(FrontProxy.User user, String namespace, String name, String subresource) throws Refusal {
+    private boolean allowed(FrontProxy.User user, String namespace, String name, String subresource, String verb)
+            throws Refusal {
         SubjectAccessReview review = read(() -> client.authorization()
                 .v1()
                 .subjectAccessReview()
@@ -287,7 +300,7 @@ public final class SubresourcesServer implements AutoCloseable {
                         .withVersion(VERSION)
                         .withResource("tasks")
                         .withSubresource(subresource)
-                        .withVerb("get")
+                        .withVerb(verb)
                         .withNamespace(namespace)
                         .withName(name)
                         .endResourceAttributes()
@@ -397,16 +410,102 @@ public final class SubresourcesServer implements AutoCloseable {
     private static Object resources() {
         return new APIResourceListBuilder()
                 .withGroupVersion(GROUP + "/" + VERSION)
-                .withResources(List.of("log", "processes", "usage").stream()
-                        .map(sub -> new APIResourceBuilder()
-                                .withName("tasks/" + sub)
-                                .withSingularName("")
-                                .withNamespaced(true)
-                                .withKind("Task")
-                                .withVerbs("get")
-                                .build())
+                .withResources(Stream.concat(
+                                Stream.of("log", "processes", "usage").map(sub -> subresource(sub, "get")),
+                                Stream.of(subresource("exec", "get", "create")))
                         .toList())
                 .build();
+    }
+
+    private static io.fabric8.kubernetes.api.model.APIResource subresource(String name, String... verbs) {
+        return new APIResourceBuilder()
+                .withName("tasks/" + name)
+                .withSingularName("")
+                .withNamespaced(true)
+                .withKind("Task")
+                .withVerbs(verbs)
+                .build();
+    }
+
+    /**
+     * An exec: a WebSocket the API server upgraded and proxies here. Accepted once the user may {@code create}
+     * {@code tasks/exec} (as Kubernetes asks of a WebSocket exec into a Pod, beside the {@code get} the API server
+     * checked) and the agent accepted its own WebSocket; then every message is relayed both ways as it is.
+     */
+    private void exec(ServerWebSocket socket) {
+        Promise<Integer> handshake = Promise.promise();
+        socket.setHandshake(handshake.future());
+        socket.pause();
+        Matcher task = EXEC_PATH.matcher(socket.path());
+        if (!task.matches()) {
+            handshake.complete(404);
+            return;
+        }
+        Optional<FrontProxy.User> user = frontProxy.user(socket);
+        if (user.isEmpty()) {
+            handshake.complete(401);
+            return;
+        }
+        String namespace = task.group(1);
+        String name = task.group(3);
+        // A ';' is part of a value (a shell command's), not a separator, as Go's URL parser reads a query.
+        Map<String, List<String>> query =
+                new QueryStringDecoder(socket.uri(), StandardCharsets.UTF_8, true, 1024, true).parameters();
+        vertx.<TaskEndpoint>executeBlocking(() -> endpointFor(user.get(), namespace, name, "exec", "create"), false)
+                // Paused as it connects: the agent starts the process at once, and its first output must wait for
+                // the bridge to the user.
+                .compose(found -> connectToAgent(found, query).map(agent -> agent.pause()))
+                .onSuccess(agent -> {
+                    handshake.complete(101);
+                    bridge(socket, agent);
+                })
+                .onFailure(e -> {
+                    int code = e instanceof Refusal refusal
+                            ? refusal.code
+                            : e instanceof UpgradeRejectedException rejected ? agentRefusal(rejected.getStatus()) : 503;
+                    LOG.debug("exec in {}/{} refused ({}): {}", namespace, name, code, e.getMessage());
+                    handshake.complete(code);
+                });
+    }
+
+    private Future<WebSocket> connectToAgent(TaskEndpoint task, Map<String, List<String>> query) {
+        StringBuilder uri = new StringBuilder(AgentApi.execPath(task.uid()))
+                .append("?stdin=")
+                .append(flag(query, "stdin"))
+                .append("&tty=")
+                .append(flag(query, "tty"));
+        for (String argument : query.getOrDefault("command", List.of())) {
+            uri.append("&command=").append(URLEncoder.encode(argument, StandardCharsets.UTF_8));
+        }
+        try {
+            return agents.client(task.endpoint())
+                    .webSocket(new WebSocketConnectOptions()
+                            .setURI(uri.toString())
+                            .addHeader("Authorization", agents.authorization())
+                            .setSubProtocols(List.of(AgentApi.EXEC_PROTOCOL)));
+        } catch (IOException e) {
+            return Future.failedFuture(e);
+        }
+    }
+
+    /** The agent refused the operator (401, 403): not the user's fault, a 502; its other answers as they are. */
+    private static int agentRefusal(int code) {
+        return code == 401 || code == 403 ? 502 : code;
+    }
+
+    private static boolean flag(Map<String, List<String>> query, String name) {
+        List<String> values = query.getOrDefault(name, List.of());
+        return !values.isEmpty()
+                && (values.get(0).equals("true") || values.get(0).equals("1"));
+    }
+
+    private static void bridge(ServerWebSocket user, WebSocket agent) {
+        user.binaryMessageHandler(agent::writeBinaryMessage);
+        agent.binaryMessageHandler(user::writeBinaryMessage);
+        user.closeHandler(v -> agent.close());
+        agent.closeHandler(v -> user.close(agent.closeStatusCode() == null ? (short) 1000 : agent.closeStatusCode()));
+        user.resume();
+        agent.resume();
     }
 
     private static void json(HttpServerRequest request, Object body) {

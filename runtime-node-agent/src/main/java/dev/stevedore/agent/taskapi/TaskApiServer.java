@@ -4,6 +4,7 @@ import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.logs.LogOptions;
 import dev.stevedore.agent.logs.TaskLogReader;
+import dev.stevedore.agent.tasks.TaskExec;
 import dev.stevedore.agent.tasks.TaskManager;
 import dev.stevedore.agent.tasks.TaskProcesses;
 import dev.stevedore.agent.tasks.TaskRecord;
@@ -12,6 +13,8 @@ import dev.stevedore.api.AgentApi;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
+import io.netty.handler.codec.http.QueryStringDecoder;
+import io.vertx.core.Promise;
 import io.vertx.core.Vertx;
 import io.vertx.core.VertxOptions;
 import io.vertx.core.buffer.Buffer;
@@ -19,15 +22,19 @@ import io.vertx.core.file.FileSystemOptions;
 import io.vertx.core.http.HttpServer;
 import io.vertx.core.http.HttpServerOptions;
 import io.vertx.core.http.HttpServerRequest;
+import io.vertx.core.http.ServerWebSocket;
 import io.vertx.core.net.PemKeyCertOptions;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.time.Clock;
 import java.time.Duration;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
+import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
@@ -49,6 +56,7 @@ public final class TaskApiServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TaskApiServer.class);
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern PATH = Pattern.compile("/v1/tasks/([a-f0-9-]{1,64})/(log|processes|usage)");
+    private static final Pattern EXEC_PATH = Pattern.compile("/v1/tasks/([a-f0-9-]{1,64})/exec");
     private static final int MAX_REQUESTS = 128;
     /** The window {@code top} measures CPU over. */
     private static final Duration USAGE_WINDOW = Duration.ofSeconds(1);
@@ -120,9 +128,11 @@ public final class TaskApiServer implements AutoCloseable {
                 .setKeyCertOptions(new PemKeyCertOptions()
                         .addCertValue(Buffer.buffer(certificate.certificatePem()))
                         .addKeyValue(Buffer.buffer(certificate.privateKeyPem())))
+                .setWebSocketSubProtocols(List.of(AgentApi.EXEC_PROTOCOL))
                 .setIdleTimeout(0));
         TaskApiServer api = new TaskApiServer(vertx, server, requests, tasks, authenticator, cgroupRoot);
         server.requestHandler(api::handle);
+        server.webSocketHandler(api::exec);
         try {
             server.listen(address.getPort(), address.getAddress().getHostAddress())
                     .toCompletionStage()
@@ -159,6 +169,74 @@ public final class TaskApiServer implements AutoCloseable {
         } catch (RejectedExecutionException e) {
             respond(request, 503, "the agent serves " + MAX_REQUESTS + " requests at once; try again");
         }
+    }
+
+    /**
+     * An exec ({@link AgentApi#execPath}): the WebSocket is accepted only once the caller is the operator and the
+     * process runs; else the handshake answers 401, 403, 400 (no command) or 409 (the task is not running).
+     */
+    private void exec(ServerWebSocket socket) {
+        Promise<Integer> handshake = Promise.promise();
+        socket.setHandshake(handshake.future());
+        socket.pause();
+        Matcher path = EXEC_PATH.matcher(socket.path());
+        if (!path.matches()) {
+            handshake.complete(404);
+            return;
+        }
+        String authorization = socket.headers().get("Authorization");
+        // A ';' is part of a value (a shell command's), not a separator, as Go's URL parser reads a query.
+        Map<String, List<String>> query =
+                new QueryStringDecoder(socket.uri(), StandardCharsets.UTF_8, true, 1024, true).parameters();
+        try {
+            requests.execute(() -> startExec(socket, handshake, path.group(1), authorization, query));
+        } catch (RejectedExecutionException e) {
+            handshake.complete(503);
+        }
+    }
+
+    private void startExec(
+            ServerWebSocket socket,
+            Promise<Integer> handshake,
+            String uid,
+            String authorization,
+            Map<String, List<String>> query) {
+        try {
+            switch (authenticator.authenticate(authorization)) {
+                case UNAUTHENTICATED -> handshake.complete(401);
+                case FORBIDDEN -> handshake.complete(403);
+                case OPERATOR -> {
+                    List<String> command = query.getOrDefault("command", List.of());
+                    boolean stdin = flag(query, "stdin");
+                    boolean tty = flag(query, "tty");
+                    if (command.isEmpty()) {
+                        handshake.complete(400);
+                        return;
+                    }
+                    TaskExec exec;
+                    try {
+                        exec = tasks.exec(uid, command, tty);
+                    } catch (IllegalStateException e) {
+                        handshake.complete(409);
+                        return;
+                    }
+                    handshake.complete(101);
+                    ExecSession.run(socket, exec, stdin, tty, requests);
+                }
+            }
+        } catch (KubernetesClientException e) {
+            LOG.warn("agent endpoint: the API server did not review a token: {}", e.getMessage());
+            handshake.tryComplete(503);
+        } catch (IOException | RuntimeException e) {
+            LOG.warn("agent endpoint: exec in {}: {}", uid, e.toString());
+            handshake.tryComplete(500);
+        }
+    }
+
+    private static boolean flag(Map<String, List<String>> query, String name) {
+        List<String> values = query.getOrDefault(name, List.of());
+        return !values.isEmpty()
+                && (values.get(0).equals("true") || values.get(0).equals("1"));
     }
 
     /** Authenticates the caller, then serves the request. On a thread of its own: both may block. */

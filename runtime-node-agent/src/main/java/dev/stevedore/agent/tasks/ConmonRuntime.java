@@ -40,6 +40,11 @@ import java.util.regex.Pattern;
  */
 public final class ConmonRuntime implements OciRuntime {
     public static final Path CONMON = Path.of("/usr/bin/conmon");
+    /** util-linux's script: a pseudo-terminal for an exec with a terminal. */
+    private static final String SCRIPT = "/usr/bin/script";
+    /** coreutils' stty, by its full path: commands are spawned without a PATH search. */
+    private static final String STTY = "/bin/stty";
+
     private static final Path DEV_NULL = Path.of("/dev/null");
     private static final Path ROOT = Path.of("/");
     private static final Duration TIMEOUT = Duration.ofSeconds(60);
@@ -300,6 +305,83 @@ public final class ConmonRuntime implements OciRuntime {
             }
         }
         return ids;
+    }
+
+    /**
+     * {@code <runtime> exec --process P --pid-file F ID} in the foreground. With a terminal, under util-linux's
+     * {@code script}: the runtime takes the terminal of its own stdin as the one it copies the container's console
+     * to, and {@code script} gives it a pseudo-terminal for pipes, whose size {@link #resizeTerminal} sets.
+     */
+    @Override
+    public Process exec(String id, Path process, Path pidFile, boolean terminal) throws IOException {
+        List<String> command =
+                runtimeCommand("exec", "--process", process.toString(), "--pid-file", pidFile.toString(), id);
+        if (terminal) {
+            // Paths and a UID-shaped id only: the user's command is in the process spec, never on this line.
+            command = List.of(
+                    SCRIPT,
+                    "--quiet",
+                    "--flush",
+                    "--echo",
+                    "never",
+                    "--return",
+                    "--command",
+                    String.join(" ", command),
+                    "/dev/null");
+        }
+        ProcessBuilder builder = new ProcessBuilder(command).directory(ROOT.toFile());
+        builder.environment().clear();
+        builder.environment().putAll(ENV);
+        builder.environment().put("SHELL", "/bin/sh");
+        return builder.start();
+    }
+
+    /**
+     * {@code stty -F <pty> rows R cols C} on the pseudo-terminal {@code script} made: the terminal's size changes,
+     * the runtime in its foreground gets SIGWINCH and passes the size on to the container's console.
+     */
+    @Override
+    public void resizeTerminal(Process exec, int columns, int rows) throws IOException {
+        // The first size comes as the exec starts: script may not have forked the runtime onto its terminal yet.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+        Optional<Path> pty = terminalOf(exec);
+        while (pty.isEmpty() && exec.isAlive() && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            pty = terminalOf(exec);
+        }
+        if (pty.isPresent()) {
+            Result r = exec(List.of(
+                    STTY,
+                    "-F",
+                    pty.get().toString(),
+                    "rows",
+                    Integer.toString(rows),
+                    "cols",
+                    Integer.toString(columns)));
+            if (r.code != 0) {
+                throw new IOException("resizing " + pty.get() + ": " + r.err.strip());
+            }
+        }
+    }
+
+    /** The pseudo-terminal script made: the stdin of the processes it started. */
+    private static Optional<Path> terminalOf(Process exec) {
+        return exec.descendants()
+                .map(p -> Path.of("/proc", Long.toString(p.pid()), "fd", "0"))
+                .flatMap(fd -> {
+                    try {
+                        return java.util.stream.Stream.of(Files.readSymbolicLink(fd));
+                    } catch (IOException e) {
+                        return java.util.stream.Stream.empty();
+                    }
+                })
+                .filter(p -> p.startsWith("/dev/pts/"))
+                .findFirst();
     }
 
     private void run(String... args) throws RuntimeCommandException, IOException {

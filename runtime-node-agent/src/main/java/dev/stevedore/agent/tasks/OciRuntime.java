@@ -46,6 +46,17 @@ public interface OciRuntime {
     /** The runtime's status of the container (created, running, paused, stopped), empty when it has none. */
     Optional<String> state(String id) throws IOException;
 
+    /**
+     * Starts a process in the running container, as {@code runc exec} does in the foreground: {@code process} is
+     * its OCI process spec; the process's pid (in the node's namespace) is written to {@code pidFile}. With a
+     * terminal, the returned process's stdin and stdout are that terminal's (stderr joins stdout), and
+     * {@link #resizeTerminal} sizes it.
+     */
+    Process exec(String id, Path process, Path pidFile, boolean terminal) throws IOException;
+
+    /** Sets the size of the terminal of an {@link #exec} with a terminal; the process gets SIGWINCH. */
+    void resizeTerminal(Process exec, int columns, int rows) throws IOException;
+
     /** IDs of every container this runtime knows, with their bundles. */
     Map<String, String> list() throws IOException;
 }

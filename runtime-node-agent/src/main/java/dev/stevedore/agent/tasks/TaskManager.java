@@ -50,6 +50,7 @@ public final class TaskManager implements AutoCloseable {
     private final TaskResources resources;
     private final TaskDecisions decisions;
     private final TaskExecutor executor;
+    private final Runtimes runtimes;
     private final TaskMetrics metrics;
     private final LogLimits logLimits;
     private final TaskAdoption adoption;
@@ -84,6 +85,7 @@ public final class TaskManager implements AutoCloseable {
         this.records = records;
         this.containers = containers;
         this.resources = new TaskResources(records, runtimes);
+        this.runtimes = runtimes;
         this.metrics = metrics;
         this.logLimits = logLimits;
         this.decisions = new TaskDecisions(nodeName);
@@ -170,6 +172,14 @@ public final class TaskManager implements AutoCloseable {
     /** The task's log on this node, kept until its Task object goes. */
     public TaskLogFiles logFiles(String taskUid) {
         return new TaskLogFiles(records.log(taskUid), logLimits);
+    }
+
+    /** Starts {@code command} in the running task {@code taskUid}; the caller closes it. */
+    public TaskExec exec(String taskUid, List<String> command, boolean tty) throws IOException {
+        TaskRecord rec = record(taskUid)
+                .filter(r -> r.state() == TaskRecord.State.RUNNING)
+                .orElseThrow(() -> new IllegalStateException("the task is not running"));
+        return TaskExec.start(records, runtimes.named(rec.runtime()), rec, command, tty);
     }
 
     /** The record of the task with this UID on this node, live or ended (until its Task object goes). */

@@ -91,6 +91,16 @@ final class FakeRuntime implements OciRuntime {
     }
 
     @Override
+    public Process exec(String id, Path process, Path pidFile, boolean terminal) {
+        throw new UnsupportedOperationException("the fake runtime runs no processes");
+    }
+
+    @Override
+    public void resizeTerminal(Process exec, int columns, int rows) {
+        throw new UnsupportedOperationException("the fake runtime runs no processes");
+    }
+
+    @Override
     public Map<String, String> list() {
         Map<String, String> all = new LinkedHashMap<>();
         states.keySet().forEach(id -> all.put(id, "/fake/" + id));

@@ -9,6 +9,7 @@ import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.taskapi.TaskApiServer;
 import dev.stevedore.agent.testing.AggregatedApi;
 import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.agent.testing.Exec;
 import dev.stevedore.agent.testing.Https;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
@@ -294,6 +295,61 @@ class SubresourcesIT {
 
     private static String url(TestNamespace ns, String task, String subresource) {
         return controlPlane.url() + API + "/namespaces/" + ns.name() + "/tasks/" + task + "/" + subresource;
+    }
+
+    /**
+     * An exec through the API server is a WebSocket the operator accepts only for a user who may also create
+     * tasks/exec (get alone lets the API server pass it on); it runs in the task's rootfs and ends with the exit code.
+     */
+    @Test
+    void execNeedsCreateOnTasksExecAndEndsWithTheExitCode(TestNamespace ns) throws Exception {
+        create(ns, "shell", "echo in-the-rootfs > /tmp/marker; exec sleep 600");
+        Tasks.awaitPhase(ns, "shell-1", TaskStatus.Phase.Running);
+        String onlyGet = userWith(ns, "only-get", "tasks/exec");
+        String execer = userWithVerbs(ns, "execer", List.of("get", "create"), "tasks/exec");
+        String exec = url(ns, "shell-1", "exec").replaceFirst("^https", "wss")
+                + "?command=sh&command=-c&command=cat%20/tmp/marker%3B%20exit%203&stdout=true&stderr=true";
+
+        assertThat(Exec.run(controlPlane, exec, onlyGet).handshakeStatus()).isEqualTo(403);
+        Exec.Result allowed = Exec.run(controlPlane, exec, execer);
+        assertThat(allowed.stdout()).isEqualTo("in-the-rootfs\n");
+        assertThat(allowed.status()).contains("\"reason\":\"NonZeroExitCode\"").contains("\"message\":\"3\"");
+        Tasks.setDesired(ns, "shell-1", dev.stevedore.api.v1alpha1.TaskSpec.DesiredState.Stopped);
+        Tasks.awaitPhase(ns, "shell-1", TaskStatus.Phase.Deleted);
+    }
+
+    private static String userWithVerbs(TestNamespace ns, String name, List<String> verbs, String subresource) {
+        KubernetesClient client = ns.client();
+        client.resource(new ServiceAccountBuilder()
+                        .withNewMetadata()
+                        .withName(name)
+                        .endMetadata()
+                        .build())
+                .create();
+        client.resource(new RoleBuilder()
+                        .withNewMetadata()
+                        .withName(name)
+                        .endMetadata()
+                        .addNewRule()
+                        .withApiGroups("subresources.stevedore.dev")
+                        .withResources(subresource)
+                        .withVerbs(verbs)
+                        .endRule()
+                        .build())
+                .create();
+        client.resource(new RoleBindingBuilder()
+                        .withNewMetadata()
+                        .withName(name)
+                        .endMetadata()
+                        .withNewRoleRef("rbac.authorization.k8s.io", "Role", name)
+                        .addNewSubject()
+                        .withKind("ServiceAccount")
+                        .withName(name)
+                        .withNamespace(ns.name())
+                        .endSubject()
+                        .build())
+                .create();
+        return controlPlane.token(ns.name(), name, null, ControlPlane.ISSUER);
     }
 
     /** A ServiceAccount's API token, with get on these subresources of tasks in its namespace (none if null). */
