@@ -117,3 +117,16 @@ unmount_under() {
     umount "$mnt" 2>/dev/null || umount -l "$mnt"
   done
 }
+
+# local-up's own address, on a dummy interface (a bridge without ports where the kernel has no dummy module): where
+# the API server reaches the operator's aggregated API, as Endpoints may not point at loopback.
+local_interface=${STEVEDORE_LOCAL_INTERFACE:-stevedore-local}
+local_ip=${STEVEDORE_LOCAL_IP:-10.213.1.1}
+
+add_local_interface() {
+  if ! ip link show "$local_interface" >/dev/null 2>&1; then
+    ip link add "$local_interface" type dummy 2>/dev/null || ip link add "$local_interface" type bridge
+  fi
+  ip addr replace "$local_ip/32" dev "$local_interface"
+  ip link set "$local_interface" up
+}

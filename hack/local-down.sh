@@ -14,4 +14,5 @@ for component in kube-controller-manager kube-apiserver etcd; do
   stop_pidfile "$state/control-plane/run/$component.pid"
 done
 unmount_under "$state"
+ip link del "$local_interface" 2>/dev/null || true
 log "stopped; state kept in $state"

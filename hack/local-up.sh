@@ -9,7 +9,8 @@
 # STEVEDORE_PULL_CREDENTIALS_PORT (8443, the operator's pull-credentials endpoint),
 # STEVEDORE_OPERATOR_METRICS_PORT (8080) and STEVEDORE_AGENT_METRICS_PORT (9441): their /metrics on 127.0.0.1,
 # STEVEDORE_SUBRESOURCES_PORT (8444, the operator's aggregated API), STEVEDORE_AGENT_ENDPOINT_PORT (10350, the agent's
-# endpoint for the operator),
+# endpoint for the operator), STEVEDORE_LOCAL_INTERFACE (stevedore-local) and STEVEDORE_LOCAL_IP (10.213.1.1): the
+# dummy interface and address the API server reaches the operator's aggregated API on,
 # STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -80,10 +81,11 @@ mkdir -p "$state/operator"
 kubectl create token stevedore-operator -n stevedore-system --audience stevedore.dev/agent-api --duration 8760h \
   > "$state/operator/agent-endpoint-token"
 
-# The operator's aggregated API (kubectl stevedore logs, ps, top), as the chart registers it; the API server reaches
-# the operator process through hand-made Endpoints on this machine's address (Endpoints may not be loopback).
+# The operator's aggregated API (kubectl stevedore logs, exec, ps, top), as the chart registers it; the API server
+# reaches the operator process through hand-made Endpoints. Endpoints may not be loopback, and no traffic should go
+# to the machine's own network: the address is on a dummy interface of local-up's own (local-down removes it).
 log "registering the aggregated API subresources.stevedore.dev"
-host_ip=$(ip -4 -o addr show scope global | awk '{ split($4, a, "/"); print a[1]; exit }')
+add_local_interface
 kubectl apply --server-side --field-manager=stevedore-local-up -f - >/dev/null <<YAML
 apiVersion: v1
 kind: Service
@@ -94,7 +96,7 @@ spec:
 apiVersion: v1
 kind: Endpoints
 metadata: {name: stevedore-operator, namespace: stevedore-system, labels: {app.kubernetes.io/managed-by: stevedore-local-up}}
-subsets: [{addresses: [{ip: "$host_ip"}], ports: [{name: subresources, port: $subresources_port}]}]
+subsets: [{addresses: [{ip: "$local_ip"}], ports: [{name: subresources, port: $subresources_port}]}]
 ---
 apiVersion: apiregistration.k8s.io/v1
 kind: APIService

@@ -1,5 +1,6 @@
 package dev.stevedore.agent.testing;
 
+import dev.stevedore.testing.Processes;
 import io.fabric8.kubernetes.api.model.EndpointsBuilder;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
@@ -7,26 +8,27 @@ import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.utils.Serialization;
-import java.net.Inet4Address;
-import java.net.InetAddress;
-import java.net.NetworkInterface;
-import java.net.SocketException;
 import java.time.Duration;
-import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import org.awaitility.Awaitility;
 
 /**
  * Registers an operator running in the test's JVM as the aggregated API {@code v1alpha1.subresources.stevedore.dev}:
- * its Service with hand-made Endpoints (no kube-proxy, no Pod here; the API server routes to the endpoint, which
- * may not be a loopback address) and the APIService the chart installs, then waits for the APIService to be
- * Available.
+ * its Service with hand-made Endpoints (no kube-proxy, no Pod here; the API server routes to the endpoint) and the
+ * APIService the chart installs, then waits for the APIService to be Available. An endpoint may not be a loopback
+ * address, and test traffic stays off the machine's own network: the address is on a dummy interface of the test's
+ * own, removed by {@link #unregister}.
  */
 public final class AggregatedApi {
     public static final String NAMESPACE = "stevedore-system";
     public static final String SERVICE = "stevedore-operator";
     public static final String OPERATOR_SERVICE_ACCOUNT = "stevedore-operator";
+    /** The test's own interface and address, where the API server reaches the operator. */
+    private static final String INTERFACE = "stevedore-itapi"; // at most 15 characters, as the kernel takes
+
+    private static final String ADDRESS = "10.213.2.1";
+
     /** The DNS name the API server checks the operator's serving certificate against. */
     public static final String SERVING_NAME = SERVICE + "." + NAMESPACE + ".svc";
 
@@ -51,7 +53,8 @@ public final class AggregatedApi {
 
     /** Points the APIService at {@code port} on this host, and waits until the API server finds it Available. */
     public static void register(KubernetesClient admin, int port) {
-        String address = hostAddress().getHostAddress();
+        addInterface();
+        String address = ADDRESS;
         admin.resource(new ServiceBuilder()
                         .withNewMetadata()
                         .withName(SERVICE)
@@ -121,23 +124,28 @@ public final class AggregatedApi {
         admin.genericKubernetesResources("apiregistration.k8s.io/v1", "APIService")
                 .withName("v1alpha1.subresources.stevedore.dev")
                 .delete();
+        ip("link", "del", INTERFACE);
     }
 
-    /** This host's first address that is not a loopback one: Endpoints may not point at loopback. */
-    public static InetAddress hostAddress() {
-        try {
-            for (NetworkInterface nic : Collections.list(NetworkInterface.getNetworkInterfaces())) {
-                if (nic.isUp() && !nic.isLoopback()) {
-                    for (InetAddress address : Collections.list(nic.getInetAddresses())) {
-                        if (address instanceof Inet4Address && !address.isLinkLocalAddress()) {
-                            return address;
-                        }
-                    }
-                }
-            }
-        } catch (SocketException e) {
-            throw new IllegalStateException(e);
+    private static void addInterface() {
+        if (ip("link", "show", INTERFACE) != 0 && ip("link", "add", INTERFACE, "type", "dummy") != 0) {
+            require(ip("link", "add", INTERFACE, "type", "bridge")); // a kernel without the dummy module
         }
-        throw new IllegalStateException("this host has no address but loopback ones");
+        require(ip("addr", "replace", ADDRESS + "/32", "dev", INTERFACE));
+        require(ip("link", "set", INTERFACE, "up"));
+    }
+
+    private static int ip(String... args) {
+        List<String> command = new java.util.ArrayList<>(List.of("ip"));
+        command.addAll(List.of(args));
+        return Processes.run(new ProcessBuilder(command), Duration.ofSeconds(30))
+                .exitCode();
+    }
+
+    private static void require(int exitCode) {
+        if (exitCode != 0) {
+            throw new IllegalStateException(
+                    "could not set up the interface " + INTERFACE + " (ip exited " + exitCode + ")");
+        }
     }
 }
