@@ -99,7 +99,7 @@ final class AgentNode {
         Container container = new Container();
         container.setMetadata(
                 new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        container.setSpec(new ContainerSpec(image, null, null, null, NODE, null, null, null, null, null));
+        container.setSpec(new ContainerSpec(image, null, null, null, NODE, null, null, null, null, null, null));
         return container;
     }
 

@@ -39,6 +39,7 @@ final class NodeAgentStandIn {
                 null,
                 null,
                 null,
+                null,
                 0,
                 null,
                 now,

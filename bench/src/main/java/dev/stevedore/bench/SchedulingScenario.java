@@ -276,7 +276,7 @@ final class SchedulingScenario implements Scenario {
         Container container = new Container();
         container.setMetadata(
                 new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-        container.setSpec(new ContainerSpec(IMAGE, null, null, null, null, null, null, null, null, null));
+        container.setSpec(new ContainerSpec(IMAGE, null, null, null, null, null, null, null, null, null, null));
         return container;
     }
 

@@ -202,7 +202,7 @@ public class ContainerReconciler implements Reconciler<Container> {
         patch.getMetadata()
                 .setResourceVersion(container.getMetadata().getResourceVersion()); // lost race → 409, retried
         patch.setSpec(new dev.stevedore.api.v1alpha1.ContainerSpec(
-                null, null, null, null, nodeName, null, null, null, null, null));
+                null, null, null, null, nodeName, null, null, null, null, null, null));
         try {
             Container assigned = client.resource(patch).patch(PatchContext.of(PatchType.JSON_MERGE));
             events.record(container, EventRecorder.NORMAL, "Scheduled", "Assigned to node " + nodeName);

@@ -60,7 +60,8 @@ public class RuntimeNodeReconciler implements Reconciler<RuntimeNode> {
                         .orElse(null))) {
             RuntimeNode apply = new RuntimeNode();
             apply.setMetadata(FieldManager.identity(node));
-            apply.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, List.of(unknown)));
+            apply.setStatus(
+                    new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, List.of(unknown)));
             FieldManager.OPERATOR.applyStatus(context.getClient(), apply);
             events.record(node, EventRecorder.WARNING, "NodeNotReady", unknown.getMessage());
         }

@@ -104,7 +104,7 @@ class NodeLossTest {
                         .withMessage("True".equals(ready) ? "the node agent is running" : SILENT)
                         .withLastTransitionTime(SINCE.toString())
                         .build());
-        node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, conditions));
+        node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, conditions));
         return node;
     }
 }

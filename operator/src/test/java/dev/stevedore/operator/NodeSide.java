@@ -48,6 +48,7 @@ final class NodeSide {
                 null,
                 null,
                 null,
+                null,
                 0,
                 null,
                 at.truncatedTo(ChronoUnit.SECONDS).toString(),

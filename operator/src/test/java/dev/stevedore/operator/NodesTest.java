@@ -37,6 +37,7 @@ class NodesTest {
                 null,
                 null,
                 null,
+                null,
                 "2026-01-01T" + heartbeat + "Z",
                 List.of(
                         condition(ContainerStatus.READY, "True", heartbeat),

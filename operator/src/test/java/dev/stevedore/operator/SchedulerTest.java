@@ -155,7 +155,8 @@ class SchedulerTest {
         Container container = new Container();
         container.setMetadata(
                 new ObjectMetaBuilder().withName("app").withNamespace("ns").build());
-        container.setSpec(new ContainerSpec("busybox", null, null, null, null, nodeSelector, null, null, null, null));
+        container.setSpec(
+                new ContainerSpec("busybox", null, null, null, null, nodeSelector, null, null, null, null, null));
         return container;
     }
 
@@ -203,7 +204,7 @@ class SchedulerTest {
             if (diskPressure != null) {
                 conditions.add(condition(RuntimeNodeStatus.DISK_PRESSURE, diskPressure));
             }
-            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, conditions));
+            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, conditions));
             return node;
         }
 

@@ -17,6 +17,8 @@ import dev.stevedore.agent.images.ImageException;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.agent.images.RegistryImageService;
 import dev.stevedore.agent.logs.LogLimits;
+import dev.stevedore.agent.network.NetworkSettings;
+import dev.stevedore.agent.network.TaskNetworks;
 import dev.stevedore.agent.node.AgentFinalizer;
 import dev.stevedore.agent.node.RuntimeNodeReporter;
 import dev.stevedore.agent.snapshots.LayerLimits;
@@ -255,20 +257,52 @@ public final class NodeAgent implements Callable<Integer> {
                     + "containerLogMaxFiles (default: ${DEFAULT-VALUE}).")
     int taskLogMaxFiles = LogLimits.DEFAULTS.maxFiles();
 
+    @Option(
+            names = "--cni-conf-dir",
+            paramLabel = "DIR",
+            description = "The node's CNI network configurations (.conflist, .conf, .json); the first by name is "
+                    + "the default network (default: ${DEFAULT-VALUE}).")
+    Path cniConfDir = NetworkSettings.DEFAULTS.cniConfDir();
+
+    @Option(
+            names = "--cni-bin-dir",
+            paramLabel = "DIR",
+            split = ",",
+            description = "Directories of CNI plugins, searched in order (default: /opt/cni/bin,/usr/lib/cni).")
+    List<Path> cniBinDirs = NetworkSettings.DEFAULTS.cniBinDirs();
+
+    @Option(
+            names = "--resolv-conf",
+            paramLabel = "FILE",
+            description = "The resolv.conf tasks' are made from, as kubelet's; empty: none, tasks get only their "
+                    + "dnsConfig (default: ${DEFAULT-VALUE}).")
+    String resolvConf = NetworkSettings.DEFAULTS.resolvConf().toString();
+
     @CommandLine.Spec
     CommandLine.Model.CommandSpec commandSpec;
 
     /**
-     * How the agent runs tasks: the OCI runtimes' executables, their state directory, conmon's cgroup, and how much
-     * of each task's log is kept.
+     * How the agent runs tasks: the OCI runtimes' executables, their state directory, conmon's cgroup, how much of
+     * each task's log is kept, and the node's networks.
      */
-    public record TaskRuntime(Map<String, Path> binaries, Path stateDir, String conmonCgroup, LogLimits logLimits) {
+    public record TaskRuntime(
+            Map<String, Path> binaries,
+            Path stateDir,
+            String conmonCgroup,
+            LogLimits logLimits,
+            NetworkSettings network) {
         /**
          * The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup;
-         * kubelet's log limits.
+         * kubelet's log limits; the standard CNI directories.
          */
         public static TaskRuntime of(Map<String, Path> binaries) {
-            return new TaskRuntime(binaries, Runtimes.DEFAULT_STATE_DIR, "", LogLimits.DEFAULTS);
+            return new TaskRuntime(
+                    binaries, Runtimes.DEFAULT_STATE_DIR, "", LogLimits.DEFAULTS, NetworkSettings.DEFAULTS);
+        }
+
+        /** The tasks' networks, their namespaces in the runtimes' state directory (gone at a reboot as they are). */
+        TaskNetworks networks() {
+            return network.taskNetworks(stateDir.resolve("netns"));
         }
 
         Runtimes prepare(Path root) throws IOException {
@@ -467,6 +501,7 @@ public final class NodeAgent implements Callable<Integer> {
                 new ImageGarbageCollector(gc, images, root, imageGc, Clock.systemUTC());
         // Tasks' and Containers' Events, from this node, as kubelet's come from its node.
         EventRecorder events = new EventRecorder(client, "stevedore-agent", nodeName);
+        TaskNetworks networks = taskRuntime.networks();
         TaskManager tasks = new TaskManager(
                 client,
                 nodeName,
@@ -476,6 +511,7 @@ public final class NodeAgent implements Callable<Integer> {
                 taskRuntime.logLimits(),
                 taskRuntime.prepare(root),
                 new BindSources(allowedHostPaths),
+                networks,
                 events,
                 new TaskMetrics(metrics, ConmonCgroup.CGROUP_ROOT));
         RootfsPreparer preparer = new RootfsPreparer(
@@ -522,6 +558,7 @@ public final class NodeAgent implements Callable<Integer> {
                 root,
                 images,
                 tasks::runningTasks,
+                networks::offered,
                 List.copyOf(snapshotters.keySet()),
                 imageGc,
                 taskApi == null ? null : taskApi.endpoint());
@@ -584,7 +621,12 @@ public final class NodeAgent implements Callable<Integer> {
                 allowedHostPaths,
                 insecureRegistries,
                 heartbeatInterval,
-                new TaskRuntime(runtimeBinaries, stateDir, conmonCgroup, logLimits),
+                new TaskRuntime(
+                        runtimeBinaries,
+                        stateDir,
+                        conmonCgroup,
+                        logLimits,
+                        new NetworkSettings(cniConfDir, cniBinDirs, resolvConf.isEmpty() ? null : Path.of(resolvConf))),
                 pullCredentials,
                 layerLimits,
                 imageGc,

@@ -208,6 +208,7 @@ class NodeAgentIT {
                     new dev.stevedore.api.v1alpha1.ContainerSpec.Process(List.of("sleep", "1"), null, null, null),
                     old.resources(),
                     old.mounts(),
+                    old.network(),
                     old.ociSpec()));
             return c;
         });

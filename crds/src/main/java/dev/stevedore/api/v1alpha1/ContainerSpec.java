@@ -65,6 +65,10 @@ public record ContainerSpec(
         @Size(max = 64) @JsonPropertyDescription("Extra OCI mounts, added after the runtime defaults.")
         List<Mount> mounts,
 
+        @JsonPropertyDescription("The tasks' network: a CNI network of the node (the default where the node has one), "
+                + "the host's network, or none; ports, DNS and hostname.")
+        Network network,
+
         // Schema of an ObjectNode: any object, kept whole. Map<String, Object> alone would make every value an object
         // whose content the API server prunes, and refuse strings and lists such as hostname or mounts.
         @SchemaFrom(type = com.fasterxml.jackson.databind.node.ObjectNode.class)
@@ -79,6 +83,8 @@ public record ContainerSpec(
             "^(([a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)(\\.[a-zA-Z0-9]([a-zA-Z0-9-]*[a-zA-Z0-9])?)*"
                     + "(:[0-9]+)?/)?[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*(/[a-z0-9]+(([._]|__|-+)[a-z0-9]+)*)*"
                     + "(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@[A-Za-z][A-Za-z0-9]*([-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$";
+
+    static final String DNS_LABEL = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
     static final String DNS_SUBDOMAIN = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
 
@@ -179,4 +185,115 @@ public record ContainerSpec(
 
             @JsonPropertyDescription("Mount options, e.g. rbind, ro, nosuid.")
             List<String> options) {}
+
+    public enum NetworkMode {
+        cni,
+        host,
+        none
+    }
+
+    // The rules sit on the enclosing type, as Process's (see there).
+    @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @ValidationRule(
+            value = "!has(self.ports) || !has(self.mode) || self.mode == 'cni'",
+            message = "ports are forwarded to a task's own network: only with mode cni",
+            fieldPath = ".ports",
+            reason = "FieldValueForbidden")
+    @ValidationRule(
+            value = "!has(self.name) || !has(self.mode) || self.mode == 'cni'",
+            message = "name names a CNI network: only with mode cni",
+            fieldPath = ".name",
+            reason = "FieldValueForbidden")
+    @ValidationRule(
+            value =
+                    "!has(self.ports) || self.ports.all(p, !has(p.hostPort) || "
+                            + "self.ports.exists_one(q, has(q.hostPort) && q.hostPort == p.hostPort && q.protocol == p.protocol))",
+            message = "a hostPort may be forwarded once per protocol",
+            fieldPath = ".ports",
+            reason = "FieldValueInvalid")
+    public record Network(
+            @JsonPropertyDescription("cni: a network namespace of the task's own, attached to a CNI network of the "
+                    + "node (the default where the node has a CNI configuration); host: the node's network namespace, "
+                    + "allowed only at the privileged security level; none: loopback only (the default elsewhere).")
+            NetworkMode mode,
+
+            @Size(max = 253)
+            @JsonPropertyDescription("The CNI network (its configuration's name) when the node offers several; "
+                    + "the node's default otherwise. The RuntimeNode lists the networks it offers.")
+            String name,
+
+            @Size(max = 64)
+            @JsonPropertyDescription("The task's ports; those with a hostPort are forwarded from the node, through "
+                    + "the CNI portmap plugin, as a Pod's hostPorts.")
+            List<Port> ports,
+
+            @JsonPropertyDescription(
+                    "Added to the node's resolv.conf for the task's /etc/resolv.conf, as a Pod's " + "dnsConfig.")
+            DnsConfig dnsConfig,
+
+            @Size(max = 63)
+            @Pattern(DNS_LABEL)
+            @JsonPropertyDescription("The task's hostname, also in its /etc/hostname and /etc/hosts; the "
+                    + "Container's UID (shortened) otherwise.")
+            String hostname) {}
+
+    public enum Protocol {
+        TCP,
+        UDP,
+        SCTP
+    }
+
+    @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @ValidationRule(
+            value = "!has(self.hostIP) || isIP(self.hostIP)",
+            message = "hostIP must be an IP address",
+            fieldPath = ".hostIP",
+            reason = "FieldValueInvalid")
+    public record Port(
+            @Required
+            @io.fabric8.generator.annotation.Min(1)
+            @io.fabric8.generator.annotation.Max(65535)
+            @JsonPropertyDescription("The port the task listens on.")
+            Integer containerPort,
+
+            @Default("TCP") @JsonPropertyDescription("TCP, UDP or SCTP.")
+            Protocol protocol,
+
+            @io.fabric8.generator.annotation.Min(1)
+            @io.fabric8.generator.annotation.Max(65535)
+            @JsonPropertyDescription("The node's port forwarded to containerPort.")
+            Integer hostPort,
+
+            @Size(max = 45)
+            @JsonPropertyDescription("The node's address the hostPort is bound to; all of them otherwise.")
+            String hostIP) {}
+
+    @JsonInclude(JsonInclude.Include.NON_EMPTY)
+    @ValidationRule(
+            value = "!has(self.nameservers) || self.nameservers.all(n, isIP(n))",
+            message = "nameservers must be IP addresses",
+            fieldPath = ".nameservers",
+            reason = "FieldValueInvalid")
+    @ValidationRule(
+            value = "!has(self.searches) || self.searches.all(s, size(s) <= 253)",
+            message = "a search domain has at most 253 characters",
+            fieldPath = ".searches",
+            reason = "FieldValueInvalid")
+    public record DnsConfig(
+            @Size(max = 3) @JsonPropertyDescription("Name servers, after the node's (at most 3 in all are kept).")
+            List<String> nameservers,
+
+            @Size(max = 32) @JsonPropertyDescription("Search domains, after the node's.")
+            List<String> searches,
+
+            @Size(max = 32)
+            @JsonPropertyDescription("resolver options; one of the node's with the same name is replaced.")
+            List<DnsOption> options) {}
+
+    public record DnsOption(
+            @Required @Size(min = 1, max = 64) @Pattern("^[A-Za-z0-9_-]+$") @JsonPropertyDescription("e.g. ndots.")
+            String name,
+
+            @Size(max = 64) @Pattern("^[!-~]*$") @JsonPropertyDescription("e.g. 2; none for options without one.")
+            String value) {}
 }

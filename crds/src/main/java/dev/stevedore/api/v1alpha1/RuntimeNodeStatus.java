@@ -14,6 +14,9 @@ public record RuntimeNodeStatus(
         @JsonPropertyDescription("Snapshotters the node supports: overlayfs, native.")
         List<String> snapshotters,
 
+        @JsonPropertyDescription("The CNI networks the node offers Containers (network.name), the default first.")
+        List<NetworkInfo> networks,
+
         @JsonPropertyDescription("Free bytes on the file system of the agent's state directory.")
         Long diskFreeBytes,
 
@@ -47,6 +50,13 @@ public record RuntimeNodeStatus(
 
             @JsonPropertyDescription("The runtime's version.")
             String version) {}
+
+    public record NetworkInfo(
+            @JsonPropertyDescription("The network's name in its CNI configuration.")
+            String name,
+
+            @JsonPropertyDescription("The CNI plugins it chains, in order.")
+            List<String> plugins) {}
 
     public record AgentEndpoint(
             @JsonPropertyDescription("The node's address the agent serves on.")

@@ -35,6 +35,9 @@ public record TaskStatus(
         @JsonPropertyDescription("Details for a person, e.g. the runtime's error or the signal's name.")
         String message,
 
+        @JsonPropertyDescription("The task's addresses on its CNI network while it runs, as a Pod's podIPs.")
+        List<String> ips,
+
         @JsonPropertyDescription("The metadata.generation this status describes.")
         Long observedGeneration,
 
@@ -45,10 +48,46 @@ public record TaskStatus(
                 + "AlreadyExists).")
         List<Condition> conditions) {
 
+    /** A status of a task without addresses: not (or no longer) on a CNI network. */
+    public TaskStatus(
+            Phase phase,
+            String nodeName,
+            Long pid,
+            String startedAt,
+            Integer exitCode,
+            String exitedAt,
+            String reason,
+            String message,
+            Long observedGeneration,
+            List<Condition> conditions) {
+        this(
+                phase,
+                nodeName,
+                pid,
+                startedAt,
+                exitCode,
+                exitedAt,
+                reason,
+                message,
+                null,
+                observedGeneration,
+                conditions);
+    }
+
     /** This status with {@code conditions} in place of its own. */
     public TaskStatus withConditions(List<Condition> conditions) {
         return new TaskStatus(
-                phase, nodeName, pid, startedAt, exitCode, exitedAt, reason, message, observedGeneration, conditions);
+                phase,
+                nodeName,
+                pid,
+                startedAt,
+                exitCode,
+                exitedAt,
+                reason,
+                message,
+                ips,
+                observedGeneration,
+                conditions);
     }
 
     public enum Phase {

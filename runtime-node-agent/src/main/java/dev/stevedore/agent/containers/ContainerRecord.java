@@ -1,11 +1,12 @@
 package dev.stevedore.agent.containers;
 
+import dev.stevedore.api.v1alpha1.ContainerSpec;
 import java.util.List;
 
 /**
  * What the node made of one Container (by UID): the image, the rootfs snapshot, the spec and the OCI runtime the
  * next Task will use, the Container generation they were prepared for, and older snapshots and specs kept while a
- * Task still uses them. Garbage collection's roots. The next Task takes everything from here, never from the live
+ * Task still uses them, and the network its tasks get. Garbage collection's roots. The next Task takes everything from here, never from the live
  * object, so that what it runs is what was prepared and reported.
  */
 public record ContainerRecord(
@@ -19,7 +20,8 @@ public record ContainerRecord(
         String snapshotKey,
         String specDigest,
         String runtime,
-        List<String> retiredSnapshotKeys) {
+        List<String> retiredSnapshotKeys,
+        ContainerSpec.Network network) {
     /** The runtime of records written before the runtime was recorded, and of Containers that name none. */
     public static final String DEFAULT_RUNTIME = "runc";
 

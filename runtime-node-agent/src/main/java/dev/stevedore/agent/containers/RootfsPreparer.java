@@ -188,7 +188,8 @@ public final class RootfsPreparer {
                     key,
                     specDigest,
                     runtime(spec),
-                    retired);
+                    retired,
+                    spec.network());
             records.put(record);
             return record;
         } finally {

@@ -28,6 +28,7 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,6 +50,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
     private final Path root;
     private final ImageService images;
     private final IntSupplier runningTasks;
+    private final Supplier<List<RuntimeNodeStatus.NetworkInfo>> networks;
     private final List<RuntimeNodeStatus.RuntimeInfo> runtimes;
     /** Where the agent's endpoint serves and its certificate; null when it serves none. */
     private final RuntimeNodeStatus.AgentEndpoint agentEndpoint;
@@ -74,6 +76,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             Path root,
             ImageService images,
             IntSupplier runningTasks,
+            Supplier<List<RuntimeNodeStatus.NetworkInfo>> networks,
             List<String> snapshotters,
             ImageGcPolicy policy,
             RuntimeNodeStatus.AgentEndpoint agentEndpoint) {
@@ -83,6 +86,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
         this.root = root;
         this.images = images;
         this.runningTasks = runningTasks;
+        this.networks = networks;
         this.snapshotters = snapshotters;
         this.policy = policy;
         this.agentEndpoint = agentEndpoint;
@@ -115,6 +119,7 @@ public final class RuntimeNodeReporter implements AutoCloseable {
             apply.setStatus(new RuntimeNodeStatus(
                     runtimes,
                     snapshotters,
+                    networks.get(),
                     disk.getUsableSpace(),
                     disk.getTotalSpace() - disk.getUnallocatedSpace(),
                     images.list().stream()

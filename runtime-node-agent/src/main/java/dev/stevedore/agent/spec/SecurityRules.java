@@ -99,7 +99,12 @@ public final class SecurityRules {
         JsonNode process = spec.path("process");
         JsonNode linux = spec.path("linux");
         capabilities(level, process.path("capabilities"), violations);
-        namespaces(linux.path("namespaces"), violations);
+        boolean hostNetwork =
+                container.network() != null && container.network().mode() == ContainerSpec.NetworkMode.host;
+        if (hostNetwork) {
+            violations.add(new Violation("namespaces", "spec.network.mode", "is host"));
+        }
+        namespaces(linux.path("namespaces"), hostNetwork, violations);
         devices(defaults.path("linux"), linux, violations);
         containsAll("linux.maskedPaths", linux.path("maskedPaths"), DefaultSpec.MASKED_PATHS, violations);
         containsAll("linux.readonlyPaths", linux.path("readonlyPaths"), DefaultSpec.READONLY_PATHS, violations);
@@ -154,7 +159,8 @@ public final class SecurityRules {
         }
     }
 
-    private static void namespaces(JsonNode namespaces, List<Violation> violations) {
+    /** @param hostNetwork whether network.mode host (reported already) took the network namespace away */
+    private static void namespaces(JsonNode namespaces, boolean hostNetwork, List<Violation> violations) {
         Set<String> types = new HashSet<>();
         for (JsonNode namespace : namespaces) {
             String type = namespace.path("type").asText();
@@ -167,7 +173,7 @@ public final class SecurityRules {
             }
         }
         for (String type : REQUIRED_NAMESPACES) {
-            if (!types.contains(type)) {
+            if (!types.contains(type) && !(hostNetwork && type.equals("network"))) {
                 violations.add(ociSpec("namespaces", "linux.namespaces", "lacks the " + type + " namespace"));
             }
         }

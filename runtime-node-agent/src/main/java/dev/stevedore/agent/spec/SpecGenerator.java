@@ -17,7 +17,9 @@ import java.util.regex.Pattern;
  * containerd's {@code ctr run} does:
  * <ol>
  * <li>{@link DefaultSpec}: containerd's defaults (namespaces, capabilities, masks, mounts, devices) and the
- * hostname. The cgroup is the task's, set in its bundle.</li>
+ * hostname (network.hostname, or one from the container id); without the network namespace for network.mode host,
+ * as ctr run --net-host. The cgroup is the task's, set in its bundle, and so is what the task's network adds (the
+ * namespace's path, /etc/hosts, /etc/hostname, /etc/resolv.conf).</li>
  * <li>The image config. The command is Entrypoint followed by Cmd; the environment is the image's Env, or the
  * default PATH when the image has none (containerd's rule: an image's Env without PATH gets none); the working
  * directory is the image's WorkingDir, or /; the user and its groups are the image's User, resolved in the
@@ -77,7 +79,12 @@ public final class SpecGenerator {
             throw new IllegalArgumentException("not a container id: " + containerId);
         }
         ContainerSpec.Process overrides = container.process();
-        ObjectNode spec = DefaultSpec.create(hostname(containerId));
+        ContainerSpec.Network network = container.network();
+        ObjectNode spec = DefaultSpec.create(
+                network != null && network.hostname() != null ? network.hostname() : hostname(containerId));
+        if (network != null && network.mode() == ContainerSpec.NetworkMode.host) {
+            removeNamespace(spec, "network");
+        }
         ObjectNode process = (ObjectNode) spec.get("process");
 
         setArray(process, "args", args(overrides, image));
@@ -124,6 +131,16 @@ public final class SpecGenerator {
      */
     public String digest(ObjectNode spec) {
         return CanonicalJson.sha256(spec);
+    }
+
+    /** As containerd's WithHostNamespace: the container stays in the runtime's (the host's) namespace of that type. */
+    private static void removeNamespace(ObjectNode spec, String type) {
+        ArrayNode namespaces = spec.withObjectProperty("linux").withArrayProperty("namespaces");
+        for (int i = namespaces.size() - 1; i >= 0; i--) {
+            if (type.equals(namespaces.get(i).path("type").asText())) {
+                namespaces.remove(i);
+            }
+        }
     }
 
     /** Docker's short id for a full hex id; otherwise the id itself, cut to a hostname's length. */

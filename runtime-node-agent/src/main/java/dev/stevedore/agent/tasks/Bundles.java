@@ -16,7 +16,7 @@ import java.util.List;
 /**
  * A task's OCI bundle: config.json copied from its Container's generated spec, with a cgroup of its own
  * ({@code /stevedore/<task-uid>}), no terminal and its bind mount sources pinned ({@link BindSources}), and rootfs/
- * mounted from the Container's snapshot mounts.
+ * mounted from the Container's snapshot mounts; and what the task's network adds.
  */
 public final class Bundles {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -27,8 +27,14 @@ public final class Bundles {
         return "/stevedore/" + taskUid;
     }
 
+    /** A change to a task's spec that its bundle's own files go with (its network's /etc files). */
+    @FunctionalInterface
+    public interface SpecEdit {
+        void apply(ObjectNode spec, Path bundle) throws IOException;
+    }
+
     public static void create(
-            Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts, BindSources binds)
+            Path bundle, Path containerSpec, String taskUid, List<Mount> rootfsMounts, BindSources binds, SpecEdit edit)
             throws IOException {
         Path rootfs = bundle.resolve("rootfs");
         Files.createDirectories(rootfs);
@@ -37,6 +43,7 @@ public final class Bundles {
         spec.withObjectProperty("process").put("terminal", false);
         spec.withObjectProperty("root").put("path", "rootfs");
         binds.stage(spec, bundle);
+        edit.apply(spec, bundle);
         // Not fsynced: after a crash before the runtime's create the task is failed and its bundle removed anyway.
         Files.write(bundle.resolve("config.json"), JSON.writeValueAsBytes(spec));
         if (!MountTable.isMountPoint(rootfs)) {

@@ -532,6 +532,9 @@ final class TaskDecisions {
                 phase == TaskStatus.Phase.Deleted ? rfc3339(rec.exitedAt()) : null,
                 reason,
                 message,
+                phase == TaskStatus.Phase.Deleted || rec.network() == null
+                        ? null
+                        : rec.network().ips(),
                 rec.generation(),
                 phase == TaskStatus.Phase.Deleted
                         ? stalledIfFailed(reason, message, rec.stopRequested(), rec.exitedAt(), rec.generation())

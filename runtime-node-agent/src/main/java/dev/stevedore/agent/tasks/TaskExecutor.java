@@ -2,6 +2,8 @@ package dev.stevedore.agent.tasks;
 
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.network.TaskNetwork;
+import dev.stevedore.agent.network.TaskNetworks;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import java.io.IOException;
@@ -47,6 +49,7 @@ final class TaskExecutor implements AutoCloseable {
     private final Map<String, Snapshotter> snapshotters;
     private final Runtimes runtimes;
     private final TaskResources resources;
+    private final TaskNetworks networks;
     private final TaskStatusWriter statuses;
     private final TaskEvents events;
     private final TaskMetrics metrics;
@@ -69,6 +72,7 @@ final class TaskExecutor implements AutoCloseable {
             Map<String, Snapshotter> snapshotters,
             Runtimes runtimes,
             TaskResources resources,
+            TaskNetworks networks,
             TaskStatusWriter statuses,
             TaskEvents events,
             TaskMetrics metrics,
@@ -82,6 +86,7 @@ final class TaskExecutor implements AutoCloseable {
         this.snapshotters = snapshotters;
         this.runtimes = runtimes;
         this.resources = resources;
+        this.networks = networks;
         this.statuses = statuses;
         this.events = events;
         this.metrics = metrics;
@@ -169,13 +174,22 @@ final class TaskExecutor implements AutoCloseable {
     }
 
     /**
-     * The start path, which the benchmarks measure: two record writes (CREATING before anything, RUNNING after the
-     * start), the runtime's create and start, and one status write.
+     * The start path, which the benchmarks measure: two record writes (CREATING before anything, with the network
+     * attachment it is about to make; RUNNING after the start, with its result), the network's attachment, the
+     * runtime's create and start, and one status write.
      */
     private Outcome start(TaskRef task, TaskAction.Start start) throws IOException {
         long began = System.nanoTime();
         String uid = task.uid();
         ContainerRecord container = start.container();
+        TaskNetworks.Plan network;
+        String unavailable = null;
+        try {
+            network = networks.plan(uid, container.network());
+        } catch (TaskNetworks.NetworkUnavailableException e) {
+            network = null;
+            unavailable = e.getMessage();
+        }
         TaskRecord rec = TaskRecord.creating(
                 uid,
                 task.namespace(),
@@ -185,21 +199,39 @@ final class TaskExecutor implements AutoCloseable {
                 container.snapshotKey(),
                 start.runtime(),
                 records.bundle(uid).toString(),
-                start.generation());
+                start.generation(),
+                network == null ? null : network.attachment());
         records.put(rec);
+        if (network == null) {
+            return startFailed(task, rec, unavailable);
+        }
         Snapshotter snapshotter = snapshotters.get(container.snapshotter());
         Optional<List<Mount>> mounts =
                 snapshotter == null ? Optional.empty() : snapshotter.mounts(container.snapshotKey());
         if (mounts.isEmpty()) {
             return startFailed(task, rec, "the Container's rootfs snapshot " + container.snapshotKey() + " is missing");
         }
+        TaskNetwork attached = null;
+        if (network.attachment() != null) {
+            try {
+                attached = networks.attach(uid, network.attachment());
+            } catch (IOException e) {
+                return startFailed(
+                        task,
+                        rec,
+                        "attaching to network " + network.attachment().network() + ": " + e.getMessage());
+            }
+        }
         try {
+            TaskNetwork inBundle = attached;
+            TaskNetworks.Plan plan = network;
             Bundles.create(
                     records.bundle(uid),
                     containers.specFile(container.uid(), container.specDigest()),
                     uid,
                     mounts.get(),
-                    bindSources);
+                    bindSources,
+                    (spec, bundle) -> networks.configure(spec, bundle, plan, inBundle));
         } catch (IOException e) {
             return startFailed(task, rec, "preparing the bundle: " + e.getMessage());
         }
@@ -227,6 +259,9 @@ final class TaskExecutor implements AutoCloseable {
             return startFailed(task, rec, e.getMessage());
         }
         rec = rec.started(clock.instant());
+        if (attached != null) {
+            rec = rec.attached(attached);
+        }
         records.put(rec);
         LOG.info("task {}/{} started: pid {} ({})", task.namespace(), task.name(), pid, start.runtime());
         events.started(task, pid, start.runtime());

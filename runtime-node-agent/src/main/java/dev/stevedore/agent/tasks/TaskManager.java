@@ -4,6 +4,7 @@ import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.logs.TaskLogFiles;
+import dev.stevedore.agent.network.TaskNetworks;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Container;
@@ -79,12 +80,13 @@ public final class TaskManager implements AutoCloseable {
             LogLimits logLimits,
             Runtimes runtimes,
             BindSources bindSources,
+            TaskNetworks networks,
             EventRecorder events,
             TaskMetrics metrics) {
         this.client = client;
         this.records = records;
         this.containers = containers;
-        this.resources = new TaskResources(records, runtimes);
+        this.resources = new TaskResources(records, runtimes, networks);
         this.runtimes = runtimes;
         this.metrics = metrics;
         this.logLimits = logLimits;
@@ -95,6 +97,7 @@ public final class TaskManager implements AutoCloseable {
                 snapshotters,
                 runtimes,
                 resources,
+                networks,
                 new TaskStatusWriter(client),
                 new TaskEvents(events),
                 metrics,

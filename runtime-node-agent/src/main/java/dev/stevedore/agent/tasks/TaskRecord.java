@@ -2,6 +2,7 @@ package dev.stevedore.agent.tasks;
 
 import com.fasterxml.jackson.annotation.JsonIgnoreProperties;
 import com.fasterxml.jackson.annotation.JsonInclude;
+import dev.stevedore.agent.network.TaskNetwork;
 import java.time.Instant;
 
 /**
@@ -13,6 +14,9 @@ import java.time.Instant;
  * <p>The task's process and its conmon are each recorded as PID and start time ({@link ProcessStart}): a PID alone
  * may be another process's by the time a restarted agent reads it. Records of older agents have no start times;
  * null there means unknown.
+ *
+ * <p>A task on a CNI network has its attachment ({@link TaskNetwork}) in the first record already, before the
+ * namespace is made: whatever happens next, the release knows what to detach.
  *
  * <p>The JSON is the one agents before the Instant timestamps wrote (RFC 3339 strings, see {@link TaskRecords}), so
  * the records of tasks running across an agent upgrade are read as they are. Changes go through the transitions
@@ -44,6 +48,7 @@ public record TaskRecord(
         String reason,
         String message,
         Long generation,
+        TaskNetwork network,
         boolean released,
         boolean reported) {
 
@@ -68,7 +73,8 @@ public record TaskRecord(
             String snapshotKey,
             String runtime,
             String bundle,
-            Long generation) {
+            Long generation,
+            TaskNetwork network) {
         return new TaskRecord(
                 uid,
                 namespace,
@@ -93,6 +99,7 @@ public record TaskRecord(
                 null,
                 null,
                 generation,
+                network,
                 false,
                 false);
     }
@@ -132,6 +139,11 @@ public record TaskRecord(
     /** The task's conmon as recorded; null in the records of older agents, which kept it in conmon's pid file only. */
     public ProcessId conmon() {
         return conmonPid == null ? null : new ProcessId(conmonPid, conmonStartTime);
+    }
+
+    /** The task's network was attached: {@code attached} has the plugins' result. */
+    public TaskRecord attached(TaskNetwork attached) {
+        return edit(b -> b.network = attached);
     }
 
     public TaskRecord started(Instant at) {
@@ -218,6 +230,7 @@ public record TaskRecord(
                 b.reason,
                 b.message,
                 b.generation,
+                b.network,
                 b.released,
                 b.reported);
     }
@@ -238,6 +251,7 @@ public record TaskRecord(
         String reason;
         String message;
         Long generation;
+        TaskNetwork network;
         boolean released;
         boolean reported;
 
@@ -256,6 +270,7 @@ public record TaskRecord(
             reason = r.reason;
             message = r.message;
             generation = r.generation;
+            network = r.network;
             released = r.released;
             reported = r.reported;
         }

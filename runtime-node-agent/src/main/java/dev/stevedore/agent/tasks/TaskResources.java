@@ -1,6 +1,7 @@
 package dev.stevedore.agent.tasks;
 
 import dev.stevedore.agent.fs.SafeDelete;
+import dev.stevedore.agent.network.TaskNetworks;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -23,13 +24,18 @@ final class TaskResources {
 
     private final TaskRecords records;
     private final Runtimes runtimes;
+    private final TaskNetworks networks;
 
-    TaskResources(TaskRecords records, Runtimes runtimes) {
+    TaskResources(TaskRecords records, Runtimes runtimes, TaskNetworks networks) {
         this.records = records;
         this.runtimes = runtimes;
+        this.networks = networks;
     }
 
-    /** runc delete, conmon gone, rootfs unmounted, cgroup and bundle removed. Idempotent. */
+    /**
+     * runc delete, conmon gone, network detached, rootfs unmounted, cgroup and bundle removed. Idempotent; a
+     * network whose detach fails throws before anything of the task's is forgotten, to be tried again.
+     */
     void release(TaskRecord rec) throws IOException {
         OciRuntime runtime = runtimes.named(rec.runtime());
         try {
@@ -38,6 +44,9 @@ final class TaskResources {
             LOG.warn("deleting {}: {}", rec.runtimeId(), e.getMessage());
         }
         awaitConmonExit(rec);
+        if (rec.network() != null) {
+            networks.detach(rec.uid(), rec.network());
+        }
         Bundles.release(records.bundle(rec.uid()));
         removeCgroups(rec.uid());
         SafeDelete.deleteTree(records.conmonDir(rec.uid()));

@@ -251,7 +251,8 @@ class GarbageCollectorTest {
                 snapshotKey,
                 "sha256:" + "0".repeat(64),
                 "runc",
-                retired);
+                retired,
+                null);
     }
 
     private List<Digest> blobs() throws IOException {

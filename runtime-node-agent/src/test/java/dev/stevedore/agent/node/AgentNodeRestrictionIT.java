@@ -353,7 +353,7 @@ class AgentNodeRestrictionIT {
         RuntimeNode apply = new RuntimeNode();
         apply.setMetadata(new ObjectMetaBuilder().withName(node).build());
         apply.setStatus(new RuntimeNodeStatus(
-                List.of(), List.of(), 1L, 0L, List.of(), 0, null, "2026-12-01T10:00:00Z", List.of()));
+                List.of(), List.of(), null, 1L, 0L, List.of(), 0, null, "2026-12-01T10:00:00Z", List.of()));
         FieldManager.AGENT.applyStatus(client, apply);
     }
 

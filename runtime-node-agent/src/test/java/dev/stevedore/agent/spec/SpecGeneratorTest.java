@@ -13,6 +13,7 @@ import dev.stevedore.agent.images.ImageConfig;
 import dev.stevedore.agent.images.Platform;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.client.utils.Serialization;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -124,6 +125,24 @@ class SpecGeneratorTest {
                         .path("hostname")
                         .asText())
                 .isEqualTo("x".repeat(63));
+    }
+
+    @Test
+    void theNetworksHostnameIsTheHostnameAndTheHostNetworkLeavesTheNetworkNamespaceOut() throws Exception {
+        ContainerSpec named =
+                Serialization.unmarshal("image: busybox\nnetwork: {hostname: web-1}", ContainerSpec.class);
+        ContainerSpec onHost = Serialization.unmarshal("image: busybox\nnetwork: {mode: host}", ContainerSpec.class);
+
+        assertThat(Specs.generate(generator, "c1", named, SH_IMAGE, EMPTY_ROOTFS)
+                        .path("hostname")
+                        .asText())
+                .isEqualTo("web-1");
+        ObjectNode host = Specs.generate(generator, "c1", onHost, SH_IMAGE, EMPTY_ROOTFS);
+        List<String> types = new ArrayList<>();
+        host.path("linux")
+                .path("namespaces")
+                .forEach(n -> types.add(n.path("type").asText()));
+        assertThat(types).containsExactly("pid", "ipc", "uts", "mount");
     }
 
     @Test

@@ -58,7 +58,17 @@ final class Specs {
             List<ContainerSpec.Mount> mounts,
             Map<String, Object> ociSpec) {
         return new ContainerSpec(
-                "docker.io/library/busybox:1.36", null, null, null, null, null, process, resources, mounts, ociSpec);
+                "docker.io/library/busybox:1.36",
+                null,
+                null,
+                null,
+                null,
+                null,
+                process,
+                resources,
+                mounts,
+                null,
+                ociSpec);
     }
 
     static ContainerSpec withMounts(ContainerSpec.Mount... mounts) {

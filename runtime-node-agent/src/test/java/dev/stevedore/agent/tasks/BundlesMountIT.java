@@ -55,7 +55,7 @@ class BundlesMountIT {
 
     @Test
     void theSpecMountsAStagedBindThatTheReleaseUnmountsBeforeDeleting() throws IOException {
-        Bundles.create(bundle, spec, "uid", ROOTFS, new BindSources(List.of(allowed)));
+        Bundles.create(bundle, spec, "uid", ROOTFS, new BindSources(List.of(allowed)), (s, b) -> {});
 
         JsonNode mounts = JSON.readTree(bundle.resolve("config.json").toFile()).path("mounts");
         Path staged = bundle.resolve("binds/0");
@@ -75,7 +75,8 @@ class BundlesMountIT {
         Files.move(data, allowed.resolve("data-moved"));
         Files.createSymbolicLink(data, elsewhere);
 
-        assertThatThrownBy(() -> Bundles.create(bundle, spec, "uid", ROOTFS, new BindSources(List.of(allowed))))
+        assertThatThrownBy(() ->
+                        Bundles.create(bundle, spec, "uid", ROOTFS, new BindSources(List.of(allowed)), (s, b) -> {}))
                 .hasMessage("bind mount source " + data + " changed since the Container was prepared: " + data
                         + " has a symbolic link in it; not mounted");
         Bundles.release(bundle);

@@ -42,7 +42,7 @@ class TaskDecisionsTest {
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00.250Z");
     private static final Instant STARTED = Instant.parse("2026-12-01T09:00:00Z");
     private static final ContainerRecord PREPARED = new ContainerRecord(
-            "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "runc", List.of());
+            "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "runc", List.of(), null);
 
     private final TaskDecisions decide = new TaskDecisions(NODE);
 
@@ -78,7 +78,7 @@ class TaskDecisionsTest {
     }
 
     private static TaskRecord creating() {
-        return TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L);
+        return TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L, null);
     }
 
     private static final ProcessId TASK_PROCESS = new ProcessId(4242L, 81_000L);
@@ -118,7 +118,8 @@ class TaskDecisionsTest {
                         "snap-1",
                         "runc",
                         "/b2",
-                        1L)
+                        1L,
+                        null)
                 .created(new ProcessId(4141L, 70_000L), new ProcessId(4140L, 69_990L))
                 .started(STARTED);
         List<TaskAction> plan = decide.reconcile(
@@ -142,7 +143,18 @@ class TaskDecisionsTest {
     @Test
     void startsOnTheRuntimeRecordedWhenItsContainerWasPrepared() {
         ContainerRecord crun = new ContainerRecord(
-                "c-uid", "ns", "box", 3L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:s", "crun", List.of());
+                "c-uid",
+                "ns",
+                "box",
+                3L,
+                "img",
+                "sha256:i",
+                "overlayfs",
+                "snap-1",
+                "sha256:s",
+                "crun",
+                List.of(),
+                null);
         assertThat(decide.reconcile(
                         task(DesiredState.Running, null),
                         null,

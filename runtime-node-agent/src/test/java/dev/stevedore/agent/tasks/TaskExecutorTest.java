@@ -6,6 +6,8 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.stevedore.agent.containers.ContainerRecord;
 import dev.stevedore.agent.containers.ContainerRecords;
+import dev.stevedore.agent.network.NetworkSettings;
+import dev.stevedore.agent.network.TaskNetworks;
 import dev.stevedore.agent.snapshots.Mount;
 import dev.stevedore.agent.snapshots.Snapshotter;
 import dev.stevedore.api.EventRecorder;
@@ -42,7 +44,18 @@ class TaskExecutorTest {
     private static final String CONTAINER_UID = "c0ffee00-0000-4000-8000-000000000002";
     private static final Instant NOW = Instant.parse("2026-12-01T10:00:00Z");
     private static final ContainerRecord PREPARED = new ContainerRecord(
-            CONTAINER_UID, "ns", "box", 1L, "img", "sha256:i", "overlayfs", "snap-1", "sha256:abc", "runc", List.of());
+            CONTAINER_UID,
+            "ns",
+            "box",
+            1L,
+            "img",
+            "sha256:i",
+            "overlayfs",
+            "snap-1",
+            "sha256:abc",
+            "runc",
+            List.of(),
+            null);
     private static final TaskRef REF = new TaskRef("ns", "t", UID);
 
     @TempDir
@@ -57,9 +70,11 @@ class TaskExecutorTest {
     private final SimpleMeterRegistry metrics = new SimpleMeterRegistry();
     private FakeTaskStatusApi api;
     private TaskExecutor executor;
+    private TaskNetworks networks;
 
     @BeforeEach
     void setUp() throws IOException {
+        networks = new NetworkSettings(root.resolve("cni"), List.of(), null).taskNetworks(root.resolve("netns"));
         records = new TaskRecords(root, root.resolve("exits"));
         ContainerRecords containers = new ContainerRecords(root);
         Files.createDirectories(
@@ -72,7 +87,8 @@ class TaskExecutorTest {
                 containers,
                 snapshotters,
                 runtimes,
-                new TaskResources(records, runtimes),
+                new TaskResources(records, runtimes, networks),
+                networks,
                 new TaskStatusWriter(api.client()),
                 new TaskEvents(EventRecorder.discarding()),
                 new TaskMetrics(metrics, root.resolve("cgroup")),
@@ -106,7 +122,8 @@ class TaskExecutorTest {
                         "snap-1",
                         "runc",
                         records.bundle(UID).toString(),
-                        1L)
+                        1L,
+                        null)
                 .created(new ProcessId(4242L, null), null)
                 .started(NOW.minusSeconds(60));
         records.put(rec);
@@ -194,7 +211,8 @@ class TaskExecutorTest {
                 "snap-gone",
                 "sha256:abc",
                 "runc",
-                List.of());
+                List.of(),
+                null);
         executor.execute(REF, null, List.of(new TaskAction.Start("runc", elsewhere, 1L)));
         assertThat(runc.calls).containsExactly("delete " + UID);
         assertThat(recorded().message()).isEqualTo("the Container's rootfs snapshot snap-gone is missing");
@@ -352,7 +370,8 @@ class TaskExecutorTest {
                 "snap-1",
                 "runc",
                 records.bundle(UID).toString(),
-                1L);
+                1L,
+                null);
         records.put(creating);
         Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
         runc.has(UID, "created");
@@ -363,7 +382,7 @@ class TaskExecutorTest {
         TaskAdoption adoption = new TaskAdoption(
                 records,
                 runtimes,
-                new TaskResources(records, runtimes),
+                new TaskResources(records, runtimes, networks),
                 decisions,
                 executor,
                 Clock.fixed(NOW, ZoneOffset.UTC));

@@ -9,6 +9,7 @@ import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.logs.LogOptions;
 import dev.stevedore.agent.logs.TaskLogFiles;
 import dev.stevedore.agent.logs.TaskLogReader;
+import dev.stevedore.agent.network.NetworkSettings;
 import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
@@ -83,7 +84,7 @@ class TaskLogsIT {
                 List.of(),
                 Set.of(),
                 Duration.ofSeconds(5),
-                new NodeAgent.TaskRuntime(Map.of(), Runtimes.DEFAULT_STATE_DIR, "", SMALL),
+                new NodeAgent.TaskRuntime(Map.of(), Runtimes.DEFAULT_STATE_DIR, "", SMALL, NetworkSettings.DEFAULTS),
                 PullCredentials.NONE,
                 LayerLimits.DEFAULTS,
                 ImageGcPolicy.DEFAULTS);

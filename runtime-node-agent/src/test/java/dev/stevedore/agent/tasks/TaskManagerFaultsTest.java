@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.containers.ContainerRecords;
 import dev.stevedore.agent.logs.LogLimits;
+import dev.stevedore.agent.network.NetworkSettings;
 import dev.stevedore.api.EventRecorder;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -53,9 +54,10 @@ class TaskManagerFaultsTest {
                 LogLimits.DEFAULTS,
                 new Runtimes(runc, new FakeRuntime("crun")),
                 new BindSources(List.of()),
+                new NetworkSettings(root.resolve("cni"), List.of(), null).taskNetworks(root.resolve("netns")),
                 EventRecorder.discarding(),
                 new TaskMetrics(new SimpleMeterRegistry(), root.resolve("cgroup")));
-        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L)
+        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L, null)
                 .created(new ProcessId(4242L, null), null)
                 .started(Instant.parse("2026-12-01T10:00:00Z")));
         runc.has(UID, "running");
@@ -185,7 +187,7 @@ class TaskManagerFaultsTest {
      * task's conmon runs on: a stand-in named conmon with the task's id among its arguments, as the real one.
      */
     private Process createCutShort(String runtimeState) throws IOException {
-        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L));
+        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L, null));
         Files.writeString(records.taskDir(UID).resolve("ctr.pid"), "4343");
         runc.has(UID, runtimeState);
         Path binary = Files.copy(Path.of("/bin/sh"), root.resolve("conmon"));

@@ -54,7 +54,8 @@ class TaskMetricsTest {
         write("pids/stevedore/" + UID + "/pids.current", "2\n");
         PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
         TaskMetrics metrics = new TaskMetrics(registry, cgroups);
-        TaskRecord rec = TaskRecord.creating(UID, "team-a", "web-1", "c-uid", "overlayfs", "snap", "runc", "/b", 1L)
+        TaskRecord rec = TaskRecord.creating(
+                        UID, "team-a", "web-1", "c-uid", "overlayfs", "snap", "runc", "/b", 1L, null)
                 .created(new ProcessId(4242L, null), null)
                 .started(Instant.parse("2026-12-01T10:00:00Z"));
         String labels = "{namespace=\"team-a\",task=\"web-1\",uid=\"" + UID + "\"}";

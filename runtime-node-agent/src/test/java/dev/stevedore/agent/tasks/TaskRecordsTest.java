@@ -53,7 +53,7 @@ class TaskRecordsTest {
     @Test
     void aRecordSurvivesItsWriteAndRead() throws IOException {
         TaskRecords records = new TaskRecords(root, root.resolve("exits"));
-        TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L)
+        TaskRecord rec = TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "crun", "/b", 2L, null)
                 .created(new ProcessId(7L, 123_456L), new ProcessId(5L, 123_400L))
                 .started(Instant.parse("2026-12-01T10:00:00.5Z"))
                 .exited(137, Instant.parse("2026-12-01T10:01:00Z"), "Signaled", "killed by SIGKILL")
@@ -229,7 +229,7 @@ class TaskRecordsTest {
     }
 
     private static TaskRecord record() {
-        return TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "runc", "/b", 1L)
+        return TaskRecord.creating(UID, "ns", "t", "c0ffee00", "overlayfs", "k", "runc", "/b", 1L, null)
                 .created(new ProcessId(7L, 123_456L), new ProcessId(5L, 123_400L));
     }
 

@@ -2,10 +2,12 @@ package dev.stevedore.agent.tasks;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.stevedore.agent.network.NetworkSettings;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -30,7 +32,10 @@ class TaskResourcesIdentityTest {
     @BeforeEach
     void setUp() throws IOException {
         records = new TaskRecords(root, root.resolve("exits"));
-        resources = new TaskResources(records, new Runtimes(new FakeRuntime("runc"), new FakeRuntime("crun")));
+        resources = new TaskResources(
+                records,
+                new Runtimes(new FakeRuntime("runc"), new FakeRuntime("crun")),
+                new NetworkSettings(root.resolve("cni"), List.of(), null).taskNetworks(root.resolve("netns")));
         other = new ProcessBuilder("sleep", "60").start();
         otherStart = ProcessStart.of(other.pid()).orElseThrow();
     }
@@ -41,7 +46,7 @@ class TaskResourcesIdentityTest {
     }
 
     private TaskRecord recordWithConmon(ProcessId conmon) {
-        return TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "k", "runc", "/b", 1L)
+        return TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "k", "runc", "/b", 1L, null)
                 .created(new ProcessId(4242L, null), conmon)
                 .started(java.time.Instant.EPOCH);
     }

@@ -1,0 +1,269 @@
+package dev.stevedore.agent.tasks;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.sun.net.httpserver.HttpServer;
+import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.containers.PullCredentials;
+import dev.stevedore.agent.gc.ImageGcPolicy;
+import dev.stevedore.agent.logs.LogLimits;
+import dev.stevedore.agent.logs.LogOptions;
+import dev.stevedore.agent.logs.TaskLogReader;
+import dev.stevedore.agent.network.NetworkSettings;
+import dev.stevedore.agent.snapshots.LayerLimits;
+import dev.stevedore.agent.testing.Containers;
+import dev.stevedore.agent.testing.LocalRegistry;
+import dev.stevedore.agent.testing.Tasks;
+import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.api.v1alpha1.ContainerStatus;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
+import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.api.v1alpha1.TaskSpec;
+import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.testing.ControlPlane;
+import dev.stevedore.testing.Crds;
+import dev.stevedore.testing.TestNamespace;
+import dev.stevedore.testing.WithControlPlane;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Tasks on a CNI network with Debian's real plugins (bridge, host-local, portmap, loopback) and real runc: they
+ * reach each other and the host by address, a hostPort forwards to one, their /etc files say what was asked, and
+ * nothing of a task's network outlives it. The bridge and its subnet are this test's own (no route leads beyond
+ * it, and no traffic goes anywhere but to its addresses).
+ */
+@WithControlPlane
+class TaskNetworkIT {
+    private static final String NODE = "task-network-it-node";
+    private static final String BRIDGE = "stevedore-itnet";
+    private static final String GATEWAY = "10.213.32.1";
+    private static final int HOST_PORT = 18080;
+    private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+
+    @TempDir
+    static Path tmp;
+
+    private static LocalRegistry registry;
+    private static ControlPlane controlPlane;
+    private static Path root;
+    private static Path ipam;
+    private static String image;
+    private static Runtimes runtimes;
+    private static String ipForward;
+    private static NodeAgent.Running agent;
+
+    @BeforeAll
+    static void start(ControlPlane cp) throws Exception {
+        controlPlane = cp;
+        Crds.installStevedore(cp.adminClient());
+        registry = LocalRegistry.start();
+        TestImages images = TestImages.build(tmp.resolve("images"));
+        image = registry.host() + "/test/busybox:1";
+        images.push(TestImages.BASE, image);
+        root = tmp.resolve("root");
+        runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
+        ipForward = Files.readString(IP_FORWARD).strip(); // the bridge plugin turns forwarding on; put back after
+        ipam = tmp.resolve("ipam");
+        Path conf = Files.createDirectories(tmp.resolve("net.d"));
+        // No routes: a task reaches its subnet (the other tasks, the host's address on the bridge), nothing beyond.
+        Files.writeString(conf.resolve("10-itnet.conflist"), """
+                {"cniVersion": "1.0.0", "name": "itnet", "plugins": [
+                  {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+                   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.213.32.0/24"}]], "dataDir": "%s"}},
+                  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+                """.formatted(BRIDGE, ipam));
+        Path resolvConf = Files.writeString(
+                tmp.resolve("resolv.conf"), "nameserver 10.213.32.10\nsearch node.example\noptions ndots:5\n");
+        agent = NodeAgent.start(
+                cp.adminClient(),
+                NODE,
+                root,
+                Map.of(),
+                List.of(),
+                Set.of(),
+                Duration.ofSeconds(1),
+                new NodeAgent.TaskRuntime(
+                        Map.of(),
+                        Runtimes.DEFAULT_STATE_DIR,
+                        "",
+                        LogLimits.DEFAULTS,
+                        new NetworkSettings(conf, List.of(Path.of("/usr/lib/cni")), resolvConf)),
+                PullCredentials.NONE,
+                LayerLimits.DEFAULTS,
+                ImageGcPolicy.DEFAULTS);
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        try {
+            if (agent != null) {
+                agent.close();
+            }
+        } finally {
+            LeftoverTasks.removeUnder(root, runtimes);
+            registry.close();
+            controlPlane
+                    .adminClient()
+                    .resources(RuntimeNode.class)
+                    .withName(NODE)
+                    .delete();
+            new ProcessBuilder("ip", "link", "del", BRIDGE).inheritIO().start().waitFor();
+            Files.writeString(IP_FORWARD, ipForward);
+        }
+    }
+
+    @Test
+    void tasksReachEachOtherAndTheHostByAddressAndAHostPortForwardsToOne(TestNamespace ns) throws Exception {
+        Containers.create(ns, "web", image, NODE, """
+                process:
+                  args: [sh, -c, 'hostname; cat /etc/resolv.conf /etc/hosts; mkdir -p /tmp/www;
+                    echo hello-from-web > /tmp/www/index.html; trap "exit 0" TERM; httpd -f -p 8080 -h /tmp/www & wait']
+                network:
+                  hostname: web-server
+                  ports: [{containerPort: 8080, hostPort: %d}]
+                  dnsConfig:
+                    nameservers: [10.213.32.53]
+                    searches: [svc.example]
+                    options: [{name: ndots, value: "2"}]
+                """.formatted(HOST_PORT));
+        Containers.awaitCondition(ns, "web", ContainerStatus.READY, "True");
+        Task web = Tasks.create(ns, "web-1", "web", NODE, "");
+        web = Tasks.await(
+                ns, "web-1", t -> t.getStatus() != null && t.getStatus().ips() != null);
+        String webIp = web.getStatus().ips().get(0);
+        assertThat(webIp).startsWith("10.213.32.");
+        assertThat(web.getStatus().phase()).isEqualTo(TaskStatus.Phase.Running);
+
+        // A hostPort: the node's address on the bridge, port 18080, reaches the task's 8080.
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        await("the hostPort")
+                .atMost(Duration.ofSeconds(30))
+                .untilAsserted(() -> assertThat(http.send(
+                                        HttpRequest.newBuilder(URI.create("http://" + GATEWAY + ":" + HOST_PORT + "/"))
+                                                .timeout(Duration.ofSeconds(2))
+                                                .build(),
+                                        HttpResponse.BodyHandlers.ofString())
+                                .body())
+                        .isEqualTo("hello-from-web\n"));
+
+        // Another task reaches it by its address, and a server on the host by the host's.
+        List<String> callers = new CopyOnWriteArrayList<>();
+        HttpServer host = HttpServer.create(new InetSocketAddress(GATEWAY, 0), 0);
+        host.createContext("/", exchange -> {
+            callers.add(exchange.getRemoteAddress().getAddress().getHostAddress());
+            byte[] body = "hello-from-host\n".getBytes(StandardCharsets.UTF_8);
+            exchange.sendResponseHeaders(200, body.length);
+            exchange.getResponseBody().write(body);
+            exchange.close();
+        });
+        host.start();
+        Task client;
+        try {
+            Containers.create(ns, "client", image, NODE, """
+                    process:
+                      args: [sh, -c, 'test "$(wget -q -O - http://%s:8080/)" = hello-from-web
+                        && test "$(wget -q -O - http://%s:%d/)" = hello-from-host']
+                    """.formatted(
+                            webIp, GATEWAY, host.getAddress().getPort()));
+            Containers.awaitCondition(ns, "client", ContainerStatus.READY, "True");
+            Tasks.create(ns, "client-1", "client", NODE, "");
+            client = Tasks.awaitPhase(ns, "client-1", TaskStatus.Phase.Deleted);
+            assertThat(client.getStatus().exitCode())
+                    .as(client.getStatus().message())
+                    .isZero();
+            assertThat(client.getStatus().ips())
+                    .as("addresses go with the network")
+                    .isNull();
+            assertThat(callers).hasSize(1).allMatch(a -> a.startsWith("10.213.32.") && !a.equals(webIp));
+        } finally {
+            host.stop(0);
+        }
+
+        // What the task printed: the hostname asked for, the node's resolv.conf with the dnsConfig, its hosts.
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        TaskLogReader.read(
+                agent.tasks().logFiles(web.getMetadata().getUid()),
+                new LogOptions(LogOptions.Stream.STDOUT, null, null, false, false),
+                out,
+                () -> false);
+        assertThat(out.toString(StandardCharsets.UTF_8)).startsWith("""
+                        web-server
+                        search node.example svc.example
+                        nameserver 10.213.32.10
+                        nameserver 10.213.32.53
+                        options ndots:2
+                        # Managed by Stevedore.
+                        127.0.0.1\tlocalhost
+                        """).contains(webIp + "\tweb-server\n");
+
+        RuntimeNode node = controlPlane
+                .adminClient()
+                .resources(RuntimeNode.class)
+                .withName(NODE)
+                .get();
+        assertThat(node.getStatus().networks())
+                .containsExactly(new RuntimeNodeStatus.NetworkInfo("itnet", List.of("bridge", "portmap")));
+
+        Tasks.setDesired(ns, "web-1", TaskSpec.DesiredState.Stopped);
+        Task stopped = Tasks.awaitPhase(ns, "web-1", TaskStatus.Phase.Deleted);
+        assertThat(stopped.getStatus().exitCode()).isZero();
+        assertNoNetworkLeft(web.getMetadata().getUid());
+        assertNoNetworkLeft(client.getMetadata().getUid());
+    }
+
+    @Test
+    void aNetworkTheNodeDoesNotOfferFailsTheStartNamingIt(TestNamespace ns) {
+        Containers.create(ns, "elsewhere", image, NODE, """
+                process: {args: ['true']}
+                network: {name: other}
+                """);
+        Containers.awaitCondition(ns, "elsewhere", ContainerStatus.READY, "True");
+        Tasks.create(ns, "elsewhere-1", "elsewhere", NODE, "");
+
+        Task failed = Tasks.awaitPhase(ns, "elsewhere-1", TaskStatus.Phase.Deleted);
+
+        assertThat(failed.getStatus().reason()).isEqualTo("StartFailed");
+        assertThat(failed.getStatus().message())
+                .isEqualTo("the node has no CNI network named other in " + tmp.resolve("net.d"));
+    }
+
+    /** No namespace, address, veth or iptables rule of the task is left. */
+    static void assertNoNetworkLeft(String uid) throws IOException, InterruptedException {
+        assertThat(Runtimes.DEFAULT_STATE_DIR.resolve("netns").resolve(uid)).doesNotExist();
+        try (Stream<Path> files = Files.list(ipam.resolve("itnet"))) {
+            // host-local keeps a file per address, holding the container id; "last_reserved_ip.0" and "lock" stay.
+            assertThat(files.map(f -> f.getFileName().toString()))
+                    .allMatch(name -> name.startsWith("last_reserved_ip") || name.equals("lock"));
+        }
+        try (Stream<Path> ports = Files.list(Path.of("/sys/class/net", BRIDGE, "brif"))) {
+            assertThat(ports).as("veths on the bridge").isEmpty();
+        }
+        Process save =
+                new ProcessBuilder("iptables-save").redirectErrorStream(true).start();
+        String rules = new String(save.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        save.waitFor();
+        assertThat(rules).doesNotContain(uid);
+    }
+}
