@@ -3,7 +3,8 @@
 # container engine: mmdebstrap installs the packages into a root file system tarball, umoci makes it the single
 # layer of an OCI image layout. Prints the directory that holds them:
 #   java/          OCI layout, tag "base": Debian's Java 17 runtime and CA certificates, the user nonroot (65532)
-#   agent/         OCI layout, tag "base": the same and the node agent's programs (runc, crun, conmon, unshare, mount)
+#   agent/         OCI layout, tag "base": the same and the node agent's programs (runc, crun, conmon, unshare, mount,
+#                  and iptables for the CNI plugins that set rules up)
 #   java.tar, agent.tar   the same images as docker-archive tarballs, the local base image form Jib reads (tar://)
 #
 # Reproducible: file times are clamped to SOURCE_DATE_EPOCH, mmdebstrap drops its logs, caches and machine IDs, the
@@ -19,7 +20,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 suite=bookworm
 java_packages=(openjdk-17-jre-headless ca-certificates)
-agent_packages=("${java_packages[@]}" runc crun conmon util-linux mount)
+agent_packages=("${java_packages[@]}" runc crun conmon util-linux mount iptables)
 # Debian bookworm's release day: every file time in the images.
 export SOURCE_DATE_EPOCH=1686355200
 mirror=${STEVEDORE_DEBIAN_MIRROR:-}

@@ -118,6 +118,11 @@ unmount_under() {
   done
 }
 
+# The tasks' CNI network of local-up (a bridge with host-local addresses and portmap).
+tasks_network=stevedore
+tasks_bridge=${STEVEDORE_TASKS_BRIDGE:-stevedore-tasks}
+tasks_subnet=${STEVEDORE_TASKS_SUBNET:-10.213.16.0/24}
+
 # local-up's own address, on a dummy interface (a bridge without ports where the kernel has no dummy module): where
 # the API server reaches the operator's aggregated API, as Endpoints may not point at loopback.
 local_interface=${STEVEDORE_LOCAL_INTERFACE:-stevedore-local}

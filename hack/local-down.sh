@@ -15,4 +15,6 @@ for component in kube-controller-manager kube-apiserver etcd; do
 done
 unmount_under "$state"
 ip link del "$local_interface" 2>/dev/null || true
+# The tasks' bridge; a task's address, veth and port forwards went with its Task (the agent's CNI DEL).
+ip link del "$tasks_bridge" 2>/dev/null || true
 log "stopped; state kept in $state"

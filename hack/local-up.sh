@@ -10,7 +10,8 @@
 # STEVEDORE_OPERATOR_METRICS_PORT (8080) and STEVEDORE_AGENT_METRICS_PORT (9441): their /metrics on 127.0.0.1,
 # STEVEDORE_SUBRESOURCES_PORT (8444, the operator's aggregated API), STEVEDORE_AGENT_ENDPOINT_PORT (10350, the agent's
 # endpoint for the operator), STEVEDORE_LOCAL_INTERFACE (stevedore-local) and STEVEDORE_LOCAL_IP (10.213.1.1): the
-# dummy interface and address the API server reaches the operator's aggregated API on,
+# dummy interface and address the API server reaches the operator's aggregated API on, STEVEDORE_TASKS_BRIDGE
+# (stevedore-tasks) and STEVEDORE_TASKS_SUBNET (10.213.16.0/24): the tasks' CNI network,
 # STEVEDORE_SKIP_BUILD=1 to use the build already in target/.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -131,6 +132,17 @@ install -D -m 0644 runtime-node-agent/jvm.options "$state/lib/stevedore-agent/jv
 echo "$repo/runtime-node-agent/target/classes:$repo/runtime-node-agent/target/lib/*" \
   > "$state/lib/stevedore-agent/classpath"
 
+# The node's CNI network, a bridge of local-up's own: tasks get an address on it, which the host reaches, and
+# hostPorts. No route leads beyond it: tasks reach each other and this host's address on the bridge only.
+log "installing the CNI network $tasks_network ($tasks_bridge, $tasks_subnet)"
+mkdir -p "$state/cni/net.d"
+cat > "$state/cni/net.d/10-$tasks_network.conflist" <<JSON
+{"cniVersion": "1.0.0", "name": "$tasks_network", "plugins": [
+  {"type": "bridge", "bridge": "$tasks_bridge", "isGateway": true, "ipMasq": false, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "$tasks_subnet"}]], "dataDir": "$state/cni/ipam"}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
+
 log "starting the node agent for node $node"
 stop_pidfile "$state/run/agent.pid"
 KUBECONFIG="$state/kubeconfig" setsid "$state/bin/stevedore-agent" \
@@ -138,6 +150,7 @@ KUBECONFIG="$state/kubeconfig" setsid "$state/bin/stevedore-agent" \
   --metrics-address "127.0.0.1:$agent_metrics_port" --endpoint-address "127.0.0.1:$agent_endpoint_port" \
   --pull-credentials-url "https://127.0.0.1:$pull_credentials_port" \
   --pull-credentials-ca "$state/pull-credentials/ca.crt" --pull-credentials-token "$state/pull-credentials/token" \
+  --cni-conf-dir "$state/cni/net.d" --cni-bin-dir /opt/cni/bin,/usr/lib/cni \
   </dev/null >>"$state/logs/agent.log" 2>&1 &
 echo $! > "$state/run/agent.pid"
 kubectl wait --for=create --timeout=60s "runtimenode/$node" >/dev/null
@@ -163,6 +176,8 @@ Use it with:
   export PATH=$state/bin:\$PATH        # or: . $state/env
   kubectl get ctr,tk,rn
   kubectl stevedore logs hello-world     # a Task's log through the API server; exec, ps and top for a running one
+  kubectl apply -f manifests/examples/web-server.yaml   # a server on the tasks' network ($tasks_subnet):
+  curl http://\$(kubectl get tk web-server -o jsonpath='{.status.ips[0]}'):8080/
   stevedore-agent import --root $state/agent IMAGE.tar   # an OCI image archive into the node's images
 Logs are in $state/logs and $state/control-plane/logs. Stop everything with hack/local-down.sh.
 USAGE

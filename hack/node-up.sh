@@ -164,7 +164,7 @@ metadata: {name: stevedore-system, labels: {pod-security.kubernetes.io/enforce: 
 YAML
 # No kube-proxy and no cluster DNS on this node: both components reach the API server on loopback, and the operator
 # serves on the host network. The agent's state is under the node's directory, its conmons' cgroup under the node's
-# cgroup root (apart from another node's on this machine).
+# cgroup root (apart from another node's on this machine); its tasks are on the Pods' CNI network, as containerd's.
 helm_values=(
   --set "operator.image.tag=$version"
   --set "agent.image.tag=$version"
@@ -178,6 +178,9 @@ helm_values=(
   --set "agent.root=$node_dir/stevedore"
   --set "agent.stateDir=$node_dir/stevedore-run"
   --set "agent.conmonCgroup=$cgroup_root/conmon"
+  --set "agent.cni.confDir=$node_dir/cni"
+  --set "agent.cni.binDirs={/usr/lib/cni}"
+  --set "agent.cni.stateDir=$node_dir/ipam"
 )
 "$tools/helm" --kubeconfig "$state/kubeconfig" upgrade --install stevedore charts/stevedore \
   --namespace stevedore-system --wait --timeout 5m "${helm_values[@]}" >/dev/null

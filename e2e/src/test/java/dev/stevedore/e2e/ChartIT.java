@@ -83,17 +83,26 @@ class ChartIT {
                         "--conmon-cgroup=/stevedore/conmon",
                         "--health-address=127.0.0.1:9440",
                         "--allow-host-path=/srv/data",
-                        "--allow-host-path=/mnt/shared");
+                        "--allow-host-path=/mnt/shared",
+                        "--cni-conf-dir=/etc/cni/net.d",
+                        "--cni-bin-dir=/opt/cni/bin",
+                        "--resolv-conf=/host/resolv.conf");
         assertThat(hostPathMounts(pod, agent))
                 .containsEntry("/var/lib/stevedore", "/var/lib/stevedore")
                 .containsEntry("/run/stevedore", "/run/stevedore")
                 .containsEntry("/sys/fs/cgroup", "/sys/fs/cgroup")
                 .containsEntry("/srv/data", "/srv/data")
-                .containsEntry("/mnt/shared", "/mnt/shared");
+                .containsEntry("/mnt/shared", "/mnt/shared")
+                .containsEntry("/etc/cni/net.d", "/etc/cni/net.d")
+                .containsEntry("/opt/cni/bin", "/opt/cni/bin")
+                .containsEntry("/var/lib/cni", "/var/lib/cni")
+                .containsEntry("/run/xtables.lock", "/run/xtables.lock")
+                .containsEntry("/host/resolv.conf", "/etc/resolv.conf");
         assertThat(agent.getVolumeMounts())
-                .filteredOn(m -> m.getMountPath().equals("/var/lib/stevedore"))
+                .filteredOn(m -> m.getMountPath().equals("/var/lib/stevedore")
+                        || m.getMountPath().equals("/run/stevedore"))
                 .extracting(VolumeMount::getMountPropagation)
-                .containsExactly("Bidirectional");
+                .containsExactly("Bidirectional", "Bidirectional");
         assertThat(agent.getLivenessProbe().getHttpGet()).satisfies(get -> {
             assertThat(get.getHost()).isEqualTo("127.0.0.1");
             assertThat(get.getPath()).isEqualTo("/healthz");

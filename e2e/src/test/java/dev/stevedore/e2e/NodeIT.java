@@ -5,6 +5,8 @@ import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerSpec;
+import dev.stevedore.api.v1alpha1.RuntimeNode;
+import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
@@ -210,6 +212,14 @@ class NodeIT {
         assertThat(hello.getStatus().exitCode()).isZero();
         assertThat(hello.getStatus().reason()).isEqualTo("Completed");
         assertThat(hello.getStatus().nodeName()).isEqualTo(node);
+        assertThat(client.resources(RuntimeNode.class)
+                        .withName(node)
+                        .get()
+                        .getStatus()
+                        .networks())
+                .as("the agent offers the node's CNI network, the Pods' own")
+                .extracting(RuntimeNodeStatus.NetworkInfo::name)
+                .containsExactly("stevedore-" + node);
         assertThat(Files.readString(agentRoot()
                         .resolve("tasks")
                         .resolve(hello.getMetadata().getUid())

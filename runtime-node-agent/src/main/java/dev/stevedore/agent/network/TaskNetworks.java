@@ -76,7 +76,11 @@ public final class TaskNetworks {
         String name = spec == null ? null : spec.name();
         CniNetwork network = configs.find(name).orElse(null);
         if (network == null) {
-            if (asked == null && (name == null || name.isEmpty())) {
+            // A Container that names nothing of a network runs without one here, as before the node had any;
+            // one that asks for a network or forwards ports would silently lose them.
+            if (asked == null
+                    && (name == null || name.isEmpty())
+                    && (spec == null || spec.ports() == null || spec.ports().isEmpty())) {
                 return new Plan(ContainerSpec.NetworkMode.none, null, dns);
             }
             throw new NetworkUnavailableException((name == null || name.isEmpty()

@@ -4,6 +4,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.NodeAgent;
+import dev.stevedore.agent.gc.ImageGcPolicy;
+import dev.stevedore.agent.logs.LogLimits;
+import dev.stevedore.agent.network.NetworkSettings;
 import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
@@ -12,6 +15,7 @@ import dev.stevedore.agent.testing.TaskLog;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
 import dev.stevedore.agent.testing.TestImages.Format;
+import dev.stevedore.agent.testing.TestNetwork;
 import dev.stevedore.api.v1alpha1.Conditions;
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
@@ -30,6 +34,10 @@ import io.fabric8.kubernetes.api.model.Condition;
 import io.javaoperatorsdk.operator.Operator;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -68,6 +76,7 @@ class ExamplesIT {
     private static NodeAgent.Running agent;
     private static Operator operator;
     private static Path root;
+    private static TestNetwork network;
     private static Path kubectl;
 
     @BeforeAll
@@ -85,6 +94,7 @@ class ExamplesIT {
                 Format.OCI,
                 USER + ":" + PASSWORD);
         root = tmp.resolve("root");
+        network = TestNetwork.create(tmp); // as local-up's: every example's tasks are on it
         agent = NodeAgent.start(
                 cp.adminClient(),
                 NODE,
@@ -93,9 +103,15 @@ class ExamplesIT {
                 List.of(),
                 Set.of(),
                 Duration.ofSeconds(5),
-                Map.of(),
+                new NodeAgent.TaskRuntime(
+                        Map.of(),
+                        Runtimes.DEFAULT_STATE_DIR,
+                        "",
+                        LogLimits.DEFAULTS,
+                        new NetworkSettings(network.confDir(), List.of(TestNetwork.PLUGINS), null)),
                 PullCredentialsEndpoint.client(PULL_CREDENTIALS_PORT, tmp.resolve("credentials")),
-                LayerLimits.DEFAULTS);
+                LayerLimits.DEFAULTS,
+                ImageGcPolicy.DEFAULTS);
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }
@@ -110,6 +126,7 @@ class ExamplesIT {
             LeftoverTasks.removeUnder(root, Runtimes.prepare(tmp.resolve("cleanup-runtimes")));
             registry.close();
             privateRegistry.close();
+            network.close();
             controlPlane
                     .adminClient()
                     .resources(RuntimeNode.class)
@@ -131,7 +148,8 @@ class ExamplesIT {
                             "private-registry.yaml",
                             "crun.yaml",
                             "node-selector.yaml",
-                            "ttl-after-deleted.yaml");
+                            "ttl-after-deleted.yaml",
+                            "web-server.yaml");
         }
     }
 
@@ -141,6 +159,32 @@ class ExamplesIT {
         Task done = Tasks.awaitPhase(ns, "hello-world", TaskStatus.Phase.Deleted);
         assertCompleted(done);
         assertThat(log(done)).contains("stdout F Hello from Stevedore");
+    }
+
+    @Test
+    void theWebServerAnswersOnItsAddressAndThroughItsHostPort(TestNamespace ns) throws Exception {
+        apply(ns, "web-server.yaml", registry.host());
+        Task running = Tasks.await(
+                ns, "web-server", t -> t.getStatus() != null && t.getStatus().ips() != null);
+        String ip = running.getStatus().ips().get(0);
+
+        // The example's two curls; the node's address on the bridge is the test network's, not local-up's.
+        HttpClient http =
+                HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
+        for (String url : List.of("http://" + ip + ":8080/", "http://" + TestNetwork.GATEWAY + ":18080/")) {
+            await(url)
+                    .atMost(Duration.ofSeconds(30))
+                    .untilAsserted(() -> assertThat(http.send(
+                                            HttpRequest.newBuilder(URI.create(url))
+                                                    .timeout(Duration.ofSeconds(2))
+                                                    .build(),
+                                            HttpResponse.BodyHandlers.ofString())
+                                    .body())
+                            .isEqualTo("Hello from web-server\n"));
+        }
+
+        kubectl(ns, "patch", "tk", "web-server", "--type=merge", "-p", stopped());
+        assertCompleted(Tasks.awaitPhase(ns, "web-server", TaskStatus.Phase.Deleted));
     }
 
     @Test

@@ -16,6 +16,7 @@ import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
 import dev.stevedore.agent.testing.TestImages;
+import dev.stevedore.agent.testing.TestNetwork;
 import dev.stevedore.api.v1alpha1.ContainerStatus;
 import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
@@ -27,7 +28,6 @@ import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
 import dev.stevedore.testing.WithControlPlane;
 import java.io.ByteArrayOutputStream;
-import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
@@ -41,7 +41,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -56,10 +55,10 @@ import org.junit.jupiter.api.io.TempDir;
 @WithControlPlane
 class TaskNetworkIT {
     private static final String NODE = "task-network-it-node";
-    private static final String BRIDGE = "stevedore-itnet";
-    private static final String GATEWAY = "10.213.32.1";
+    private static final String GATEWAY = TestNetwork.GATEWAY;
     private static final int HOST_PORT = 18080;
-    private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+
+    private static final Path NETNS = Runtimes.DEFAULT_STATE_DIR.resolve("netns");
 
     @TempDir
     static Path tmp;
@@ -67,10 +66,9 @@ class TaskNetworkIT {
     private static LocalRegistry registry;
     private static ControlPlane controlPlane;
     private static Path root;
-    private static Path ipam;
+    private static TestNetwork network;
     private static String image;
     private static Runtimes runtimes;
-    private static String ipForward;
     private static NodeAgent.Running agent;
 
     @BeforeAll
@@ -83,16 +81,7 @@ class TaskNetworkIT {
         images.push(TestImages.BASE, image);
         root = tmp.resolve("root");
         runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
-        ipForward = Files.readString(IP_FORWARD).strip(); // the bridge plugin turns forwarding on; put back after
-        ipam = tmp.resolve("ipam");
-        Path conf = Files.createDirectories(tmp.resolve("net.d"));
-        // No routes: a task reaches its subnet (the other tasks, the host's address on the bridge), nothing beyond.
-        Files.writeString(conf.resolve("10-itnet.conflist"), """
-                {"cniVersion": "1.0.0", "name": "itnet", "plugins": [
-                  {"type": "bridge", "bridge": "%s", "isGateway": true, "ipMasq": false, "hairpinMode": true,
-                   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.213.32.0/24"}]], "dataDir": "%s"}},
-                  {"type": "portmap", "capabilities": {"portMappings": true}}]}
-                """.formatted(BRIDGE, ipam));
+        network = TestNetwork.create(tmp);
         Path resolvConf = Files.writeString(
                 tmp.resolve("resolv.conf"), "nameserver 10.213.32.10\nsearch node.example\noptions ndots:5\n");
         agent = NodeAgent.start(
@@ -108,7 +97,7 @@ class TaskNetworkIT {
                         Runtimes.DEFAULT_STATE_DIR,
                         "",
                         LogLimits.DEFAULTS,
-                        new NetworkSettings(conf, List.of(Path.of("/usr/lib/cni")), resolvConf)),
+                        new NetworkSettings(network.confDir(), List.of(TestNetwork.PLUGINS), resolvConf)),
                 PullCredentials.NONE,
                 LayerLimits.DEFAULTS,
                 ImageGcPolicy.DEFAULTS);
@@ -128,8 +117,7 @@ class TaskNetworkIT {
                     .resources(RuntimeNode.class)
                     .withName(NODE)
                     .delete();
-            new ProcessBuilder("ip", "link", "del", BRIDGE).inheritIO().start().waitFor();
-            Files.writeString(IP_FORWARD, ipForward);
+            network.close();
         }
     }
 
@@ -229,8 +217,9 @@ class TaskNetworkIT {
         Tasks.setDesired(ns, "web-1", TaskSpec.DesiredState.Stopped);
         Task stopped = Tasks.awaitPhase(ns, "web-1", TaskStatus.Phase.Deleted);
         assertThat(stopped.getStatus().exitCode()).isZero();
-        assertNoNetworkLeft(web.getMetadata().getUid());
-        assertNoNetworkLeft(client.getMetadata().getUid());
+        network.assertNothingLeftOf(web.getMetadata().getUid(), NETNS);
+        network.assertNothingLeftOf(client.getMetadata().getUid(), NETNS);
+        network.assertEmpty();
     }
 
     @Test
@@ -246,24 +235,6 @@ class TaskNetworkIT {
 
         assertThat(failed.getStatus().reason()).isEqualTo("StartFailed");
         assertThat(failed.getStatus().message())
-                .isEqualTo("the node has no CNI network named other in " + tmp.resolve("net.d"));
-    }
-
-    /** No namespace, address, veth or iptables rule of the task is left. */
-    static void assertNoNetworkLeft(String uid) throws IOException, InterruptedException {
-        assertThat(Runtimes.DEFAULT_STATE_DIR.resolve("netns").resolve(uid)).doesNotExist();
-        try (Stream<Path> files = Files.list(ipam.resolve("itnet"))) {
-            // host-local keeps a file per address, holding the container id; "last_reserved_ip.0" and "lock" stay.
-            assertThat(files.map(f -> f.getFileName().toString()))
-                    .allMatch(name -> name.startsWith("last_reserved_ip") || name.equals("lock"));
-        }
-        try (Stream<Path> ports = Files.list(Path.of("/sys/class/net", BRIDGE, "brif"))) {
-            assertThat(ports).as("veths on the bridge").isEmpty();
-        }
-        Process save =
-                new ProcessBuilder("iptables-save").redirectErrorStream(true).start();
-        String rules = new String(save.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        save.waitFor();
-        assertThat(rules).doesNotContain(uid);
+                .isEqualTo("the node has no CNI network named other in " + network.confDir());
     }
 }
