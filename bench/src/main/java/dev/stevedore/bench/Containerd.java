@@ -99,12 +99,26 @@ final class Containerd implements AutoCloseable {
      * compiles and loads the filter at each start on both sides.
      */
     Run runTask(String image, String id, String... command) {
+        return runTask(null, image, id, command);
+    }
+
+    /**
+     * As {@link #runTask(String, String, String...)}, with {@code --cni} when {@code network} is given: ctr sets the
+     * task's network namespace up with the network's plugins (loopback, then the configuration list's ADD) between
+     * the task's create and start, as the agent does before its create.
+     */
+    Run runTask(BenchNetwork network, String image, String id, String... command) {
         checkAlive();
-        List<String> args = new ArrayList<>(List.of("run", "-d", "--seccomp", "--snapshotter", "overlayfs", image, id));
+        List<String> args = new ArrayList<>(List.of("run", "-d", "--seccomp", "--snapshotter", "overlayfs"));
+        if (network != null) {
+            args.add("--cni");
+        }
+        args.addAll(List.of(image, id));
         args.addAll(List.of(command));
+        List<String> ctr = ctr(args.toArray(String[]::new));
         long cpuBefore = ChildCpu.millis();
         long started = System.nanoTime();
-        Commands.Result result = Commands.execute(ctr(args.toArray(String[]::new)));
+        Commands.Result result = Commands.execute(network == null ? ctr : network.enter(ctr));
         double wallMs = (System.nanoTime() - started) / 1e6;
         long ctrCpu = ChildCpu.millis() - cpuBefore;
         if (result.exitCode() != 0) {
@@ -119,6 +133,24 @@ final class Containerd implements AutoCloseable {
         return String.join(
                         " ",
                         ctr("run", "-d", "--seccomp", "--snapshotter", "overlayfs", "IMAGE", "ID", "sleep", "3600"))
+                .replace(daemon.socket().toString(), "SOCK");
+    }
+
+    /** The networked run command, as it runs, for the report. */
+    String runCommand(BenchNetwork network) {
+        return String.join(
+                        " ",
+                        network.enter(ctr(
+                                "run",
+                                "-d",
+                                "--seccomp",
+                                "--snapshotter",
+                                "overlayfs",
+                                "--cni",
+                                "IMAGE",
+                                "ID",
+                                "sleep",
+                                "3600")))
                 .replace(daemon.socket().toString(), "SOCK");
     }
 

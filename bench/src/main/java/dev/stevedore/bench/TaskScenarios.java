@@ -2,6 +2,7 @@ package dev.stevedore.bench;
 
 import dev.stevedore.api.v1alpha1.Container;
 import dev.stevedore.api.v1alpha1.Task;
+import dev.stevedore.testing.CniBridgeNetwork;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.Tools;
@@ -44,9 +45,16 @@ final class TaskScenarios {
             TaskWatch tasks,
             ContainerWatch containers,
             Containerd containerd,
-            String image) {
+            String image,
+            BenchNetwork network) {
 
+        /** A Container on the node's default network: none, unless the scenario gave the agent one. */
         void createContainer(String name, String argsYaml) {
+            createContainer(name, argsYaml, null);
+        }
+
+        /** @param networkMode its network.mode (cni, none), null for none given */
+        void createContainer(String name, String argsYaml, String networkMode) {
             String yaml = """
                     apiVersion: stevedore.dev/v1alpha1
                     kind: Container
@@ -55,7 +63,8 @@ final class TaskScenarios {
                       image: %s
                       nodeName: %s
                       process: {args: %s}
-                    """.formatted(name, NAMESPACE, image, AgentNode.NODE, argsYaml);
+                    """.formatted(name, NAMESPACE, image, AgentNode.NODE, argsYaml)
+                    + (networkMode == null ? "" : "  network: {mode: " + networkMode + "}\n");
             client.resource(Serialization.unmarshal(yaml, Container.class)).create();
         }
 
@@ -166,6 +175,13 @@ final class TaskScenarios {
     /** Sets everything up, runs {@code body}, tears everything down. */
     static List<Measurement> withNode(Settings settings, String scenario, boolean withContainerd, Body body)
             throws Exception {
+        return withNode(settings, scenario, withContainerd, false, body);
+    }
+
+    /** @param withNetwork whether the agent (and ctr, with --cni) get a {@link BenchNetwork} */
+    static List<Measurement> withNode(
+            Settings settings, String scenario, boolean withContainerd, boolean withNetwork, Body body)
+            throws Exception {
         Path root = Tools.repositoryRoot();
         Path work = Files.createTempDirectory("stevedore-bench-" + scenario + "-");
         try (ControlPlane controlPlane = ControlPlane.startEphemeral(Tools.binDir());
@@ -183,16 +199,23 @@ final class TaskScenarios {
                             .build())
                     .create();
             Path agentRoot = work.resolve("agent");
-            try (Containerd containerd = withContainerd
+            try (BenchNetwork network = withNetwork ? BenchNetwork.create(work.resolve("cni")) : null;
+                    Containerd containerd = withContainerd
                             ? Containerd.start(
                                     work.resolve("containerd"),
                                     root.resolve("bench/target/logs/" + scenario + "-containerd.log"))
                             : null;
                     JvmProcess agent = AgentNode.start(
-                            root, controlPlane, client, settings.agentJvmOptions(), agentRoot, scenario);
+                            root,
+                            controlPlane,
+                            client,
+                            settings.agentJvmOptions(),
+                            agentRoot,
+                            scenario,
+                            network == null ? List.of() : network.agentFlags());
                     TaskWatch tasks = new TaskWatch(client, NAMESPACE);
                     ContainerWatch containers = new ContainerWatch(client, NAMESPACE)) {
-                Node node = new Node(client, agent, agentRoot, tasks, containers, containerd, image);
+                Node node = new Node(client, agent, agentRoot, tasks, containers, containerd, image, network);
                 ContainerWatch.Tracked keep = containers.track("keep");
                 node.createContainer("keep", "[sleep, '3600']");
                 ContainerWatch.await(keep.ready, EACH_AT_MOST, "Container keep Ready", agent::checkAlive);
@@ -234,12 +257,13 @@ final class TaskScenarios {
 
         @Override
         public String description() {
-            return "Container + Task (sleep 3600) created together to Running seen, --tasks times (default 100), vs ctr run -d";
+            return "Container + Task (sleep 3600) created together to Running seen, --tasks times (default 100), vs ctr run -d;"
+                    + " and the same on a CNI bridge network vs ctr run -d --cni";
         }
 
         @Override
         public List<Measurement> run(Settings settings) throws Exception {
-            return withNode(settings, name(), true, node -> measure(settings, node));
+            return withNode(settings, name(), true, true, node -> measure(settings, node));
         }
 
         private List<Measurement> measure(Settings settings, Node node) throws Exception {
@@ -250,9 +274,14 @@ final class TaskScenarios {
                     "containerd",
                     node.containerd().handle()));
             for (int i = 0; i < WARM_UP; i++) {
-                stevedore(node, String.format("warm-%02d", i), new LinkedHashMap<>());
-                containerd(node, String.format("warm-%02d", i), cpu);
+                stevedore(node, String.format("warm-%02d", i), new LinkedHashMap<>(), false);
+                containerd(node, String.format("warm-%02d", i), false);
+                stevedore(node, String.format("warm-n-%02d", i), new LinkedHashMap<>(), true);
+                containerd(node, String.format("warm-n-%02d", i), true);
             }
+            List<Double> sn = new ArrayList<>();
+            List<Double> cn = new ArrayList<>();
+            Map<String, List<Double>> networkedStages = new LinkedHashMap<>();
             List<Double> s = new ArrayList<>();
             List<Double> c = new ArrayList<>();
             Map<String, Duration> sCpu = new LinkedHashMap<>();
@@ -264,20 +293,25 @@ final class TaskScenarios {
                 double one;
                 Containerd.Run run;
                 Map<String, Duration> before;
+                String networked = String.format("n-%05d", i);
                 if (i % 2 == 0) {
                     before = cpu.snapshot();
-                    one = stevedore(node, name, stages);
+                    one = stevedore(node, name, stages, false);
                     CpuUsage.accumulate(sCpu, CpuUsage.delta(before, cpu.snapshot()));
                     before = cpu.snapshot();
-                    run = containerd(node, name, cpu);
+                    run = containerd(node, name, false);
                     CpuUsage.accumulate(cCpu, CpuUsage.delta(before, cpu.snapshot()));
+                    sn.add(stevedore(node, networked, networkedStages, true));
+                    cn.add(containerd(node, networked, true).wallMs());
                 } else {
                     before = cpu.snapshot();
-                    run = containerd(node, name, cpu);
+                    run = containerd(node, name, false);
                     CpuUsage.accumulate(cCpu, CpuUsage.delta(before, cpu.snapshot()));
                     before = cpu.snapshot();
-                    one = stevedore(node, name, stages);
+                    one = stevedore(node, name, stages, false);
                     CpuUsage.accumulate(sCpu, CpuUsage.delta(before, cpu.snapshot()));
+                    cn.add(containerd(node, networked, true).wallMs());
+                    sn.add(stevedore(node, networked, networkedStages, true));
                 }
                 s.add(one);
                 c.add(run.wallMs());
@@ -309,6 +343,22 @@ final class TaskScenarios {
                     .with("left_after", left)
                     .with("stages_p50_ms", medians(stages))
                     .with("agent_jvm_options", String.join(" ", settings.agentJvmOptions())));
+            results.add(Measurement.compared(
+                            prefix + "networked_create_to_running", "ms", millis(sn), "containerd", millis(cn))
+                    .with(
+                            "what",
+                            "as create_to_running, both on one CNI configuration list (bridge with host-local, portmap; "
+                                    + "loopback first): Stevedore network.mode cni (a network namespace, CNI ADD, then "
+                                    + "the runtime's create), containerd ctr run -d --cni (ADD between the task's create "
+                                    + "and start), interleaved with the unnetworked cycles")
+                    .with("peer_version", Containerd.version())
+                    .with("peer_command", node.containerd().runCommand(node.network()))
+                    .with("peer_enter_ms_p50", Report.round(node.network().enterCost(50)))
+                    .with(
+                            "unnetworked_p50_ms",
+                            Report.round(Measurement.of("s", "ms", millis(s)).p50()))
+                    .with("cni_plugins", "Debian containernetworking-plugins in " + CniBridgeNetwork.DEBIAN_PLUGINS)
+                    .with("stages_p50_ms", medians(networkedStages)));
             Map<String, Object> sPer = new LinkedHashMap<>();
             sCpu.forEach((k, v) -> sPer.put(k.replace('-', '_'), Report.round(v.toNanos() / 1e6 / count)));
             Map<String, Object> cPer = new LinkedHashMap<>();
@@ -332,12 +382,12 @@ final class TaskScenarios {
          * Returns create to Running in ms and adds, per stage seen on the way (the watches' arrival times), create to
          * that stage to {@code stages}; tears down after.
          */
-        private static double stevedore(Node node, String name, Map<String, List<Double>> stages)
+        private static double stevedore(Node node, String name, Map<String, List<Double>> stages, boolean networked)
                 throws InterruptedException {
             TaskWatch.Tracked t = node.tasks().track(name);
             ContainerWatch.Tracked c = node.containers().track(name);
             long created = System.nanoTime();
-            node.createContainer(name, "[sleep, '3600']");
+            node.createContainer(name, "[sleep, '3600']", networked ? "cni" : "none");
             node.createTask(name, name);
             TaskWatch.Seen running = node.awaitSeen(t.running, "Task " + name + " Running");
             // The agent adds its finalizers beside its work; waiting for them keeps the teardown on the usual path,
@@ -369,8 +419,9 @@ final class TaskScenarios {
             return medians;
         }
 
-        private static Containerd.Run containerd(Node node, String name, CpuUsage cpu) {
-            Containerd.Run run = node.containerd().runTask(node.image(), name, "sleep", "3600");
+        private static Containerd.Run containerd(Node node, String name, boolean networked) {
+            Containerd.Run run =
+                    node.containerd().runTask(networked ? node.network() : null, node.image(), name, "sleep", "3600");
             node.containerd().removeTask(name);
             return run;
         }

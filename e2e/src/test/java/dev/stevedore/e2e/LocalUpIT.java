@@ -188,6 +188,32 @@ class LocalUpIT {
         kubectl("delete", "-f", manifest.toString(), "--wait");
     }
 
+    /**
+     * The walk-through's web server on local-up's CNI bridge network: the commands the README and the example give,
+     * run as written, reach it on its address and through its hostPort on the host's address on the bridge.
+     */
+    @Test
+    @Order(3)
+    void theWalkThroughsWebServerIsReachableFromTheHost() throws Exception {
+        Path manifest = state.resolve("web-server.yaml");
+        Files.writeString(
+                manifest,
+                Files.readString(REPO.resolve("manifests/examples/web-server.yaml"))
+                        .replace("127.0.0.1:5000/", "127.0.0.1:" + env.get("STEVEDORE_REGISTRY_PORT") + "/"));
+        kubectl("apply", "-f", manifest.toString());
+        kubectl("wait", "--for=jsonpath={.status.phase}=Running", "--timeout=120s", "tk/web-server");
+
+        Path curls = Files.writeString(state.resolve("curls.sh"), """
+                curl -sf http://$(kubectl get tk web-server -o jsonpath='{.status.ips[0]}'):8080/
+                curl -sf http://10.213.16.1:18080/
+                """);
+        Awaitility.await("the web server's answers")
+                .atMost(Duration.ofSeconds(60))
+                .untilAsserted(() ->
+                        assertThat(shell(curls).output()).isEqualTo("Hello from web-server\nHello from web-server"));
+        kubectl("delete", "-f", manifest.toString(), "--wait");
+    }
+
     /** A shell script run as a user would: KUBECONFIG set, local-up's bin directory on the PATH. */
     private static Result shell(Path script) {
         ProcessBuilder builder = new ProcessBuilder("sh", script.toString()).directory(REPO.toFile());

@@ -287,7 +287,7 @@ public record ContainerSpec(
             List<String> searches,
 
             @Size(max = 32)
-            @JsonPropertyDescription("resolver options; one of the node's with the same name is replaced.")
+            @JsonPropertyDescription("Resolver options; one of the node's with the same name is replaced.")
             List<DnsOption> options) {}
 
     public record DnsOption(

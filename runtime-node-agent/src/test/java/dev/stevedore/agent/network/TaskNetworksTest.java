@@ -66,6 +66,10 @@ class TaskNetworksTest {
     void aNetworkTheNodeDoesNotOfferIsNamedInTheError() throws IOException {
         assertThatThrownBy(() -> networks.plan("uid", network(ContainerSpec.NetworkMode.cni, null, List.of())))
                 .hasMessage("the node has no CNI network in " + conf);
+        assertThatThrownBy(() -> networks.plan(
+                        "uid", network(null, null, List.of(new ContainerSpec.Port(80, null, 8080, null)))))
+                .as("ports a node without a network cannot forward")
+                .hasMessage("the node has no CNI network in " + conf);
         write("10-a.conf", "{\"cniVersion\":\"0.4.0\",\"name\":\"a\",\"type\":\"ptp\"}");
         assertThatThrownBy(() -> networks.plan("uid", network(null, "other", List.of())))
                 .hasMessage("the node has no CNI network named other in " + conf);

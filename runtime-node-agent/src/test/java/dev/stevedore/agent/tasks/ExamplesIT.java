@@ -24,6 +24,7 @@ import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskStatus;
 import dev.stevedore.operator.StevedoreOperator;
 import dev.stevedore.testing.Chart;
+import dev.stevedore.testing.CniBridgeNetwork;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.Processes;
@@ -76,7 +77,7 @@ class ExamplesIT {
     private static NodeAgent.Running agent;
     private static Operator operator;
     private static Path root;
-    private static TestNetwork network;
+    private static CniBridgeNetwork network;
     private static Path kubectl;
 
     @BeforeAll
@@ -108,7 +109,7 @@ class ExamplesIT {
                         Runtimes.DEFAULT_STATE_DIR,
                         "",
                         LogLimits.DEFAULTS,
-                        new NetworkSettings(network.confDir(), List.of(TestNetwork.PLUGINS), null)),
+                        new NetworkSettings(network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), null)),
                 PullCredentialsEndpoint.client(PULL_CREDENTIALS_PORT, tmp.resolve("credentials")),
                 LayerLimits.DEFAULTS,
                 ImageGcPolicy.DEFAULTS);

@@ -3,6 +3,7 @@ package dev.stevedore.agent.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.containers.ContainerRecord;
+import dev.stevedore.agent.network.TaskNetwork;
 import dev.stevedore.agent.tasks.TaskAction.AwaitMonitorExit;
 import dev.stevedore.agent.tasks.TaskAction.Forget;
 import dev.stevedore.agent.tasks.TaskAction.KillAt;
@@ -306,6 +307,26 @@ class TaskDecisionsTest {
     void writesNothingWhileTheStatusSaysWhatTheRecordSays() {
         TaskRecord rec = running();
         assertThat(reconcile(task(DesiredState.Running, statusOf(rec)), rec)).isEmpty();
+    }
+
+    @Test
+    void aTaskOnANetworkShowsItsAddressesWhileItRunsAndNotOnceDeleted() throws Exception {
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        TaskNetwork attached = new TaskNetwork(
+                "net",
+                json.createObjectNode(),
+                "/run/stevedore/netns/" + UID,
+                "eth0",
+                null,
+                (com.fasterxml.jackson.databind.node.ObjectNode)
+                        json.readTree("{\"ips\": [{\"address\": \"10.213.16.7/24\"}, {\"address\": \"fd00::7/64\"}]}"));
+        TaskRecord rec = running().attached(attached);
+
+        assertThat(statusOf(rec).ips()).containsExactly("10.213.16.7", "fd00::7");
+        assertThat(statusOf(rec.exited(0, NOW, "Completed", "exit code 0").releasedNow())
+                        .ips())
+                .as("released: the addresses may be another task's by now")
+                .isNull();
     }
 
     @Test

@@ -14,6 +14,7 @@ import dev.stevedore.api.v1alpha1.RuntimeNode;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.testing.CniBridgeNetwork;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
@@ -65,7 +66,7 @@ class TaskNetworkCrashIT {
     private static Path holds;
     private static String image;
     private static Runtimes runtimes;
-    private static TestNetwork network;
+    private static CniBridgeNetwork network;
     private static AgentProcess agent;
     private static int agentStarts;
 
@@ -82,7 +83,7 @@ class TaskNetworkCrashIT {
         network = TestNetwork.create(tmp);
         holds = Files.createDirectories(tmp.resolve("plugins"));
         Path portmap = holds.resolve("portmap");
-        Files.writeString(portmap, HOLDING_PORTMAP.formatted(holds, TestNetwork.PLUGINS));
+        Files.writeString(portmap, HOLDING_PORTMAP.formatted(holds, CniBridgeNetwork.DEBIAN_PLUGINS));
         Files.setPosixFilePermissions(portmap, PosixFilePermissions.fromString("rwx------"));
         agent = startAgent();
     }
@@ -188,7 +189,7 @@ class TaskNetworkCrashIT {
         for (String uid : uids) {
             assertNothingLeft(uid);
         }
-        network.assertEmpty();
+        TestNetwork.assertEmpty(network);
     }
 
     private static void killWhileHeld() throws Exception {
@@ -202,7 +203,7 @@ class TaskNetworkCrashIT {
 
     private static void assertNothingLeft(String uid) throws IOException {
         LeftoverTasks.assertNoneLeft(root, runtimes, uid);
-        network.assertNothingLeftOf(uid, NETNS);
+        TestNetwork.assertNothingLeftOf(network, uid, NETNS);
     }
 
     private static String name(int round, int i) {
@@ -215,8 +216,8 @@ class TaskNetworkCrashIT {
     }
 
     private static AgentProcess startAgent() {
-        List<String> flags = new ArrayList<>(network.agentFlags());
-        flags.set(3, holds + "," + TestNetwork.PLUGINS); // --cni-bin-dir: the holding portmap first
+        List<String> flags = new ArrayList<>(network.agentFlags(holds)); // the holding portmap first
+        flags.addAll(List.of("--resolv-conf", ""));
         return AgentProcess.start(
                 NODE, root, controlPlane.kubeconfig(), tmp.resolve("agent-" + (++agentStarts) + ".log"), flags);
     }

@@ -23,6 +23,7 @@ import dev.stevedore.api.v1alpha1.RuntimeNodeStatus;
 import dev.stevedore.api.v1alpha1.Task;
 import dev.stevedore.api.v1alpha1.TaskSpec;
 import dev.stevedore.api.v1alpha1.TaskStatus;
+import dev.stevedore.testing.CniBridgeNetwork;
 import dev.stevedore.testing.ControlPlane;
 import dev.stevedore.testing.Crds;
 import dev.stevedore.testing.TestNamespace;
@@ -66,7 +67,7 @@ class TaskNetworkIT {
     private static LocalRegistry registry;
     private static ControlPlane controlPlane;
     private static Path root;
-    private static TestNetwork network;
+    private static CniBridgeNetwork network;
     private static String image;
     private static Runtimes runtimes;
     private static NodeAgent.Running agent;
@@ -97,7 +98,7 @@ class TaskNetworkIT {
                         Runtimes.DEFAULT_STATE_DIR,
                         "",
                         LogLimits.DEFAULTS,
-                        new NetworkSettings(network.confDir(), List.of(TestNetwork.PLUGINS), resolvConf)),
+                        new NetworkSettings(network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), resolvConf)),
                 PullCredentials.NONE,
                 LayerLimits.DEFAULTS,
                 ImageGcPolicy.DEFAULTS);
@@ -217,9 +218,9 @@ class TaskNetworkIT {
         Tasks.setDesired(ns, "web-1", TaskSpec.DesiredState.Stopped);
         Task stopped = Tasks.awaitPhase(ns, "web-1", TaskStatus.Phase.Deleted);
         assertThat(stopped.getStatus().exitCode()).isZero();
-        network.assertNothingLeftOf(web.getMetadata().getUid(), NETNS);
-        network.assertNothingLeftOf(client.getMetadata().getUid(), NETNS);
-        network.assertEmpty();
+        TestNetwork.assertNothingLeftOf(network, web.getMetadata().getUid(), NETNS);
+        TestNetwork.assertNothingLeftOf(network, client.getMetadata().getUid(), NETNS);
+        TestNetwork.assertEmpty(network);
     }
 
     @Test

@@ -108,7 +108,7 @@ public final class SecurityLevelCases {
                     "namespaces",
                     "ociSpec: {linux: {namespaces: [{type: pid}, {type: ipc}, {type: uts}, {type: mount}]}}",
                     "spec.ociSpec.linux.namespaces lacks the network namespace"),
-            baseline("namespaces", "network: {mode: host}", "spec.network.mode is host"),
+            baseline("host-network", "network: {mode: host}", "spec.network.mode is host"),
             baseline(
                     "devices",
                     "ociSpec: {linux: {devices: [{path: /dev/net/tun, type: c, major: 10, minor: 200, fileMode: 438}]}}",
