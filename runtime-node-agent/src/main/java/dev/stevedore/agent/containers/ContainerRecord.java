@@ -4,10 +4,10 @@ import dev.stevedore.api.v1alpha1.ContainerSpec;
 import java.util.List;
 
 /**
- * What the node made of one Container (by UID): the image, the rootfs snapshot, the spec and the OCI runtime the
- * next Task will use, the Container generation they were prepared for, and older snapshots and specs kept while a
- * Task still uses them, and the network its tasks get. Garbage collection's roots. The next Task takes everything from here, never from the live
- * object, so that what it runs is what was prepared and reported.
+ * What the node made of one Container (by UID): the image, the rootfs snapshot, the spec, the OCI runtime and the
+ * network the next Task will use, the Container generation they were prepared for, and older snapshots and specs
+ * kept while a Task still uses them. Garbage collection's roots. The next Task takes everything from here, never from
+ * the live object, so that what it runs is what was prepared and reported.
  */
 public record ContainerRecord(
         String uid,

@@ -2,12 +2,14 @@ package dev.stevedore.agent.network;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -16,13 +18,13 @@ import org.slf4j.LoggerFactory;
  * The node's CNI networks: the {@code .conflist}, {@code .conf} and {@code .json} files of its configuration
  * directory in the order of their names, as libcni lists them; the first is the default, as containerd's CRI plugin
  * takes it. Read again at each task start, so a network an administrator (or a network add-on) installs is used at
- * once. A file that does not parse is skipped with a warning (once per content), as libcni skips it.
+ * once. A file that does not parse is skipped with a warning (once per file and error), as libcni skips it.
  */
 public final class CniConfigs {
     private static final Logger LOG = LoggerFactory.getLogger(CniConfigs.class);
 
     private final Path dir;
-    private final Set<String> warned = java.util.concurrent.ConcurrentHashMap.newKeySet();
+    private final Set<String> warned = ConcurrentHashMap.newKeySet();
 
     public CniConfigs(Path dir) {
         this.dir = dir;
@@ -37,7 +39,7 @@ public final class CniConfigs {
         List<Path> files;
         try (Stream<Path> entries = Files.list(dir)) {
             files = entries.filter(CniConfigs::isConfigFile).sorted().toList();
-        } catch (java.nio.file.NoSuchFileException e) {
+        } catch (NoSuchFileException e) {
             return List.of();
         } catch (IOException e) {
             LOG.warn("listing the CNI configuration directory {}: {}", dir, e.toString());

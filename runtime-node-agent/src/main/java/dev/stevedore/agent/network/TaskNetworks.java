@@ -106,8 +106,11 @@ public final class TaskNetworks {
      */
     public TaskNetwork attach(String taskUid, TaskNetwork planned) throws IOException {
         Path netns = Path.of(planned.netns());
-        if (!NetworkNamespaces.exists(netns)) {
-            Files.deleteIfExists(netns); // a crash's file without its mount
+        // The mount table is read only for a file that is there already: a retried start's, or a crash's.
+        if (Files.exists(netns) && !NetworkNamespaces.exists(netns)) {
+            Files.delete(netns);
+        }
+        if (!Files.exists(netns)) {
             NetworkNamespaces.create(netns);
         }
         plugins.add(LOOPBACK, new CniPlugins.Attachment(taskUid, planned.netns(), "lo", null));

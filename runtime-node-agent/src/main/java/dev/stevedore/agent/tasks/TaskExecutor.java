@@ -183,28 +183,16 @@ final class TaskExecutor implements AutoCloseable {
         String uid = task.uid();
         ContainerRecord container = start.container();
         TaskNetworks.Plan network;
-        String unavailable = null;
         try {
             network = networks.plan(uid, container.network());
         } catch (TaskNetworks.NetworkUnavailableException e) {
-            network = null;
-            unavailable = e.getMessage();
+            TaskRecord rec = creating(task, start, null);
+            records.put(rec);
+            return startFailed(task, rec, e.getMessage());
         }
-        TaskRecord rec = TaskRecord.creating(
-                uid,
-                task.namespace(),
-                task.name(),
-                container.uid(),
-                container.snapshotter(),
-                container.snapshotKey(),
-                start.runtime(),
-                records.bundle(uid).toString(),
-                start.generation(),
-                network == null ? null : network.attachment());
+        // Recorded before anything is made: whatever happens next, the release knows what to detach.
+        TaskRecord rec = creating(task, start, network.attachment());
         records.put(rec);
-        if (network == null) {
-            return startFailed(task, rec, unavailable);
-        }
         Snapshotter snapshotter = snapshotters.get(container.snapshotter());
         Optional<List<Mount>> mounts =
                 snapshotter == null ? Optional.empty() : snapshotter.mounts(container.snapshotKey());
@@ -224,14 +212,13 @@ final class TaskExecutor implements AutoCloseable {
         }
         try {
             TaskNetwork inBundle = attached;
-            TaskNetworks.Plan plan = network;
             Bundles.create(
                     records.bundle(uid),
                     containers.specFile(container.uid(), container.specDigest()),
                     uid,
                     mounts.get(),
                     bindSources,
-                    (spec, bundle) -> networks.configure(spec, bundle, plan, inBundle));
+                    (spec, bundle) -> networks.configure(spec, bundle, network, inBundle));
         } catch (IOException e) {
             return startFailed(task, rec, "preparing the bundle: " + e.getMessage());
         }
@@ -268,6 +255,21 @@ final class TaskExecutor implements AutoCloseable {
         boolean written = statuses.write(task, decisions.statusOf(rec)) != TaskStatusWriter.Result.NOT_WRITTEN;
         metrics.started(Duration.ofNanos(System.nanoTime() - began));
         return new Outcome(null, false, written ? StatusWrite.LANDED : StatusWrite.OWED);
+    }
+
+    private TaskRecord creating(TaskRef task, TaskAction.Start start, TaskNetwork attachment) {
+        ContainerRecord container = start.container();
+        return TaskRecord.creating(
+                task.uid(),
+                task.namespace(),
+                task.name(),
+                container.uid(),
+                container.snapshotter(),
+                container.snapshotKey(),
+                start.runtime(),
+                records.bundle(task.uid()).toString(),
+                start.generation(),
+                attachment);
     }
 
     private Outcome startFailed(TaskRef task, TaskRecord rec, String message) throws IOException {
