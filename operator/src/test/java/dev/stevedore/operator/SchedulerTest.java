@@ -83,6 +83,29 @@ class SchedulerTest {
     }
 
     @Test
+    void aContainerThatAsksForANetworkGoesOnlyToANodeThatOffersIt() {
+        List<RuntimeNode> nodes = List.of(
+                node("a-none").ready("True"),
+                node("b-other").network("other").ready("True"),
+                node("c-web").network("other").network("web").ready("True"));
+
+        assertThat(chosen(withNetwork(new ContainerSpec.Network(null, "web", null, null, null)), nodes, n -> 0))
+                .isEqualTo("c-web");
+        assertThat(chosen(
+                        withNetwork(new ContainerSpec.Network(ContainerSpec.NetworkMode.cni, null, null, null, null)),
+                        nodes,
+                        n -> 0))
+                .isEqualTo("b-other");
+        assertThat(chosen(withNetwork(new ContainerSpec.Network(null, null, null, null, "h")), nodes, n -> 0))
+                .as("nothing asked of a network: any node")
+                .isEqualTo("a-none");
+        Scheduler.Decision none =
+                Scheduler.schedule(withNetwork(new ContainerSpec.Network(null, "db", null, null, null)), nodes, n -> 0);
+        assertThat(none.nodeName()).isEmpty();
+        assertThat(none.message()).isEqualTo("0/3 nodes are available: 3 nodes without the CNI network asked for.");
+    }
+
+    @Test
     void theNodeWithFewestContainersWins() {
         List<RuntimeNode> nodes = List.of(
                 node("a").ready("True"), node("b").ready("True"), node("c").ready("True"));
@@ -160,6 +183,12 @@ class SchedulerTest {
         return container;
     }
 
+    private static Container withNetwork(ContainerSpec.Network network) {
+        Container container = container(null);
+        container.setSpec(new ContainerSpec("busybox", null, null, null, null, null, null, null, null, network, null));
+        return container;
+    }
+
     private static NodeBuilder node(String name) {
         return new NodeBuilder(name);
     }
@@ -169,6 +198,7 @@ class SchedulerTest {
         private final Map<String, String> labels = new HashMap<>();
         private Boolean unschedulable;
         private String diskPressure;
+        private final List<RuntimeNodeStatus.NetworkInfo> networks = new ArrayList<>();
 
         NodeBuilder(String name) {
             this.name = name;
@@ -176,6 +206,11 @@ class SchedulerTest {
 
         NodeBuilder label(String key, String value) {
             labels.put(key, value);
+            return this;
+        }
+
+        NodeBuilder network(String name) {
+            networks.add(new RuntimeNodeStatus.NetworkInfo(name, List.of("bridge")));
             return this;
         }
 
@@ -204,7 +239,7 @@ class SchedulerTest {
             if (diskPressure != null) {
                 conditions.add(condition(RuntimeNodeStatus.DISK_PRESSURE, diskPressure));
             }
-            node.setStatus(new RuntimeNodeStatus(null, null, null, null, null, null, null, null, null, conditions));
+            node.setStatus(new RuntimeNodeStatus(null, null, networks, null, null, null, null, null, null, conditions));
             return node;
         }
 
