@@ -306,7 +306,7 @@ class SubresourcesIT {
         create(ns, "shell", "echo in-the-rootfs > /tmp/marker; exec sleep 600");
         Tasks.awaitPhase(ns, "shell-1", TaskStatus.Phase.Running);
         String onlyGet = userWith(ns, "only-get", "tasks/exec");
-        String execer = userWithVerbs(ns, "execer", List.of("get", "create"), "tasks/exec");
+        String execer = userWithVerbs(ns, "execer", List.of("get", "create"), List.of("tasks/exec"));
         String exec = url(ns, "shell-1", "exec").replaceFirst("^https", "wss")
                 + "?command=sh&command=-c&command=cat%20/tmp/marker%3B%20exit%203&stdout=true&stderr=true";
 
@@ -318,42 +318,13 @@ class SubresourcesIT {
         Tasks.awaitPhase(ns, "shell-1", TaskStatus.Phase.Deleted);
     }
 
-    private static String userWithVerbs(TestNamespace ns, String name, List<String> verbs, String subresource) {
-        KubernetesClient client = ns.client();
-        client.resource(new ServiceAccountBuilder()
-                        .withNewMetadata()
-                        .withName(name)
-                        .endMetadata()
-                        .build())
-                .create();
-        client.resource(new RoleBuilder()
-                        .withNewMetadata()
-                        .withName(name)
-                        .endMetadata()
-                        .addNewRule()
-                        .withApiGroups("subresources.stevedore.dev")
-                        .withResources(subresource)
-                        .withVerbs(verbs)
-                        .endRule()
-                        .build())
-                .create();
-        client.resource(new RoleBindingBuilder()
-                        .withNewMetadata()
-                        .withName(name)
-                        .endMetadata()
-                        .withNewRoleRef("rbac.authorization.k8s.io", "Role", name)
-                        .addNewSubject()
-                        .withKind("ServiceAccount")
-                        .withName(name)
-                        .withNamespace(ns.name())
-                        .endSubject()
-                        .build())
-                .create();
-        return controlPlane.token(ns.name(), name, null, ControlPlane.ISSUER);
-    }
-
     /** A ServiceAccount's API token, with get on these subresources of tasks in its namespace (none if null). */
     private static String userWith(TestNamespace ns, String name, String... subresources) {
+        return userWithVerbs(ns, name, List.of("get"), subresources == null ? List.of() : List.of(subresources));
+    }
+
+    /** A ServiceAccount's API token, with {@code verbs} on these subresources of tasks in its namespace; made once. */
+    private static String userWithVerbs(TestNamespace ns, String name, List<String> verbs, List<String> subresources) {
         KubernetesClient client = ns.client();
         if (client.serviceAccounts().withName(name).get() == null) {
             client.resource(new ServiceAccountBuilder()
@@ -362,7 +333,7 @@ class SubresourcesIT {
                             .endMetadata()
                             .build())
                     .create();
-            if (subresources != null) {
+            if (!subresources.isEmpty()) {
                 client.resource(new RoleBuilder()
                                 .withNewMetadata()
                                 .withName(name)
@@ -370,7 +341,7 @@ class SubresourcesIT {
                                 .addNewRule()
                                 .withApiGroups("subresources.stevedore.dev")
                                 .withResources(subresources)
-                                .withVerbs("get")
+                                .withVerbs(verbs)
                                 .endRule()
                                 .build())
                         .create();
