@@ -109,11 +109,12 @@ public final class CniPlugins {
         env.put("CNI_IFNAME", a.ifName());
         env.put("CNI_PATH", binDirs.stream().map(Path::toString).collect(Collectors.joining(":")));
         env.put("PATH", PATH);
-        builder.redirectErrorStream(false);
-        builder.redirectError(ProcessBuilder.Redirect.DISCARD);
         try {
             Process process = builder.start();
             CompletableFuture<byte[]> stdout = CompletableFuture.supplyAsync(() -> readAll(process.getInputStream()));
+            // Apart from stdout, which must hold the result alone: a plugin that fails without the specification's
+            // error object says why on stderr.
+            CompletableFuture<byte[]> stderr = CompletableFuture.supplyAsync(() -> readAll(process.getErrorStream()));
             try (OutputStream stdin = process.getOutputStream()) {
                 stdin.write(JSON.writeValueAsBytes(config));
             } catch (IOException brokenPipe) {
@@ -125,7 +126,7 @@ public final class CniPlugins {
             }
             byte[] out = stdout.join();
             if (process.exitValue() != 0) {
-                throw new CniException(type + " " + command + ": " + errorOf(out, process.exitValue()));
+                throw new CniException(type + " " + command + ": " + errorOf(out, stderr.join(), process.exitValue()));
             }
             if (!"ADD".equals(command)) {
                 return null;
@@ -156,7 +157,7 @@ public final class CniPlugins {
     }
 
     /** The specification's error object: code, msg, details; whatever else a broken plugin printed, cut short. */
-    private static String errorOf(byte[] out, int exit) {
+    private static String errorOf(byte[] out, byte[] err, int exit) {
         try {
             JsonNode error = JSON.readTree(out);
             if (error != null && error.has("msg")) {
@@ -166,7 +167,7 @@ public final class CniPlugins {
         } catch (IOException notJson) {
             // below
         }
-        String text = new String(out, StandardCharsets.UTF_8).strip();
+        String text = (new String(out, StandardCharsets.UTF_8) + new String(err, StandardCharsets.UTF_8)).strip();
         return "exit status " + exit + (text.isEmpty() ? "" : ": " + text.substring(0, Math.min(text.length(), 512)));
     }
 

@@ -87,6 +87,8 @@ class CniPluginsTest {
         assertThatThrownBy(() -> plugins.add(network, a))
                 .isInstanceOf(CniPlugins.CniException.class)
                 .hasMessage("first ADD: no IP addresses available (range full)");
+        plugin("first", "echo 'iptables: not found' >&2; exit 2");
+        assertThatThrownBy(() -> plugins.add(network, a)).hasMessage("first ADD: exit status 2: iptables: not found");
         Files.delete(bin.resolve("first"));
         assertThatThrownBy(() -> plugins.add(network, a)).hasMessage("no CNI plugin first in [" + bin + "]");
     }
