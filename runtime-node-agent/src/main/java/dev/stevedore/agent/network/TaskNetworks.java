@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * namespace of the task's own ({@code <netnsDir>/<task uid>}), loopback brought up by the loopback plugin and the
  * network's plugins run with ADD before the runtime creates the container, DEL once it has gone; for every task its
  * /etc/hosts, /etc/hostname and /etc/resolv.conf ({@link EtcFiles}). A Container on the host's network gets the
- * node's /etc/hosts; one on none a namespace with loopback alone, which the runtime makes.
+ * node's /etc/hosts; one on none a namespace with loopback alone, which the runtime makes, and the image's /etc
+ * files, as with ctr run, unless it names a hostname or gives a dnsConfig.
  */
 public final class TaskNetworks {
     private static final Logger LOG = LoggerFactory.getLogger(TaskNetworks.class);
@@ -46,8 +47,29 @@ public final class TaskNetworks {
         this.nodeResolvConf = nodeResolvConf;
     }
 
-    /** What a task of a Container gets: its mode, resolved on this node, and the attachment for cni. */
-    public record Plan(ContainerSpec.NetworkMode mode, TaskNetwork attachment, ContainerSpec.DnsConfig dns) {}
+    /**
+     * What a task of a Container gets: its mode, resolved on this node, the attachment for cni, and which /etc files.
+     *
+     * @param hostnameAsked whether the Container set network.hostname
+     */
+    public record Plan(
+            ContainerSpec.NetworkMode mode,
+            TaskNetwork attachment,
+            ContainerSpec.DnsConfig dns,
+            boolean hostnameAsked) {
+        /**
+         * /etc/hosts and /etc/hostname: on a network, as the CRI plugin writes a Pod's; without one (loopback only,
+         * as ctr run without --cni, which writes neither) only when the Container named its hostname.
+         */
+        boolean writesNames() {
+            return mode != ContainerSpec.NetworkMode.none || hostnameAsked;
+        }
+
+        /** /etc/resolv.conf: on a network, or when the Container gave a dnsConfig. */
+        boolean writesResolvConf() {
+            return mode != ContainerSpec.NetworkMode.none || dns != null;
+        }
+    }
 
     /** A Container asks for a network this node does not offer. */
     public static final class NetworkUnavailableException extends Exception {
@@ -70,8 +92,9 @@ public final class TaskNetworks {
     public Plan plan(String taskUid, ContainerSpec.Network spec) throws NetworkUnavailableException {
         ContainerSpec.NetworkMode asked = spec == null ? null : spec.mode();
         ContainerSpec.DnsConfig dns = spec == null ? null : spec.dnsConfig();
+        boolean hostname = spec != null && spec.hostname() != null;
         if (asked == ContainerSpec.NetworkMode.host || asked == ContainerSpec.NetworkMode.none) {
-            return new Plan(asked, null, dns);
+            return new Plan(asked, null, dns, hostname);
         }
         String name = spec == null ? null : spec.name();
         CniNetwork network = configs.find(name).orElse(null);
@@ -81,7 +104,7 @@ public final class TaskNetworks {
             if (asked == null
                     && (name == null || name.isEmpty())
                     && (spec == null || spec.ports() == null || spec.ports().isEmpty())) {
-                return new Plan(ContainerSpec.NetworkMode.none, null, dns);
+                return new Plan(ContainerSpec.NetworkMode.none, null, dns, hostname);
             }
             throw new NetworkUnavailableException((name == null || name.isEmpty()
                             ? "the node has no CNI network"
@@ -97,7 +120,8 @@ public final class TaskNetworks {
                         TaskNetwork.INTERFACE,
                         capabilityArgs(spec),
                         null),
-                dns);
+                dns,
+                hostname);
     }
 
     /**
@@ -138,8 +162,8 @@ public final class TaskNetworks {
     }
 
     /**
-     * Points the task's spec at its network and gives it its /etc files: for cni the namespace's path; for every
-     * mode /etc/hostname and /etc/resolv.conf written into the bundle, and /etc/hosts (the node's for host). A
+     * Points the task's spec at its network and gives it its /etc files: for cni the namespace's path; /etc/hostname
+     * and /etc/resolv.conf written into the bundle, and /etc/hosts (the node's for host), as {@link Plan} says. A
      * destination the Container mounts something at itself is left to it, as kubelet leaves a Pod's.
      */
     public void configure(ObjectNode spec, Path bundle, Plan plan, TaskNetwork attached) throws IOException {
@@ -156,18 +180,23 @@ public final class TaskNetworks {
         ArrayNode mounts = spec.withArrayProperty("mounts");
         Set<String> taken = new HashSet<>();
         mounts.forEach(m -> taken.add(m.path("destination").asText()));
-        Path hosts = plan.mode() == ContainerSpec.NetworkMode.host
-                ? NODE_HOSTS
-                : write(bundle.resolve("hosts"), EtcFiles.hosts(hostname, ips));
-        // The node's own file read-only: a task on the host's network must not rewrite the node's names.
-        bind(mounts, taken, hosts, "/etc/hosts", readOnly || hosts == NODE_HOSTS);
-        if (!hostname.isEmpty()) {
-            bind(
-                    mounts,
-                    taken,
-                    write(bundle.resolve("hostname"), EtcFiles.hostname(hostname)),
-                    "/etc/hostname",
-                    readOnly);
+        if (plan.writesNames()) {
+            Path hosts = plan.mode() == ContainerSpec.NetworkMode.host
+                    ? NODE_HOSTS
+                    : write(bundle.resolve("hosts"), EtcFiles.hosts(hostname, ips));
+            // The node's own file read-only: a task on the host's network must not rewrite the node's names.
+            bind(mounts, taken, hosts, "/etc/hosts", readOnly || hosts == NODE_HOSTS);
+            if (!hostname.isEmpty()) {
+                bind(
+                        mounts,
+                        taken,
+                        write(bundle.resolve("hostname"), EtcFiles.hostname(hostname)),
+                        "/etc/hostname",
+                        readOnly);
+            }
+        }
+        if (!plan.writesResolvConf()) {
+            return;
         }
         String node = nodeResolvConf == null || !Files.isRegularFile(nodeResolvConf)
                 ? ""

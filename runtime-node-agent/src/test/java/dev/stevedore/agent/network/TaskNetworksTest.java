@@ -104,7 +104,10 @@ class TaskNetworksTest {
                 new TaskNetwork("a", JSON.createObjectNode(), "/run/netns/uid", "eth0", null, (ObjectNode)
                         JSON.readTree("{\"ips\": [{\"address\": \"10.213.32.7/24\"}]}"));
         TaskNetworks.Plan plan = new TaskNetworks.Plan(
-                ContainerSpec.NetworkMode.cni, attached, new ContainerSpec.DnsConfig(null, List.of("svc"), null));
+                ContainerSpec.NetworkMode.cni,
+                attached,
+                new ContainerSpec.DnsConfig(null, List.of("svc"), null),
+                false);
 
         networks.configure(spec, dir, plan, attached);
 
@@ -119,10 +122,31 @@ class TaskNetworksTest {
     }
 
     @Test
+    void withoutANetworkTheImagesFilesStayUnlessTheContainerNamesAHostnameOrGivesADnsConfig() throws Exception {
+        ObjectNode plain = (ObjectNode) JSON.readTree("{\"hostname\": \"c1\"}");
+        networks.configure(plain, dir, networks.plan("uid", null), null);
+        assertThat(destinations(plain)).as("as ctr run without --cni").isEmpty();
+
+        ObjectNode named = (ObjectNode) JSON.readTree("{\"hostname\": \"web\"}");
+        networks.configure(
+                named, dir, networks.plan("uid", new ContainerSpec.Network(null, null, null, null, "web")), null);
+        assertThat(destinations(named)).containsExactly("/etc/hosts", "/etc/hostname");
+
+        ObjectNode resolving = (ObjectNode) JSON.readTree("{\"hostname\": \"c1\"}");
+        ContainerSpec.DnsConfig dns = new ContainerSpec.DnsConfig(List.of("10.0.0.53"), null, null);
+        networks.configure(
+                resolving,
+                dir,
+                networks.plan("uid", new ContainerSpec.Network(ContainerSpec.NetworkMode.none, null, null, dns, null)),
+                null);
+        assertThat(destinations(resolving)).containsExactly("/etc/resolv.conf");
+    }
+
+    @Test
     void aHostNetworkTaskGetsTheNodesHostsReadOnly() throws Exception {
         ObjectNode spec = (ObjectNode) JSON.readTree("{\"hostname\": \"h\", \"linux\": {\"namespaces\": []}}");
 
-        networks.configure(spec, dir, new TaskNetworks.Plan(ContainerSpec.NetworkMode.host, null, null), null);
+        networks.configure(spec, dir, new TaskNetworks.Plan(ContainerSpec.NetworkMode.host, null, null, false), null);
 
         JsonNode hosts = spec.path("mounts").get(0);
         assertThat(hosts.path("source").asText()).isEqualTo("/etc/hosts");
