@@ -2,7 +2,8 @@
 # Installs the Debian packages that local-up, the tests and the benchmarks need, when any is missing.
 # Runs as root on Debian; safe to run again.
 set -euo pipefail
-packages=(runc crun conmon skopeo umoci docker-registry busybox-static attr e2fsprogs iproute2 openssl procps util-linux curl ca-certificates "$@")
+packages=(runc crun conmon skopeo umoci docker-registry busybox-static attr e2fsprogs iproute2 openssl procps util-linux curl
+  ca-certificates containernetworking-plugins iptables "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
