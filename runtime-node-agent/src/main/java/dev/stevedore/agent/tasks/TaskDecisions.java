@@ -248,6 +248,23 @@ final class TaskDecisions {
         return rec;
     }
 
+    /**
+     * A stop is recorded before its signal is sent, so an agent that died in between never sent it: the signal goes
+     * again (a paused task resumed first), as kubelet kills a Pod again with what is left of its grace after a
+     * restart. The task gets its stop signal at least once, never only the SIGKILL at the end of the grace period.
+     */
+    private TaskRecord signalStopAgain(List<TaskAction> plan, TaskRecord rec) {
+        if (!rec.stopRequested() || SIGKILL.equals(rec.stopSignal())) {
+            return rec;
+        }
+        if (rec.state() == TaskRecord.State.PAUSED) {
+            plan.add(new TaskAction.Resume());
+            rec = save(plan, rec.resumed());
+        }
+        plan.add(new TaskAction.Signal(rec.stopSignal()));
+        return rec;
+    }
+
     private static void armKill(List<TaskAction> plan, TaskRecord rec) {
         if (rec.stopRequested() && !SIGKILL.equals(rec.stopSignal())) {
             plan.add(new TaskAction.KillAt(rec.killAt()));
@@ -391,6 +408,7 @@ final class TaskDecisions {
                 armKill(plan, rec);
                 TaskRecord.State s = state.equals("running") ? TaskRecord.State.RUNNING : TaskRecord.State.PAUSED;
                 rec = save(plan, rec.found(s, found.container(), found.conmon(), now));
+                rec = signalStopAgain(plan, rec);
                 plan.add(new TaskAction.WriteStatus(statusOf(rec)));
             }
             case "stopped" -> {

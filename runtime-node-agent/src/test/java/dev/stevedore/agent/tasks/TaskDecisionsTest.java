@@ -667,10 +667,26 @@ class TaskDecisionsTest {
     }
 
     @Test
-    void aStopUnderWayHasItsKillArmedAgain() {
+    void aStopUnderWayHasItsKillArmedAgainAndItsSignalSentAgain() {
         TaskRecord stopping = running().stopping(NOW, "SIGTERM", 2);
+        TaskRecord found = stopping.found(TaskRecord.State.RUNNING, TASK_PROCESS, CONMON, NOW);
         assertThat(decide.adopt(stopping, runtimeSays("running", true), NOW))
-                .startsWith(new KillAt(NOW.plusSeconds(2)));
+                .as("the agent may have died between recording the stop and sending its signal")
+                .containsExactly(
+                        new KillAt(NOW.plusSeconds(2)),
+                        new Save(found),
+                        new Signal("SIGTERM"),
+                        new WriteStatus(statusOf(found)));
+        TaskRecord paused = running().paused().stopping(NOW, "SIGINT", 2);
+        TaskRecord pausedFound = paused.found(TaskRecord.State.PAUSED, TASK_PROCESS, CONMON, NOW);
+        assertThat(decide.adopt(paused, runtimeSays("paused", true), NOW))
+                .containsExactly(
+                        new KillAt(NOW.plusSeconds(2)),
+                        new Save(pausedFound),
+                        new Resume(),
+                        new Save(pausedFound.resumed()),
+                        new Signal("SIGINT"),
+                        new WriteStatus(statusOf(pausedFound.resumed())));
         assertThat(decide.adopt(stopping, runtimeSays("stopped", true), NOW))
                 .containsExactly(new KillAt(NOW.plusSeconds(2)));
     }

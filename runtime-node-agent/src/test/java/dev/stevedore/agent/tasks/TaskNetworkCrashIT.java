@@ -150,12 +150,12 @@ class TaskNetworkCrashIT {
     @Test
     void twoHundredStartStopCyclesWithTheAgentKilledAtRandomLeaveNothingAndLoseNoExitCode(TestNamespace ns)
             throws Exception {
-        // Even tasks exit by themselves after up to a second; odd ones run until they are stopped. Each exits with
-        // its own code: 10 + its place in the round.
+        // Even tasks exit by themselves after up to a second; odd ones run until they are stopped (SIGTERM, which a
+        // trap turns into their exit). Each exits with its own code: 10 + its place in the round.
         for (int i = 0; i < TASKS_PER_ROUND; i++) {
             String args = i % 2 == 0
                     ? "[sh, -c, 'sleep 0.$((RANDOM % 10)); exit " + (10 + i) + "']"
-                    : "[sh, -c, 'trap \"exit " + (10 + i) + "\" TERM; sleep 3600 & wait']";
+                    : "[sh, -c, 'trap \"exit " + (10 + i) + "\" TERM; touch /tmp/trapped; sleep 3600 & wait']";
             container(ns, "c" + i, "process: {args: " + args + "}");
         }
         Random random = new Random(14);
@@ -173,6 +173,13 @@ class TaskNetworkCrashIT {
                         t -> t.getStatus() != null && t.getStatus().startedAt() != null);
             }
             for (int i = 1; i < TASKS_PER_ROUND; i += 2) {
+                // Stopped once its trap is set: a SIGTERM before would be ignored (the process is its PID 1).
+                Path trapped = root.resolve("tasks")
+                        .resolve(uids.get(uids.size() - TASKS_PER_ROUND + i))
+                        .resolve("bundle/rootfs/tmp/trapped");
+                await("the trap of " + name(round, i))
+                        .atMost(Containers.TIMEOUT)
+                        .until(() -> Files.exists(trapped));
                 Tasks.setDesired(ns, name(round, i), TaskSpec.DesiredState.Stopped);
             }
             // The kill lands anywhere in the tasks' exits, releases (CNI DEL) and reports.
