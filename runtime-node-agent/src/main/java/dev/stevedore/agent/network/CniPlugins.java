@@ -10,10 +10,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 
@@ -32,6 +35,17 @@ public final class CniPlugins {
     private static final String PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
     private static final long TIMEOUT_SECONDS = 60;
+
+    /**
+     * Threads that drain the plugins' stdout and stderr while the caller waits for the exit with its timeout. Not the
+     * common pool: a read blocks for as long as the plugin runs, and that pool has one thread on a two-core node, so
+     * concurrent starts (and a plugin's stderr behind its own stdout) would wait on each other.
+     */
+    private static final ExecutorService PIPES = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "cni-plugin-pipe");
+        t.setDaemon(true);
+        return t;
+    });
 
     private final List<Path> binDirs;
 
@@ -58,7 +72,7 @@ public final class CniPlugins {
      */
     public void del(CniNetwork network, Attachment attachment, ObjectNode result) throws CniException {
         List<ObjectNode> plugins = new ArrayList<>(network.plugins());
-        java.util.Collections.reverse(plugins);
+        Collections.reverse(plugins);
         CniException first = null;
         for (ObjectNode plugin : plugins) {
             try {
@@ -111,10 +125,12 @@ public final class CniPlugins {
         env.put("PATH", PATH);
         try {
             Process process = builder.start();
-            CompletableFuture<byte[]> stdout = CompletableFuture.supplyAsync(() -> readAll(process.getInputStream()));
+            CompletableFuture<byte[]> stdout =
+                    CompletableFuture.supplyAsync(() -> readAll(process.getInputStream()), PIPES);
             // Apart from stdout, which must hold the result alone: a plugin that fails without the specification's
             // error object says why on stderr.
-            CompletableFuture<byte[]> stderr = CompletableFuture.supplyAsync(() -> readAll(process.getErrorStream()));
+            CompletableFuture<byte[]> stderr =
+                    CompletableFuture.supplyAsync(() -> readAll(process.getErrorStream()), PIPES);
             try (OutputStream stdin = process.getOutputStream()) {
                 stdin.write(JSON.writeValueAsBytes(config));
             } catch (IOException brokenPipe) {
