@@ -76,7 +76,13 @@ final class ReadOnlyRootfs implements AutoCloseable {
     @Override
     public void close() throws IOException {
         if (mountPoint != null) {
-            PosixFiles.unmount(mountPoint, false);
+            try {
+                PosixFiles.unmount(mountPoint, false);
+            } catch (IOException busy) {
+                // A runtime creating a container in this moment holds a copy of the host's mounts in its new mount
+                // namespace (EBUSY): nothing reads this mount any more, so it goes lazily, as a task's bundle does.
+                PosixFiles.unmount(mountPoint, true);
+            }
             Files.delete(mountPoint);
         }
     }

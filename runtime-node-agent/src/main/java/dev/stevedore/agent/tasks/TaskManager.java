@@ -321,19 +321,21 @@ public final class TaskManager implements AutoCloseable {
      * Each live task's conmon still runs, or it left an exit file: the conmon recorded, checked by its start time.
      * One that died without an exit file leaves its task unwatched; {@link TaskDecisions#monitorChecked} ends it. An
      * exit file of a task still recorded live is an exit whose handling failed (its record write, on a full disk) or
-     * is queued: handled (again; a second handling finds the record exited), as the watcher fires only once.
+     * is queued: handled (again; a second handling finds the record exited), as the watcher fires only once. That
+     * holds for a task whose record still says CREATING too: its start was cut short by a failed record write after
+     * the runtime started it, and it has exited since; nothing else would look at it again.
      */
     void checkMonitors() {
         try {
             for (TaskRecord r : records.list()) {
-                if (r.live()
-                        && r.state() != TaskRecord.State.CREATING
-                        && resources.conmon(r).filter(ProcessHandle::isAlive).isEmpty()) {
-                    if (Files.exists(records.exitFile(r.runtimeId()))) {
-                        exited(r.runtimeId());
-                    } else {
-                        locks.with(r.uid(), () -> monitorGone(r.uid()));
-                    }
+                if (!r.live()
+                        || resources.conmon(r).filter(ProcessHandle::isAlive).isPresent()) {
+                    continue;
+                }
+                if (Files.exists(records.exitFile(r.runtimeId()))) {
+                    exited(r.runtimeId());
+                } else if (r.state() != TaskRecord.State.CREATING) {
+                    locks.with(r.uid(), () -> monitorGone(r.uid()));
                 }
             }
         } catch (IOException | RuntimeException e) {

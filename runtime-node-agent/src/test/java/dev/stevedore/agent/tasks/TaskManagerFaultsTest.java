@@ -183,6 +183,30 @@ class TaskManagerFaultsTest {
     }
 
     /**
+     * The record write after the runtime's start failed (a full disk), so the record still says CREATING; the task
+     * ran and exited, and the exit's handling failed on the same full disk. The reconcile that follows the failed
+     * start finds the exit file and leaves it to the exit watcher, which has fired already: the monitor check
+     * records the exit from the file.
+     */
+    @Test
+    void anExitOfATaskWhoseRecordStillSaysCreatingIsRecordedAtTheNextMonitorCheck() throws IOException {
+        records.put(TaskRecord.creating(UID, "ns", "t", "c-uid", "overlayfs", "snap-1", "runc", "/b", 1L, null));
+        runc.has(UID, "stopped");
+        Files.writeString(records.exitDir().resolve(UID), "31");
+        assertThat(tasks.reconcile(task(), Optional.empty())).isNull();
+
+        tasks.checkMonitors();
+
+        assertThat(records.get(UID).orElseThrow())
+                .extracting(TaskRecord::exitCode, TaskRecord::reason, TaskRecord::released, TaskRecord::reported)
+                .containsExactly(31, "Error", true, true);
+        assertThat(api.statuses())
+                .singleElement()
+                .extracting(TaskStatus::phase, TaskStatus::exitCode)
+                .containsExactly(Phase.Deleted, 31);
+    }
+
+    /**
      * The record still says CREATING (its next write failed) while the runtime shows {@code runtimeState} and the
      * task's conmon runs on: a stand-in named conmon with the task's id among its arguments, as the real one.
      */
