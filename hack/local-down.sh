@@ -17,4 +17,8 @@ unmount_under "$state"
 ip link del "$local_interface" 2>/dev/null || true
 # The tasks' bridge; a task's address, veth and port forwards went with its Task (the agent's CNI DEL).
 ip link del "$tasks_bridge" 2>/dev/null || true
+if [ -e "$state/cni/ip_forward.before" ]; then
+  cat "$state/cni/ip_forward.before" > /proc/sys/net/ipv4/ip_forward
+  rm "$state/cni/ip_forward.before"
+fi
 log "stopped; state kept in $state"

@@ -136,6 +136,8 @@ echo "$repo/runtime-node-agent/target/classes:$repo/runtime-node-agent/target/li
 # hostPorts. No route leads beyond it: tasks reach each other and this host's address on the bridge only.
 log "installing the CNI network $tasks_network ($tasks_bridge, $tasks_subnet)"
 mkdir -p "$state/cni/net.d"
+# The bridge plugin turns IP forwarding on, as under containerd: local-down puts back what the first local-up found.
+[ -e "$state/cni/ip_forward.before" ] || cp /proc/sys/net/ipv4/ip_forward "$state/cni/ip_forward.before"
 cat > "$state/cni/net.d/10-$tasks_network.conflist" <<JSON
 {"cniVersion": "1.0.0", "name": "$tasks_network", "plugins": [
   {"type": "bridge", "bridge": "$tasks_bridge", "isGateway": true, "ipMasq": false, "hairpinMode": true,

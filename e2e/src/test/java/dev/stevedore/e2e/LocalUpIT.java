@@ -31,8 +31,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The README's first command: hack/local-up.sh brings up a working control plane with the API installed, is safe
- * to run again, and hack/local-down.sh leaves no process and no mount behind. Runs on its own ports and state
- * directory, so a developer's own local-up is not disturbed.
+ * to run again, and hack/local-down.sh leaves no process and no mount behind, and IP forwarding as it found it.
+ * Runs on its own ports and state directory, so a developer's own local-up is not disturbed.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class LocalUpIT {
@@ -42,11 +42,14 @@ class LocalUpIT {
     @TempDir
     static Path state;
 
-    private static Map<String, String> env;
     private static final Path REPO = Tools.repositoryRoot();
+    private static final Path IP_FORWARD = Path.of("/proc/sys/net/ipv4/ip_forward");
+    private static Map<String, String> env;
+    private static String ipForwardBefore;
 
     @BeforeAll
     static void ports() throws IOException {
+        ipForwardBefore = Files.readString(IP_FORWARD);
         env = Map.ofEntries(
                 Map.entry("STEVEDORE_LOCAL_DIR", state.toString()),
                 Map.entry("STEVEDORE_SKIP_BUILD", "1"), // the reactor built everything before this module's tests
@@ -361,6 +364,9 @@ class LocalUpIT {
         assertThat(down.exitCode()).as(down.output()).isZero();
         assertThat(processesUsing(state)).isEmpty();
         assertThat(Files.readAllLines(Path.of("/proc/mounts"))).noneMatch(line -> line.contains(state.toString()));
+        assertThat(Files.readString(IP_FORWARD))
+                .as("IP forwarding as before local-up (the tasks' bridge turned it on)")
+                .isEqualTo(ipForwardBefore);
     }
 
     private record Result(int exitCode, String output) {}
