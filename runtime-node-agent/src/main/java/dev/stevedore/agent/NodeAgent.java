@@ -292,12 +292,18 @@ public final class NodeAgent implements Callable<Integer> {
             LogLimits logLimits,
             NetworkSettings network) {
         /**
-         * The installed runtimes, or those of {@code binaries}; state in /run/stevedore; conmon in the agent's cgroup;
-         * kubelet's log limits; the standard CNI directories.
+         * The installed runtimes; state in /run/stevedore; conmon in the agent's cgroup; kubelet's log limits; the
+         * standard CNI directories.
          */
-        public static TaskRuntime of(Map<String, Path> binaries) {
-            return new TaskRuntime(
-                    binaries, Runtimes.DEFAULT_STATE_DIR, "", LogLimits.DEFAULTS, NetworkSettings.DEFAULTS);
+        public static final TaskRuntime DEFAULTS =
+                new TaskRuntime(Map.of(), Runtimes.DEFAULT_STATE_DIR, "", LogLimits.DEFAULTS, NetworkSettings.DEFAULTS);
+
+        public TaskRuntime withLogLimits(LogLimits l) {
+            return new TaskRuntime(binaries, stateDir, conmonCgroup, l, network);
+        }
+
+        public TaskRuntime withNetwork(NetworkSettings n) {
+            return new TaskRuntime(binaries, stateDir, conmonCgroup, logLimits, n);
         }
 
         /** The tasks' networks, their namespaces in the runtimes' state directory (gone at a reboot as they are). */
@@ -359,109 +365,13 @@ public final class NodeAgent implements Callable<Integer> {
         }
     }
 
-    /** Starts the agent's services and controllers for {@code nodeName} on {@code client}, with the installed runtimes. */
-    public static Running start(
-            KubernetesClient client,
-            String nodeName,
-            Path root,
-            Map<String, String> labels,
-            List<Path> allowedHostPaths,
-            Set<String> insecureRegistries,
-            Duration heartbeatInterval)
-            throws IOException {
-        return start(
-                client,
-                nodeName,
-                root,
-                labels,
-                allowedHostPaths,
-                insecureRegistries,
-                heartbeatInterval,
-                Map.of(),
-                PullCredentials.NONE,
-                LayerLimits.DEFAULTS);
-    }
-
     /**
-     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
-     *
-     * @param runtimeBinaries executables of the OCI runtimes by name, where not the installed ones
-     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
-     * @param layerLimits what one image layer may make the agent read, hold and write
+     * What an agent runs with, the agent command's flags: the node's name, labels and root directory, the host
+     * paths tasks may mount, the registries reached over plain HTTP, how often the RuntimeNode is renewed, how tasks
+     * run, where pull credentials come from, what one layer may hold, when images are collected, and where the agent
+     * serves the operator (null: nowhere).
      */
-    public static Running start(
-            KubernetesClient client,
-            String nodeName,
-            Path root,
-            Map<String, String> labels,
-            List<Path> allowedHostPaths,
-            Set<String> insecureRegistries,
-            Duration heartbeatInterval,
-            Map<String, Path> runtimeBinaries,
-            PullCredentials pullCredentials,
-            LayerLimits layerLimits)
-            throws IOException {
-        return start(
-                client,
-                nodeName,
-                root,
-                labels,
-                allowedHostPaths,
-                insecureRegistries,
-                heartbeatInterval,
-                TaskRuntime.of(runtimeBinaries),
-                pullCredentials,
-                layerLimits,
-                ImageGcPolicy.DEFAULTS);
-    }
-
-    /**
-     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
-     *
-     * @param taskRuntime the OCI runtimes, their state directory and conmon's cgroup
-     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
-     * @param layerLimits what one image layer may make the agent read, hold and write
-     * @param imageGc when unused images go and when the node reports disk pressure
-     */
-    public static Running start(
-            KubernetesClient client,
-            String nodeName,
-            Path root,
-            Map<String, String> labels,
-            List<Path> allowedHostPaths,
-            Set<String> insecureRegistries,
-            Duration heartbeatInterval,
-            TaskRuntime taskRuntime,
-            PullCredentials pullCredentials,
-            LayerLimits layerLimits,
-            ImageGcPolicy imageGc)
-            throws IOException {
-        return start(
-                client,
-                nodeName,
-                root,
-                labels,
-                allowedHostPaths,
-                insecureRegistries,
-                heartbeatInterval,
-                taskRuntime,
-                pullCredentials,
-                layerLimits,
-                imageGc,
-                null);
-    }
-
-    /**
-     * Starts the agent's services and controllers for {@code nodeName} on {@code client}.
-     *
-     * @param taskRuntime the OCI runtimes, their state directory, conmon's cgroup and the tasks' log limits
-     * @param pullCredentials where the credentials of the Containers' imagePullSecrets come from
-     * @param layerLimits what one image layer may make the agent read, hold and write
-     * @param imageGc when unused images go and when the node reports disk pressure
-     * @param endpoint where the agent serves the operator tasks' logs, processes and usage; null: nowhere
-     */
-    public static Running start(
-            KubernetesClient client,
+    public record Settings(
             String nodeName,
             Path root,
             Map<String, String> labels,
@@ -472,8 +382,121 @@ public final class NodeAgent implements Callable<Integer> {
             PullCredentials pullCredentials,
             LayerLimits layerLimits,
             ImageGcPolicy imageGc,
-            TaskApiServer.Settings endpoint)
-            throws IOException {
+            TaskApiServer.Settings endpoint) {
+        /** The agent command's defaults for node {@code nodeName} with its state under {@code root}. */
+        public static Settings of(String nodeName, Path root) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    Map.of(),
+                    List.of(),
+                    Set.of(),
+                    Duration.ofSeconds(10),
+                    TaskRuntime.DEFAULTS,
+                    PullCredentials.NONE,
+                    LayerLimits.DEFAULTS,
+                    ImageGcPolicy.DEFAULTS,
+                    null);
+        }
+
+        public Settings withLabels(Map<String, String> l) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    l,
+                    allowedHostPaths,
+                    insecureRegistries,
+                    heartbeatInterval,
+                    taskRuntime,
+                    pullCredentials,
+                    layerLimits,
+                    imageGc,
+                    endpoint);
+        }
+
+        public Settings withAllowedHostPaths(List<Path> a) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    labels,
+                    a,
+                    insecureRegistries,
+                    heartbeatInterval,
+                    taskRuntime,
+                    pullCredentials,
+                    layerLimits,
+                    imageGc,
+                    endpoint);
+        }
+
+        public Settings withHeartbeatInterval(Duration h) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    labels,
+                    allowedHostPaths,
+                    insecureRegistries,
+                    h,
+                    taskRuntime,
+                    pullCredentials,
+                    layerLimits,
+                    imageGc,
+                    endpoint);
+        }
+
+        public Settings withTaskRuntime(TaskRuntime t) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    labels,
+                    allowedHostPaths,
+                    insecureRegistries,
+                    heartbeatInterval,
+                    t,
+                    pullCredentials,
+                    layerLimits,
+                    imageGc,
+                    endpoint);
+        }
+
+        public Settings withPullCredentials(PullCredentials p) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    labels,
+                    allowedHostPaths,
+                    insecureRegistries,
+                    heartbeatInterval,
+                    taskRuntime,
+                    p,
+                    layerLimits,
+                    imageGc,
+                    endpoint);
+        }
+
+        public Settings withEndpoint(TaskApiServer.Settings e) {
+            return new Settings(
+                    nodeName,
+                    root,
+                    labels,
+                    allowedHostPaths,
+                    insecureRegistries,
+                    heartbeatInterval,
+                    taskRuntime,
+                    pullCredentials,
+                    layerLimits,
+                    imageGc,
+                    e);
+        }
+    }
+
+    /** Starts the agent's services and controllers on {@code client}. */
+    public static Running start(KubernetesClient client, Settings settings) throws IOException {
+        String nodeName = settings.nodeName();
+        Path root = settings.root();
+        TaskRuntime taskRuntime = settings.taskRuntime();
+        LayerLimits layerLimits = settings.layerLimits();
+        List<Path> allowedHostPaths = settings.allowedHostPaths();
         StateDirectories.close(root);
         PrometheusMeterRegistry metrics = ProcessMetrics.registry();
         FileContentStore content;
@@ -486,7 +509,11 @@ public final class NodeAgent implements Callable<Integer> {
             }
             content = new FileContentStore(root, removeLeftovers);
             images = new RegistryImageService(
-                    content, root.resolve("images"), Platform.current(), insecureRegistries, removeLeftovers);
+                    content,
+                    root.resolve("images"),
+                    Platform.current(),
+                    settings.insecureRegistries(),
+                    removeLeftovers);
         }
         Map<String, Snapshotter> snapshotters = new LinkedHashMap<>();
         if (overlayAvailable()) {
@@ -498,7 +525,7 @@ public final class NodeAgent implements Callable<Integer> {
         GarbageCollector gc = new GarbageCollector(records, images, content, snapshotters.values(), root, metrics);
         gc.collect();
         ImageGarbageCollector imageGarbageCollector =
-                new ImageGarbageCollector(gc, images, root, imageGc, Clock.systemUTC());
+                new ImageGarbageCollector(gc, images, root, settings.imageGc(), Clock.systemUTC());
         // Tasks' and Containers' Events, from this node, as kubelet's come from its node.
         EventRecorder events = new EventRecorder(client, "stevedore-agent", nodeName);
         TaskNetworks networks = taskRuntime.networks();
@@ -527,9 +554,9 @@ public final class NodeAgent implements Callable<Integer> {
         tasks.start();
         TaskApiServer taskApi;
         try {
-            taskApi = endpoint == null
+            taskApi = settings.endpoint() == null
                     ? null
-                    : TaskApiServer.start(client, tasks, endpoint, nodeName, ConmonCgroup.CGROUP_ROOT);
+                    : TaskApiServer.start(client, tasks, settings.endpoint(), nodeName, ConmonCgroup.CGROUP_ROOT);
         } catch (GeneralSecurityException e) {
             throw new IOException("the agent endpoint's certificate: " + e.getMessage(), e);
         }
@@ -546,7 +573,7 @@ public final class NodeAgent implements Callable<Integer> {
                 tasks::containerInUse,
                 taskReconciler::containerPrepared,
                 finalizer,
-                pullCredentials,
+                settings.pullCredentials(),
                 events);
         containerReconciler.releaseGone(client, nodeName, records);
         NodeScope.register(operator, containerReconciler, nodeName);
@@ -554,15 +581,15 @@ public final class NodeAgent implements Callable<Integer> {
         RuntimeNodeReporter reporter = new RuntimeNodeReporter(
                 client,
                 nodeName,
-                labels,
+                settings.labels(),
                 root,
                 images,
                 tasks::runningTasks,
                 networks::offered,
                 List.copyOf(snapshotters.keySet()),
-                imageGc,
+                settings.imageGc(),
                 taskApi == null ? null : taskApi.endpoint());
-        reporter.start(heartbeatInterval);
+        reporter.start(settings.heartbeatInterval());
         imageGarbageCollector.start(IMAGE_GC_INTERVAL);
         operator.start();
         return new Running(
@@ -615,25 +642,27 @@ public final class NodeAgent implements Callable<Integer> {
                         () -> Optional.ofNullable(running.get()).map(Running::scrape));
         Running agent = start(
                 client,
-                node,
-                root,
-                labels,
-                allowedHostPaths,
-                insecureRegistries,
-                heartbeatInterval,
-                new TaskRuntime(
-                        runtimeBinaries,
-                        stateDir,
-                        conmonCgroup,
-                        logLimits,
-                        new NetworkSettings(cniConfDir, cniBinDirs, resolvConf.isEmpty() ? null : Path.of(resolvConf))),
-                pullCredentials,
-                layerLimits,
-                imageGc,
-                endpointAddress.isEmpty()
-                        ? null
-                        : new TaskApiServer.Settings(
-                                MonitoringServer.parseAddress(endpointAddress), operatorServiceAccount));
+                new Settings(
+                        node,
+                        root,
+                        labels,
+                        allowedHostPaths,
+                        insecureRegistries,
+                        heartbeatInterval,
+                        new TaskRuntime(
+                                runtimeBinaries,
+                                stateDir,
+                                conmonCgroup,
+                                logLimits,
+                                new NetworkSettings(
+                                        cniConfDir, cniBinDirs, resolvConf.isEmpty() ? null : Path.of(resolvConf))),
+                        pullCredentials,
+                        layerLimits,
+                        imageGc,
+                        endpointAddress.isEmpty()
+                                ? null
+                                : new TaskApiServer.Settings(
+                                        MonitoringServer.parseAddress(endpointAddress), operatorServiceAccount)));
         running.set(agent);
         CountDownLatch stopped = new CountDownLatch(1);
         // SIGTERM (kubelet stopping the Pod) stops the agent's own work only: tasks run on under their conmons.

@@ -19,10 +19,8 @@ import dev.stevedore.testing.WithControlPlane;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -65,12 +63,9 @@ class AgentUnderChartRbacIT {
         // Labelled with the test's namespace, the RuntimeNode goes with it.
         NodeAgent.Running agent = NodeAgent.start(
                 asAgent,
-                node,
-                tmp.resolve(ns.name()),
-                Map.of(TestNamespace.TEST_LABEL, ns.name()),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(2));
+                NodeAgent.Settings.of(node, tmp.resolve(ns.name()))
+                        .withLabels(Map.of(TestNamespace.TEST_LABEL, ns.name()))
+                        .withHeartbeatInterval(Duration.ofSeconds(2)));
         try {
             RuntimeNode registered = ns.client()
                     .resources(RuntimeNode.class)

@@ -21,8 +21,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -95,7 +93,8 @@ class AirGappedImportIT {
         node = "airgap-running-node";
         AgentRoot root = new AgentRoot(tmp.resolve("running"));
         agent = NodeAgent.start(
-                controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(2));
+                controlPlane.adminClient(),
+                NodeAgent.Settings.of(node, root.path()).withHeartbeatInterval(Duration.ofSeconds(2)));
 
         AgentProcess.Result imported = AgentProcess.runImport(root.path(), archive);
 
@@ -145,7 +144,8 @@ class AirGappedImportIT {
         // Starting, the agent removes a crash's leftovers and collects garbage (before start returns): the import is
         // neither, and no Container yet holds its image.
         agent = NodeAgent.start(
-                controlPlane.adminClient(), node, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(2));
+                controlPlane.adminClient(),
+                NodeAgent.Settings.of(node, root.path()).withHeartbeatInterval(Duration.ofSeconds(2)));
         assertThat(root.hasBlob(stray))
                 .as("a blob no image references, after the start-up collection")
                 .isFalse();

@@ -22,9 +22,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.AfterAll;
@@ -59,7 +57,10 @@ class ContainerNotReadyIT {
         image = registry.host() + "/test/busybox:1";
         TestImages.build(tmp.resolve("images")).push(TestImages.BASE, image);
         agent = NodeAgent.start(
-                cp.adminClient(), NODE, tmp.resolve("root"), LABELS, List.of(), Set.of(), Duration.ofSeconds(5));
+                cp.adminClient(),
+                NodeAgent.Settings.of(NODE, tmp.resolve("root"))
+                        .withLabels(LABELS)
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }

@@ -31,7 +31,6 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -134,7 +133,8 @@ class ContainerdParityIT {
             ctr("images", "pull", "--plain-http", image);
         }
         root = tmp.resolve("root");
-        agent = NodeAgent.start(cp.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+        agent = NodeAgent.start(
+                cp.adminClient(), NodeAgent.Settings.of(NODE, root).withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     private static String push(ParityImages images, String tag, boolean zstd) {

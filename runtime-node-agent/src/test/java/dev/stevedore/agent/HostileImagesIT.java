@@ -133,7 +133,8 @@ class HostileImagesIT {
         sentinelBefore = attributes(sentinel);
         root = new AgentRoot(tmp.resolve("root"));
         agent = NodeAgent.start(
-                cp.adminClient(), NODE, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+                cp.adminClient(),
+                NodeAgent.Settings.of(NODE, root.path()).withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     @AfterAll

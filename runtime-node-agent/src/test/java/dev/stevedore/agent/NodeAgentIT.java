@@ -28,7 +28,6 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -72,12 +71,9 @@ class NodeAgentIT {
         agentRoot = new AgentRoot(root);
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                root,
-                Map.of("stevedore.dev/test", "agent"),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5));
+                NodeAgent.Settings.of(NODE, root)
+                        .withLabels(Map.of("stevedore.dev/test", "agent"))
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     @AfterAll

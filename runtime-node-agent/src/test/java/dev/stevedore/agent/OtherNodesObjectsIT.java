@@ -20,9 +20,7 @@ import io.fabric8.kubernetes.api.model.HasMetadata;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.Objects;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -118,7 +116,8 @@ class OtherNodesObjectsIT {
         Container otherBefore = Containers.create(ns, "other-before", otherNodesImage, OTHER_NODE, "");
         Task otherTask = Tasks.create(ns, "other-before-1", "other-before", OTHER_NODE, "");
         agent = NodeAgent.start(
-                controlPlane.adminClient(), NODE, root.path(), Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+                controlPlane.adminClient(),
+                NodeAgent.Settings.of(NODE, root.path()).withHeartbeatInterval(Duration.ofSeconds(5)));
         Container otherAfter = Containers.create(ns, "other-after", otherNodesImage, OTHER_NODE, "");
 
         // This node's Container and Task, created after the other node's: once the agent has prepared and run them,

@@ -2,7 +2,6 @@ package dev.stevedore.agent;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.PullCredentialsEndpoint;
@@ -25,9 +24,7 @@ import io.fabric8.kubernetes.client.utils.Serialization;
 import io.javaoperatorsdk.operator.Operator;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -67,15 +64,10 @@ class PrivateImageIT {
         // Agents get pull Secrets from the operator's endpoint; each test starts it for its namespace.
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                tmp.resolve("root"),
-                LABELS,
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5),
-                Map.of(),
-                PullCredentialsEndpoint.client(PORT, tmp.resolve("credentials")),
-                LayerLimits.DEFAULTS);
+                NodeAgent.Settings.of(NODE, tmp.resolve("root"))
+                        .withLabels(LABELS)
+                        .withHeartbeatInterval(Duration.ofSeconds(5))
+                        .withPullCredentials(PullCredentialsEndpoint.client(PORT, tmp.resolve("credentials"))));
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }

@@ -3,7 +3,6 @@ package dev.stevedore.agent;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.PullCredentialsEndpoint;
@@ -22,7 +21,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -76,15 +74,10 @@ class PullCredentialsFromOperatorIT {
         // The endpoint is not up yet, and its CA not published: the agent starts all the same.
         NodeAgent.Running agent = NodeAgent.start(
                 asAgent,
-                node,
-                tmp.resolve(ns.name()),
-                Map.of(TestNamespace.TEST_LABEL, ns.name()),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(2),
-                Map.of(),
-                PullCredentialsEndpoint.client(port, credentials),
-                LayerLimits.DEFAULTS);
+                NodeAgent.Settings.of(node, tmp.resolve(ns.name()))
+                        .withLabels(Map.of(TestNamespace.TEST_LABEL, ns.name()))
+                        .withHeartbeatInterval(Duration.ofSeconds(2))
+                        .withPullCredentials(PullCredentialsEndpoint.client(port, credentials)));
         PullCredentialsEndpoint endpoint = null;
         try {
             Containers.create(ns, "no-secret", image, node, "");

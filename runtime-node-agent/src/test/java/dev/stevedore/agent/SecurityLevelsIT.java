@@ -27,8 +27,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import org.assertj.core.api.SoftAssertions;
 import org.awaitility.Awaitility;
 import org.junit.jupiter.api.AfterAll;
@@ -66,12 +64,9 @@ class SecurityLevelsIT {
         hostPath = Files.createDirectories(tmp.resolve("allowed"));
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                tmp.resolve("root"),
-                Map.of(),
-                List.of(hostPath),
-                Set.of(),
-                Duration.ofSeconds(5));
+                NodeAgent.Settings.of(NODE, tmp.resolve("root"))
+                        .withAllowedHostPaths(List.of(hostPath))
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     @AfterAll

@@ -4,10 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.gc.ImageGcPolicy;
-import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.network.NetworkSettings;
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.PullCredentialsEndpoint;
@@ -45,8 +42,6 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -98,21 +93,12 @@ class ExamplesIT {
         network = TestNetwork.create(tmp); // as local-up's: every example's tasks are on it
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                root,
-                Map.of(), // node-selector.yaml's label is added as its comment says
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5),
-                new NodeAgent.TaskRuntime(
-                        Map.of(),
-                        Runtimes.DEFAULT_STATE_DIR,
-                        "",
-                        LogLimits.DEFAULTS,
-                        new NetworkSettings(network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), null)),
-                PullCredentialsEndpoint.client(PULL_CREDENTIALS_PORT, tmp.resolve("credentials")),
-                LayerLimits.DEFAULTS,
-                ImageGcPolicy.DEFAULTS);
+                NodeAgent.Settings.of(NODE, root) // no labels: node-selector.yaml's is added as its comment says
+                        .withHeartbeatInterval(Duration.ofSeconds(5))
+                        .withTaskRuntime(NodeAgent.TaskRuntime.DEFAULTS.withNetwork(
+                                new NetworkSettings(network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), null)))
+                        .withPullCredentials(
+                                PullCredentialsEndpoint.client(PULL_CREDENTIALS_PORT, tmp.resolve("credentials"))));
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }

@@ -30,7 +30,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.TreeMap;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -73,7 +72,10 @@ class GitOpsHealthIT {
         image = registry.host() + "/test/busybox:1";
         TestImages.build(tmp.resolve("images")).push(TestImages.BASE, image);
         agent = NodeAgent.start(
-                cp.adminClient(), NODE, tmp.resolve("root"), LABELS, List.of(), Set.of(), Duration.ofSeconds(5));
+                cp.adminClient(),
+                NodeAgent.Settings.of(NODE, tmp.resolve("root"))
+                        .withLabels(LABELS)
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }

@@ -26,8 +26,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -75,7 +73,10 @@ class HostExposureIT {
         allowedLink = Files.createSymbolicLink(tmp.resolve("allowed-link"), allowed);
         runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
         agent = NodeAgent.start(
-                cp.adminClient(), NODE, root, Map.of(), List.of(allowedLink), Set.of(), Duration.ofSeconds(5));
+                cp.adminClient(),
+                NodeAgent.Settings.of(NODE, root)
+                        .withAllowedHostPaths(List.of(allowedLink))
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     /** What an agent before this change left: everything readable by all. */

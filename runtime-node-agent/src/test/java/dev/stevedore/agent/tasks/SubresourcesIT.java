@@ -3,9 +3,6 @@ package dev.stevedore.agent.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.containers.PullCredentials;
-import dev.stevedore.agent.gc.ImageGcPolicy;
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.taskapi.TaskApiServer;
 import dev.stevedore.agent.testing.AggregatedApi;
 import dev.stevedore.agent.testing.Containers;
@@ -39,8 +36,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -84,19 +79,11 @@ class SubresourcesIT {
         Path tokenFile = Files.writeString(tmp.resolve("operator-token"), operatorToken);
         agent = NodeAgent.start(
                 admin,
-                NODE,
-                root,
-                Map.of(),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5),
-                NodeAgent.TaskRuntime.of(Map.of()),
-                PullCredentials.NONE,
-                LayerLimits.DEFAULTS,
-                ImageGcPolicy.DEFAULTS,
-                new TaskApiServer.Settings(
-                        new InetSocketAddress("127.0.0.1", 0),
-                        AggregatedApi.NAMESPACE + "/" + AggregatedApi.OPERATOR_SERVICE_ACCOUNT));
+                NodeAgent.Settings.of(NODE, root)
+                        .withHeartbeatInterval(Duration.ofSeconds(5))
+                        .withEndpoint(new TaskApiServer.Settings(
+                                new InetSocketAddress("127.0.0.1", 0),
+                                AggregatedApi.NAMESPACE + "/" + AggregatedApi.OPERATOR_SERVICE_ACCOUNT)));
         int port;
         try (ServerSocket free = new ServerSocket(0)) {
             port = free.getLocalPort();

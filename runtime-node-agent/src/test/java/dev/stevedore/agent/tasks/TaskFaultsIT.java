@@ -21,10 +21,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -61,7 +58,8 @@ class TaskFaultsIT {
         images.push(TestImages.BASE, image);
         root = tmp.resolve("root");
         runtimes = Runtimes.prepare(tmp.resolve("test-runtimes"));
-        agent = NodeAgent.start(cp.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+        agent = NodeAgent.start(
+                cp.adminClient(), NodeAgent.Settings.of(NODE, root).withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     @AfterAll

@@ -33,9 +33,7 @@ import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.Optional;
-import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.awaitility.Awaitility;
@@ -84,7 +82,8 @@ class TaskLifecycleIT {
 
     private static NodeAgent.Running startAgent() throws IOException {
         return NodeAgent.start(
-                controlPlane.adminClient(), NODE, root, Map.of(), List.of(), Set.of(), Duration.ofSeconds(5));
+                controlPlane.adminClient(),
+                NodeAgent.Settings.of(NODE, root).withHeartbeatInterval(Duration.ofSeconds(5)));
     }
 
     @AfterAll

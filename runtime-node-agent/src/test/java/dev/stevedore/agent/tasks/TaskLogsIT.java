@@ -3,14 +3,10 @@ package dev.stevedore.agent.tasks;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.containers.PullCredentials;
-import dev.stevedore.agent.gc.ImageGcPolicy;
 import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.logs.LogOptions;
 import dev.stevedore.agent.logs.TaskLogFiles;
 import dev.stevedore.agent.logs.TaskLogReader;
-import dev.stevedore.agent.network.NetworkSettings;
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
@@ -30,8 +26,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -78,16 +72,9 @@ class TaskLogsIT {
     private static NodeAgent.Running startAgent() throws IOException {
         return NodeAgent.start(
                 controlPlane.adminClient(),
-                NODE,
-                root,
-                Map.of(),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5),
-                new NodeAgent.TaskRuntime(Map.of(), Runtimes.DEFAULT_STATE_DIR, "", SMALL, NetworkSettings.DEFAULTS),
-                PullCredentials.NONE,
-                LayerLimits.DEFAULTS,
-                ImageGcPolicy.DEFAULTS);
+                NodeAgent.Settings.of(NODE, root)
+                        .withHeartbeatInterval(Duration.ofSeconds(5))
+                        .withTaskRuntime(NodeAgent.TaskRuntime.DEFAULTS.withLogLimits(SMALL)));
     }
 
     @AfterAll

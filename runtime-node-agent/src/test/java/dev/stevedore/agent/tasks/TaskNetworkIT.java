@@ -5,13 +5,9 @@ import static org.awaitility.Awaitility.await;
 
 import com.sun.net.httpserver.HttpServer;
 import dev.stevedore.agent.NodeAgent;
-import dev.stevedore.agent.containers.PullCredentials;
-import dev.stevedore.agent.gc.ImageGcPolicy;
-import dev.stevedore.agent.logs.LogLimits;
 import dev.stevedore.agent.logs.LogOptions;
 import dev.stevedore.agent.logs.TaskLogReader;
 import dev.stevedore.agent.network.NetworkSettings;
-import dev.stevedore.agent.snapshots.LayerLimits;
 import dev.stevedore.agent.testing.Containers;
 import dev.stevedore.agent.testing.LocalRegistry;
 import dev.stevedore.agent.testing.Tasks;
@@ -39,8 +35,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -87,21 +81,10 @@ class TaskNetworkIT {
                 tmp.resolve("resolv.conf"), "nameserver 10.213.32.10\nsearch node.example\noptions ndots:5\n");
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                root,
-                Map.of(),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(1),
-                new NodeAgent.TaskRuntime(
-                        Map.of(),
-                        Runtimes.DEFAULT_STATE_DIR,
-                        "",
-                        LogLimits.DEFAULTS,
-                        new NetworkSettings(network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), resolvConf)),
-                PullCredentials.NONE,
-                LayerLimits.DEFAULTS,
-                ImageGcPolicy.DEFAULTS);
+                NodeAgent.Settings.of(NODE, root)
+                        .withHeartbeatInterval(Duration.ofSeconds(1))
+                        .withTaskRuntime(NodeAgent.TaskRuntime.DEFAULTS.withNetwork(new NetworkSettings(
+                                network.confDir(), List.of(CniBridgeNetwork.DEBIAN_PLUGINS), resolvConf))));
     }
 
     @AfterAll

@@ -76,12 +76,9 @@ class TasksWithOperatorIT {
         root = tmp.resolve("root");
         agent = NodeAgent.start(
                 cp.adminClient(),
-                NODE,
-                root,
-                Map.of("stevedore.dev/test", "tasks-with-operator"),
-                List.of(),
-                Set.of(),
-                Duration.ofSeconds(5));
+                NodeAgent.Settings.of(NODE, root)
+                        .withLabels(Map.of("stevedore.dev/test", "tasks-with-operator"))
+                        .withHeartbeatInterval(Duration.ofSeconds(5)));
         operator =
                 StevedoreOperator.start(cp.adminClient(), new StevedoreOperator.Settings(null, Duration.ofSeconds(40)));
     }
